@@ -1,0 +1,220 @@
+"""The pipeline YAML: one analysis described as data, validated with pydantic.
+
+Everything downstream (ingest, split, normalisation, the zoo, tracking, scoring) reads
+its settings from :class:`PipelineConfig`, so the keys here are a contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hepclf.errors import ConfigError
+
+RESERVED_COLUMNS = ("label", "weight", "sample", "event_id")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SampleConfig(_Strict):
+    """One physics process: its files (globs allowed), tree and class label."""
+
+    name: str
+    files: list[str] = Field(min_length=1)
+    tree: str = "Events"
+    label: Literal["signal", "background"]
+    weight: str | None = None
+    scale: float = 1.0
+    selection: str | None = None
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _one_file_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class FeatureConfig(_Strict):
+    """One input feature: a branch, an expression, or the leading N objects of a jagged one."""
+
+    name: str
+    branch: str | None = None
+    expr: str | None = None
+    leading: int | None = Field(default=None, ge=1)
+    pad: float = 0.0
+    sort_by: str | None = None
+    descending: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FeatureConfig:
+        if (self.branch is None) == (self.expr is None):
+            raise ValueError(f"feature {self.name!r} needs exactly one of 'branch' or 'expr'")
+        if self.sort_by is not None and self.leading is None:
+            raise ValueError(f"feature {self.name!r}: 'sort_by' only applies with 'leading: N'")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        """Names of the table columns this feature produces."""
+        if self.leading is None:
+            return [self.name]
+        return [f"{self.name}_{i}" for i in range(self.leading)]
+
+
+class SplitConfig(_Strict):
+    """How events are divided into training, validation (early stopping) and test parts."""
+
+    method: Literal["random", "event_id"] = "random"
+    test_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
+    validation_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
+    seed: int = 42
+    folds: int = Field(default=2, ge=2)
+    test_fold: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> SplitConfig:
+        if self.test_fold >= self.folds:
+            raise ValueError(f"test_fold must be below folds ({self.folds}), got {self.test_fold}")
+        return self
+
+
+class NormalizationConfig(_Strict):
+    """Feature scaling fitted on the training part only."""
+
+    method: Literal["standard", "minmax", "robust", "none"] = "standard"
+    clip: float | None = Field(default=None, gt=0.0)
+
+
+class EvaluationConfig(_Strict):
+    """Evaluation and model-selection settings."""
+
+    ks_threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
+    select_metric: str = "auc_test"
+
+
+class PipelineConfig(_Strict):
+    """A whole analysis: samples, features, split, normalisation, models."""
+
+    name: str
+    samples: list[SampleConfig] = Field(min_length=2)
+    features: list[FeatureConfig] = Field(min_length=1)
+    selection: str | None = None
+    event_id: str | None = None
+    split: SplitConfig = SplitConfig()
+    normalization: NormalizationConfig = NormalizationConfig()
+    class_balance: Literal["none", "equal_weight"] = "equal_weight"
+    negative_weights: Literal["keep", "abs", "drop"] = "keep"
+    nan_policy: Literal["error", "drop"] = "error"
+    step_size: str | int = "100 MB"
+    models: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {m: {} for m in ("dnn", "bdt", "xgb", "rf", "svm", "linear")}
+    )
+    evaluation: EvaluationConfig = EvaluationConfig()
+    experiment: str | None = None
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _plain_names_are_branches(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [{"name": f, "branch": f} if isinstance(f, str) else f for f in value]
+
+    @field_validator("normalization", mode="before")
+    @classmethod
+    def _method_shorthand(cls, value: Any) -> Any:
+        return {"method": value} if isinstance(value, str) else value
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _model_list_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {name: {} for name in value}
+        if isinstance(value, dict):
+            return {name: (params or {}) for name, params in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineConfig:
+        names = [s.name for s in self.samples]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sample names must be unique, got {names}")
+        labels = {s.label for s in self.samples}
+        if labels != {"signal", "background"}:
+            raise ValueError("samples need at least one 'signal' and one 'background' entry")
+        columns = self.feature_columns
+        duplicates = sorted({c for c in columns if columns.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"feature columns must be unique, repeated: {duplicates}")
+        reserved = sorted(set(columns) & set(RESERVED_COLUMNS))
+        if reserved:
+            raise ValueError(
+                f"feature names {reserved} clash with the table's own columns "
+                f"{list(RESERVED_COLUMNS)}; rename the feature (keep 'branch:' as it is)"
+            )
+        if self.split.method == "event_id" and self.event_id is None:
+            raise ValueError("split.method 'event_id' needs the top-level key 'event_id: BRANCH'")
+        return self
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """All table columns produced by the features, in order."""
+        return [c for f in self.features for c in f.columns]
+
+    def ingest_fingerprint(self) -> str:
+        """A hash of everything that changes the ingested table (not models or split)."""
+        keys = {"samples", "features", "selection", "event_id", "nan_policy"}
+        payload = json.dumps(self.model_dump(include=keys, mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def resolve(self, pattern: str) -> str:
+        """A file pattern relative to the YAML's folder, as an absolute glob."""
+        path = Path(pattern).expanduser()
+        return str(path if path.is_absolute() else (self.base_dir / path).resolve())
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def parse_pipeline(data: Any, source: str = "<pipeline>", base_dir: Path | None = None) -> PipelineConfig:
+    """Validate a mapping as a pipeline, turning pydantic errors into one readable message."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of pipeline keys, got {type(data).__name__}")
+    try:
+        return PipelineConfig.model_validate({**data, "base_dir": base_dir or Path(".")})
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            where = _format_location(tuple(x for x in e["loc"] if x not in ("function-after",)))
+            got = e.get("input")
+            shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+            lines.append(f"  - {where}: {e['msg']}{shown}")
+        raise ConfigError(
+            f"{source}: the pipeline is not valid:\n" + "\n".join(lines)
+            + "\nSee pipelines/demo.yaml for a complete, commented example."
+        ) from None
+
+
+def load_pipeline(path: str | Path) -> PipelineConfig:
+    """Read and validate a pipeline YAML; relative file patterns resolve against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: pipeline file not found; give the path to a pipeline YAML")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return parse_pipeline(data, source=str(path), base_dir=path.parent.resolve())

@@ -1,0 +1,91 @@
+"""Synthetic signal and background ROOT files for the demo and the tests.
+
+A ttH(bb)-like signal against a ttbar-like background: the signal has more jets,
+more b-tagged jets, harder leptons and a more central topology, with overlapping
+distributions so that classifiers separate them well but not perfectly. The files
+are real TTrees written with uproot in chunks, so a million events need little memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import uproot
+
+TREE = "Events"
+CHUNK = 100_000
+
+
+@dataclass(frozen=True)
+class ProcessShape:
+    """Parameters that make one process look like itself."""
+
+    mean_jets: float
+    jet_pt_scale: float
+    b_fraction: float
+    lep_pt_scale: float
+    eta_width: float
+    met_scale: float
+    negative_weight_fraction: float
+
+
+SIGNAL = ProcessShape(6.2, 62.0, 0.45, 48.0, 1.05, 55.0, 0.02)
+BACKGROUND = ProcessShape(4.8, 50.0, 0.27, 40.0, 1.30, 48.0, 0.10)
+
+
+def _chunk(shape: ProcessShape, n: int, first_event: int, rng: np.random.Generator) -> dict:
+    n_jet = np.clip(rng.poisson(shape.mean_jets, n), 1, 15).astype(np.int32)
+    total = int(n_jet.sum())
+    pt = (25.0 + rng.exponential(shape.jet_pt_scale, total)).astype(np.float32)
+    jet_pt = ak.sort(ak.unflatten(pt, n_jet), axis=1, ascending=False)
+    jet_eta = ak.unflatten(rng.normal(0.0, shape.eta_width * 1.2, total).astype(np.float32), n_jet)
+    jet_phi = ak.unflatten(rng.uniform(-np.pi, np.pi, total).astype(np.float32), n_jet)
+    is_b = rng.random(total) < shape.b_fraction
+    btag = np.where(is_b, rng.beta(5.0, 1.5, total), rng.beta(1.2, 5.0, total)).astype(np.float32)
+    lep_pt = (20.0 + rng.gamma(2.0, shape.lep_pt_scale / 2.0, n)).astype(np.float32)
+    met = np.abs(rng.normal(0.35 * lep_pt, shape.met_scale)).astype(np.float32)
+    weight = rng.normal(1.0, 0.05, n) * np.where(
+        rng.random(n) < shape.negative_weight_fraction, -1.0, 1.0
+    )
+    return {
+        "event": np.arange(first_event, first_event + n, dtype=np.int64),
+        "lep_pt": lep_pt,
+        "lep_eta": rng.normal(0.0, shape.eta_width, n).astype(np.float32),
+        "lep_phi": rng.uniform(-np.pi, np.pi, n).astype(np.float32),
+        "met": met,
+        "genWeight": weight.astype(np.float32),
+        "Jet": ak.zip(
+            {"pt": jet_pt, "eta": jet_eta, "phi": jet_phi, "btag": ak.unflatten(btag, n_jet)}
+        ),
+    }
+
+
+def write_process(path: Path, shape: ProcessShape, events: int, seed: int) -> Path:
+    """Write one process as a TTree ``Events``, chunk by chunk, atomically."""
+    rng = np.random.default_rng(seed)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with uproot.recreate(tmp) as file:
+        tree = None
+        for start in range(0, events, CHUNK):
+            data = _chunk(shape, min(CHUNK, events - start), start, rng)
+            if tree is None:
+                types = {k: (v.type.content if isinstance(v, ak.Array) else v.dtype)
+                         for k, v in data.items()}
+                tree = file.mktree(TREE, types, title="hepclf demo events")
+            tree.extend(data)
+    os.replace(tmp, path)
+    return path
+
+
+def write_demo_data(out: str | Path, events: int = 50_000, seed: int = 1) -> dict[str, Path]:
+    """Write ``signal.root`` and ``background.root`` with ``events`` entries each."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return {
+        "signal": write_process(out / "signal.root", SIGNAL, events, seed),
+        "background": write_process(out / "background.root", BACKGROUND, events, seed + 1000),
+    }

@@ -1,0 +1,23 @@
+"""ROOT files in, one normalized-ready feature table out."""
+
+from __future__ import annotations
+
+from hepclf.config import PipelineConfig
+from hepclf.ingest import cache
+from hepclf.ingest.run import read_samples
+from hepclf.ingest.table import FeatureTable
+
+__all__ = ["FeatureTable", "ingest"]
+
+
+def ingest(config: PipelineConfig, *, use_cache: bool = True, show_progress: bool = True) -> FeatureTable:
+    """The pipeline's feature table, from the content-keyed cache when inputs are unchanged."""
+    key = cache.cache_key(config) if use_cache else None
+    if key is not None and (table := cache.load_cached(key)) is not None:
+        table.info["cached"] = True
+        return table
+    table = read_samples(config, show_progress=show_progress)
+    table.info["cached"] = False
+    if key is not None:
+        cache.store(key, table)
+    return table

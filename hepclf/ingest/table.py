@@ -1,0 +1,103 @@
+"""The feature table: what ingest produces and every later step consumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hepclf.errors import InputDataError
+
+METADATA_KEY = b"hepclf"
+
+
+@dataclass
+class FeatureTable:
+    """Features (float32), label (1 = signal), physical weight, sample index and event id."""
+
+    X: np.ndarray
+    columns: list[str]
+    label: np.ndarray
+    weight: np.ndarray
+    sample: np.ndarray
+    sample_names: list[str]
+    event_id: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    def subset(self, index: np.ndarray) -> FeatureTable:
+        """The rows at ``index`` (an integer or boolean array)."""
+        return FeatureTable(
+            self.X[index], self.columns, self.label[index], self.weight[index],
+            self.sample[index], self.sample_names, self.event_id[index], self.info,
+        )
+
+    def features_frame(self) -> pd.DataFrame:
+        """The raw (not normalised) feature columns, as a model's pyfunc expects them."""
+        return pd.DataFrame(self.X, columns=self.columns, copy=False)
+
+    def to_pandas(self) -> pd.DataFrame:
+        frame = self.features_frame()
+        frame["label"] = self.label
+        frame["weight"] = self.weight
+        frame["sample"] = pd.Categorical.from_codes(self.sample, categories=self.sample_names)
+        frame["event_id"] = self.event_id
+        return frame
+
+    def write_parquet(self, path: str | Path) -> Path:
+        """Write atomically: a temporary file in the same folder, renamed when complete."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = [pa.array(self.X[:, i]) for i in range(self.X.shape[1])]
+        arrays += [
+            pa.array(self.label.astype(np.int8)),
+            pa.array(self.weight.astype(np.float64)),
+            pa.DictionaryArray.from_arrays(
+                pa.array(self.sample.astype(np.int32)), pa.array(self.sample_names)
+            ),
+            pa.array(self.event_id.astype(np.int64)),
+        ]
+        names = [*self.columns, "label", "weight", "sample", "event_id"]
+        meta = {"columns": self.columns, "sample_names": self.sample_names, "info": self.info}
+        table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(
+            {METADATA_KEY: json.dumps(meta).encode()}
+        )
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def read_parquet(cls, path: str | Path) -> FeatureTable:
+        """Read a table written by :meth:`write_parquet`."""
+        try:
+            table = pq.read_table(path)
+        except Exception as err:
+            raise InputDataError(f"{path}: not a readable Parquet feature table ({err})") from None
+        raw = (table.schema.metadata or {}).get(METADATA_KEY)
+        if raw is None:
+            raise InputDataError(f"{path}: not written by `hepclf ingest` (no hepclf metadata)")
+        meta = json.loads(raw)
+        columns = meta["columns"]
+        X = np.column_stack([table[c].to_numpy() for c in columns]).astype(np.float32)
+        sample = table["sample"].combine_chunks().indices.to_numpy().astype(np.int16)
+        return cls(
+            X, columns, table["label"].to_numpy().astype(np.int8),
+            table["weight"].to_numpy(), sample, meta["sample_names"],
+            table["event_id"].to_numpy(), meta.get("info", {}),
+        )

@@ -1,0 +1,59 @@
+"""Deterministic train / validation / test division of a feature table.
+
+``random`` is a seeded split stratified by class. ``event_id`` puts events with
+``event_id % folds == test_fold`` into the test part (parity for two folds), so the same
+event always lands in the same part whatever else changes: the habit of analyses that
+later apply the model trained on the other fold. The validation part (for early stopping)
+is always a shuffled, class-stratified draw from the training part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from hepclf.config import SplitConfig
+from hepclf.errors import InputDataError
+from hepclf.ingest.table import FeatureTable
+
+
+@dataclass(frozen=True)
+class SplitIndices:
+    """Row indices of each part; train and validation are disjoint and together the non-test rows."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+
+def split_table(table: FeatureTable, config: SplitConfig) -> SplitIndices:
+    """Split the rows of ``table`` as ``config`` says."""
+    rows = np.arange(len(table))
+    if config.method == "random":
+        fit_rows, test = train_test_split(
+            rows, test_size=config.test_fraction, random_state=config.seed, stratify=table.label
+        )
+    else:
+        in_test = (table.event_id % config.folds) == config.test_fold
+        fit_rows, test = rows[~in_test], rows[in_test]
+    _require_both_classes(table, fit_rows, "training")
+    _require_both_classes(table, test, "test")
+    if config.validation_fraction > 0:
+        train, validation = train_test_split(
+            fit_rows, test_size=config.validation_fraction, random_state=config.seed + 1,
+            stratify=table.label[fit_rows],
+        )
+    else:
+        train, validation = fit_rows, rows[:0]
+    return SplitIndices(np.sort(train), np.sort(validation), np.sort(test))
+
+
+def _require_both_classes(table: FeatureTable, rows: np.ndarray, part: str) -> None:
+    present = set(np.unique(table.label[rows]).tolist())
+    if present != {0, 1}:
+        raise InputDataError(
+            f"the {part} part has {len(rows)} events but not both classes; check split settings "
+            "(test_fraction, event_id folds) and that both classes have enough events"
+        )
