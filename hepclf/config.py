@@ -189,10 +189,14 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
-def parse_pipeline(data: Any, source: str = "<pipeline>", base_dir: Path | None = None) -> PipelineConfig:
+def parse_pipeline(
+    data: Any, source: str = "<pipeline>", base_dir: Path | None = None
+) -> PipelineConfig:
     """Validate a mapping as a pipeline, turning pydantic errors into one readable message."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of pipeline keys, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping of pipeline keys, got {type(data).__name__}"
+        )
     try:
         return PipelineConfig.model_validate({**data, "base_dir": base_dir or Path(".")})
     except ValidationError as err:
@@ -203,7 +207,8 @@ def parse_pipeline(data: Any, source: str = "<pipeline>", base_dir: Path | None 
             shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
             lines.append(f"  - {where}: {e['msg']}{shown}")
         raise ConfigError(
-            f"{source}: the pipeline is not valid:\n" + "\n".join(lines)
+            f"{source}: the pipeline is not valid:\n"
+            + "\n".join(lines)
             + "\nSee pipelines/demo.yaml for a complete, commented example."
         ) from None
 

@@ -73,8 +73,10 @@ def write_process(path: Path, shape: ProcessShape, events: int, seed: int) -> Pa
         for start in range(0, events, CHUNK):
             data = _chunk(shape, min(CHUNK, events - start), start, rng)
             if tree is None:
-                types = {k: (v.type.content if isinstance(v, ak.Array) else v.dtype)
-                         for k, v in data.items()}
+                types = {
+                    k: (v.type.content if isinstance(v, ak.Array) else v.dtype)
+                    for k, v in data.items()
+                }
                 tree = file.mktree(TREE, types, title="hepclf demo events")
             tree.extend(data)
     os.replace(tmp, path)

@@ -161,9 +161,7 @@ def parse(source: str) -> Expression:
                     f"available functions: {', '.join(sorted(FUNCTIONS))}"
                 )
         elif isinstance(node, ast.Name) and node.id not in CONSTANTS:
-            is_call = any(
-                isinstance(p, ast.Call) and p.func is node for p in ast.walk(tree)
-            )
+            is_call = any(isinstance(p, ast.Call) and p.func is node for p in ast.walk(tree))
             if not is_call:
                 branches.add(aliases.get(node.id, node.id))
         elif isinstance(node, ast.Attribute | ast.Lambda | ast.Starred | ast.NamedExpr):

@@ -42,8 +42,12 @@ class Normalizer:
             fitted = MinMaxScaler().fit(X)
             center, scale = fitted.data_min_, 1.0 / fitted.scale_
         scale = np.where(np.asarray(scale) > 0, scale, 1.0)
-        return cls(config.method, np.asarray(center, np.float64), np.asarray(scale, np.float64),
-                   config.clip)
+        return cls(
+            config.method,
+            np.asarray(center, np.float64),
+            np.asarray(scale, np.float64),
+            config.clip,
+        )
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Scaled float32 features (clipped to ±clip when set)."""
@@ -53,10 +57,18 @@ class Normalizer:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "center": self.center.tolist(),
-                "scale": self.scale.tolist(), "clip": self.clip}
+        return {
+            "method": self.method,
+            "center": self.center.tolist(),
+            "scale": self.scale.tolist(),
+            "clip": self.clip,
+        }
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Normalizer:
-        return cls(state["method"], np.asarray(state["center"], np.float64),
-                   np.asarray(state["scale"], np.float64), state.get("clip"))
+        return cls(
+            state["method"],
+            np.asarray(state["center"], np.float64),
+            np.asarray(state["scale"], np.float64),
+            state.get("clip"),
+        )

@@ -21,7 +21,7 @@ from hepclf.ingest.table import FeatureTable
 
 @dataclass(frozen=True)
 class SplitIndices:
-    """Row indices of each part; train and validation are disjoint and together the non-test rows."""
+    """Row indices of each part; train and validation together are the non-test rows."""
 
     train: np.ndarray
     validation: np.ndarray
@@ -42,7 +42,9 @@ def split_table(table: FeatureTable, config: SplitConfig) -> SplitIndices:
     _require_both_classes(table, test, "test")
     if config.validation_fraction > 0:
         train, validation = train_test_split(
-            fit_rows, test_size=config.validation_fraction, random_state=config.seed + 1,
+            fit_rows,
+            test_size=config.validation_fraction,
+            random_state=config.seed + 1,
             stratify=table.label[fit_rows],
         )
     else:

@@ -10,7 +10,9 @@ from hepclf.ingest.table import FeatureTable
 __all__ = ["FeatureTable", "ingest"]
 
 
-def ingest(config: PipelineConfig, *, use_cache: bool = True, show_progress: bool = True) -> FeatureTable:
+def ingest(
+    config: PipelineConfig, *, use_cache: bool = True, show_progress: bool = True
+) -> FeatureTable:
     """The pipeline's feature table, from the content-keyed cache when inputs are unchanged."""
     key = cache.cache_key(config) if use_cache else None
     if key is not None and (table := cache.load_cached(key)) is not None:

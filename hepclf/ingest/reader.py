@@ -80,7 +80,9 @@ def check_branches(tree_obj: Any, needed: set[str], where: str) -> None:
     hints = []
     for name in missing:
         close = difflib.get_close_matches(name, sorted(present), n=3, cutoff=0.5)
-        hints.append(f"{name!r}" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else ""))
+        hints.append(
+            f"{name!r}" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else "")
+        )
     raise InputDataError(
         f"{where}: missing branch{'es' if len(missing) > 1 else ''} {', '.join(hints)}. "
         f"The tree has {len(present)} branches; list them with `uproot.open(FILE)[TREE].keys()`. "

@@ -115,7 +115,11 @@ def _read_sample(
             if progress is not None and task is not None:
                 progress.advance(task, n if mask is None else len(mask))
 
-    X = np.concatenate(parts_X) if parts_X else np.empty((0, len(config.feature_columns)), np.float32)
+    X = (
+        np.concatenate(parts_X)
+        if parts_X
+        else np.empty((0, len(config.feature_columns)), np.float32)
+    )
     weight = np.concatenate(parts_w) if parts_w else np.empty(0)
     event_id = np.concatenate(parts_id) if parts_id else np.empty(0, np.int64)
     if entries and not len(X):
@@ -124,7 +128,12 @@ def _read_sample(
             f"{entries}; loosen it or check the branch units"
         )
     summary = SampleSummary(
-        sample.name, sample.label, len(files), entries, len(X), float(weight.sum()),
+        sample.name,
+        sample.label,
+        len(files),
+        entries,
+        len(X),
+        float(weight.sum()),
         int((weight < 0).sum()),
     )
     return _SampleArrays(X, weight, event_id, summary)
@@ -151,10 +160,18 @@ def _apply_nan_policy(config: PipelineConfig, part: _SampleArrays) -> _SampleArr
 
 def read_samples(config: PipelineConfig, show_progress: bool = True) -> FeatureTable:
     """Read every sample, apply selection, features, weights and the NaN policy."""
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("events"), TimeRemainingColumn(), transient=True,
-    ) if show_progress else None
+    progress = (
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("events"),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        if show_progress
+        else None
+    )
     start = time.perf_counter()
     parts = []
     with progress or nullcontext():

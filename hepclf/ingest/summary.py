@@ -13,13 +13,27 @@ def print_summary(table: FeatureTable, console: Console | None = None) -> None:
     """Events per sample before/after selection, weights, and feature mean/std per class."""
     console = console or Console()
     samples = Table(title="Samples", title_justify="left")
-    for column in ("sample", "class", "files", "events read", "selected", "sum of weights",
-                   "negative weights", "dropped (NaN/inf)"):
+    for column in (
+        "sample",
+        "class",
+        "files",
+        "events read",
+        "selected",
+        "sum of weights",
+        "negative weights",
+        "dropped (NaN/inf)",
+    ):
         samples.add_column(column, justify="left" if column in ("sample", "class") else "right")
     for s in table.info.get("samples", []):
         samples.add_row(
-            s["name"], s["label"], str(s["files"]), f"{s['entries']:,}", f"{s['selected']:,}",
-            f"{s['sum_weights']:.6g}", f"{s['negative_weights']:,}", f"{s['dropped_nonfinite']:,}",
+            s["name"],
+            s["label"],
+            str(s["files"]),
+            f"{s['entries']:,}",
+            f"{s['selected']:,}",
+            f"{s['sum_weights']:.6g}",
+            f"{s['negative_weights']:,}",
+            f"{s['dropped_nonfinite']:,}",
         )
     console.print(samples)
 
@@ -34,5 +48,7 @@ def print_summary(table: FeatureTable, console: Console | None = None) -> None:
     for i, name in enumerate(table.columns):
         features.add_row(name, *(f"{v[i]:.4g}" for pair in stats for v in pair))
     console.print(features)
-    origin = "reused from cache" if table.info.get("cached") else f"{table.info.get('seconds', 0)} s"
+    origin = (
+        "reused from cache" if table.info.get("cached") else f"{table.info.get('seconds', 0)} s"
+    )
     console.print(f"{len(table):,} events, {len(table.columns)} feature columns ({origin})")

@@ -38,8 +38,14 @@ class FeatureTable:
     def subset(self, index: np.ndarray) -> FeatureTable:
         """The rows at ``index`` (an integer or boolean array)."""
         return FeatureTable(
-            self.X[index], self.columns, self.label[index], self.weight[index],
-            self.sample[index], self.sample_names, self.event_id[index], self.info,
+            self.X[index],
+            self.columns,
+            self.label[index],
+            self.weight[index],
+            self.sample[index],
+            self.sample_names,
+            self.event_id[index],
+            self.info,
         )
 
     def features_frame(self) -> pd.DataFrame:
@@ -97,7 +103,12 @@ class FeatureTable:
         X = np.column_stack([table[c].to_numpy() for c in columns]).astype(np.float32)
         sample = table["sample"].combine_chunks().indices.to_numpy().astype(np.int16)
         return cls(
-            X, columns, table["label"].to_numpy().astype(np.int8),
-            table["weight"].to_numpy(), sample, meta["sample_names"],
-            table["event_id"].to_numpy(), meta.get("info", {}),
+            X,
+            columns,
+            table["label"].to_numpy().astype(np.int8),
+            table["weight"].to_numpy(),
+            sample,
+            meta["sample_names"],
+            table["event_id"].to_numpy(),
+            meta.get("info", {}),
         )
