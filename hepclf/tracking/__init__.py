@@ -1,0 +1,1 @@
+"""MLflow integration: the hepclf pyfunc flavor, run logging and the model registry."""

@@ -1,0 +1,50 @@
+"""Find trained models: MLflow URIs (models:/, runs:/, m-...) or local folders, to bundles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from hepclf.bundle import SPEC_FILE, ModelBundle
+from hepclf.errors import HepclfError
+
+CHAMPION_ALIAS = "champion"
+
+
+def _find_bundle(directory: Path) -> Path | None:
+    if (directory / SPEC_FILE).is_file():
+        return directory
+    found = sorted(directory.rglob(SPEC_FILE))
+    return found[0].parent if found else None
+
+
+def load_bundle(model: str) -> ModelBundle:
+    """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/ID/PATH`` or a folder."""
+    local = Path(model).expanduser()
+    if not local.exists():
+        if ":/" not in model:
+            raise HepclfError(
+                f"model {model!r}: no such folder, and not an MLflow URI; give models:/NAME@ALIAS, "
+                "models:/NAME/VERSION, runs:/RUN_ID/model or a model folder"
+            )
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model))
+        except MlflowException as err:
+            raise HepclfError(
+                f"model {model!r} cannot be fetched from MLflow at {mlflow.get_tracking_uri()}: "
+                f"{err.message.splitlines()[0]}. Check the name, version or alias "
+                "(`hepclf compare`, or the MLflow UI) and MLFLOW_TRACKING_URI / --tracking-uri."
+            ) from None
+    bundle_dir = _find_bundle(local)
+    if bundle_dir is None:
+        raise HepclfError(f"model {model!r}: {local} holds no hepclf model ({SPEC_FILE} missing)")
+    return ModelBundle.load(bundle_dir)
+
+
+def register_model(model_uri: str, name: str, alias: str = CHAMPION_ALIAS) -> str:
+    """Register ``model_uri`` under ``name`` and point ``alias`` at the new version."""
+    version = mlflow.register_model(model_uri, name)
+    mlflow.MlflowClient().set_registered_model_alias(name, alias, version.version)
+    return str(version.version)
