@@ -1,0 +1,72 @@
+"""The expression language: values against direct NumPy/awkward computations."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from hepclf.errors import InputDataError
+from hepclf.expressions import parse
+
+ARRAYS = {
+    "nJet": np.array([0, 2, 3]),
+    "lep_pt": np.array([10.0, 30.0, 50.0]),
+    "Jet_pt": ak.Array([[], [40.0, 20.0], [70.0, 35.0, 25.0]]),
+    "Jet_btag": ak.Array([[], [0.9, 0.1], [0.2, 0.8, 0.95]]),
+    "jet1_b-tag": np.array([0.1, 0.7, 0.4]),
+}
+
+
+def test_root_and_numpy_cut_syntax_agree() -> None:
+    root = parse("nJet >= 2 && lep_pt > 25 || !(nJet != 0)").evaluate(ARRAYS)
+    numpy = parse("((nJet >= 2) & (lep_pt > 25)) | ~(nJet != 0)").evaluate(ARRAYS)
+    expected = ((ARRAYS["nJet"] >= 2) & (ARRAYS["lep_pt"] > 25)) | (ARRAYS["nJet"] == 0)
+    np.testing.assert_array_equal(np.asarray(root), expected)
+    np.testing.assert_array_equal(np.asarray(numpy), expected)
+
+
+def test_reductions_over_objects() -> None:
+    ht = parse("sum(Jet_pt)").evaluate(ARRAYS)
+    np.testing.assert_allclose(ak.to_numpy(ht), [0.0, 60.0, 130.0])
+    nb = parse("sum(Jet_btag > 0.5)").evaluate(ARRAYS)
+    np.testing.assert_array_equal(ak.to_numpy(nb), [0, 1, 2])
+    leading = parse("max(Jet_pt)").evaluate(ARRAYS)
+    assert np.isnan(ak.to_numpy(leading)[0])  # no jets: undefined, not silently 0
+    assert list(ak.to_numpy(parse("num(Jet_pt)").evaluate(ARRAYS))) == [0, 2, 3]
+
+
+def test_backticks_reach_non_identifier_branches() -> None:
+    expr = parse("`jet1_b-tag` * 2 + sqrt(lep_pt)")
+    assert expr.branches == {"jet1_b-tag", "lep_pt"}
+    np.testing.assert_allclose(
+        expr.evaluate(ARRAYS), ARRAYS["jet1_b-tag"] * 2 + np.sqrt(ARRAYS["lep_pt"])
+    )
+
+
+def test_chained_comparison_and_masking() -> None:
+    inside = parse("20 < lep_pt <= 50").evaluate(ARRAYS)
+    np.testing.assert_array_equal(inside, [False, True, True])
+    btagged = parse("sum(Jet_pt[Jet_btag > 0.5])").evaluate(ARRAYS)
+    np.testing.assert_allclose(ak.to_numpy(btagged), [0.0, 40.0, 60.0])
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("lep_pt >", "is not valid"),
+        ("__import__('os').system('true')", "not available"),
+        ("lep_pt.real", "attribute syntax"),
+        ("open(lep_pt)", "'open', which is not available"),
+    ],
+)
+def test_bad_expressions_are_named(source: str, message: str) -> None:
+    with pytest.raises(InputDataError, match=message) as err:
+        parse(source)
+    assert repr(source) in str(err.value)
+
+
+def test_broadcast_failure_names_expression() -> None:
+    arrays = {"a": ak.Array([[1.0], [2.0, 3.0]]), "b": ak.Array([[1.0, 2.0], [3.0]])}
+    with pytest.raises(InputDataError, match=r"'a \+ b' failed"):
+        parse("a + b").evaluate(arrays)

@@ -1,0 +1,294 @@
+"""Ingest against independent reads with uproot, on generated and on real ROOT files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from hepclf.config import parse_pipeline
+from hepclf.errors import InputDataError
+from hepclf.ingest import FeatureTable, ingest
+from hepclf.ingest.run import read_samples
+from tests.conftest import demo_pipeline_dict, shared_file
+
+
+def _config(data: dict, base: Path | None = None):
+    return parse_pipeline(data, base_dir=base)
+
+
+def test_demo_features_match_direct_uproot_read(demo_dir: Path, cache_dir: Path) -> None:
+    config = _config(demo_pipeline_dict(demo_dir))
+    table = ingest(config, show_progress=False)
+    raw = uproot.open(demo_dir / "signal.root")["Events"].arrays(library="ak")
+    raw = raw[raw.nJet >= 2]
+    sig = table.subset(table.sample == 0)
+    col = {c: i for i, c in enumerate(table.columns)}
+    np.testing.assert_array_equal(sig.X[:, col["lep_pt"]], ak.to_numpy(raw.lep_pt))
+    np.testing.assert_allclose(sig.X[:, col["ht"]], ak.to_numpy(ak.sum(raw.Jet_pt, axis=1)),
+                               rtol=1e-6)
+    ordered = raw.Jet_pt[ak.argsort(raw.Jet_pt, axis=1, ascending=False)]
+    lead = ak.to_numpy(ak.fill_none(ak.pad_none(ordered, 4, clip=True), 0.0))
+    np.testing.assert_array_equal(sig.X[:, [col[f"jet_pt_{i}"] for i in range(4)]], lead)
+    btag = raw.Jet_btag[ak.argsort(raw.Jet_pt, axis=1, ascending=False)]
+    lead_b = ak.to_numpy(ak.fill_none(ak.pad_none(btag, 4, clip=True), -1.0))
+    np.testing.assert_array_equal(sig.X[:, [col[f"jet_btag_{i}"] for i in range(4)]], lead_b)
+    np.testing.assert_allclose(sig.weight, ak.to_numpy(raw.genWeight).astype(np.float64))
+    np.testing.assert_array_equal(sig.event_id, ak.to_numpy(raw.event))
+    assert set(np.unique(table.label)) == {0, 1}
+    assert table.X.dtype == np.float32
+    summary = table.info["samples"][0]
+    assert summary["entries"] == 4000 and summary["selected"] == len(raw)
+    assert summary["negative_weights"] == int((ak.to_numpy(raw.genWeight) < 0).sum())
+
+
+def test_cache_is_reused_and_invalidated(demo_dir: Path, cache_dir: Path, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for name in ("signal.root", "background.root"):
+        (data_dir / name).write_bytes((demo_dir / name).read_bytes())
+    config = _config(demo_pipeline_dict(data_dir))
+    first = ingest(config, show_progress=False)
+    second = ingest(config, show_progress=False)
+    assert first.info["cached"] is False and second.info["cached"] is True
+    np.testing.assert_array_equal(first.X, second.X)
+    os.utime(data_dir / "signal.root", ns=(1, 1))
+    assert ingest(config, show_progress=False).info["cached"] is False
+    changed = _config(demo_pipeline_dict(data_dir, selection="nJet >= 3"))
+    third = ingest(changed, show_progress=False)
+    assert third.info["cached"] is False and len(third) < len(first)
+
+
+def test_parquet_round_trip(demo_dir: Path, tmp_path: Path) -> None:
+    table = read_samples(_config(demo_pipeline_dict(demo_dir)), show_progress=False)
+    path = table.write_parquet(tmp_path / "t.parquet")
+    back = FeatureTable.read_parquet(path)
+    np.testing.assert_array_equal(back.X, table.X)
+    np.testing.assert_array_equal(back.label, table.label)
+    np.testing.assert_array_equal(back.sample, table.sample)
+    assert back.columns == table.columns and back.sample_names == table.sample_names
+    frame = back.to_pandas()
+    assert list(frame["sample"].unique()) == ["ttH", "ttbar"]
+
+
+def test_tmva_example_weights_only_on_background(cache_dir: Path) -> None:
+    path = shared_file("tmva_class_example.root")
+    config = _config({
+        "name": "tmva",
+        "samples": [
+            {"name": "S", "files": [str(path)], "tree": "TreeS", "label": "signal", "scale": 2.0},
+            {"name": "B", "files": [str(path)], "tree": "TreeB", "label": "background",
+             "weight": "weight"},
+        ],
+        "features": ["var1", "var2", {"name": "v34", "expr": "var3 * var4"}],
+    })
+    table = ingest(config, show_progress=False)
+    f = uproot.open(path)
+    s, b = f["TreeS"].arrays(library="np"), f["TreeB"].arrays(library="np")
+    assert len(table) == len(s["var1"]) + len(b["var1"]) == 12000
+    np.testing.assert_array_equal(table.weight[table.label == 1], 2.0)
+    np.testing.assert_allclose(table.weight[table.label == 0], b["weight"])
+    np.testing.assert_array_equal(table.X[table.label == 0, 1], b["var2"])
+    np.testing.assert_allclose(table.X[table.label == 1, 2], s["var3"] * s["var4"], rtol=1e-6)
+
+
+def test_std_vector_branches(cache_dir: Path) -> None:
+    path = shared_file("ml_dataloader_filters_vectors_hvector.root")
+    config = _config({
+        "name": "vectors",
+        "samples": [
+            {"name": "a", "files": [str(path)], "tree": "test_tree", "label": "signal",
+             "selection": "f3"},
+            {"name": "b", "files": [str(path)], "tree": "test_tree", "label": "background",
+             "selection": "!f3"},
+        ],
+        "features": [
+            "f1", "f2",
+            {"name": "f5", "branch": "f5", "leading": 2, "pad": -9.0},
+            {"name": "sum_f4", "expr": "sum(f4)"},
+            {"name": "n_true_f6", "expr": "sum(f6)"},
+        ],
+    })
+    table = ingest(config, show_progress=False)
+    raw = uproot.open(path)["test_tree"].arrays(library="ak")
+    ordered = ak.concatenate([raw[raw.f3], raw[~raw.f3]])
+    assert len(table) == len(raw)
+    np.testing.assert_array_equal(table.X[:, 0], ak.to_numpy(ordered.f1))
+    lead = ak.to_numpy(ak.fill_none(ak.pad_none(ordered.f5, 2, clip=True), -9.0))
+    np.testing.assert_array_equal(table.X[:, 2:4], lead)
+    np.testing.assert_array_equal(table.X[:, 4], ak.to_numpy(ak.sum(ordered.f4, axis=1)))
+    np.testing.assert_array_equal(table.X[:, 5], ak.to_numpy(ak.sum(ordered.f6, axis=1)))
+
+
+def test_jagged_double_arrays_sorted_by_energy(cache_dir: Path) -> None:
+    path = shared_file("df017_vecOpsHEP.root")
+    config = _config({
+        "name": "vecops",
+        "samples": [
+            {"name": "many", "files": [str(path)], "tree": "myDataset", "label": "signal",
+             "selection": "nPart > 50"},
+            {"name": "few", "files": [str(path)], "tree": "myDataset", "label": "background",
+             "selection": "nPart <= 50"},
+        ],
+        "features": [{"name": "px", "branch": "px", "leading": 3, "sort_by": "E"},
+                     {"name": "pt_sum", "expr": "sum(sqrt(px**2 + py**2))"}],
+    })
+    table = ingest(config, show_progress=False)
+    raw = uproot.open(path)["myDataset"].arrays(library="ak")
+    raw = ak.concatenate([raw[raw.nPart > 50], raw[raw.nPart <= 50]])
+    order = ak.argsort(raw.E, axis=1, ascending=False)
+    expected = ak.to_numpy(raw.px[order][:, :3])
+    np.testing.assert_allclose(table.X[:, :3], expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        table.X[:, 3], ak.to_numpy(ak.sum(np.sqrt(raw.px**2 + raw.py**2), axis=1)), rtol=1e-5
+    )
+
+
+def _write_tree(path: Path, branches: dict) -> Path:
+    with uproot.recreate(path) as f:
+        f.mktree("Events", {k: v.dtype for k, v in branches.items()})
+        f["Events"].extend(branches)
+    return path
+
+
+def test_non_identifier_branch_names(tmp_path: Path, cache_dir: Path) -> None:
+    rng = np.random.default_rng(0)
+    for name in ("s", "b"):
+        _write_tree(tmp_path / f"{name}.root",
+                    {"jet1_b-tag": rng.random(50).astype(np.float32),
+                     "x": rng.random(50).astype(np.float32)})
+    config = _config({
+        "name": "odd",
+        "samples": [
+            {"name": "s", "files": ["s.root"], "label": "signal"},
+            {"name": "b", "files": ["b.root"], "label": "background"},
+        ],
+        "selection": "`jet1_b-tag` > 0.1",
+        "features": ["jet1_b-tag", {"name": "twice", "expr": "2 * `jet1_b-tag`"}],
+    }, base=tmp_path)
+    table = ingest(config, show_progress=False)
+    assert table.columns == ["jet1_b-tag", "twice"]
+    np.testing.assert_allclose(table.X[:, 1], 2 * table.X[:, 0])
+    assert (table.X[:, 0] > 0.1).all()
+
+
+def test_rntuple_input(tmp_path: Path, cache_dir: Path) -> None:
+    rng = np.random.default_rng(1)
+    for name, shift in (("s", 1.0), ("b", 0.0)):
+        with uproot.recreate(tmp_path / f"{name}.root") as f:
+            f["Events"] = {"x": rng.normal(shift, 1, 200), "n": rng.integers(0, 5, 200)}
+        classes = uproot.open(tmp_path / f"{name}.root").classnames()
+        if "RNTuple" not in next(iter(classes.values())):
+            pytest.skip(f"this uproot writes {classes} on assignment, not an RNTuple")
+    config = _config({
+        "name": "rn",
+        "samples": [{"name": "s", "files": ["s.root"], "label": "signal"},
+                    {"name": "b", "files": ["b.root"], "label": "background"}],
+        "features": ["x", "n"],
+    }, base=tmp_path)
+    table = ingest(config, show_progress=False)
+    expected = uproot.open(tmp_path / "s.root")["Events"].arrays(library="np")["x"]
+    np.testing.assert_allclose(table.X[table.label == 1, 0], expected.astype(np.float32))
+
+
+# ---- bad input: one clear message naming the thing, nothing written -------------------------
+
+
+def _demo(demo_dir: Path, **overrides):
+    return _config(demo_pipeline_dict(demo_dir, **overrides))
+
+
+def test_glob_matching_nothing(demo_dir: Path, cache_dir: Path) -> None:
+    data = demo_pipeline_dict(demo_dir)
+    data["samples"][0]["files"] = [str(demo_dir / "nothing_*.root")]
+    with pytest.raises(InputDataError, match=r"sample 'ttH': no file matches .*nothing_\*\.root"):
+        ingest(_config(data), show_progress=False)
+
+
+def test_not_a_root_file(demo_dir: Path, tmp_path: Path, cache_dir: Path) -> None:
+    bogus = tmp_path / "notes.root"
+    bogus.write_text("this is not a ROOT file\n" * 20)
+    data = demo_pipeline_dict(demo_dir)
+    data["samples"][0]["files"] = [str(bogus)]
+    with pytest.raises(InputDataError, match=r"notes\.root: cannot be opened as a ROOT file"):
+        ingest(_config(data), show_progress=False)
+
+
+def test_truncated_file(demo_dir: Path, tmp_path: Path, cache_dir: Path) -> None:
+    truncated = tmp_path / "cut.root"
+    truncated.write_bytes((demo_dir / "signal.root").read_bytes()[:30_000])
+    data = demo_pipeline_dict(demo_dir)
+    data["samples"][0]["files"] = [str(truncated)]
+    with pytest.raises(InputDataError, match=r"cut\.root.*(truncated|corrupt)") as err:
+        ingest(_config(data), show_progress=False)
+    assert "rewrite it with ROOT" in str(err.value)
+
+
+def test_missing_tree_lists_present_trees(cache_dir: Path) -> None:
+    path = shared_file("tmva_class_example.root")
+    config = _config({
+        "name": "t",
+        "samples": [{"name": "S", "files": [str(path)], "tree": "Events", "label": "signal"},
+                    {"name": "B", "files": [str(path)], "tree": "TreeB", "label": "background"}],
+        "features": ["var1"],
+    })
+    with pytest.raises(InputDataError, match=r"no tree named 'Events'.*TreeB, TreeS"):
+        ingest(config, show_progress=False)
+
+
+def test_missing_branch_suggests_close_names(demo_dir: Path, cache_dir: Path) -> None:
+    data = demo_pipeline_dict(demo_dir)
+    data["features"] = ["lep_pT", "met"]
+    with pytest.raises(InputDataError, match=r"missing branch 'lep_pT' \(did you mean 'lep_pt'"):
+        ingest(_config(data), show_progress=False)
+
+
+def test_failing_expression(demo_dir: Path, cache_dir: Path) -> None:
+    data = demo_pipeline_dict(demo_dir)
+    data["features"] = [{"name": "bad", "expr": "Jet_pt + Jet_btag[:, :1]"}]
+    with pytest.raises(InputDataError, match=r"signal\.root.*'Jet_pt \+ Jet_btag\[:, :1\]' failed"):
+        ingest(_config(data), show_progress=False)
+
+
+def test_selection_leaving_no_events(demo_dir: Path, cache_dir: Path) -> None:
+    with pytest.raises(InputDataError, match=r"sample 'ttH': the selection .*nJet > 100.* leaves no"):
+        ingest(_demo(demo_dir, selection="nJet > 100"), show_progress=False)
+
+
+def test_class_without_events(demo_dir: Path, tmp_path: Path, cache_dir: Path) -> None:
+    empty = _write_tree(tmp_path / "empty.root", {
+        "lep_pt": np.zeros(0, np.float32), "lep_eta": np.zeros(0, np.float32),
+        "met": np.zeros(0, np.float32), "nJet": np.zeros(0, np.int32),
+        "event": np.zeros(0, np.int64), "genWeight": np.zeros(0, np.float32),
+    })
+    data = demo_pipeline_dict(demo_dir, selection=None)
+    data["features"] = ["lep_pt", "met"]
+    data["samples"][0]["files"] = [str(empty)]
+    with pytest.raises(InputDataError, match=r"no signal events after selection \(samples \['ttH'\]"):
+        ingest(_config(data), show_progress=False)
+
+
+def test_nan_features_are_counted(demo_dir: Path, cache_dir: Path) -> None:
+    data = demo_pipeline_dict(demo_dir, selection=None)
+    data["features"] = ["met", {"name": "lead_pt", "expr": "max(Jet_pt)"},
+                        {"name": "log_eta", "expr": "log(lep_eta)"}]
+    with pytest.raises(InputDataError, match=r"NaN or inf values in features \(log_eta: \d+") as err:
+        ingest(_config(data), show_progress=False)
+    assert "nan_policy: drop" in str(err.value)
+    data["nan_policy"] = "drop"
+    table = ingest(_config(data), show_progress=False)
+    assert np.isfinite(table.X).all()
+    dropped = table.info["samples"][0]["dropped_nonfinite"]
+    assert dropped == table.info["samples"][0]["entries"] - table.info["samples"][0]["selected"]
+    assert dropped > 0
+
+
+def test_jagged_feature_without_leading(demo_dir: Path, cache_dir: Path) -> None:
+    data = demo_pipeline_dict(demo_dir)
+    data["features"] = ["met", "Jet_pt"]
+    with pytest.raises(InputDataError, match=r"feature 'Jet_pt'.*variable number.*leading: N"):
+        ingest(_config(data), show_progress=False)
