@@ -43,7 +43,7 @@ def _as_flat(feature: FeatureConfig, values: Any, n_events: int) -> np.ndarray:
             "per event; give 'leading: N' (with 'pad' and optionally 'sort_by') to keep the "
             "first N objects, or reduce it in an expression such as 'sum(...)' or 'max(...)'"
         )
-    return ak.to_numpy(ak.fill_none(values, np.nan)).astype(np.float64, copy=False)
+    return ak.to_numpy(ak.fill_none(values, np.nan))
 
 
 def _leading(feature: FeatureConfig, values: Any, arrays: Mapping[str, Any]) -> np.ndarray:
@@ -65,8 +65,24 @@ def _leading(feature: FeatureConfig, values: Any, arrays: Mapping[str, Any]) -> 
                 f"feature {feature.name!r}: sort_by {feature.sort_by!r} does not have the same "
                 f"number of objects per event as {source_of(feature)} ({err})"
             ) from None
-    padded = ak.fill_none(ak.pad_none(values, n, axis=1, clip=True), feature.pad)
-    return ak.to_numpy(padded).astype(np.float64, copy=False)
+    return _first_n(values, n, feature.pad)
+
+
+def _first_n(values: ak.Array, n: int, pad: float) -> np.ndarray:
+    """The first ``n`` entries of each list, padded; one NumPy gather on the flat content.
+
+    Equivalent to ``ak.fill_none(ak.pad_none(values, n, clip=True), pad)`` but several
+    times faster, which matters because ingest should cost little more than reading.
+    """
+    counts = ak.to_numpy(ak.num(values, axis=1))
+    flat = ak.to_numpy(ak.fill_none(ak.flatten(values, axis=1), np.nan))
+    if len(flat) == 0:
+        return np.full((len(counts), n), pad, dtype=np.float32)
+    starts = np.zeros(len(counts), dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    slots = np.arange(n)
+    index = np.minimum(starts[:, None] + slots, len(flat) - 1)
+    return np.where(slots < counts[:, None], flat[index], np.float32(pad)).astype(np.float32)
 
 
 def compute_features(
