@@ -78,7 +78,8 @@ def _read_sample(
     config: PipelineConfig, sample: SampleConfig, progress: Progress | None
 ) -> _SampleArrays:
     files = sample_files(config, sample)
-    selection = " && ".join(f"({s})" for s in (config.selection, sample.selection) if s) or None
+    cuts = [parse(s).source for s in (config.selection, sample.selection) if s]
+    selection = cuts[0] if len(cuts) == 1 else " && ".join(f"({c})" for c in cuts) or None
     needed = feature_branches(config.features) | branches_of([selection, sample.weight])
     if config.event_id:
         needed.add(config.event_id)
