@@ -117,6 +117,7 @@ class PipelineConfig(_Strict):
     )
     evaluation: EvaluationConfig = EvaluationConfig()
     experiment: str | None = None
+    seed: int = 42
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("features", mode="before")

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
@@ -23,8 +22,17 @@ from hepclf.bundle import ModelBundle
 
 ARTIFACT_KEY = "bundle"
 _REQUIREMENTS = (
-    "numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "xgboost", "awkward", "uproot",
-    "pydantic", "pyyaml", "mlflow",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "scipy",
+    "xgboost",
+    "awkward",
+    "uproot",
+    "pydantic",
+    "pyyaml",
+    "mlflow",
 )
 
 
@@ -35,7 +43,7 @@ class HepclfPyfunc(mlflow.pyfunc.PythonModel):
         self.bundle = ModelBundle.load(context.artifacts[ARTIFACT_KEY])
 
     # No type hints on predict: MLflow would derive a second schema from them.
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+    def predict(self, context, model_input, params=None):
         return self.bundle.score_features(self.bundle.features_from_frame(model_input))
 
 
@@ -49,7 +57,9 @@ def signature_for(bundle: ModelBundle) -> ModelSignature:
 
 def requirements_for(bundle: ModelBundle) -> list[str]:
     """Pinned requirements of the installed versions (no slow inference subprocess)."""
-    names = list(_REQUIREMENTS) + (["tensorflow", "keras"] if bundle.classifier.name == "dnn" else [])
+    names = list(_REQUIREMENTS) + (
+        ["tensorflow", "keras"] if bundle.classifier.name == "dnn" else []
+    )
     pins = []
     for name in names:
         try:
@@ -65,15 +75,10 @@ def log_bundle(bundle: ModelBundle, name: str = "model") -> str:
         directory = bundle.save(Path(tmp) / "bundle")
         info = mlflow.pyfunc.log_model(
             name=name,
-            python_model=HepclfPyfunc(),
+            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
             artifacts={ARTIFACT_KEY: str(directory)},
             code_paths=[str(Path(hepclf.__file__).parent)],
             signature=signature_for(bundle),
             pip_requirements=requirements_for(bundle),
         )
     return info.model_uri
-
-
-def predict_frame(model_uri: str, frame: Any) -> np.ndarray:
-    """Convenience: load a logged model and score a DataFrame of raw feature columns."""
-    return np.asarray(mlflow.pyfunc.load_model(model_uri).predict(frame), dtype=np.float64)

@@ -1,0 +1,62 @@
+"""What produced a run: package versions and the git commit, logged with every run."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+import hepclf
+
+PACKAGES = (
+    "hepclf",
+    "numpy",
+    "pandas",
+    "uproot",
+    "awkward",
+    "scikit-learn",
+    "xgboost",
+    "tensorflow",
+    "keras",
+    "mlflow",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape the results."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(where: Path | None = None) -> str | None:
+    """The commit of the git checkout holding ``where`` (default: the hepclf source), if any."""
+    folder = where or Path(hepclf.__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_dirty(where: Path | None = None) -> bool:
+    """True when the checkout has uncommitted changes (the commit alone does not pin the code)."""
+    folder = where or Path(hepclf.__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and bool(out.stdout.strip())
