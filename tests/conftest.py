@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -53,3 +59,141 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv("HEPCLF_CACHE_DIR", str(folder))
     return folder
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Poll ``url`` until it answers 200; fail early with the log if the process died."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before {url} answered")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 with a temporary SQLite store and artifact folder."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = (root / "server.log").open("w")
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("mlflow")), "server",
+            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination", str(root / "artifacts"),
+            "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, cwd=root,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{uri}/health", process)
+        yield uri
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+# --- scoring and service (tests/test_scoring.py, tests/test_service.py) ---
+
+
+@contextmanager
+def tracking_uri(uri: str) -> Iterator[str]:
+    """Point MLflow (and child processes, via the environment) at ``uri`` for a block."""
+    import mlflow
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield uri
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+@dataclass(frozen=True)
+class RegisteredModels:
+    """Small xgb and linear models trained on ``data`` and registered in ``tracking_uri``."""
+
+    tracking_uri: str
+    data: Path
+    xgb: str
+    linear: str
+    xgb_uri: str
+    linear_uri: str
+
+
+@pytest.fixture(scope="session")
+def registered_models(
+    mlflow_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> RegisteredModels:
+    """Two fast models (30 shallow trees; Fisher) on 5,000 demo events per process, logged as
+    pyfunc models with auc_test and registered with alias champion."""
+    import mlflow
+    import numpy as np
+
+    from hepclf.bundle import ModelBundle
+    from hepclf.config import NormalizationConfig, parse_pipeline
+    from hepclf.demo_data import write_demo_data
+    from hepclf.ingest.run import read_samples
+    from hepclf.models import build_model
+    from hepclf.normalize import Normalizer
+    from hepclf.tracking.pyfunc import log_bundle
+    from hepclf.tracking.registry import register_model
+
+    data = tmp_path_factory.mktemp("scoring") / "data"
+    write_demo_data(data, events=5000, seed=11)
+    config = parse_pipeline(demo_pipeline_dict(data, selection=None))
+    table = read_samples(config, show_progress=False)
+    normalizer = Normalizer.fit(table.X, NormalizationConfig())
+    X, y, w = normalizer.transform(table.X), table.label, np.abs(table.weight)
+    params = {
+        "xgb": {"n_estimators": 30, "max_depth": 3, "early_stopping_rounds": 5, "n_jobs": 1},
+        "linear": {},
+    }
+    uris = {}
+    with tracking_uri(mlflow_server):
+        mlflow.set_experiment("hepclf-scoring-tests")
+        for name, hp in params.items():
+            model = build_model(name, hp, seed=1).fit(X, y, w)
+            bundle = ModelBundle(name, list(config.features), normalizer, model, "scoring-test")
+            with mlflow.start_run(run_name=name):
+                mlflow.log_metric("auc_test", 0.75)
+                uris[name] = log_bundle(bundle)
+            register_model(uris[name], f"scoring-test-{name}")
+    return RegisteredModels(
+        mlflow_server, data, "scoring-test-xgb", "scoring-test-linear", uris["xgb"], uris["linear"]
+    )
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Stop a server started with ``start_new_session=True``, with its children."""
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
@@ -42,8 +44,9 @@ class HepclfPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.bundle = ModelBundle.load(context.artifacts[ARTIFACT_KEY])
 
-    # No type hints on predict: MLflow would derive a second schema from them.
-    def predict(self, context, model_input, params=None):
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict[str, str] | None = None
+    ) -> np.ndarray:
         return self.bundle.score_features(self.bundle.features_from_frame(model_input))
 
 

@@ -1,0 +1,202 @@
+"""The tracked pipeline end to end against a real `mlflow server` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from hepclf.config import parse_pipeline
+from hepclf.ingest import ingest
+from hepclf.split import split_table
+from tests.conftest import demo_pipeline_dict, write_pipeline
+
+FAST_MODELS = {"linear": {}, "bdt": {"n_trees": 40}}
+
+
+@pytest.fixture(scope="module")
+def trained(demo_dir: Path, mlflow_server: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One `hepclf train` run (a real process) with registration, shared by the tests below."""
+    work = tmp_path_factory.mktemp("train")
+    config = demo_pipeline_dict(demo_dir, models=FAST_MODELS, experiment="pipeline-test")
+    pipeline = write_pipeline(work / "p.yaml", config)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hepclf",
+            "train",
+            str(pipeline),
+            "--output",
+            str(work / "out"),
+            "--tracking-uri",
+            mlflow_server,
+            "--register",
+            "test-clf",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        timeout=600,
+        env={**__import__("os").environ, "HEPCLF_CACHE_DIR": str(work / "cache")},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {
+        "work": work,
+        "out": work / "out",
+        "config": config,
+        "stdout": done.stdout,
+        "metrics": json.loads((work / "out" / "metrics.json").read_text()),
+    }
+
+
+def test_outputs_and_comparison_table(trained: dict) -> None:
+    metrics, out = trained["metrics"], trained["out"]
+    assert set(metrics) == {"mlflow_run_id", *FAST_MODELS}
+    for name in FAST_MODELS:
+        m = metrics[name]
+        for key in (
+            "auc_test",
+            "auc_train",
+            "accuracy_test",
+            "ks_pvalue_signal",
+            "ks_pvalue_background",
+            "overtrained",
+            "train_seconds",
+            "model_uri",
+        ):
+            assert key in m, key
+        assert set(m["eff_s_at_eff_b"]) == {"0.01", "0.1", "0.3"}
+        assert set(m["eff_s_at_eff_b"]["0.1"]) == {"test", "train"}
+        assert 0.6 < m["auc_test"] < 0.99
+    for plot in (
+        "roc.png",
+        "bdt_overtraining.png",
+        "linear_overtraining.png",
+        "correlation_signal.png",
+        "features.png",
+        "bdt_learning_curve.png",
+    ):
+        assert (out / "plots" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
+    assert "Model comparison" in trained["stdout"] and "overtrained" in trained["stdout"]
+    assert (
+        "| bdt" in (out / "summary.md").read_text() or "**bdt**" in (out / "summary.md").read_text()
+    )
+
+
+def test_auc_matches_sklearn_on_the_same_split(trained: dict, mlflow_server: str) -> None:
+    """Recompute the test AUC independently: pyfunc scores on the test split vs scikit-learn."""
+    config = parse_pipeline(trained["config"])
+    table = ingest(config, use_cache=False, show_progress=False)
+    test = table.subset(split_table(table, config.split).test)
+    mlflow.set_tracking_uri(mlflow_server)
+    for name in FAST_MODELS:
+        model = mlflow.pyfunc.load_model(trained["metrics"][name]["model_uri"])
+        scores = np.asarray(model.predict(test.features_frame()))
+        expected = roc_auc_score(test.label, scores, sample_weight=test.weight)
+        assert trained["metrics"][name]["auc_test"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_runs_read_back_from_the_server(trained: dict, mlflow_server: str) -> None:
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    parent = client.get_run(trained["metrics"]["mlflow_run_id"])
+    assert parent.data.tags["hepclf.kind"] == "pipeline"
+    assert parent.data.tags["version.mlflow"] == mlflow.__version__
+    assert parent.data.params["split.test_fraction"] == "0.5"
+    assert (
+        parent.data.tags.get("mlflow.source.git.commit")
+        or "hepclf.git_dirty" not in parent.data.tags
+    )
+    assert parent.inputs.dataset_inputs, "the input dataset is logged"
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {
+        "pipeline.yaml",
+        "data_summary.json",
+        "metrics.json",
+        "summary.md",
+        "plots",
+    } <= artifacts
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    assert {c.data.tags["hepclf.model"] for c in children} == set(FAST_MODELS)
+    for child in children:
+        name = child.data.tags["hepclf.model"]
+        assert child.data.metrics["auc_test"] == pytest.approx(trained["metrics"][name]["auc_test"])
+        assert "eff_s_at_eff_b_0.01_train" in child.data.metrics
+        assert child.data.tags["hepclf.device"].startswith("CPU")
+        plots = {a.path for a in client.list_artifacts(child.info.run_id, "plots")}
+        assert f"plots/{name}_overtraining.png" in plots
+    bdt = next(c for c in children if c.data.tags["hepclf.model"] == "bdt")
+    assert bdt.data.params["n_trees"] == "40"
+    curve = client.get_metric_history(
+        bdt.info.run_id, next(k for k in bdt.data.metrics if k.startswith("curve_"))
+    )
+    assert len(curve) == 40
+
+
+def test_champion_alias_points_at_best_model(trained: dict, mlflow_server: str) -> None:
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    version = client.get_model_version_by_alias("test-clf", "champion")
+    metrics = trained["metrics"]
+    best = max(FAST_MODELS, key=lambda n: metrics[n]["auc_test"])
+    assert version.run_id == metrics[best]["run_id"]
+    mlflow.set_tracking_uri(mlflow_server)
+    model = mlflow.pyfunc.load_model("models:/test-clf@champion")
+    frame = ingest(parse_pipeline(trained["config"]), show_progress=False).features_frame()
+    reference = mlflow.pyfunc.load_model(metrics[best]["model_uri"]).predict(frame.head(200))
+    np.testing.assert_allclose(model.predict(frame.head(200)), reference)
+
+
+def test_compare_lists_models_of_recent_runs(trained: dict, mlflow_server: str) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hepclf",
+            "compare",
+            "--experiment",
+            "pipeline-test",
+            "--tracking-uri",
+            mlflow_server,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert trained["metrics"]["mlflow_run_id"][:8] in done.stdout
+    assert "linear" in done.stdout and "bdt" in done.stdout
+
+
+def test_unknown_model_and_parameter_are_named(demo_dir: Path, tmp_path: Path) -> None:
+    config = demo_pipeline_dict(demo_dir, models={"bdt": {"n_treez": 3}})
+    pipeline = write_pipeline(tmp_path / "p.yaml", config)
+    for args, message in (
+        (["--models", "bdt"], "n_treez"),
+        (["--models", "cnn"], "unknown model(s) ['cnn']"),
+    ):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hepclf",
+                "train",
+                str(pipeline),
+                "--tracking-uri",
+                f"sqlite:///{tmp_path / 'm.db'}",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+        )
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
