@@ -123,6 +123,7 @@ def compare(
 # --- registered commands: one line each, keep this block ---
 from hepclf.deploy.commands import tracking_server as _ts; app.command("tracking-server")(_ts)  # noqa: E402, E702, I001  # fmt: skip
 from hepclf.scoring.commands import score as _score; app.command("score")(_score)  # noqa: E402, E702, I001  # fmt: skip
+from hepclf.service.commands import serve as _serve; app.command("serve")(_serve)  # noqa: E402, E702, I001  # fmt: skip
 # --- end of registered commands ---
 
 
