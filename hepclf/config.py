@@ -95,6 +95,7 @@ class EvaluationConfig(_Strict):
     """Evaluation and model-selection settings."""
 
     ks_threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
+    ks_bins: int | None = Field(default=40, ge=2)
     select_metric: str = "auc_test"
 
 

@@ -118,7 +118,14 @@ def train_and_evaluate(
     X_te, y_te, w_te = data.part("test")
     s_tr, s_te = model.predict_proba(X_tr)[:, 1], model.predict_proba(X_te)[:, 1]
     report = evaluate_classifier(
-        y_te, s_te, w_te, y_tr, s_tr, w_tr, ks_threshold=config.evaluation.ks_threshold
+        y_te,
+        s_te,
+        w_te,
+        y_tr,
+        s_tr,
+        w_tr,
+        ks_threshold=config.evaluation.ks_threshold,
+        ks_bins=config.evaluation.ks_bins,
     )
     return ModelResult(name, model, report, seconds, {"train": s_tr, "test": s_te})
 
