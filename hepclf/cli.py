@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from hepclf.errors import HepclfError
 
@@ -122,6 +123,7 @@ def compare(
 # Subcommands defined in their own modules (heavy imports stay inside the command bodies).
 # --- registered commands: one line each, keep this block ---
 from hepclf.deploy.commands import tracking_server as _ts; app.command("tracking-server")(_ts)  # noqa: E402, E702, I001  # fmt: skip
+from hepclf.deploy.commands import export as _export; app.command("export")(_export)  # noqa: E402, E702, I001  # fmt: skip
 from hepclf.scoring.commands import score as _score; app.command("score")(_score)  # noqa: E402, E702, I001  # fmt: skip
 from hepclf.service.commands import serve as _serve; app.command("serve")(_serve)  # noqa: E402, E702, I001  # fmt: skip
 # --- end of registered commands ---
@@ -146,21 +148,9 @@ def main() -> None:
     """Entry point: user errors become one paragraph on stderr and exit status 2."""
     quiet_third_party()
     try:
-        app(standalone_mode=False)
+        app()  # standalone: typer reports usage errors itself (exit 2) and exits
     except HepclfError as err:
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/]; outputs already written are complete")
-        sys.exit(130)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as err:  # click usage errors
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        raise

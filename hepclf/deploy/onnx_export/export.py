@@ -1,0 +1,157 @@
+"""``hepclf export --format onnx``: pick the converter, wrap, verify, write atomically.
+
+Every export is checked before it is written: ONNX Runtime scores a sample of events and
+the result must agree with the Python model (``ModelBundle.score_features``), so a file on
+disk is one that gives the model's numbers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hepclf import __version__
+from hepclf.bundle import ModelBundle
+from hepclf.deploy.onnx_export.graph import TOLERANCE
+from hepclf.errors import HepclfError
+
+if TYPE_CHECKING:
+    import onnx
+
+# model type -> converter module (imported only when used: the dnn one loads TensorFlow)
+CONVERTERS = {
+    "dnn": "hepclf.deploy.onnx_export.dnn",
+    "bdt": "hepclf.deploy.onnx_export.bdt",
+    "xgb": "hepclf.deploy.onnx_export.xgb",
+    "rf": "hepclf.deploy.onnx_export.forest",
+    "svm": "hepclf.deploy.onnx_export.svm",
+    "linear": "hepclf.deploy.onnx_export.linear",
+}
+# packages each export needs beyond onnx and onnxruntime
+_CONVERTER_PACKAGES = {"dnn": ("tf2onnx",), "xgb": ("onnxmltools",)}
+CHECK_EVENTS = 512
+MAX_BYTES = 2**31 - 2**20  # protobuf's 2 GiB message limit, with room for the file's header
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What was written and how well it agrees with the Python model."""
+
+    path: Path
+    model_type: str
+    n_features: int
+    checked_events: int
+    max_abs_diff: float | None
+    tolerance: float = TOLERANCE
+
+
+def require_packages(model_type: str) -> None:
+    """Name the missing packages and the extra that installs them."""
+    needed = ("onnx", "onnxruntime", *_CONVERTER_PACKAGES.get(model_type, ()))
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise HepclfError(
+            f"ONNX export of a {model_type} model needs {', '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not installed; install with `pip install "
+            f"{' '.join(missing)}` (all are in hepclf's 'onnx' extra)"
+        )
+
+
+def build_onnx(bundle: ModelBundle) -> tuple[onnx.ModelProto, float]:
+    """The complete ONNX model (raw ``features`` in, ``score`` out, columns in metadata) and
+    the largest score difference to the Python model it may show."""
+    import onnx
+
+    from hepclf.deploy.onnx_export.graph import wrap
+
+    model_type = bundle.classifier.name
+    if model_type not in CONVERTERS:
+        raise HepclfError(
+            f"model {bundle.name!r} is of type {model_type!r}, which has no ONNX export; "
+            f"supported types: {', '.join(sorted(CONVERTERS))}"
+        )
+    converter = importlib.import_module(CONVERTERS[model_type])
+    graph = converter.to_graph(bundle.classifier, len(bundle.columns))
+    clip = bundle.normalizer.clip
+    metadata = {
+        "model_name": bundle.name,
+        "model_type": model_type,
+        "pipeline": bundle.pipeline,
+        "hepclf_version": __version__,
+        "normalization": bundle.normalizer.method + ("" if clip is None else f", clip {clip:g}"),
+        "score": "signal score in [0, 1] (higher: more signal-like)",
+    }
+    model = wrap(graph, bundle.normalizer, bundle.columns, metadata)
+    size = model.ByteSize()
+    if size >= MAX_BYTES:
+        raise HepclfError(
+            f"the ONNX graph of model {bundle.name!r} ({model_type}) would be {size / 2**30:.1f} "
+            "GiB, over the 2 GiB limit of an ONNX file; train it with fewer or shallower trees "
+            "(e.g. a larger min_samples_leaf) to export it"
+        )
+    onnx.checker.check_model(model, full_check=True)
+    return model, graph.tolerance
+
+
+def check_events(bundle: ModelBundle, n: int = CHECK_EVENTS, seed: int = 0) -> np.ndarray:
+    """Raw feature rows spread like the training data (its centre and scale)."""
+    rng = np.random.default_rng(seed)
+    norm = bundle.normalizer
+    z = rng.normal(size=(n, len(bundle.columns)))
+    return (norm.center + norm.scale * z).astype(np.float32)
+
+
+def onnx_scores(model: onnx.ModelProto, X: np.ndarray) -> np.ndarray:
+    """Scores of raw feature rows from ONNX Runtime."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(["score"], {"features": np.asarray(X, np.float32)})[0]
+
+
+def compare(
+    model: onnx.ModelProto, bundle: ModelBundle, X: np.ndarray, tolerance: float = TOLERANCE
+) -> float:
+    """Largest |ONNX score - Python score| on ``X``; an error above ``tolerance``."""
+    diff = float(np.max(np.abs(onnx_scores(model, X) - bundle.score_features(X)), initial=0.0))
+    if not diff <= tolerance:
+        raise HepclfError(
+            f"the ONNX graph of model {bundle.name!r} ({bundle.classifier.name}) disagrees with "
+            f"the model: max |score difference| {diff:.3g} on {len(X)} events (tolerance "
+            f"{tolerance:g}); nothing was written. Please report this with the model."
+        )
+    return diff
+
+
+def write_atomic(data: bytes, out: Path) -> Path:
+    """Write via a temporary file in the same folder and rename: never a partial file."""
+    out = out.expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def export_onnx(bundle: ModelBundle, out: Path, check: bool = True) -> ExportResult:
+    """Convert ``bundle``, verify it with ONNX Runtime (unless ``check`` is off), write it."""
+    require_packages(bundle.classifier.name)
+    model, tolerance = build_onnx(bundle)
+    diff = compare(model, bundle, check_events(bundle), tolerance) if check else None
+    path = write_atomic(model.SerializeToString(), Path(out))
+    checked = CHECK_EVENTS if check else 0
+    return ExportResult(path, bundle.classifier.name, len(bundle.columns), checked, diff, tolerance)
