@@ -1,0 +1,96 @@
+"""Training throughput of hepclf's dnn against a bare Keras ``model.fit`` of the same network.
+
+Both train the default network (``hepclf.models.dnn.build_network``) on the same arrays with
+the same batch size and validation set; the bare one is compiled and fitted with Keras's
+defaults. Early stopping is disabled so epoch counts match. Each fit is timed end to end
+for 1 and for 1 + ``--epochs`` epochs (best of ``--repeats``); the difference is the
+steady per-epoch cost, without the one-off build and tracing.
+Goal: ratio >= 0.9. Run: .venv/bin/python benchmarks/dnn.py [--events 50000] [--epochs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from hepclf.models import build_model
+from hepclf.models.dnn import DNNParams, build_network, gpu_device
+
+
+def bare_keras_fit(X, y, w, X_val, y_val, w_val, hp: DNNParams, validate: bool) -> float:
+    """Seconds for the plain Keras recipe: build, compile, ``model.fit`` on numpy arrays."""
+    import keras
+
+    start = time.perf_counter()
+    model = build_network(X.shape[1], hp)
+    model.compile(
+        optimizer=keras.optimizers.Adam(hp.learning_rate),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+    )
+    validation = (X_val, np.repeat(y_val[:, None], hp.ensemble, axis=1), w_val)
+    model.fit(
+        X,
+        np.repeat(y[:, None], hp.ensemble, axis=1),
+        sample_weight=w,
+        batch_size=hp.batch_size,
+        epochs=hp.epochs,
+        validation_data=validation if validate else None,
+        verbose=0,
+    )
+    return time.perf_counter() - start
+
+
+def hepclf_fit(X, y, w, X_val, y_val, w_val, hp: DNNParams) -> float:
+    """Seconds for ``build_model('dnn').fit`` with the same validation set."""
+    start = time.perf_counter()
+    model = build_model("dnn", hp.model_dump(), seed=0)
+    model.fit(X, y, w, X_val=X_val, y_val=y_val, w_val=w_val)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000, help="training events")
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs after the first")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    n_val = args.events // 4
+    X = rng.normal(size=(args.events + n_val, 28)).astype(np.float32)
+    y = (X[:, :5].sum(axis=1) + X[:, 5] * X[:, 6] + rng.normal(size=len(X)) > 0).astype(np.float32)
+    w = np.ones(len(X), dtype=np.float32)
+    arrays = (X[n_val:], y[n_val:], w[n_val:], X[:n_val], y[:n_val], w[:n_val])
+    short, long = (DNNParams(epochs=e, patience=e + 1) for e in (1, 1 + args.epochs))
+
+    runs = {
+        "hepclf dnn": lambda hp: hepclf_fit(*arrays, hp),
+        "bare keras fit, validation_data": lambda hp: bare_keras_fit(*arrays, hp, validate=True),
+        "bare keras fit, no validation": lambda hp: bare_keras_fit(*arrays, hp, validate=False),
+    }
+    runs["hepclf dnn"](short)  # imports TensorFlow and warms it up
+    times: dict[str, dict[int, list[float]]] = {name: {1: [], 2: []} for name in runs}
+    for _ in range(args.repeats):
+        for name, run in runs.items():
+            times[name][1].append(run(short))
+            times[name][2].append(run(long))
+    rate = {name: args.events * args.epochs / (min(t[2]) - min(t[1])) for name, t in times.items()}
+
+    print(
+        f"{args.events} training + {n_val} validation events, 28 features, batch "
+        f"{short.batch_size}, layers {short.layers} x {short.ensemble} towers, "
+        f"{gpu_device() or 'CPU'}"
+    )
+    for name, value in rate.items():
+        print(f"{name:34s} {value:9.0f} events/s per epoch")
+    ours = rate["hepclf dnn"]
+    print(
+        f"ratio hepclf / bare keras: {ours / rate['bare keras fit, validation_data']:.2f} "
+        f"(vs bare keras without validation: {ours / rate['bare keras fit, no validation']:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The classifier zoo: every model behind one scikit-learn-style interface.
+
+Importing this package is cheap: TensorFlow is imported only when a ``dnn`` is fitted or
+loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hepclf.errors import ConfigError
+from hepclf.models.base import Classifier, read_meta
+from hepclf.models.bdt import BDT
+from hepclf.models.dnn import DNN
+from hepclf.models.forest import Forest
+from hepclf.models.linear import Linear
+from hepclf.models.svm import SVM
+from hepclf.models.xgb import XGB
+
+MODEL_TYPES: dict[str, type[Classifier]] = {
+    cls.name: cls for cls in (DNN, BDT, XGB, Forest, SVM, Linear)
+}
+
+
+def build_model(name: str, params: dict[str, Any] | None, seed: int) -> Classifier:
+    """Create an unfitted model of type ``name`` with validated ``params``."""
+    if name not in MODEL_TYPES:
+        raise ConfigError(
+            f"Unknown model type '{name}'. Known types: {', '.join(sorted(MODEL_TYPES))}."
+        )
+    return MODEL_TYPES[name](seed=seed, **(params or {}))
+
+
+def load_model(directory: Path | str) -> Classifier:
+    """Load any model saved with ``Classifier.save``; ``model.json`` names its type."""
+    name = read_meta(Path(directory))["name"]
+    if name not in MODEL_TYPES:
+        raise ConfigError(f"{directory} holds an unknown model type '{name}'.")
+    return MODEL_TYPES[name].load(directory)
+
+
+__all__ = ["MODEL_TYPES", "Classifier", "build_model", "load_model"]

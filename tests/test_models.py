@@ -1,0 +1,256 @@
+"""The classifier zoo: interface, save/load, parameter errors, and each model's own promises."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy.stats import ks_2samp
+from sklearn.datasets import make_classification
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.ensemble import AdaBoostClassifier
+from sklearn.metrics import roc_auc_score
+from sklearn.tree import DecisionTreeClassifier
+
+from hepclf.errors import ConfigError
+from hepclf.models import MODEL_TYPES, build_model, load_model
+from hepclf.models.bdt import BDT
+
+# small settings per model so the whole file runs in seconds
+FAST = {
+    "dnn": {"layers": [32, 32], "epochs": 4, "ensemble": 2, "batch_size": 128, "dropout": 0.1},
+    "bdt": {"n_trees": 60},
+    # one thread: tiny fits only lose to thread start-up, badly so on a busy machine
+    "xgb": {"n_estimators": 60, "learning_rate": 0.3, "early_stopping_rounds": 10, "n_jobs": 1},
+    "rf": {"n_estimators": 30},
+    "svm": {},
+    "linear": {},
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Train / validation / test splits of a moderately hard 10-feature problem."""
+    X, y = make_classification(
+        3000,
+        10,
+        n_informative=6,
+        n_redundant=2,
+        flip_y=0.05,
+        class_sep=0.8,
+        shuffle=False,
+        random_state=3,
+    )
+    order = np.random.default_rng(0).permutation(len(y))  # rows only: features stay in place
+    X, y = X[order], y[order]
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    return (X[:1600], y[:1600]), (X[1600:2000], y[1600:2000]), (X[2000:], y[2000:])
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    """Every model type fitted once with its FAST settings."""
+    (X, y), (X_val, y_val), _ = data
+    return {
+        name: build_model(name, FAST[name], seed=7).fit(X, y, X_val=X_val, y_val=y_val)
+        for name in MODEL_TYPES
+    }
+
+
+def test_registry_lists_all_models():
+    assert set(MODEL_TYPES) == {"dnn", "bdt", "xgb", "rf", "svm", "linear"}
+    with pytest.raises(ConfigError, match=r"'gbdt'.*bdt, dnn, linear, rf, svm, xgb"):
+        build_model("gbdt", None, seed=1)
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_TYPES))
+def test_unknown_parameter_names_key_model_and_allowed(name):
+    with pytest.raises(ConfigError) as err:
+        build_model(name, {"n_treez": 5}, seed=1)
+    message = str(err.value)
+    assert "n_treez" in message and f"'{name}'" in message
+    assert all(key in message for key in MODEL_TYPES[name].Params.model_fields)
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_TYPES))
+def test_defaults_validate_and_are_reported(name):
+    model = build_model(name, None, seed=1)
+    assert model.params == MODEL_TYPES[name].Params().model_dump()
+    assert model.history_ == {} and model.feature_importances_ is None
+
+
+def test_bad_value_names_the_key():
+    with pytest.raises(ConfigError, match="max_depth"):
+        build_model("bdt", {"max_depth": "deep"}, seed=1)
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_TYPES))
+def test_fit_predict_separates(name, fitted, data):
+    X, y = data[2]
+    proba = fitted[name].predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    assert np.all((proba >= 0) & (proba <= 1))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert roc_auc_score(y, proba[:, 1]) > 0.85
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_TYPES))
+def test_save_load_round_trip_is_identical(name, fitted, data, tmp_path):
+    model = fitted[name]
+    model.save(tmp_path / name)
+    loaded = load_model(tmp_path / name)
+    assert type(loaded) is type(model) and loaded.params == model.params
+    X = data[2][0]
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert loaded.history_ == model.history_ and loaded.device_ == model.device_
+    if model.feature_importances_ is None:
+        assert loaded.feature_importances_ is None
+    else:
+        np.testing.assert_array_equal(loaded.feature_importances_, model.feature_importances_)
+
+
+def test_load_with_wrong_class_is_refused(fitted, tmp_path):
+    fitted["linear"].save(tmp_path)
+    with pytest.raises(ConfigError, match="'linear' model"):
+        BDT.load(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["bdt", "xgb", "rf", "linear"])
+def test_feature_importances_find_the_informative_features(name, fitted):
+    importances = fitted[name].feature_importances_
+    assert importances.shape == (10,) and np.isclose(importances.sum(), 1.0)
+    # make_classification puts the 8 informative/redundant features first, noise last
+    assert importances[:8].sum() > 0.8
+
+
+def test_learning_curves(fitted):
+    assert len(fitted["dnn"].history_["loss"]) == 4
+    assert {"val_loss", "val_auc"} <= set(fitted["dnn"].history_)
+    bdt = fitted["bdt"].history_
+    assert len(bdt["train_error"]) == len(bdt["val_error"]) == len(bdt["tree_error"]) > 0
+    assert bdt["train_error"][-1] < bdt["train_error"][0]
+    assert {"train_logloss", "val_logloss", "val_auc"} <= set(fitted["xgb"].history_)
+
+
+def test_dnn_records_device(fitted):
+    device = fitted["dnn"].device_
+    assert device == "CPU" or device.startswith("GPU:")
+
+
+@pytest.mark.parametrize("name", ["bdt", "xgb", "rf", "dnn"])
+def test_same_seed_same_model(name, fitted, data):
+    (X, y), (X_val, y_val), (X_test, _) = data
+    again = build_model(name, FAST[name], seed=7).fit(X, y, X_val=X_val, y_val=y_val)
+    np.testing.assert_array_equal(again.predict_proba(X_test), fitted[name].predict_proba(X_test))
+
+
+def test_bdt_bagging_follows_the_seed(fitted, data):
+    (X, y), _, (X_test, _) = data
+    other = BDT(seed=8, **FAST["bdt"]).fit(X, y)
+    assert fitted["bdt"].params["use_bagging"]
+    assert not np.array_equal(other.predict_proba(X_test), fitted["bdt"].predict_proba(X_test))
+
+
+def test_bdt_matches_sklearn_adaboost(data):
+    """Same boosting (discrete AdaBoost, alpha = beta*ln((1-err)/err)) and depth-3 trees."""
+    (X, y), _, (X_test, y_test) = data
+    ours = BDT(seed=0, n_trees=300).fit(X, y)
+    theirs = AdaBoostClassifier(
+        DecisionTreeClassifier(max_depth=3), n_estimators=300, learning_rate=0.5, random_state=0
+    ).fit(X, y)
+    auc_ours = roc_auc_score(y_test, ours.predict_proba(X_test)[:, 1])
+    auc_theirs = roc_auc_score(y_test, theirs.decision_function(X_test))
+    assert abs(auc_ours - auc_theirs) < 0.01
+
+
+def test_bdt_zero_weight_is_like_dropping_the_event(data):
+    (X, y), _, (X_test, _) = data
+    weights = np.ones(len(y))
+    weights[::3] = 0.0
+    keep = weights > 0
+    weighted = BDT(seed=0, n_trees=40, use_bagging=False).fit(X, y, sample_weight=weights)
+    dropped = BDT(seed=0, n_trees=40, use_bagging=False).fit(X[keep], y[keep])
+    np.testing.assert_allclose(weighted.predict_proba(X_test), dropped.predict_proba(X_test))
+    plain = BDT(seed=0, n_trees=40, use_bagging=False).fit(X, y)
+    assert not np.allclose(plain.predict_proba(X_test), weighted.predict_proba(X_test))
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_TYPES))
+def test_upweighting_signal_raises_scores(name, fitted, data):
+    (X, y), (X_val, y_val), (X_test, _) = data
+    heavy = build_model(name, FAST[name], seed=7).fit(
+        X, y, np.where(y == 1, 4.0, 1.0), X_val=X_val, y_val=y_val, w_val=np.where(y_val, 4.0, 1.0)
+    )
+    plain = fitted[name].predict_proba(X_test)[:, 1]
+    assert heavy.predict_proba(X_test)[:, 1].mean() > plain.mean() + 0.05
+
+
+def test_negative_weights_warn_and_train_on_absolute_values(data):
+    (X, y), _, (X_test, _) = data
+    weights = np.ones(len(y))
+    weights[::10] = -1.0
+    with pytest.warns(UserWarning, match="negative weights"):
+        model = BDT(seed=0, n_trees=40, use_bagging=False).fit(X, y, sample_weight=weights)
+    absolute = BDT(seed=0, n_trees=40, use_bagging=False).fit(X, y)
+    np.testing.assert_array_equal(model.predict_proba(X_test), absolute.predict_proba(X_test))
+
+
+def test_overtraining_configuration_exists_and_defaults_generalise():
+    """Kolmogorov-Smirnov train-vs-test: the rf over-training setting fails, the default not."""
+    X, y = make_classification(8000, 10, n_informative=6, flip_y=0.05, random_state=3)
+    X, half = X.astype(np.float32), len(y) // 2
+
+    def ks_pvalues(params):
+        model = build_model("rf", {"n_estimators": 30, **params}, seed=0).fit(X[:half], y[:half])
+        train, test = (model.predict_proba(part)[:, 1] for part in (X[:half], X[half:]))
+        return [
+            ks_2samp(train[y[:half] == label], test[y[half:] == label]).pvalue for label in (0, 1)
+        ]
+
+    assert max(ks_pvalues({"min_samples_leaf": 1, "max_samples": None})) < 1e-20
+    assert min(ks_pvalues({})) > 1e-4
+
+
+def test_fisher_equals_lda_without_weights(data):
+    (X, y), _, (X_test, _) = data
+    ours = build_model("linear", {"method": "fisher"}, seed=0).fit(X, y)
+    lda = LinearDiscriminantAnalysis().fit(X, y)
+    np.testing.assert_allclose(
+        ours.predict_proba(X_test), lda.predict_proba(X_test), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_logistic_method(data):
+    (X, y), _, (X_test, y_test) = data
+    model = build_model("linear", {"method": "logistic"}, seed=0).fit(X, y)
+    assert roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]) > 0.85
+
+
+def test_svm_subsamples_above_cap_and_approximates(data):
+    (X, y), (X_val, y_val), (X_test, y_test) = data
+    with pytest.warns(UserWarning, match="subsample of 500"):
+        build_model("svm", {"max_train_events": 500}, seed=0).fit(X, y)
+    approx = build_model("svm", {"approximate": True, "n_components": 200}, seed=0)
+    approx.fit(X, y, X_val=X_val, y_val=y_val)
+    assert roc_auc_score(y_test, approx.predict_proba(X_test)[:, 1]) > 0.85
+
+
+def test_inputs_are_checked(data):
+    (X, y), _, _ = data
+    with pytest.raises(ValueError, match="only 0"):
+        BDT().fit(X, y + 1)
+    with pytest.raises(ValueError, match="NaN"):
+        BDT().fit(np.where(X > 2, np.nan, X), y)
+
+
+def test_bdt_does_not_import_tensorflow():
+    code = (
+        "import sys, numpy as np\n"
+        "from hepclf.models import build_model\n"
+        "X = np.random.default_rng(0).normal(size=(200, 3)).astype('float32')\n"
+        "build_model('bdt', {'n_trees': 5}, seed=0).fit(X, (X[:, 0] > 0).astype(int))\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
