@@ -254,3 +254,25 @@ def test_bdt_does_not_import_tensorflow():
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "rounds"),
+    [
+        ("bdt", {"n_trees": 200}, lambda m: len(m._alpha)),
+        (
+            "xgb",
+            {"n_estimators": 300, "learning_rate": 0.3, "n_jobs": 1},
+            lambda m: m._booster.num_boosted_rounds(),
+        ),
+    ],
+)
+def test_boosting_keeps_the_fewest_rounds_on_the_validation_plateau(data, name, params, rounds):
+    (X, y), (X_val, y_val), _ = data
+    pruned = build_model(name, params, seed=2).fit(X, y, X_val=X_val, y_val=y_val)
+    full = build_model(name, {**params, "prune_tolerance": 0.0}, seed=2).fit(
+        X, y, X_val=X_val, y_val=y_val
+    )
+    assert rounds(pruned) <= rounds(full)
+    val_auc = lambda m: roc_auc_score(y_val, m.predict_proba(X_val)[:, 1])  # noqa: E731
+    assert val_auc(pruned) >= val_auc(full) - 0.003 - 1e-9

@@ -16,10 +16,14 @@ from typing import Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from sklearn.metrics import roc_auc_score
 
 from hepclf.models.base import Classifier, check_inputs, two_columns
 
 PREDICT_CHUNK = 1 << 20  # events x trees handled per vectorised prediction step
+
+
+PRUNE_STEP = 10
 
 
 class BDTParams(BaseModel):
@@ -39,6 +43,12 @@ class BDTParams(BaseModel):
     bagged_sample_fraction: float = Field(
         0.6, gt=0, le=1, description="mean resampling multiplicity when use_bagging"
     )
+    prune_on_validation: bool = Field(
+        True,
+        description="keep the shortest prefix of the forest whose validation AUC is within "
+        "prune_tolerance of the best prefix (only when a validation set is given)",
+    )
+    prune_tolerance: float = Field(0.002, ge=0, lt=0.1, description="AUC tolerance for pruning")
 
 
 def make_cuts(X: np.ndarray, w: np.ndarray, n_cuts: int) -> np.ndarray:
@@ -269,8 +279,31 @@ class BDT(Classifier):
             boost_w *= n / boost_w.sum()
         if not trees:
             raise ValueError("the BDT found no cut that separates signal from background")
+        if p.prune_on_validation and len(monitors) > 1:
+            keep = self._pruned_length(monitors[1], trees, alphas)
+            trees, alphas = trees[:keep], alphas[:keep]
         self._store(trees, np.array(alphas), cuts)
         return self
+
+    def _pruned_length(self, validation: _Monitor, trees: list[Tree], alphas: list[float]) -> int:
+        """Shortest forest whose validation AUC is within tolerance of the best prefix.
+
+        Boosting keeps lowering the training error long after the validation AUC has
+        levelled off; the extra trees only fit fluctuations of the training sample, which
+        the train-vs-test KS test then flags. Checked every ``PRUNE_STEP`` trees.
+        """
+        vote = np.zeros(len(validation.signal))
+        lengths, aucs = [], []
+        for i, (tree, alpha) in enumerate(zip(trees, alphas, strict=True), start=1):
+            vote += alpha * tree.leaf[tree.route(validation.binned)]
+            if i % PRUNE_STEP == 0 or i == len(trees):
+                lengths.append(i)
+                aucs.append(roc_auc_score(validation.signal, vote, sample_weight=validation.w))
+        self.history_["val_auc"] = [float(a) for a in aucs]
+        best = max(aucs)
+        return next(
+            n for n, a in zip(lengths, aucs, strict=True) if a >= best - self.hp.prune_tolerance
+        )
 
     def _store(self, trees: list[Tree], alphas: np.ndarray, cuts: np.ndarray) -> None:
         """Keep the forest as dense arrays with float thresholds (binning is not needed later)."""

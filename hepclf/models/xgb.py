@@ -24,11 +24,11 @@ class XGBParams(BaseModel):
 
     n_estimators: int = Field(3000, ge=1, description="maximum boosting rounds")
     learning_rate: float = Field(0.05, gt=0, le=1)
-    max_depth: int = Field(4, ge=1, le=30)
-    min_child_weight: float = Field(10.0, ge=0, description="minimum hessian (weight) per leaf")
-    subsample: float = Field(0.8, gt=0, le=1, description="event fraction per round")
+    max_depth: int = Field(3, ge=1, le=30)
+    min_child_weight: float = Field(20.0, ge=0, description="minimum hessian (weight) per leaf")
+    subsample: float = Field(0.7, gt=0, le=1, description="event fraction per round")
     colsample_bytree: float = Field(0.8, gt=0, le=1, description="feature fraction per tree")
-    reg_lambda: float = Field(1.0, ge=0, description="L2 penalty on leaf values")
+    reg_lambda: float = Field(5.0, ge=0, description="L2 penalty on leaf values")
     reg_alpha: float = Field(0.0, ge=0, description="L1 penalty on leaf values")
     gamma: float = Field(0.0, ge=0, description="minimum loss reduction to split")
     max_bin: int = Field(256, ge=2, description="histogram bins per feature")
@@ -38,6 +38,12 @@ class XGBParams(BaseModel):
         0.2, gt=0, lt=1, description="held out for early stopping when no validation set is given"
     )
     n_jobs: int | None = Field(None, description="threads; None uses all cores")
+    prune_tolerance: float = Field(
+        0.002,
+        ge=0,
+        lt=0.1,
+        description="keep the fewest rounds whose validation AUC is within this of the best",
+    )
 
 
 class XGB(Classifier):
@@ -90,6 +96,7 @@ class XGB(Classifier):
             evals_result=curves,
             verbose_eval=False,
         )
+        self._booster = self._pruned(self._booster, curves["val"]["auc"])
         self.history_ = {
             f"{sample}_{metric}": [float(v) for v in values]
             for sample, metrics in curves.items()
@@ -100,6 +107,20 @@ class XGB(Classifier):
         total = importances.sum()
         self.feature_importances_ = importances / total if total > 0 else importances
         return self
+
+    def _pruned(self, booster: xgboost.Booster, val_auc: list[float]) -> xgboost.Booster:
+        """The booster cut to the fewest rounds within ``prune_tolerance`` of the best AUC.
+
+        Early stopping on the loss lets boosting add rounds that no longer change the
+        validation AUC but keep fitting the training sample, which the train-vs-test KS
+        check then flags; those rounds are dropped.
+        """
+        considered = val_auc[: booster.best_iteration + 1]
+        target = max(considered) - self.hp.prune_tolerance
+        rounds = next(i for i, auc in enumerate(considered) if auc >= target) + 1
+        pruned = booster[:rounds]
+        pruned.set_attr(best_iteration=str(rounds - 1))
+        return pruned
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         X = check_inputs(X)[0]
