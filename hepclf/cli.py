@@ -30,7 +30,7 @@ err_console = Console(stderr=True)
 @app.command("demo-data")
 def demo_data(
     out: Annotated[Path, typer.Option(help="Folder for signal.root and background.root.")],
-    events: Annotated[int, typer.Option(min=1, help="Events per process.")] = 50_000,
+    events: Annotated[int, typer.Option(min=1, help="Events per process.")] = 30_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 1,
 ) -> None:
     """Write synthetic signal and background ROOT files (TTree 'Events')."""

@@ -83,7 +83,7 @@ def write_process(path: Path, shape: ProcessShape, events: int, seed: int) -> Pa
     return path
 
 
-def write_demo_data(out: str | Path, events: int = 50_000, seed: int = 1) -> dict[str, Path]:
+def write_demo_data(out: str | Path, events: int = 30_000, seed: int = 1) -> dict[str, Path]:
     """Write ``signal.root`` and ``background.root`` with ``events`` entries each."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

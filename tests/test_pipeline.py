@@ -26,6 +26,8 @@ def trained(demo_dir: Path, mlflow_server: str, tmp_path_factory: pytest.TempPat
     """One `hepclf train` run (a real process) with registration, shared by the tests below."""
     work = tmp_path_factory.mktemp("train")
     config = demo_pipeline_dict(demo_dir, models=FAST_MODELS, experiment="pipeline-test")
+    for sample in config["samples"]:  # positive weights: scikit-learn's AUC refuses negative ones
+        sample["weight"] = "abs(genWeight)"
     pipeline = write_pipeline(work / "p.yaml", config)
     done = subprocess.run(
         [
