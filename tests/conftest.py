@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -197,7 +198,8 @@ def registered_models(
         "linear": {},
     }
     uris = {}
-    with tracking_uri(mlflow_server):
+    with tracking_uri(mlflow_server), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
         mlflow.set_experiment("hepclf-scoring-tests")
         for name, hp in params.items():
             model = build_model(name, hp, seed=1).fit(X, y, w)
@@ -209,16 +211,3 @@ def registered_models(
     return RegisteredModels(
         mlflow_server, data, "scoring-test-xgb", "scoring-test-linear", uris["xgb"], uris["linear"]
     )
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    """Stop a server started with ``start_new_session=True``, with its children."""
-    import signal
-
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()

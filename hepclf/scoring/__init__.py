@@ -1,0 +1,13 @@
+"""Batch scoring: trained models applied to ROOT files, one output (friend tree) per input.
+
+Each input file is read chunk by chunk; every model computes its own features from the raw
+branches (the feature specification and normaliser travel with the model) and its scores
+are written, one entry per input entry and in the same order, to ``<stem>_scores.root``
+(a TTree with the input's tree name) or ``<stem>_scores.parquet``. Entry points:
+:func:`hepclf.scoring.runner.score_files` and the ``hepclf score`` command. Nothing heavy
+is imported here, so that ``hepclf --help`` stays fast.
+"""
+
+# Smaller chunks are as fast (they stay in cache) and keep peak memory low: about 5x the
+# chunk for the features' intermediate arrays (see benchmarks/scoring.py).
+DEFAULT_STEP_SIZE = "25 MB"

@@ -1,0 +1,98 @@
+"""Score one chunk of events: selection, features per model, scores, kept branches.
+
+Models that share a feature specification share its computation: scoring a BDT and a DNN
+trained on the same pipeline computes the features once per chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+from hepclf.errors import InputDataError
+from hepclf.expressions import parse
+from hepclf.features import branches_of
+from hepclf.scoring.outputs import Columns
+from hepclf.scoring.scorers import ScoringModel
+
+ENTRY_BRANCH = "entry"
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """What to compute per chunk: the models, branches to copy, and an optional selection."""
+
+    models: Sequence[ScoringModel]
+    keep_branches: tuple[str, ...] = ()
+    selection: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Output columns in order: entry number (with a selection), scores, kept branches."""
+        entry = (ENTRY_BRANCH,) if self.selection else ()
+        return entry + tuple(m.branch for m in self.models) + self.keep_branches
+
+    @property
+    def branches(self) -> set[str]:
+        """Every input branch a chunk must hold."""
+        needed = {b for m in self.models for b in m.bundle.required_branches}
+        return needed | set(self.keep_branches) | branches_of([self.selection])
+
+    def check(self) -> None:
+        """Output column names must be unique (a kept branch may not shadow a score)."""
+        columns = self.columns
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if repeated:
+            raise InputDataError(
+                f"output column(s) {repeated} would be written twice; a --keep-branches entry "
+                f"may not be named like a score branch or {ENTRY_BRANCH!r}"
+            )
+
+
+def selection_mask(selection: str, chunk: ak.Array, n: int) -> np.ndarray:
+    """One boolean per event; a selection giving a list per event is an error."""
+    values = parse(selection).evaluate(chunk)
+    if isinstance(values, ak.Array) and values.ndim > 1:
+        raise InputDataError(
+            f"the selection {selection!r} gives a list per event, not one decision; reduce it, "
+            "e.g. 'any(Jet_pt > 30)' or 'num(Jet_pt) >= 2'"
+        )
+    mask = np.asarray(ak.to_numpy(values) if isinstance(values, ak.Array) else values, dtype=bool)
+    return np.broadcast_to(mask, (n,)) if mask.ndim == 0 else mask
+
+
+def score_chunk(plan: ChunkPlan, chunk: ak.Array, first_entry: int) -> Columns:
+    """The output columns for one chunk (entries ``first_entry`` onwards of the input)."""
+    n = len(chunk)
+    columns: dict[str, np.ndarray | ak.Array] = {}
+    if plan.selection:
+        mask = selection_mask(plan.selection, chunk, n)
+        chunk = chunk[mask]
+        columns[ENTRY_BRANCH] = np.flatnonzero(mask).astype(np.int64) + first_entry
+        n = len(chunk)
+    features: dict[str, np.ndarray] = {}
+    for model in plan.models:
+        key = json.dumps([f.model_dump(mode="json") for f in model.bundle.features])
+        if key not in features:
+            features[key] = model.bundle.features_from_branches(chunk, n)
+        columns[model.branch] = model.score(features[key])
+    for branch in plan.keep_branches:
+        columns[branch] = chunk[branch]
+    return columns
+
+
+def empty_columns(plan: ChunkPlan, kept: ak.Array | None) -> Columns:
+    """Zero-length columns of the output's types; ``kept``: a zero-length read of the input."""
+    columns: dict[str, np.ndarray | ak.Array] = {}
+    if plan.selection:
+        columns[ENTRY_BRANCH] = np.empty(0, np.int64)
+    for model in plan.models:
+        columns[model.branch] = np.empty(0, np.float64)
+    if plan.keep_branches:
+        assert kept is not None, "a zero-length read of the kept branches is needed"
+        columns.update({branch: kept[branch] for branch in plan.keep_branches})
+    return columns

@@ -1,0 +1,111 @@
+"""A scoring run over many files: plan the outputs, score in process or on Dask, summarise."""
+
+from __future__ import annotations
+
+import glob
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import uproot
+from rich.console import Console
+
+from hepclf.errors import InputDataError
+from hepclf.scoring.file_job import FileResult, ScoreSettings, score_file
+from hepclf.scoring.outputs import output_path
+from hepclf.scoring.progress import ScoreProgress
+from hepclf.scoring.scorers import ScoringModel
+
+
+@dataclass
+class RunSummary:
+    """Per-file results of a run and its wall time."""
+
+    results: list[FileResult]
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def events(self) -> int:
+        """Input entries read and scored in this run (skipped files not counted)."""
+        return sum(r.entries for r in self.results if r.status == "scored")
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def expand_inputs(patterns: Sequence[str]) -> list[str]:
+    """Files and globs in order, each once; a pattern matching no file is an error."""
+    files: list[str] = []
+    for pattern in patterns:
+        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        matched = [m for m in matched if Path(m).is_file()]
+        if not matched:
+            raise InputDataError(f"no input file matches {pattern!r}; check the path or glob")
+        files.extend(m for m in matched if m not in files)
+    return files
+
+
+def plan_outputs(inputs: Sequence[str], settings: ScoreSettings) -> list[tuple[str, Path]]:
+    """The output path of every input; two inputs may not share one output."""
+    plan = [(path, output_path(path, settings.out_dir, settings.fmt)) for path in inputs]
+    seen: dict[Path, str] = {}
+    for path, output in plan:
+        key = output.resolve()
+        if key in seen:
+            raise InputDataError(
+                f"{seen[key]} and {path} would both be scored into {output}; score files with "
+                "the same name into different --out folders"
+            )
+        seen[key] = path
+    return plan
+
+
+def _entries(path: str, tree: str) -> int:
+    """Entries of an input for the progress total (0 when unreadable: the task reports it)."""
+    try:
+        with uproot.open(path) as file:
+            return int(file[tree].num_entries)
+    except Exception:
+        return 0
+
+
+def score_files(
+    inputs: Sequence[str],
+    models: Sequence[ScoringModel],
+    settings: ScoreSettings,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    console: Console | None = None,
+    show_progress: bool = False,
+) -> RunSummary:
+    """Score every input into its own output, in process (``workers=1``) or on Dask."""
+    plan = plan_outputs(inputs, settings)
+    total = sum(_entries(path, settings.tree) for path, _ in plan)
+    start = time.perf_counter()
+    results: list[FileResult] = []
+    with ScoreProgress(len(plan), total, console, show_progress) as progress:
+        if workers <= 1 and scheduler is None:
+            for path, output in plan:
+                result = score_file(path, output, models, settings, on_chunk=progress.chunk)
+                progress.file_done(result)
+                results.append(result)
+        else:
+            import mlflow
+
+            from hepclf.scoring.cluster import dask_client, run_on_dask, warm_workers
+
+            specs, uri = tuple(m.spec for m in models), mlflow.get_tracking_uri()
+            with dask_client(workers, scheduler) as client:
+                warm_workers(client, specs, uri)
+                results = run_on_dask(client, plan, specs, uri, settings, progress.file_done)
+    return RunSummary(results, time.perf_counter() - start)

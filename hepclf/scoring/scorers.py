@@ -1,0 +1,138 @@
+"""The models of a scoring run: each bundle with the output branch its scores go to.
+
+A model is given as ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/PATH``,
+an MLflow model URI or a local folder, optionally prefixed ``LABEL=``. Its scores are
+written to the branch ``score_<LABEL>``; without a label, ``score_<bundle name>`` (the zoo
+model type, e.g. ``score_xgb``). Aliases are pinned to a version once, in the process that
+starts the run, so every worker of a parallel run scores with the same version.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from hepclf.bundle import SPEC_FILE, ModelBundle
+from hepclf.errors import HepclfError
+
+_LABELLED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
+_ALIAS_URI = re.compile(r"^models:/([^/@]+)@([^/@]+)$")
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a worker needs to load a model: a pinned source and its output branch."""
+
+    source: str
+    branch: str
+
+
+@dataclass
+class ScoringModel:
+    """A loaded bundle and the branch its scores go to.
+
+    ``score`` holds a lock: the service scores from many threads with one cached bundle,
+    and not every classifier of the zoo is safe to call concurrently.
+    """
+
+    spec: ModelSpec
+    bundle: ModelBundle
+    version: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def branch(self) -> str:
+        return self.spec.branch
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Signal scores (float64) for raw feature columns."""
+        with self._lock:
+            return np.asarray(self.bundle.score_features(X), dtype=np.float64)
+
+
+def branch_for(label: str) -> str:
+    """The score branch for a label: ``score_`` + the label with odd characters as ``_``."""
+    return "score_" + _NOT_IN_NAME.sub("_", label)
+
+
+def bundle_folder(folder: Path) -> Path:
+    """The folder holding the bundle: the model folder itself, or inside a copied MLflow model."""
+    if (folder / SPEC_FILE).is_file():
+        return folder.resolve()
+    found = sorted(folder.rglob(SPEC_FILE))
+    if not found:
+        raise HepclfError(f"model {str(folder)!r} holds no hepclf model ({SPEC_FILE} missing)")
+    return found[0].parent.resolve()
+
+
+def pin_source(source: str) -> tuple[str, str | None]:
+    """Turn an alias into its current version and a folder into its absolute bundle folder.
+
+    Returns the pinned source and the registry version (None when not from the registry).
+    """
+    local = Path(source).expanduser()
+    if local.exists():
+        return str(bundle_folder(local)), None
+    alias = _ALIAS_URI.match(source)
+    if alias is None:
+        version = re.match(r"^models:/[^/@]+/(\d+)$", source)
+        return source, version.group(1) if version else None
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    name, alias_name = alias.groups()
+    try:
+        version = MlflowClient().get_model_version_by_alias(name, alias_name).version
+    except MlflowException as err:
+        raise HepclfError(
+            f"model {source!r}: the registry has no alias {alias_name!r} for model {name!r} "
+            f"({err.message.splitlines()[0]}). List models and aliases in the MLflow UI or with "
+            "`GET /models` of `hepclf serve`, and check --tracking-uri / MLFLOW_TRACKING_URI."
+        ) from None
+    return f"models:/{name}/{version}", str(version)
+
+
+def load_scoring_models(arguments: list[str]) -> list[ScoringModel]:
+    """Load every ``--model`` argument; two models writing one branch is an error."""
+    from hepclf.tracking.registry import load_bundle
+
+    models = []
+    for argument in arguments:
+        labelled = _LABELLED.match(argument)
+        label, source = labelled.groups() if labelled else (None, argument)
+        pinned, version = pin_source(source)
+        bundle = load_bundle(pinned)
+        spec = ModelSpec(pinned, branch_for(label or bundle.name))
+        models.append(ScoringModel(spec, bundle, version))
+    branches = [m.branch for m in models]
+    repeated = sorted({b for b in branches if branches.count(b) > 1})
+    if repeated:
+        raise HepclfError(
+            f"several models would write the branch(es) {repeated}; give each model a label, "
+            "e.g. --model old=models:/hh/1 --model new=models:/hh@champion "
+            "(branches score_old and score_new)"
+        )
+    return models
+
+
+@lru_cache(maxsize=16)
+def _cached_bundle(source: str, tracking_uri: str) -> ModelBundle:
+    if Path(source).is_dir():  # a pinned bundle folder: no need to import MLflow
+        return ModelBundle.load(source)
+    import mlflow
+
+    from hepclf.tracking.registry import load_bundle
+
+    mlflow.set_tracking_uri(tracking_uri)
+    return load_bundle(source)
+
+
+def models_from_specs(specs: tuple[ModelSpec, ...], tracking_uri: str) -> list[ScoringModel]:
+    """Load pinned models in a worker process, once per process (cached)."""
+    return [ScoringModel(spec, _cached_bundle(spec.source, tracking_uri)) for spec in specs]

@@ -1,0 +1,135 @@
+"""The FastAPI application: health, model listing, scoring and batch jobs.
+
+Every endpoint but ``/health`` needs the bearer token (the OpenAPI description at
+``/docs`` and ``/openapi.json`` is public: it holds no data). Errors are JSON
+``{"detail": ...}``: 401 token, 403 path outside the data roots, 404 unknown model, version,
+alias or job, 413 too large, 422 a payload that cannot be scored (the field is named).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from hepclf import __version__
+from hepclf.errors import HepclfError
+from hepclf.scoring.file_job import ScoreSettings, parse_step_size
+from hepclf.scoring.runner import plan_outputs, score_files
+from hepclf.service.auth import token_guard
+from hepclf.service.jobs import JobManager, JobRequest
+from hepclf.service.limits import BodySizeLimit
+from hepclf.service.paths import DataRoots, ForbiddenPath
+from hepclf.service.payloads import (
+    PayloadError,
+    ScoreRequest,
+    ScoreResponse,
+    features_from_columns,
+    features_from_events,
+)
+from hepclf.service.registry import ModelCache, ModelNotFound, list_models
+from hepclf.service.settings import ServiceSettings
+
+
+def _status_of(err: HepclfError) -> int:
+    if isinstance(err, PayloadError):
+        return err.status_code
+    if isinstance(err, ForbiddenPath):
+        return 403
+    if isinstance(err, ModelNotFound):
+        return 404
+    return 422
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """The app for ``settings``; ``hepclf serve`` runs it with uvicorn."""
+    roots = DataRoots(settings.data_roots)
+    cache = ModelCache(settings.cached_models, settings.alias_ttl_s)
+    jobs = JobManager(settings.job_workers)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        jobs.shutdown()
+
+    app = FastAPI(
+        title="hepclf scoring service",
+        version=__version__,
+        description="Score events with models from the MLflow registry, one request or "
+        "whole ROOT files at a time.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(HepclfError)
+    async def user_error(_: Request, err: HepclfError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=_status_of(err))
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness, without authentication."""
+        return {"status": "ok", "version": __version__}
+
+    guarded = APIRouter(dependencies=[Depends(token_guard(settings.token))])
+
+    @guarded.get("/models", tags=["models"])
+    def models() -> dict[str, Any]:
+        """Registered models: aliases, latest and aliased versions with their run's metrics."""
+        return {"models": list_models()}
+
+    @guarded.post("/models/{name}/score", tags=["models"])
+    def score(name: str, request: ScoreRequest) -> ScoreResponse:
+        """Scores for raw branch values per event, or for feature columns."""
+        if request.size > settings.max_events:
+            raise PayloadError(
+                f"{request.size:,} events in one request; at most {settings.max_events:,} "
+                "(split the request, or submit files with POST /jobs)",
+                status_code=413,
+            )
+        version = cache.resolve(name, request.alias, request.version)
+        model = cache.get(name, version)
+        if request.events is not None:
+            X = features_from_events(request.events, model.bundle)
+        else:
+            assert request.columns is not None
+            X = features_from_columns(request.columns, model.bundle)
+        scores = model.score(X).tolist() if len(X) else []
+        return ScoreResponse(scores=scores, model=name, version=version)
+
+    @guarded.post("/jobs", status_code=202, tags=["jobs"])
+    def submit(request: JobRequest) -> dict[str, Any]:
+        """Score files under the data roots in the background; poll GET /jobs/{id}."""
+        inputs: list[str] = []
+        for pattern in request.inputs:
+            matched = [str(p) for p in roots.expand(pattern)]
+            if not matched:
+                raise PayloadError(f"inputs: no file matches {pattern!r}")
+            inputs.extend(m for m in matched if m not in inputs)
+        options = ScoreSettings(
+            tree=request.tree,
+            out_dir=roots.check(request.out) if request.out else None,
+            fmt=request.format,
+            step_size=parse_step_size(str(request.step_size)),
+            keep_branches=tuple(request.keep_branches),
+            selection=request.selection,
+            overwrite=request.overwrite,
+        )
+        plan_outputs(inputs, options)
+        version = cache.resolve(request.model, request.alias, request.version)
+        model = cache.get(request.model, version)
+        job = jobs.submit(request.model, version, lambda: score_files(inputs, [model], options))
+        return job.to_dict()
+
+    @guarded.get("/jobs/{job_id}", tags=["jobs"])
+    def job_status(job_id: str) -> dict[str, Any]:
+        """Status of a job; when finished, every file's output path, entries and error."""
+        job = jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r} (jobs are kept until the service stops)")
+        return job.to_dict()
+
+    app.include_router(guarded)
+    return app

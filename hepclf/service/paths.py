@@ -1,0 +1,46 @@
+"""Confine job paths to the configured data roots: no ``..`` and no symlink escapes."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from hepclf.errors import HepclfError
+
+
+class ForbiddenPath(HepclfError):
+    """A path outside every data root (answered with 403)."""
+
+
+class DataRoots:
+    """The folders a job may read from and write to, symlinks resolved."""
+
+    def __init__(self, roots: tuple[Path, ...]) -> None:
+        missing = [str(r) for r in roots if not Path(r).is_dir()]
+        if missing:
+            raise HepclfError(f"--data-root: not a folder: {', '.join(missing)}")
+        self.roots = tuple(Path(r).resolve() for r in roots)
+
+    def _inside(self, path: Path) -> bool:
+        return any(path == root or path.is_relative_to(root) for root in self.roots)
+
+    def check(self, text: str) -> Path:
+        """The resolved path of ``text`` (which need not exist) if it lies under a root."""
+        if not self.roots:
+            raise ForbiddenPath("this service has no data roots; start it with --data-root DIR")
+        path = Path(text)
+        if not path.is_absolute():
+            raise ForbiddenPath(f"{text!r}: give an absolute path under a data root")
+        lexical = Path(os.path.normpath(path))
+        resolved = path.resolve()
+        if not (self._inside(lexical) and self._inside(resolved)):
+            roots = ", ".join(str(r) for r in self.roots)
+            raise ForbiddenPath(f"{text!r} is outside the data roots ({roots})")
+        return resolved
+
+    def expand(self, pattern: str) -> list[Path]:
+        """Files matching ``pattern`` (a path or glob), each checked to lie under a root."""
+        self.check(pattern)
+        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        return [self.check(m) for m in matched if Path(m).is_file()]

@@ -1,0 +1,161 @@
+"""Score requests: raw branch values per event, or feature columns, checked value by value.
+
+Every value must be a finite JSON number (or a list of them, for a jagged branch); the
+first offending value is named in the 422 answer, e.g. ``events[3].Jet_pt[1]: NaN is not
+a finite number``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from itertools import chain
+from typing import Any
+
+import awkward as ak
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hepclf.bundle import ModelBundle
+from hepclf.errors import HepclfError, InputDataError
+
+_NUMBER_TYPES = {int, float, bool}
+
+
+class PayloadError(HepclfError):
+    """A request body the model cannot score: 422, or 413 when it is too large."""
+
+    def __init__(self, message: str, status_code: int = 422) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ScoreRequest(BaseModel):
+    """Events to score with a registered model's alias (default champion) or version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[str, Any]] | None = Field(
+        None,
+        description="Raw branch values per event: {branch: number or list of numbers}.",
+        examples=[[{"lep_pt": 41.2, "met": 30.5, "nJet": 2, "Jet_pt": [80.1, 35.0]}]],
+    )
+    columns: dict[str, list[Any]] | None = Field(
+        None, description="Feature columns the model was trained on: {column: [values]}."
+    )
+    alias: str | None = Field(None, description="Registry alias; default 'champion'.")
+    version: int | None = Field(None, ge=1, description="Registry version (instead of alias).")
+
+    @model_validator(mode="after")
+    def _one_input(self) -> ScoreRequest:
+        if (self.events is None) == (self.columns is None):
+            raise ValueError(
+                "give exactly one of 'events' (raw branch values per event) or 'columns' "
+                "(feature columns)"
+            )
+        if self.alias is not None and self.version is not None:
+            raise ValueError("give 'alias' or 'version', not both")
+        return self
+
+    @property
+    def size(self) -> int:
+        """Number of events in the request."""
+        if self.events is not None:
+            return len(self.events)
+        assert self.columns is not None
+        return max((len(v) for v in self.columns.values()), default=0)
+
+
+class ScoreResponse(BaseModel):
+    """Signal scores in request order, and the model version that produced them."""
+
+    scores: list[float]
+    model: str
+    version: int
+
+
+def _json_type(value: Any) -> str:
+    names = {type(None): "null", str: "a string", list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _why_not_number(value: Any) -> str | None:
+    if type(value) not in _NUMBER_TYPES:
+        return f"expected a number, got {_json_type(value)}"
+    if not math.isfinite(value):
+        return f"{json.dumps(value)} is not a finite number"
+    return None
+
+
+def _numbers(values: Sequence[Any], where: str) -> np.ndarray:
+    """``values`` as float64, or a PayloadError naming the first value that is not a number."""
+    if {type(v) for v in values} <= _NUMBER_TYPES:
+        array = np.asarray(values, dtype=np.float64)
+        if np.isfinite(array).all():
+            return array
+    for i, value in enumerate(values):
+        why = _why_not_number(value)
+        if why is not None:
+            raise PayloadError(f"{where}[{i}]: {why}")
+    raise AssertionError("unreachable: a value failed the vectorised check")
+
+
+def _branch_values(events: Sequence[Mapping[str, Any]], branch: str, needed: list[str]) -> Any:
+    values = []
+    for i, event in enumerate(events):
+        if branch not in event:
+            raise PayloadError(
+                f"events[{i}] has no branch {branch!r}; the model needs the branches {needed}"
+            )
+        values.append(event[branch])
+    if type(values[0]) is not list:
+        for i, value in enumerate(values):
+            why = _why_not_number(value)
+            if why is not None:
+                raise PayloadError(f"events[{i}].{branch}: {why}")
+        return np.asarray(values, dtype=np.float64)
+    for i, value in enumerate(values):
+        if type(value) is not list:
+            raise PayloadError(
+                f"events[{i}].{branch}: expected a list of numbers (as in events[0]), got "
+                f"{_json_type(value)}"
+            )
+        if not ({type(v) for v in value} <= _NUMBER_TYPES and all(map(math.isfinite, value))):
+            for j, item in enumerate(value):
+                why = _why_not_number(item)
+                if why is not None:
+                    raise PayloadError(f"events[{i}].{branch}[{j}]: {why}")
+    flat = np.fromiter(chain.from_iterable(values), dtype=np.float64)
+    return ak.unflatten(flat, np.fromiter(map(len, values), dtype=np.int64, count=len(values)))
+
+
+def features_from_events(events: Sequence[Mapping[str, Any]], bundle: ModelBundle) -> np.ndarray:
+    """The model's feature columns computed from raw branch values, as in batch scoring."""
+    if not events:
+        return np.empty((0, len(bundle.columns)), dtype=np.float32)
+    needed = bundle.required_branches
+    arrays = {branch: _branch_values(events, branch, needed) for branch in needed}
+    try:
+        return bundle.features_from_branches(arrays, len(events))
+    except InputDataError as err:
+        raise PayloadError(
+            f"the events cannot be turned into the model's features: {err}"
+        ) from None
+
+
+def features_from_columns(columns: Mapping[str, Sequence[Any]], bundle: ModelBundle) -> np.ndarray:
+    """The model's feature columns, in training order, from a column mapping."""
+    names = bundle.columns
+    missing = [c for c in names if c not in columns]
+    if missing:
+        raise PayloadError(
+            f"missing feature column(s) {missing}; model {bundle.name!r} needs the columns {names}"
+        )
+    lengths = {c: len(columns[c]) for c in names}
+    if len(set(lengths.values())) > 1:
+        raise PayloadError(f"feature columns must have equal lengths, got {lengths}")
+    X = np.empty((lengths[names[0]], len(names)), dtype=np.float32)
+    for j, name in enumerate(names):
+        X[:, j] = _numbers(columns[name], f"columns.{name}")
+    return X
