@@ -77,7 +77,7 @@ def main() -> None:
         files = write_demo_data(Path(tmp) / "data", events=args.events // 2, seed=7)
         sig, bkg = str(files["signal"]), str(files["background"])
         pipelines = {}
-        for step in ("20 MB", "100 MB"):
+        for step in ("25 MB", "100 MB"):
             path = Path(tmp) / f"bench_{step.split()[0]}.yaml"
             path.write_text(PIPELINE.format(sig=sig, bkg=bkg, step=step))
             pipelines[step] = str(path)

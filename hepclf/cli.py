@@ -142,6 +142,12 @@ def quiet_third_party() -> None:
         ".*Inferred schema contains integer column.*",
     ):
         warnings.filterwarnings("ignore", message=message)
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one short line each (no source path), for a readable run log."""
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
 
 
 def main() -> None:

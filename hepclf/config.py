@@ -112,7 +112,7 @@ class PipelineConfig(_Strict):
     class_balance: Literal["none", "equal_weight"] = "equal_weight"
     negative_weights: Literal["keep", "abs", "drop"] = "keep"
     nan_policy: Literal["error", "drop"] = "error"
-    step_size: str | int = "100 MB"
+    step_size: str | int = "25 MB"
     models: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {m: {} for m in ("dnn", "bdt", "xgb", "rf", "svm", "linear")}
     )

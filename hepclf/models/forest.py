@@ -23,7 +23,7 @@ class ForestParams(BaseModel):
     n_estimators: int = Field(300, ge=1)
     max_depth: int | None = Field(None, ge=1)
     min_samples_leaf: float = Field(
-        0.005, gt=0, description="events per leaf: a count if >= 1, else a fraction of events"
+        0.01, gt=0, description="events per leaf: a count if >= 1, else a fraction of events"
     )
     max_features: Literal["sqrt", "log2"] | float = Field("sqrt", description="features per split")
     max_samples: float | None = Field(
