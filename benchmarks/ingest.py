@@ -34,7 +34,17 @@ features:
   - {{name: jet_eta, branch: Jet_eta, leading: 4}}
   - {{name: jet_btag, branch: Jet_btag, leading: 4, pad: -1}}
 """
-BRANCHES = ["event", "genWeight", "lep_pt", "lep_eta", "met", "nJet", "Jet_pt", "Jet_eta", "Jet_btag"]
+BRANCHES = [
+    "event",
+    "genWeight",
+    "lep_pt",
+    "lep_eta",
+    "met",
+    "nJet",
+    "Jet_pt",
+    "Jet_eta",
+    "Jet_btag",
+]
 
 HEPCLF = """
 import json, resource, sys, time
@@ -61,8 +71,12 @@ print(json.dumps({"events": len(arrays), "seconds": seconds, "peak_rss_mb": rss}
 
 
 def run(code: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -88,14 +102,18 @@ def main() -> None:
                 ours[step].append(run(HEPCLF, path))
     best_bare = min(bare, key=lambda r: r["seconds"])
     print(f"events: {best_bare['events']:,} (two files), best of {args.repeat} runs each")
-    print(f"bare uproot.concatenate : {best_bare['events'] / best_bare['seconds']:>12,.0f} "
-          f"events/s  peak RSS {best_bare['peak_rss_mb']:.0f} MB")
+    print(
+        f"bare uproot.concatenate : {best_bare['events'] / best_bare['seconds']:>12,.0f} "
+        f"events/s  peak RSS {best_bare['peak_rss_mb']:.0f} MB"
+    )
     for step, results in ours.items():
         best = min(results, key=lambda r: r["seconds"])
         ratio = best_bare["seconds"] / best["seconds"]
-        print(f"hepclf ingest ({step:>6}): {best['events'] / best['seconds']:>12,.0f} events/s  "
-              f"peak RSS {best['peak_rss_mb']:.0f} MB  ratio hepclf/bare = {ratio:.2f} "
-              f"(goal >= 0.8)")
+        print(
+            f"hepclf ingest ({step:>6}): {best['events'] / best['seconds']:>12,.0f} events/s  "
+            f"peak RSS {best['peak_rss_mb']:.0f} MB  ratio hepclf/bare = {ratio:.2f} "
+            f"(goal >= 0.8)"
+        )
 
 
 if __name__ == "__main__":

@@ -14,9 +14,12 @@ from tests.conftest import demo_pipeline_dict, write_pipeline
 HEPCLF = [sys.executable, "-m", "hepclf"]
 
 
-def run(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*HEPCLF, *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=300)
+def run(
+    *args: str, cwd: Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*HEPCLF, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 def test_demo_data_is_reproducible(tmp_path: Path) -> None:
@@ -53,7 +56,9 @@ def test_ingest_writes_parquet_and_prints_summary(demo_dir: Path, tmp_path: Path
         (lambda c: c.update(split={"test_fraction": 2}), "split.test_fraction"),
     ],
 )
-def test_bad_input_exits_2_with_one_message(demo_dir: Path, tmp_path: Path, mutate, message: str) -> None:
+def test_bad_input_exits_2_with_one_message(
+    demo_dir: Path, tmp_path: Path, mutate, message: str
+) -> None:
     config = demo_pipeline_dict(demo_dir)
     mutate(config)
     pipeline = write_pipeline(tmp_path / "p.yaml", config)

@@ -41,21 +41,37 @@ def test_one_file_string_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"samples": [{"name": "s", "files": ["s"], "label": "sig"},
-                      {"name": "b", "files": ["b"], "label": "background"}]},
-         r"samples\[0\]\.label: Input should be 'signal' or 'background' \(got 'sig'\)"),
-        ({"features": [{"name": "j", "branch": "Jet_pt", "leading": 0}]},
-         r"features\[0\]\.leading: Input should be greater than or equal to 1"),
-        ({"features": [{"name": "j", "branch": "a", "expr": "b"}]},
-         r"exactly one of 'branch' or 'expr'"),
+        (
+            {
+                "samples": [
+                    {"name": "s", "files": ["s"], "label": "sig"},
+                    {"name": "b", "files": ["b"], "label": "background"},
+                ]
+            },
+            r"samples\[0\]\.label: Input should be 'signal' or 'background' \(got 'sig'\)",
+        ),
+        (
+            {"features": [{"name": "j", "branch": "Jet_pt", "leading": 0}]},
+            r"features\[0\]\.leading: Input should be greater than or equal to 1",
+        ),
+        (
+            {"features": [{"name": "j", "branch": "a", "expr": "b"}]},
+            r"exactly one of 'branch' or 'expr'",
+        ),
         ({"split": {"test_fraction": 1.5}}, r"split\.test_fraction: Input should be less than 1"),
         ({"normalization": "zscore"}, r"normalization\.method: Input should be 'standard'"),
         ({"split": {"method": "event_id"}}, r"needs the top-level key 'event_id: BRANCH'"),
         ({"features": ["weight"]}, r"clash with the table's own columns"),
         ({"bogus_key": 1}, r"bogus_key: Extra inputs are not permitted"),
-        ({"samples": [{"name": "s", "files": ["s"], "label": "signal"},
-                      {"name": "t", "files": ["t"], "label": "signal"}]},
-         r"at least one 'signal' and one 'background'"),
+        (
+            {
+                "samples": [
+                    {"name": "s", "files": ["s"], "label": "signal"},
+                    {"name": "t", "files": ["t"], "label": "signal"},
+                ]
+            },
+            r"at least one 'signal' and one 'background'",
+        ),
     ],
 )
 def test_invalid_pipelines_name_key_and_form(change: dict, message: str) -> None:
@@ -79,5 +95,9 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
 
 def test_fingerprint_tracks_ingest_settings_only() -> None:
     a = parse_pipeline(_minimal())
-    assert a.ingest_fingerprint() == parse_pipeline(_minimal(models={"xgb": {}})).ingest_fingerprint()
-    assert a.ingest_fingerprint() != parse_pipeline(_minimal(selection="x > 1")).ingest_fingerprint()
+    assert (
+        a.ingest_fingerprint() == parse_pipeline(_minimal(models={"xgb": {}})).ingest_fingerprint()
+    )
+    assert (
+        a.ingest_fingerprint() != parse_pipeline(_minimal(selection="x > 1")).ingest_fingerprint()
+    )

@@ -29,8 +29,9 @@ def test_demo_features_match_direct_uproot_read(demo_dir: Path, cache_dir: Path)
     sig = table.subset(table.sample == 0)
     col = {c: i for i, c in enumerate(table.columns)}
     np.testing.assert_array_equal(sig.X[:, col["lep_pt"]], ak.to_numpy(raw.lep_pt))
-    np.testing.assert_allclose(sig.X[:, col["ht"]], ak.to_numpy(ak.sum(raw.Jet_pt, axis=1)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        sig.X[:, col["ht"]], ak.to_numpy(ak.sum(raw.Jet_pt, axis=1)), rtol=1e-6
+    )
     ordered = raw.Jet_pt[ak.argsort(raw.Jet_pt, axis=1, ascending=False)]
     lead = ak.to_numpy(ak.fill_none(ak.pad_none(ordered, 4, clip=True), 0.0))
     np.testing.assert_array_equal(sig.X[:, [col[f"jet_pt_{i}"] for i in range(4)]], lead)
@@ -77,15 +78,28 @@ def test_parquet_round_trip(demo_dir: Path, tmp_path: Path) -> None:
 
 def test_tmva_example_weights_only_on_background(cache_dir: Path) -> None:
     path = shared_file("tmva_class_example.root")
-    config = _config({
-        "name": "tmva",
-        "samples": [
-            {"name": "S", "files": [str(path)], "tree": "TreeS", "label": "signal", "scale": 2.0},
-            {"name": "B", "files": [str(path)], "tree": "TreeB", "label": "background",
-             "weight": "weight"},
-        ],
-        "features": ["var1", "var2", {"name": "v34", "expr": "var3 * var4"}],
-    })
+    config = _config(
+        {
+            "name": "tmva",
+            "samples": [
+                {
+                    "name": "S",
+                    "files": [str(path)],
+                    "tree": "TreeS",
+                    "label": "signal",
+                    "scale": 2.0,
+                },
+                {
+                    "name": "B",
+                    "files": [str(path)],
+                    "tree": "TreeB",
+                    "label": "background",
+                    "weight": "weight",
+                },
+            ],
+            "features": ["var1", "var2", {"name": "v34", "expr": "var3 * var4"}],
+        }
+    )
     table = ingest(config, show_progress=False)
     f = uproot.open(path)
     s, b = f["TreeS"].arrays(library="np"), f["TreeB"].arrays(library="np")
@@ -98,21 +112,34 @@ def test_tmva_example_weights_only_on_background(cache_dir: Path) -> None:
 
 def test_std_vector_branches(cache_dir: Path) -> None:
     path = shared_file("ml_dataloader_filters_vectors_hvector.root")
-    config = _config({
-        "name": "vectors",
-        "samples": [
-            {"name": "a", "files": [str(path)], "tree": "test_tree", "label": "signal",
-             "selection": "f3"},
-            {"name": "b", "files": [str(path)], "tree": "test_tree", "label": "background",
-             "selection": "!f3"},
-        ],
-        "features": [
-            "f1", "f2",
-            {"name": "f5", "branch": "f5", "leading": 2, "pad": -9.0},
-            {"name": "sum_f4", "expr": "sum(f4)"},
-            {"name": "n_true_f6", "expr": "sum(f6)"},
-        ],
-    })
+    config = _config(
+        {
+            "name": "vectors",
+            "samples": [
+                {
+                    "name": "a",
+                    "files": [str(path)],
+                    "tree": "test_tree",
+                    "label": "signal",
+                    "selection": "f3",
+                },
+                {
+                    "name": "b",
+                    "files": [str(path)],
+                    "tree": "test_tree",
+                    "label": "background",
+                    "selection": "!f3",
+                },
+            ],
+            "features": [
+                "f1",
+                "f2",
+                {"name": "f5", "branch": "f5", "leading": 2, "pad": -9.0},
+                {"name": "sum_f4", "expr": "sum(f4)"},
+                {"name": "n_true_f6", "expr": "sum(f6)"},
+            ],
+        }
+    )
     table = ingest(config, show_progress=False)
     raw = uproot.open(path)["test_tree"].arrays(library="ak")
     ordered = ak.concatenate([raw[raw.f3], raw[~raw.f3]])
@@ -126,17 +153,31 @@ def test_std_vector_branches(cache_dir: Path) -> None:
 
 def test_jagged_double_arrays_sorted_by_energy(cache_dir: Path) -> None:
     path = shared_file("df017_vecOpsHEP.root")
-    config = _config({
-        "name": "vecops",
-        "samples": [
-            {"name": "many", "files": [str(path)], "tree": "myDataset", "label": "signal",
-             "selection": "nPart > 50"},
-            {"name": "few", "files": [str(path)], "tree": "myDataset", "label": "background",
-             "selection": "nPart <= 50"},
-        ],
-        "features": [{"name": "px", "branch": "px", "leading": 3, "sort_by": "E"},
-                     {"name": "pt_sum", "expr": "sum(sqrt(px**2 + py**2))"}],
-    })
+    config = _config(
+        {
+            "name": "vecops",
+            "samples": [
+                {
+                    "name": "many",
+                    "files": [str(path)],
+                    "tree": "myDataset",
+                    "label": "signal",
+                    "selection": "nPart > 50",
+                },
+                {
+                    "name": "few",
+                    "files": [str(path)],
+                    "tree": "myDataset",
+                    "label": "background",
+                    "selection": "nPart <= 50",
+                },
+            ],
+            "features": [
+                {"name": "px", "branch": "px", "leading": 3, "sort_by": "E"},
+                {"name": "pt_sum", "expr": "sum(sqrt(px**2 + py**2))"},
+            ],
+        }
+    )
     table = ingest(config, show_progress=False)
     raw = uproot.open(path)["myDataset"].arrays(library="ak")
     raw = ak.concatenate([raw[raw.nPart > 50], raw[raw.nPart <= 50]])
@@ -158,18 +199,25 @@ def _write_tree(path: Path, branches: dict) -> Path:
 def test_non_identifier_branch_names(tmp_path: Path, cache_dir: Path) -> None:
     rng = np.random.default_rng(0)
     for name in ("s", "b"):
-        _write_tree(tmp_path / f"{name}.root",
-                    {"jet1_b-tag": rng.random(50).astype(np.float32),
-                     "x": rng.random(50).astype(np.float32)})
-    config = _config({
-        "name": "odd",
-        "samples": [
-            {"name": "s", "files": ["s.root"], "label": "signal"},
-            {"name": "b", "files": ["b.root"], "label": "background"},
-        ],
-        "selection": "`jet1_b-tag` > 0.1",
-        "features": ["jet1_b-tag", {"name": "twice", "expr": "2 * `jet1_b-tag`"}],
-    }, base=tmp_path)
+        _write_tree(
+            tmp_path / f"{name}.root",
+            {
+                "jet1_b-tag": rng.random(50).astype(np.float32),
+                "x": rng.random(50).astype(np.float32),
+            },
+        )
+    config = _config(
+        {
+            "name": "odd",
+            "samples": [
+                {"name": "s", "files": ["s.root"], "label": "signal"},
+                {"name": "b", "files": ["b.root"], "label": "background"},
+            ],
+            "selection": "`jet1_b-tag` > 0.1",
+            "features": ["jet1_b-tag", {"name": "twice", "expr": "2 * `jet1_b-tag`"}],
+        },
+        base=tmp_path,
+    )
     table = ingest(config, show_progress=False)
     assert table.columns == ["jet1_b-tag", "twice"]
     np.testing.assert_allclose(table.X[:, 1], 2 * table.X[:, 0])
@@ -184,12 +232,17 @@ def test_rntuple_input(tmp_path: Path, cache_dir: Path) -> None:
         classes = uproot.open(tmp_path / f"{name}.root").classnames()
         if "RNTuple" not in next(iter(classes.values())):
             pytest.skip(f"this uproot writes {classes} on assignment, not an RNTuple")
-    config = _config({
-        "name": "rn",
-        "samples": [{"name": "s", "files": ["s.root"], "label": "signal"},
-                    {"name": "b", "files": ["b.root"], "label": "background"}],
-        "features": ["x", "n"],
-    }, base=tmp_path)
+    config = _config(
+        {
+            "name": "rn",
+            "samples": [
+                {"name": "s", "files": ["s.root"], "label": "signal"},
+                {"name": "b", "files": ["b.root"], "label": "background"},
+            ],
+            "features": ["x", "n"],
+        },
+        base=tmp_path,
+    )
     table = ingest(config, show_progress=False)
     expected = uproot.open(tmp_path / "s.root")["Events"].arrays(library="np")["x"]
     np.testing.assert_allclose(table.X[table.label == 1, 0], expected.astype(np.float32))
@@ -230,12 +283,16 @@ def test_truncated_file(demo_dir: Path, tmp_path: Path, cache_dir: Path) -> None
 
 def test_missing_tree_lists_present_trees(cache_dir: Path) -> None:
     path = shared_file("tmva_class_example.root")
-    config = _config({
-        "name": "t",
-        "samples": [{"name": "S", "files": [str(path)], "tree": "Events", "label": "signal"},
-                    {"name": "B", "files": [str(path)], "tree": "TreeB", "label": "background"}],
-        "features": ["var1"],
-    })
+    config = _config(
+        {
+            "name": "t",
+            "samples": [
+                {"name": "S", "files": [str(path)], "tree": "Events", "label": "signal"},
+                {"name": "B", "files": [str(path)], "tree": "TreeB", "label": "background"},
+            ],
+            "features": ["var1"],
+        }
+    )
     with pytest.raises(InputDataError, match=r"no tree named 'Events'.*TreeB, TreeS"):
         ingest(config, show_progress=False)
 
@@ -255,28 +312,43 @@ def test_failing_expression(demo_dir: Path, cache_dir: Path) -> None:
 
 
 def test_selection_leaving_no_events(demo_dir: Path, cache_dir: Path) -> None:
-    with pytest.raises(InputDataError, match=r"sample 'ttH': the selection .*nJet > 100.* leaves no"):
+    with pytest.raises(
+        InputDataError, match=r"sample 'ttH': the selection .*nJet > 100.* leaves no"
+    ):
         ingest(_demo(demo_dir, selection="nJet > 100"), show_progress=False)
 
 
 def test_class_without_events(demo_dir: Path, tmp_path: Path, cache_dir: Path) -> None:
-    empty = _write_tree(tmp_path / "empty.root", {
-        "lep_pt": np.zeros(0, np.float32), "lep_eta": np.zeros(0, np.float32),
-        "met": np.zeros(0, np.float32), "nJet": np.zeros(0, np.int32),
-        "event": np.zeros(0, np.int64), "genWeight": np.zeros(0, np.float32),
-    })
+    empty = _write_tree(
+        tmp_path / "empty.root",
+        {
+            "lep_pt": np.zeros(0, np.float32),
+            "lep_eta": np.zeros(0, np.float32),
+            "met": np.zeros(0, np.float32),
+            "nJet": np.zeros(0, np.int32),
+            "event": np.zeros(0, np.int64),
+            "genWeight": np.zeros(0, np.float32),
+        },
+    )
     data = demo_pipeline_dict(demo_dir, selection=None)
     data["features"] = ["lep_pt", "met"]
     data["samples"][0]["files"] = [str(empty)]
-    with pytest.raises(InputDataError, match=r"no signal events after selection \(samples \['ttH'\]"):
+    with pytest.raises(
+        InputDataError, match=r"no signal events after selection \(samples \['ttH'\]"
+    ):
         ingest(_config(data), show_progress=False)
 
 
 def test_nan_features_are_counted(demo_dir: Path, cache_dir: Path) -> None:
     data = demo_pipeline_dict(demo_dir, selection=None)
-    data["features"] = ["met", {"name": "lead_pt", "expr": "max(Jet_pt)"},
-                        {"name": "log_eta", "expr": "log(lep_eta)"}]
-    with pytest.raises(InputDataError, match=r"NaN or inf values in features \(log_eta: \d+") as err:
+    data["features"] = [
+        "met",
+        {"name": "lead_pt", "expr": "max(Jet_pt)"},
+        {"name": "log_eta", "expr": "log(lep_eta)"},
+    ]
+    with pytest.raises(
+        InputDataError, match=r"NaN or inf values in features \(log_eta: \d+"
+    ) as err:
         ingest(_config(data), show_progress=False)
     assert "nan_policy: drop" in str(err.value)
     data["nan_policy"] = "drop"

@@ -17,8 +17,15 @@ def _table(n: int = 2000, seed: int = 0) -> FeatureTable:
     rng = np.random.default_rng(seed)
     label = (np.arange(n) % 3 == 0).astype(np.int8)  # 1/3 signal, ordered like a real read
     X = rng.normal(label[:, None], 1.0, (n, 3)).astype(np.float32)
-    return FeatureTable(X, ["a", "b", "c"], label, rng.normal(1, 0.5, n), np.zeros(n, np.int16),
-                        ["s"], np.arange(n, dtype=np.int64) * 7)
+    return FeatureTable(
+        X,
+        ["a", "b", "c"],
+        label,
+        rng.normal(1, 0.5, n),
+        np.zeros(n, np.int16),
+        ["s"],
+        np.arange(n, dtype=np.int64) * 7,
+    )
 
 
 def test_random_split_is_seeded_stratified_and_disjoint() -> None:
@@ -44,8 +51,9 @@ def test_event_id_split_uses_parity_folds() -> None:
     assert (table.event_id[k.test] % 5 == 2).all() and len(k.test) == len(table) // 5
 
 
-@pytest.mark.parametrize(("method", "reference"), [("standard", StandardScaler),
-                                                   ("robust", RobustScaler)])
+@pytest.mark.parametrize(
+    ("method", "reference"), [("standard", StandardScaler), ("robust", RobustScaler)]
+)
 def test_normalizer_matches_sklearn_and_round_trips(method: str, reference: type) -> None:
     X = _table().X
     norm = Normalizer.fit(X[:1000], NormalizationConfig(method=method))
