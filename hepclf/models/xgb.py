@@ -23,8 +23,8 @@ class XGBParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     n_estimators: int = Field(3000, ge=1, description="maximum boosting rounds")
-    learning_rate: float = Field(0.05, gt=0, le=1)
-    max_depth: int = Field(3, ge=1, le=30)
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    max_depth: int = Field(2, ge=1, le=30)
     min_child_weight: float = Field(20.0, ge=0, description="minimum hessian (weight) per leaf")
     subsample: float = Field(0.7, gt=0, le=1, description="event fraction per round")
     colsample_bytree: float = Field(0.8, gt=0, le=1, description="feature fraction per tree")
