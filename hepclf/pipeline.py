@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,9 @@ def train_and_evaluate(
     """Fit one model and evaluate it on the test and training samples (physical weights)."""
     model = build_model(name, params, seed=config.seed)
     start = time.perf_counter()
-    model.fit(data.X_fit, data.y_fit, data.w_fit, data.X_val, data.y_val, data.w_val)
+    with warnings.catch_warnings():  # said once per run by run_pipeline, not once per model
+        warnings.filterwarnings("ignore", message=".*negative weights.*")
+        model.fit(data.X_fit, data.y_fit, data.w_fit, data.X_val, data.y_val, data.w_val)
     seconds = time.perf_counter() - start
     X_tr, y_tr, w_tr = data.part("train")
     X_te, y_te, w_te = data.part("test")
@@ -193,6 +196,12 @@ def run_pipeline(
         f"train {len(data.split.train):,} / validation {len(data.split.validation):,} / "
         f"test {len(data.split.test):,}"
     )
+    negative = int((data.w_fit < 0).sum() + (data.w_val < 0).sum())
+    if negative:
+        console.print(
+            f"note: {negative:,} training/validation events have negative weights; the models "
+            "train on |w| (set negative_weights: drop to leave them out); evaluation keeps signs"
+        )
     staging = staging_dir(output)
     try:
         with PipelineTracker(config, data, staging, tracking_uri, experiment, console) as tracker:
