@@ -137,10 +137,9 @@ def test_runs_read_back_from_the_server(trained: dict, mlflow_server: str) -> No
         assert f"plots/{name}_overtraining.png" in plots
     bdt = next(c for c in children if c.data.tags["hepclf.model"] == "bdt")
     assert bdt.data.params["n_trees"] == "40"
-    curve = client.get_metric_history(
-        bdt.info.run_id, next(k for k in bdt.data.metrics if k.startswith("curve_"))
-    )
-    assert len(curve) == 40
+    per_tree = client.get_metric_history(bdt.info.run_id, "curve_tree_error")
+    assert len(per_tree) == 40  # one point per boosted tree, before validation pruning
+    assert [m.step for m in per_tree] == list(range(40))
 
 
 def test_champion_alias_points_at_best_model(trained: dict, mlflow_server: str) -> None:
