@@ -6,7 +6,6 @@ import time
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -210,8 +209,3 @@ def _check_classes(parts: Iterable[_SampleArrays]) -> None:
                 f"no {label} events after selection (samples {names[label]}); a classifier needs "
                 "both classes: check the files, trees and the selection"
             )
-
-
-def sample_summaries(table: FeatureTable) -> list[dict[str, Any]]:
-    """Per-sample bookkeeping recorded at ingest time."""
-    return list(table.info.get("samples", []))
