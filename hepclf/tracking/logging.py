@@ -193,10 +193,11 @@ class PipelineTracker:
                 result.name,
             )
         ]
-        if result.classifier.history_:
+        curves = _per_iteration_curves(result.classifier.history_)
+        if curves:
             files.append(
                 plots.plot_learning_curves(
-                    result.classifier.history_,
+                    curves,
                     self.plots / f"{result.name}_learning_curve.png",
                     f"{result.name} learning curve",
                 )
@@ -258,6 +259,17 @@ class PipelineTracker:
         mlflow.log_artifact(str(self.staging / "summary.md"))
         self.console.print(report.comparison_table(result))
         return result
+
+
+def _per_iteration_curves(history: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Curves sharing one x axis (an entry per epoch or tree); the schedule is left out.
+
+    A model may also record the learning rate or checkpoints every few trees; drawn on the
+    same axis those would mislead, so only the longest, aligned curves are plotted.
+    """
+    curves = {k: v for k, v in history.items() if k != "learning_rate" and v}
+    longest = max((len(v) for v in curves.values()), default=0)
+    return {k: v for k, v in curves.items() if len(v) == longest}
 
 
 def _paths(items: list[Any]) -> list[Path]:
