@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hepclf.errors import ConfigError
-from hepclf.models.base import Classifier, read_meta
+from hepclf.models.base import Classifier, read_meta, validate_params
 from hepclf.models.bdt import BDT
 from hepclf.models.dnn import DNN
 from hepclf.models.forest import Forest
@@ -23,13 +23,24 @@ MODEL_TYPES: dict[str, type[Classifier]] = {
 }
 
 
-def build_model(name: str, params: dict[str, Any] | None, seed: int) -> Classifier:
-    """Create an unfitted model of type ``name`` with validated ``params``."""
+def model_type(name: str) -> type[Classifier]:
+    """The class of zoo model ``name``; an unknown name is an error listing the zoo."""
     if name not in MODEL_TYPES:
         raise ConfigError(
             f"Unknown model type '{name}'. Known types: {', '.join(sorted(MODEL_TYPES))}."
         )
-    return MODEL_TYPES[name](seed=seed, **(params or {}))
+    return MODEL_TYPES[name]
+
+
+def check_model_params(name: str, params: dict[str, Any] | None) -> None:
+    """Raise ``ConfigError`` now for parameters ``fit`` would refuse (used at YAML load)."""
+    validate_params(name, model_type(name).Params, dict(params or {}))
+
+
+def build_model(name: str, params: dict[str, Any] | None, seed: int) -> Classifier:
+    """Create an unfitted model of type ``name`` with validated ``params``."""
+    check_model_params(name, params)
+    return model_type(name)(seed=seed, **(params or {}))
 
 
 def load_model(directory: Path | str) -> Classifier:
@@ -40,4 +51,11 @@ def load_model(directory: Path | str) -> Classifier:
     return MODEL_TYPES[name].load(directory)
 
 
-__all__ = ["MODEL_TYPES", "Classifier", "build_model", "load_model"]
+__all__ = [
+    "MODEL_TYPES",
+    "Classifier",
+    "build_model",
+    "check_model_params",
+    "load_model",
+    "model_type",
+]

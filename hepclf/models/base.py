@@ -1,4 +1,12 @@
-"""One interface for every classifier in the zoo, so pipelines never special-case a model."""
+"""One interface for every classifier in the zoo: scikit-learn's estimator contract.
+
+Every model is a ``BaseEstimator``/``ClassifierMixin``: ``__init__`` stores its keyword
+arguments unchanged (so ``get_params``/``set_params``/``clone`` work), ``fit`` validates them
+against the model's pydantic ``Params`` schema (the same check the pipeline YAML gets when it
+is loaded) and learns only public attributes ending in ``_``; ``predict_proba`` returns one
+column per entry of ``classes_``. That makes ``cross_val_score``, ``GridSearchCV``,
+``CalibratedClassifierCV``, ``permutation_importance`` and Optuna work on the zoo.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,10 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import pydantic
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hepclf.errors import ConfigError
 
@@ -36,37 +48,21 @@ def validate_params(
         ) from None
 
 
-def check_inputs(
-    X: np.ndarray, y: np.ndarray | None = None, sample_weight: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Return float32 features, int labels in {0, 1} and float64 weights of mean 1.
+def training_weights(sample_weight: Any, n_events: int) -> np.ndarray:
+    """Float64 event weights of mean 1, negative weights replaced by |w| (with a warning).
 
-    Weights are rescaled to mean 1 because only their ratios matter for training, while
-    hyperparameters such as xgboost's min_child_weight or an SVM's C would otherwise
-    depend on the cross-section units. Negative event weights (NLO generators) are
-    replaced by their absolute value, a common approximation in ATLAS/CMS analyses; a
-    warning says so.
+    Only weight ratios matter for training, while hyperparameters such as xgboost's
+    min_child_weight or an SVM's C would otherwise depend on the cross-section units. A
+    negative weight has no meaning in a loss or a boosting weight; |w| is the common
+    ATLAS/CMS approximation.
     """
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (events, features), got shape {X.shape}")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or infinite values; fix or drop them before training")
-    if y is None:
-        return X, None, None
-    y = np.asarray(y).ravel()
-    if len(y) != len(X):
-        raise ValueError(f"X has {len(X)} events but y has {len(y)}")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("y must contain only 0 (background) and 1 (signal)")
-    y = y.astype(np.int8)
-    if y.min() == y.max():
-        raise ValueError("training needs both signal (1) and background (0) events")
     if sample_weight is None:
-        return X, y, None
+        return np.ones(n_events)
     w = np.asarray(sample_weight, dtype=np.float64).ravel()
-    if len(w) != len(X):
-        raise ValueError(f"X has {len(X)} events but sample_weight has {len(w)}")
+    if len(w) != n_events:
+        raise ValueError(f"X has {n_events} events but sample_weight has {len(w)}")
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight contains NaN or infinite values")
     if (w < 0).any():
         warnings.warn(
             f"{int((w < 0).sum())} events have negative weights; training uses |w| instead.",
@@ -75,104 +71,132 @@ def check_inputs(
         w = np.abs(w)
     if not w.sum() > 0:
         raise ValueError("sample_weight sums to zero: there is nothing to train on")
-    return X, y, w / w.mean()
+    return w / w.mean()
 
 
-def resolve_validation(
-    X: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray | None,
-    X_val: np.ndarray | None,
-    y_val: np.ndarray | None,
-    w_val: np.ndarray | None,
-    fraction: float,
-    seed: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return checked (train, validation) arrays with explicit weights.
+class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
+    """A classifier of the zoo: scikit-learn contract plus a self-contained ``save``/``load``.
 
-    Early stopping needs a validation set; when the caller gives none, a stratified,
-    seeded ``fraction`` of the training events is held out instead.
-    """
-    X, y, w = check_inputs(X, y, w)
-    w = np.ones(len(X)) if w is None else w
-    if X_val is None or y_val is None:
-        from sklearn.model_selection import train_test_split
+    Subclasses set ``name`` and ``Params`` (pydantic schema: constraints and documented
+    defaults, which ``__init__``'s defaults must equal), write ``__init__`` with one keyword
+    per parameter plus ``seed``, and implement ``_fit``, ``_predict_proba``, ``_save_model``
+    and ``_load_model``. The shared ``fit`` checks the data, encodes the labels to
+    ``0..K-1`` (``classes_`` keeps the originals) and normalises the weights.
 
-        X, X_val, y, y_val, w, w_val = train_test_split(
-            X, y, w, test_size=fraction, stratify=y, random_state=seed
-        )
-        return X, y, w, X_val, y_val, w_val
-    X_val, y_val, w_val = check_inputs(X_val, y_val, w_val)
-    w_val = np.ones(len(X_val)) if w_val is None else w_val
-    return X, y, w, X_val, y_val, w_val
-
-
-def two_columns(score: np.ndarray) -> np.ndarray:
-    """Stack a signal score in [0, 1] as scikit-learn's (background, signal) columns."""
-    score = np.clip(np.asarray(score, dtype=np.float64).ravel(), 0.0, 1.0)
-    return np.column_stack([1.0 - score, score])
-
-
-class Classifier(abc.ABC):
-    """Signal-vs-background classifier with validated hyperparameters and a self-contained save.
-
-    Subclasses set ``name`` and ``Params`` and implement ``fit``, ``predict_proba``,
-    ``_save_model`` and ``_load_model``; everything else (parameter checks, the metadata
-    json, learning curves, importances) is shared here.
+    Fitted attributes every model sets: ``classes_``, ``n_features_in_``, ``history_``
+    (learning curves by name, possibly empty), ``device_``; tree and linear models also
+    ``feature_importances_``.
     """
 
     name: ClassVar[str]
     Params: ClassVar[type[pydantic.BaseModel]]
 
-    def __init__(self, seed: int = 42, **params: Any) -> None:
-        self.seed = int(seed)
-        self.hp = validate_params(self.name, self.Params, params)
-        self.history_: dict[str, list[float]] = {}
-        self.feature_importances_: np.ndarray | None = None
-        self.device_ = "CPU"
-
+    # -- parameters ---------------------------------------------------------------------
     @property
-    def params(self) -> dict[str, Any]:
-        """Validated hyperparameters, defaults filled in."""
-        return self.hp.model_dump()
+    def hyperparameters(self) -> dict[str, Any]:
+        """``get_params()`` without ``seed``: what the YAML's ``models.<name>`` holds."""
+        return {k: v for k, v in self.get_params().items() if k != "seed"}
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(seed={self.seed}, **{self.params})"
+    def validated_params(self) -> pydantic.BaseModel:
+        """The hyperparameters checked against ``Params`` (raises ``ConfigError``)."""
+        return validate_params(self.name, self.Params, self.hyperparameters)
 
-    @abc.abstractmethod
+    # -- fitting ------------------------------------------------------------------------
     def fit(
         self,
-        X: np.ndarray,
-        y: np.ndarray,
-        sample_weight: np.ndarray | None = None,
-        X_val: np.ndarray | None = None,
-        y_val: np.ndarray | None = None,
-        w_val: np.ndarray | None = None,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        X_val: Any = None,
+        y_val: Any = None,
+        w_val: Any = None,
     ) -> Self:
-        """Train on normalised float32 features; the validation set drives early stopping."""
+        """Train on normalised features; ``X_val``/``y_val`` drive early stopping where used.
+
+        Without a validation set, models that stop early carve a stratified, seeded
+        ``validation_fraction`` from the training events (see ``split_validation``).
+        """
+        hp = self.validated_params()
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C")
+        check_classification_targets(y)
+        self.classes_, y_code = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{self.name}: training needs at least two classes; y holds only class "
+                f"{self.classes_[0]!r}"
+            )
+        w = training_weights(sample_weight, len(X))
+        val = None
+        if X_val is not None and y_val is not None:
+            X_val = validate_data(self, X_val, reset=False, dtype=np.float32, order="C")
+            val = (X_val, self._encode(y_val), training_weights(w_val, len(X_val)))
+        self.history_: dict[str, list[float]] = {}
+        self.device_ = "CPU"
+        self._fit(hp, X, y_code.astype(np.intp), w, val)
+        return self
+
+    def _encode(self, y: Any) -> np.ndarray:
+        """Labels as indices into ``classes_``; unknown labels are an error."""
+        y = np.asarray(y).ravel()
+        code = np.searchsorted(self.classes_, y)
+        code = np.clip(code, 0, len(self.classes_) - 1)
+        if not np.array_equal(self.classes_[code], y):
+            unknown = sorted(set(np.unique(y).tolist()) - set(self.classes_.tolist()))
+            raise ValueError(f"y_val has labels {unknown} not seen in training")
+        return code.astype(np.intp)
+
+    @property
+    def n_classes_(self) -> int:
+        check_is_fitted(self, "classes_")
+        return len(self.classes_)
 
     @abc.abstractmethod
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Return shape (n, 2); column 1 is the signal score in [0, 1]."""
+    def _fit(
+        self,
+        hp: Any,
+        X: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    ) -> None:
+        """Learn from float32 C-ordered ``X``, labels ``0..K-1`` and weights of mean 1."""
 
+    # -- prediction ---------------------------------------------------------------------
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Shape (n, K), one column per ``classes_`` entry, rows summing to 1."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
+        return self._predict_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each event (for two classes: score >= 0.5 is signal)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    @abc.abstractmethod
+    def _predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities for checked float32 features."""
+
+    # -- persistence --------------------------------------------------------------------
     @abc.abstractmethod
     def _save_model(self, directory: Path) -> None:
         """Write the fitted model's own files into ``directory``."""
 
     @abc.abstractmethod
     def _load_model(self, directory: Path) -> None:
-        """Restore the fitted model written by ``_save_model``."""
+        """Restore the fitted state written by ``_save_model``."""
 
     def save(self, directory: Path | str) -> None:
-        """Write a self-contained folder: the model files plus ``model.json`` (name, params)."""
+        """Write a self-contained folder: the model files plus ``model.json``."""
+        check_is_fitted(self)
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self._save_model(directory)
-        importances = self.feature_importances_
+        importances = getattr(self, "feature_importances_", None)
         meta = {
             "name": self.name,
-            "params": self.params,
-            "seed": self.seed,
+            "params": self.get_params(),
+            "classes": self.classes_.tolist(),
+            "n_features_in": int(self.n_features_in_),
             "device": self.device_,
             "history": self.history_,
             "feature_importances": None if importances is None else importances.tolist(),
@@ -189,13 +213,36 @@ class Classifier(abc.ABC):
                 f"{directory} holds a '{meta['name']}' model, not '{cls.name}'; "
                 "use hepclf.models.load_model to load any type."
             )
-        model = cls(seed=meta["seed"], **meta["params"])
-        model._load_model(directory)
+        model = cls(**meta["params"])
+        model.classes_ = np.asarray(meta["classes"])
+        model.n_features_in_ = meta["n_features_in"]
         model.device_ = meta["device"]
         model.history_ = meta["history"]
-        importances = meta["feature_importances"]
-        model.feature_importances_ = None if importances is None else np.asarray(importances)
+        if meta["feature_importances"] is not None:
+            model.feature_importances_ = np.asarray(meta["feature_importances"])
+        model._load_model(directory)
         return model
+
+
+def split_validation(
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    fraction: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Training arrays and a validation set: the given one, or a stratified seeded draw.
+
+    Early stopping needs events the fit does not see; when the caller gives none, a
+    ``fraction`` of the training events is held out (only models that stop early call this).
+    """
+    if val is not None:
+        return X, y, w, val
+    X, X_val, y, y_val, w, w_val = train_test_split(
+        X, y, w, test_size=fraction, stratify=y, random_state=seed
+    )
+    return X, y, w, (X_val, y_val, w_val)
 
 
 def read_meta(directory: Path) -> dict[str, Any]:
