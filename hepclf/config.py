@@ -14,7 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hepclf.errors import ConfigError
+from hepclf.errors import ConfigError, InputDataError
+from hepclf.expressions import parse
 
 RESERVED_COLUMNS = ("label", "weight", "sample", "event_id")
 
@@ -24,12 +25,16 @@ class _Strict(BaseModel):
 
 
 class SampleConfig(_Strict):
-    """One physics process: its files (globs allowed), tree and class label."""
+    """One physics process: its files (globs allowed), tree and class label.
+
+    ``label`` names the sample's class: ``signal``/``background`` for the usual two-class
+    problem, or any class name (``ttH``, ``ttbb``, ...) for a multi-class one.
+    """
 
     name: str
     files: list[str] = Field(min_length=1)
     tree: str = "Events"
-    label: Literal["signal", "background"]
+    label: str = Field(min_length=1)
     weight: str | None = None
     scale: float = 1.0
     selection: str | None = None
@@ -68,14 +73,26 @@ class FeatureConfig(_Strict):
 
 
 class SplitConfig(_Strict):
-    """How events are divided into training, validation (early stopping) and test parts."""
+    """How events are divided into training, validation (early stopping) and test parts.
 
-    method: Literal["random", "event_id"] = "random"
+    ``kfold`` trains ``folds`` models, each on the other folds, and scores every event with
+    the model that did not train on it (folds by ``event_id % folds`` when the pipeline has
+    ``event_id``, else a seeded random assignment); ``folds`` defaults to 5 there, 2 else.
+    """
+
+    method: Literal["random", "event_id", "kfold"] = "random"
     test_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
     validation_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
     seed: int = 42
     folds: int = Field(default=2, ge=2)
     test_fold: int = Field(default=0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kfold_default_folds(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("method") == "kfold" and "folds" not in data:
+            return {**data, "folds": 5}
+        return data
 
     @model_validator(mode="after")
     def _fold_in_range(self) -> SplitConfig:
@@ -91,12 +108,35 @@ class NormalizationConfig(_Strict):
     clip: float | None = Field(default=None, gt=0.0)
 
 
+class TuneConfig(_Strict):
+    """Budgeted hyperparameter search (Optuna) run before the final fit of each model.
+
+    The objective is the cross-validated AUC on the training events only; trials stop at
+    ``timeout_s`` or after ``trials``. The study is kept in SQLite (``storage``, default
+    ``hepclf_tuning.db`` beside the tracking store), so an interrupted search resumes.
+    """
+
+    timeout_s: float = Field(default=300.0, gt=0.0)
+    trials: int | None = Field(default=None, ge=1)
+    folds: int = Field(default=3, ge=2)
+    models: list[str] | None = None
+    storage: str | None = None
+    pruning: bool = True
+
+
 class EvaluationConfig(_Strict):
     """Evaluation and model-selection settings."""
 
     ks_threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
     ks_bins: int | None = Field(default=40, ge=2)
     select_metric: str = "auc_test"
+
+
+class CategoryConfig(_Strict):
+    """One analysis category: events passing ``selection`` get their own model (TMVA Category)."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    selection: str
 
 
 class PipelineConfig(_Strict):
@@ -106,6 +146,9 @@ class PipelineConfig(_Strict):
     samples: list[SampleConfig] = Field(min_length=2)
     features: list[FeatureConfig] = Field(min_length=1)
     selection: str | None = None
+    classes: list[str] | None = None
+    signal: str | list[str] | None = None
+    categories: list[CategoryConfig] | None = None
     event_id: str | None = None
     split: SplitConfig = SplitConfig()
     normalization: NormalizationConfig = NormalizationConfig()
@@ -117,6 +160,7 @@ class PipelineConfig(_Strict):
         default_factory=lambda: {m: {} for m in ("dnn", "bdt", "xgb", "rf", "svm", "linear")}
     )
     evaluation: EvaluationConfig = EvaluationConfig()
+    tune: TuneConfig | None = None
     experiment: str | None = None
     seed: int = 42
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -147,9 +191,9 @@ class PipelineConfig(_Strict):
         names = [s.name for s in self.samples]
         if len(set(names)) != len(names):
             raise ValueError(f"sample names must be unique, got {names}")
-        labels = {s.label for s in self.samples}
-        if labels != {"signal", "background"}:
-            raise ValueError("samples need at least one 'signal' and one 'background' entry")
+        _check_classes(self)
+        if self.categories is not None:
+            _check_categories(self.categories)
         columns = self.feature_columns
         duplicates = sorted({c for c in columns if columns.count(c) > 1})
         if duplicates:
@@ -165,6 +209,32 @@ class PipelineConfig(_Strict):
         return self
 
     @property
+    def class_names(self) -> list[str]:
+        """The classes in label order: a table's ``label`` holds indices into this list.
+
+        Two classes are ordered (other, signal) so that label 1 and ``predict_proba``
+        column 1 are the signal, exactly as in the two-class pipeline.
+        """
+        names = list(self.classes or dict.fromkeys(s.label for s in self.samples))
+        if len(names) == 2:
+            signal = self.signal_classes[0]
+            names = [n for n in names if n != signal] + [signal]
+        return names
+
+    @property
+    def signal_classes(self) -> list[str]:
+        """The class(es) the physics is about: ``signal:``, else ``signal``, else the first."""
+        if self.signal is not None:
+            return [self.signal] if isinstance(self.signal, str) else list(self.signal)
+        labels = list(self.classes or dict.fromkeys(s.label for s in self.samples))
+        return ["signal"] if "signal" in labels else labels[:1]
+
+    @property
+    def multiclass(self) -> bool:
+        """More than two classes: per-class outputs instead of one signal score."""
+        return len(self.class_names) > 2
+
+    @property
     def feature_columns(self) -> list[str]:
         """All table columns produced by the features, in order."""
         return [c for f in self.features for c in f.columns]
@@ -172,6 +242,8 @@ class PipelineConfig(_Strict):
     def ingest_fingerprint(self) -> str:
         """A hash of everything that changes the ingested table (not models or split)."""
         keys = {"samples", "features", "selection", "event_id", "nan_policy"}
+        if self.classes or self.signal:  # unset keeps two-class fingerprints unchanged
+            keys |= {"classes", "signal"}
         payload = json.dumps(self.model_dump(include=keys, mode="json"), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -179,6 +251,52 @@ class PipelineConfig(_Strict):
         """A file pattern relative to the YAML's folder, as an absolute glob."""
         path = Path(pattern).expanduser()
         return str(path if path.is_absolute() else (self.base_dir / path).resolve())
+
+
+def _check_classes(config: PipelineConfig) -> None:
+    labels = list(dict.fromkeys(s.label for s in config.samples))
+    if config.classes is not None:
+        if len(set(config.classes)) != len(config.classes):
+            raise ValueError(f"'classes' must not repeat a name, got {config.classes}")
+        unused = [c for c in config.classes if c not in labels]
+        unknown = [c for c in labels if c not in config.classes]
+        if unknown or unused:
+            raise ValueError(
+                f"'classes' {config.classes} must list exactly the sample labels {labels}"
+                + (f"; missing {unknown}" if unknown else "")
+                + (f"; no sample has {unused}" if unused else "")
+            )
+    if len(labels) < 2:
+        raise ValueError(
+            f"samples need at least two classes, got only {labels}: at least one 'signal' and "
+            "one 'background' entry, or a class name per process for a multi-class problem"
+        )
+    if len(labels) == 2 and config.signal is None and "signal" not in labels:
+        odd = next(i for i, s in enumerate(config.samples) if s.label != "background")
+        raise ValueError(
+            f"the labels {labels} make two classes and none is 'signal': label signal samples "
+            f"'signal' (samples[{odd}].label is {config.samples[odd].label!r}), or name the "
+            "signal class with 'signal: NAME'"
+        )
+    signal = config.signal_classes
+    unknown = [c for c in signal if c not in labels]
+    if unknown:
+        raise ValueError(f"'signal' names {unknown}, which no sample has; labels are {labels}")
+    if len(labels) == 2 and len(signal) != 1:
+        raise ValueError(f"with two classes 'signal' must name one of them {labels}")
+    if len(labels) > 2 and len(signal) == len(labels):
+        raise ValueError("'signal' names every class; leave at least one as background")
+
+
+def _check_categories(categories: list[CategoryConfig]) -> None:
+    names = [c.name for c in categories]
+    if len(set(names)) != len(names) or not names:
+        raise ValueError(f"'categories' needs at least one entry and unique names, got {names}")
+    for category in categories:
+        try:
+            parse(category.selection)
+        except InputDataError as err:
+            raise ValueError(f"category {category.name!r}: {err}") from None
 
 
 def _format_location(loc: tuple[Any, ...]) -> str:

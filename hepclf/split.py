@@ -54,8 +54,8 @@ def split_table(table: FeatureTable, config: SplitConfig) -> SplitIndices:
 
 def _require_both_classes(table: FeatureTable, rows: np.ndarray, part: str) -> None:
     present = set(np.unique(table.label[rows]).tolist())
-    if present != {0, 1}:
+    if present != set(np.unique(table.label).tolist()):
         raise InputDataError(
-            f"the {part} part has {len(rows)} events but not both classes; check split settings "
-            "(test_fraction, event_id folds) and that both classes have enough events"
+            f"the {part} part has {len(rows)} events but not every class; check split settings "
+            "(test_fraction, event_id folds) and that every class has enough events"
         )

@@ -12,8 +12,9 @@ def training_weights(
 
     ``negative_weights``: ``keep`` as they are, ``abs`` use |w|, ``drop`` leave those events
     out of training (as TMVA's IgnoreNegWeightsInTraining); evaluation always uses the
-    physical weights. ``equal_weight`` rescales so both classes have the same sum of weights,
-    with a mean weight of one overall.
+    physical weights. ``equal_weight`` rescales so every class present has the same sum of
+    weights (a rare class would otherwise barely move the loss), with a mean weight of one
+    overall; for two classes that is the familiar signal = background normalisation.
     """
     keep = np.ones(len(weight), dtype=bool)
     w = np.asarray(weight, np.float64).copy()
@@ -22,9 +23,10 @@ def training_weights(
     elif negative_weights == "drop":
         keep = w >= 0
     if class_balance == "equal_weight":
-        for cls in (0, 1):
+        classes = np.unique(label[keep])
+        for cls in classes:
             rows = keep & (label == cls)
             total = w[rows].sum()
             if total > 0:
-                w[rows] *= 0.5 * keep.sum() / total
+                w[rows] *= keep.sum() / len(classes) / total
     return np.flatnonzero(keep), w[keep]

@@ -48,7 +48,7 @@ def test_one_file_string_is_accepted() -> None:
                     {"name": "b", "files": ["b"], "label": "background"},
                 ]
             },
-            r"samples\[0\]\.label: Input should be 'signal' or 'background' \(got 'sig'\)",
+            r"none is 'signal'.*samples\[0\]\.label is 'sig'",
         ),
         (
             {"features": [{"name": "j", "branch": "Jet_pt", "leading": 0}]},

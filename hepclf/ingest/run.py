@@ -177,13 +177,12 @@ def read_samples(config: PipelineConfig, show_progress: bool = True) -> FeatureT
     with progress or nullcontext():
         for sample in config.samples:
             parts.append(_apply_nan_policy(config, _read_sample(config, sample, progress)))
-    _check_classes(parts)
+    _check_classes(parts, config.class_names)
+    index = {name: i for i, name in enumerate(config.class_names)}
     table = FeatureTable(
         X=np.concatenate([p.X for p in parts]),
         columns=config.feature_columns,
-        label=np.concatenate(
-            [np.full(len(p.X), p.summary.label == "signal", np.int8) for p in parts]
-        ),
+        label=np.concatenate([np.full(len(p.X), index[p.summary.label], np.int8) for p in parts]),
         weight=np.concatenate([p.weight for p in parts]),
         sample=np.concatenate([np.full(len(p.X), i, np.int16) for i, p in enumerate(parts)]),
         sample_names=[s.name for s in config.samples],
@@ -197,9 +196,9 @@ def read_samples(config: PipelineConfig, show_progress: bool = True) -> FeatureT
     return table
 
 
-def _check_classes(parts: Iterable[_SampleArrays]) -> None:
-    counts: dict[str, int] = {"signal": 0, "background": 0}
-    names: dict[str, list[str]] = {"signal": [], "background": []}
+def _check_classes(parts: Iterable[_SampleArrays], classes: list[str]) -> None:
+    counts: dict[str, int] = dict.fromkeys(classes, 0)
+    names: dict[str, list[str]] = {c: [] for c in classes}
     for p in parts:
         counts[p.summary.label] += len(p.X)
         names[p.summary.label].append(p.summary.name)
@@ -207,5 +206,5 @@ def _check_classes(parts: Iterable[_SampleArrays]) -> None:
         if count == 0:
             raise InputDataError(
                 f"no {label} events after selection (samples {names[label]}); a classifier needs "
-                "both classes: check the files, trees and the selection"
+                "every class: check the files, trees and the selection"
             )
