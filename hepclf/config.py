@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -132,6 +133,68 @@ class EvaluationConfig(_Strict):
     select_metric: str = "auc_test"
 
 
+class BinningConfig(_Strict):
+    """Bins of the discriminant for the physics result: fixed ``edges`` or automatic.
+
+    Automatic binning starts from ``bins`` bins of equal expected signal and merges them,
+    from the highest score down, until every bin has at least ``min_background_events``
+    background MC events, a relative MC statistical uncertainty of the background of at
+    most ``max_background_stat``, a positive background and no negative sample yield.
+    """
+
+    edges: list[float] | None = Field(default=None, min_length=2)
+    bins: int = Field(default=10, ge=1)
+    min_background_events: int = Field(default=10, ge=1)
+    max_background_stat: float = Field(default=0.2, gt=0.0)
+
+    @field_validator("edges")
+    @classmethod
+    def _increasing(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and any(b <= a for a, b in pairwise(value)):
+            raise ValueError(f"binning edges must increase strictly, got {value}")
+        return value
+
+
+class SystematicsConfig(_Strict):
+    """Uncertainties of the physics result; MC statistics (staterror) are always included.
+
+    ``normsys``: per-sample normalisation uncertainty, relative (0.1 = ±10 %) or
+    ``[down, up]``. ``background``: one flat, shape-free relative uncertainty on all
+    background samples together (a single correlated normalisation nuisance).
+    """
+
+    normsys: dict[str, float | tuple[float, float]] = Field(default_factory=dict)
+    background: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+    @field_validator("normsys")
+    @classmethod
+    def _fractions(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, size in value.items():
+            sizes = size if isinstance(size, tuple) else (size,)
+            if not all(0.0 <= s < 1.0 for s in sizes):
+                raise ValueError(f"normsys of {name!r} must be a fraction in [0, 1), got {size}")
+        return value
+
+
+class ResultConfig(_Strict):
+    """Expected physics result per model (pyhf): discovery significance and limit on mu.
+
+    Expected yield of an event = weight × sample ``scale`` × ``luminosity`` ÷ the
+    fraction of its sample that was evaluated (the test part; 1 with out-of-fold scores).
+    ``signal`` lists the classes or samples scaled by the signal strength ``mu``
+    (default: the pipeline's signal class); every other sample is background.
+    """
+
+    luminosity: float = Field(default=1.0, gt=0.0)
+    signal: str | list[str] | None = None
+    binning: BinningConfig = BinningConfig()
+    systematics: SystematicsConfig = SystematicsConfig()
+
+    @property
+    def signal_names(self) -> list[str] | None:
+        return [self.signal] if isinstance(self.signal, str) else self.signal
+
+
 class CategoryConfig(_Strict):
     """One analysis category: events passing ``selection`` get their own model (TMVA Category)."""
 
@@ -161,6 +224,7 @@ class PipelineConfig(_Strict):
     )
     evaluation: EvaluationConfig = EvaluationConfig()
     tune: TuneConfig | None = None
+    result: ResultConfig | None = None
     experiment: str | None = None
     seed: int = 42
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -206,6 +270,12 @@ class PipelineConfig(_Strict):
             )
         if self.split.method == "event_id" and self.event_id is None:
             raise ValueError("split.method 'event_id' needs the top-level key 'event_id: BRANCH'")
+        return self
+
+    @model_validator(mode="after")
+    def _result_names_exist(self) -> PipelineConfig:
+        if self.result is not None:
+            _check_result(self, self.result)
         return self
 
     @property
@@ -286,6 +356,20 @@ def _check_classes(config: PipelineConfig) -> None:
         raise ValueError(f"with two classes 'signal' must name one of them {labels}")
     if len(labels) > 2 and len(signal) == len(labels):
         raise ValueError("'signal' names every class; leave at least one as background")
+
+
+def _check_result(config: PipelineConfig, result: ResultConfig) -> None:
+    samples = [s.name for s in config.samples]
+    labels = list(dict.fromkeys(s.label for s in config.samples))
+    unknown = [n for n in result.signal_names or [] if n not in samples + labels]
+    if unknown:
+        raise ValueError(
+            f"result.signal names {unknown}, which is neither a class {labels} nor a sample "
+            f"{samples}"
+        )
+    unknown = [n for n in result.systematics.normsys if n not in samples]
+    if unknown:
+        raise ValueError(f"result.systematics.normsys names {unknown}; samples are {samples}")
 
 
 def _check_categories(categories: list[CategoryConfig]) -> None:
