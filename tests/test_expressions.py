@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import awkward as ak
 import numpy as np
 import pytest
@@ -70,3 +72,56 @@ def test_broadcast_failure_names_expression() -> None:
     arrays = {"a": ak.Array([[1.0], [2.0, 3.0]]), "b": ak.Array([[1.0, 2.0], [3.0]])}
     with pytest.raises(InputDataError, match=r"'a \+ b' failed"):
         parse("a + b").evaluate(arrays)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("lep_pt > 9**9**8", "'9 \\*\\* 9 \\*\\* 8', a number beyond 64-bit integers"),
+        ("lep_pt > 9.0**9**8", "beyond 64-bit integers"),
+        ("lep_pt > 2**62 * 4", "an integer beyond 64 bits"),
+        ("lep_pt > " + "9" * 400, "beyond 64-bit integers"),
+        ("lep_pt > 1e999", "too large for a float"),
+        ("lep_pt > 1 / 0", "cannot compute '1 / 0'"),
+        ("lep_pt" + " + lep_pt" * 150, "nested too deeply"),
+        ("abs(" * 120 + "lep_pt" + ")" * 120, "nested too deeply"),
+        ("-" * 1900 + "lep_pt", "nested too deeply"),
+        ("lep_pt + " * 400 + "1", "at most 2,000"),
+        ("clip(lep_pt, a_min=0)", "positional arguments only"),
+        ("lep_pt << 2", "not allowed"),
+        ("lep_pt in nJet", "'in' or 'is'"),
+        ("[lep_pt]", "list syntax"),
+        ("'x' == lep_pt", "only numbers are allowed"),
+    ],
+)
+def test_unbounded_work_is_refused_when_parsed(source: str, message: str) -> None:
+    """Each of these is refused at once (before any data is read), naming the expression."""
+    start = time.perf_counter()
+    with pytest.raises(InputDataError, match=message) as err:
+        parse(source)
+    assert time.perf_counter() - start < 1.0
+    assert "the expression " + repr(source[:200])[:-1] in str(err.value)
+    assert len(str(err.value)) < 700
+
+
+def test_bounded_constants_still_compute() -> None:
+    arrays = {"event": np.array([2**62, 5], dtype=np.int64)}
+    np.testing.assert_array_equal(
+        parse("event == 2**62").evaluate(arrays), arrays["event"] == 2**62
+    )
+    assert parse("2**-5000 + (-1)**(10**15)").evaluate({}) == 2.0**-5000 - 1
+
+
+def test_undefined_reductions_take_the_fill_value() -> None:
+    """max/min/mean of an empty list give ``empty``; sum/num/any keep their identity."""
+    for name in ("max", "min", "mean"):
+        values = ak.to_numpy(parse(f"{name}(Jet_btag)").evaluate(ARRAYS, empty=-1.0))
+        expected = [-1.0, getattr(np, name)([0.9, 0.1]), getattr(np, name)([0.2, 0.8, 0.95])]
+        np.testing.assert_allclose(values, expected)
+    ht = ak.to_numpy(parse("sum(Jet_pt) + max(Jet_pt)").evaluate(ARRAYS, empty=0.0))
+    np.testing.assert_allclose(ht, [0.0, 100.0, 200.0])
+    assert list(ak.to_numpy(parse("any(Jet_pt > 30)").evaluate(ARRAYS, empty=7.0))) == [
+        False,
+        True,
+        True,
+    ]
