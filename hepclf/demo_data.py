@@ -4,6 +4,11 @@ A ttH(bb)-like signal against a ttbar-like background: the signal has more jets,
 more b-tagged jets, harder leptons and a more central topology, with overlapping
 distributions so that classifiers separate them well but not perfectly. The files
 are real TTrees written with uproot in chunks, so a million events need little memory.
+
+For multi-class work, ``PROCESSES`` holds ttH and the tt+jets backgrounds of a ttH(bb)
+analysis split by the flavour of the extra jets (ttbb, ttcc, ttlf): they differ above all
+in their b- and c-jet content, so the b-tag discriminant separates them, with a harder
+ttH spectrum on top.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import uproot
+
+from hepclf.errors import ConfigError
 
 TREE = "Events"
 CHUNK = 100_000
@@ -31,10 +38,17 @@ class ProcessShape:
     eta_width: float
     met_scale: float
     negative_weight_fraction: float
+    c_fraction: float = 0.0
 
 
 SIGNAL = ProcessShape(6.2, 62.0, 0.45, 48.0, 1.05, 55.0, 0.02)
 BACKGROUND = ProcessShape(4.8, 50.0, 0.27, 40.0, 1.30, 48.0, 0.10)
+PROCESSES = {
+    "ttH": ProcessShape(6.2, 62.0, 0.45, 48.0, 1.05, 55.0, 0.02, c_fraction=0.05),
+    "ttbb": ProcessShape(5.8, 56.0, 0.42, 43.0, 1.20, 50.0, 0.05, c_fraction=0.05),
+    "ttcc": ProcessShape(5.4, 53.0, 0.24, 42.0, 1.25, 49.0, 0.05, c_fraction=0.28),
+    "ttlf": ProcessShape(5.0, 50.0, 0.22, 40.0, 1.30, 48.0, 0.05, c_fraction=0.04),
+}
 
 
 def _chunk(shape: ProcessShape, n: int, first_event: int, rng: np.random.Generator) -> dict:
@@ -46,6 +60,9 @@ def _chunk(shape: ProcessShape, n: int, first_event: int, rng: np.random.Generat
     jet_phi = ak.unflatten(rng.uniform(-np.pi, np.pi, total).astype(np.float32), n_jet)
     is_b = rng.random(total) < shape.b_fraction
     btag = np.where(is_b, rng.beta(5.0, 1.5, total), rng.beta(1.2, 5.0, total)).astype(np.float32)
+    if shape.c_fraction > 0:  # only then: the two-class demo files stay as they were
+        is_c = ~is_b & (rng.random(total) < shape.c_fraction / (1.0 - shape.b_fraction))
+        btag = np.where(is_c, rng.beta(2.5, 2.5, total), btag).astype(np.float32)
     lep_pt = (20.0 + rng.gamma(2.0, shape.lep_pt_scale / 2.0, n)).astype(np.float32)
     met = np.abs(rng.normal(0.35 * lep_pt, shape.met_scale)).astype(np.float32)
     weight = rng.normal(1.0, 0.05, n) * np.where(
@@ -83,10 +100,25 @@ def write_process(path: Path, shape: ProcessShape, events: int, seed: int) -> Pa
     return path
 
 
-def write_demo_data(out: str | Path, events: int = 30_000, seed: int = 1) -> dict[str, Path]:
-    """Write ``signal.root`` and ``background.root`` with ``events`` entries each."""
+def write_demo_data(
+    out: str | Path, events: int = 30_000, seed: int = 1, processes: list[str] | None = None
+) -> dict[str, Path]:
+    """Write ``signal.root`` and ``background.root`` with ``events`` entries each.
+
+    With ``processes`` (names from ``PROCESSES``), write ``<process>.root`` for each instead.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if processes:
+        unknown = [p for p in processes if p not in PROCESSES]
+        if unknown:
+            raise ConfigError(
+                f"unknown demo process(es) {unknown}; choose from {', '.join(PROCESSES)}"
+            )
+        return {
+            name: write_process(out / f"{name}.root", PROCESSES[name], events, seed + 1000 * i)
+            for i, name in enumerate(processes)
+        }
     return {
         "signal": write_process(out / "signal.root", SIGNAL, events, seed),
         "background": write_process(out / "background.root", BACKGROUND, events, seed + 1000),
