@@ -54,6 +54,7 @@ class FeatureConfig(_Strict):
     expr: str | None = None
     leading: int | None = Field(default=None, ge=1)
     pad: float = 0.0
+    fill: float | None = None  # max/min/mean of an empty list; None: the pad value
     sort_by: str | None = None
     descending: bool = True
 
@@ -64,6 +65,11 @@ class FeatureConfig(_Strict):
         if self.sort_by is not None and self.leading is None:
             raise ValueError(f"feature {self.name!r}: 'sort_by' only applies with 'leading: N'")
         return self
+
+    @property
+    def empty_value(self) -> float:
+        """What ``max``/``min``/``mean`` of an empty list give in this feature's expression."""
+        return self.pad if self.fill is None else self.fill
 
     @property
     def columns(self) -> list[str]:

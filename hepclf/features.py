@@ -93,7 +93,7 @@ def compute_features(
     out = np.empty((n_events, n_columns), dtype=np.float32)
     column = 0
     for feature in features:
-        values = parse(source_of(feature)).evaluate(arrays)
+        values = parse(source_of(feature)).evaluate(arrays, empty=feature.empty_value)
         if feature.leading is None:
             block = _as_flat(feature, values, n_events)[:, None]
         else:
@@ -113,3 +113,19 @@ def nonfinite_counts(X: np.ndarray, columns: Sequence[str]) -> dict[str, int]:
     """Number of NaN/inf values per column, only for columns that have any."""
     bad = (~np.isfinite(X)).sum(axis=0)
     return {c: int(n) for c, n in zip(columns, bad, strict=True) if n}
+
+def describe_nonfinite(
+    X: np.ndarray, columns: Sequence[str], entries: np.ndarray, shown: int = 5
+) -> str | None:
+    """None when every value is finite, else which columns are not, for how many events and
+    the first entry numbers (``entries``: one per row), for an error message or a log line."""
+    finite = np.isfinite(X)
+    if finite.all():
+        return None
+    parts = []
+    for j in np.flatnonzero(~finite.all(axis=0)):
+        rows = np.flatnonzero(~finite[:, j])
+        first = ", ".join(str(int(e)) for e in entries[rows[:shown]])
+        more = ", ..." if len(rows) > shown else ""
+        parts.append(f"{columns[j]!r} for {len(rows)} events (entries {first}{more})")
+    return "NaN or infinite values in feature " + "; ".join(parts)
