@@ -5,6 +5,10 @@
 event always lands in the same part whatever else changes: the habit of analyses that
 later apply the model trained on the other fold. The validation part (for early stopping)
 is always a shuffled, class-stratified draw from the training part.
+
+``kfold`` has no test part: every event is a training event of all fold models but one,
+and is scored by that one (``hepclf.crossval``). ``assign_folds`` is the fold rule, shared
+by training and by cross-validated application.
 """
 
 from __future__ import annotations
@@ -26,11 +30,48 @@ class SplitIndices:
     train: np.ndarray
     validation: np.ndarray
     test: np.ndarray
+    folds: np.ndarray | None = None
+    """For ``kfold``: the fold of every row (train holds all rows, test none)."""
 
 
-def split_table(table: FeatureTable, config: SplitConfig) -> SplitIndices:
-    """Split the rows of ``table`` as ``config`` says."""
+def assign_folds(
+    n_events: int, folds: int, seed: int, event_id: np.ndarray | None = None
+) -> np.ndarray:
+    """The fold (0..folds-1) of each event: ``event_id % folds``, else a seeded shuffle.
+
+    The event-id rule lets a later job find, for any event, the fold model that did not
+    train on it. Without ids the folds are a seeded random permutation cut in equal parts
+    (sizes differ by at most one), so the assignment is reproducible but not recoverable
+    from the event alone.
+    """
+    if folds < 2:
+        raise ValueError(f"k-fold needs at least 2 folds, got {folds}")
+    if event_id is not None:
+        ids = np.asarray(event_id).astype(np.int64, copy=False)
+        if len(ids) != n_events:
+            raise ValueError(f"{n_events} events but {len(ids)} event ids")
+        return (ids % folds).astype(np.int64)
+    order = np.random.default_rng(seed).permutation(n_events)
+    fold = np.empty(n_events, dtype=np.int64)
+    fold[order] = np.arange(n_events) % folds
+    return fold
+
+
+def split_table(
+    table: FeatureTable, config: SplitConfig, *, use_event_id: bool = False
+) -> SplitIndices:
+    """Split the rows of ``table`` as ``config`` says.
+
+    ``use_event_id`` (the pipeline names an ``event_id`` branch) makes ``kfold`` assign
+    folds by ``event_id % folds``; the ``event_id`` method always uses the ids.
+    """
     rows = np.arange(len(table))
+    if config.method == "kfold":
+        ids = table.event_id if use_event_id else None
+        fold = assign_folds(len(table), config.folds, config.seed, ids)
+        for k in range(config.folds):
+            _require_both_classes(table, rows[fold == k], f"fold {k}")
+        return SplitIndices(rows, rows[:0], rows[:0], fold)
     if config.method == "random":
         fit_rows, test = train_test_split(
             rows, test_size=config.test_fraction, random_state=config.seed, stratify=table.label

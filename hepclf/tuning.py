@@ -1,0 +1,391 @@
+"""Budgeted hyperparameter search with Optuna, on training events only.
+
+Each trial draws parameters from the model's documented search space (``SEARCH_SPACES``),
+trains one model per fold of the training events and scores the held-out fold: the
+objective is the cross-validated AUC, so the test part of the pipeline is never read (the
+caller hands in training events only). After each fold the running mean is reported, so
+the median pruner stops hopeless trials early. The study lives in an SQLite file, keyed by
+pipeline, model and a fingerprint of the data and settings: a search that was interrupted,
+or given more budget later, continues where it stopped. Inside an active MLflow run every
+trial is a nested run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import optuna
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hepclf.errors import ConfigError
+from hepclf.evaluation import roc_auc
+from hepclf.models import MODEL_TYPES, build_model
+from hepclf.split import assign_folds
+
+STORAGE_FILE = "hepclf_tuning.db"
+SearchSpace = Callable[[optuna.Trial, set[str]], dict[str, Any]]
+
+
+def _xgb_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        "max_depth": trial.suggest_int("max_depth", 2, 8),
+        "min_child_weight": trial.suggest_float("min_child_weight", 0.5, 100.0, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 0.1, 30.0, log=True),
+        "gamma": trial.suggest_float("gamma", 0.0, 2.0),
+    }
+
+
+def _bdt_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
+    return {
+        "n_trees": trial.suggest_int("n_trees", 100, 1500, step=50),
+        "max_depth": trial.suggest_int("max_depth", 2, 5),
+        "beta": trial.suggest_float("beta", 0.05, 1.0, log=True),
+        "min_node_size": trial.suggest_float("min_node_size", 0.001, 0.05, log=True),
+    }
+
+
+def _rf_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
+    return {
+        "n_estimators": trial.suggest_int("n_estimators", 100, 600, step=50),
+        "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 200, log=True),
+        "max_features": trial.suggest_categorical("max_features", ["sqrt", "log2", 0.5]),
+        "max_samples": trial.suggest_float("max_samples", 0.3, 1.0),
+    }
+
+
+def _svm_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
+    return {
+        "C": trial.suggest_float("C", 0.03, 30.0, log=True),
+        "gamma": trial.suggest_float("gamma", 1e-3, 0.3, log=True),
+    }
+
+
+def _linear_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
+    method = trial.suggest_categorical("method", ["fisher", "logistic"])
+    params: dict[str, Any] = {"method": method}
+    if method == "logistic":
+        params["C"] = trial.suggest_float("C", 1e-3, 100.0, log=True)
+    return params
+
+
+def _dnn_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
+    depth = trial.suggest_int("n_layers", 1, 4)
+    width = trial.suggest_categorical("width", [32, 64, 128, 256])
+    params: dict[str, Any] = {
+        "layers": [width] * depth,
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        "l2": trial.suggest_float("l2", 1e-6, 1e-3, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [128, 256, 512]),
+    }
+    if "optimizer" in fields:  # the optimiser choice exists once the DNN offers several
+        params["optimizer"] = trial.suggest_categorical(
+            "optimizer", ["adam", "adamw", "sgd", "rmsprop"]
+        )
+    return params
+
+
+SEARCH_SPACES: dict[str, SearchSpace] = {
+    "xgb": _xgb_space,
+    "bdt": _bdt_space,
+    "rf": _rf_space,
+    "svm": _svm_space,
+    "linear": _linear_space,
+    "dnn": _dnn_space,
+}
+"""Per model, the parameters a trial draws (ranges in the functions above, README table)."""
+
+
+def storage_path_for(tracking_uri: str | None) -> Path:
+    """``hepclf_tuning.db`` beside an SQLite or file tracking store, else in the working dir."""
+    if tracking_uri:
+        parsed = urlparse(tracking_uri)
+        if parsed.scheme == "sqlite":
+            db = Path(tracking_uri.removeprefix("sqlite:///"))
+            return db.expanduser().resolve().parent / STORAGE_FILE
+        if parsed.scheme in ("", "file"):
+            return Path(parsed.path or tracking_uri).expanduser().resolve().parent / STORAGE_FILE
+    return Path.cwd() / STORAGE_FILE
+
+
+@dataclass
+class TuningResult:
+    """The outcome of a study: the best parameters and what they scored."""
+
+    model: str
+    best_params: dict[str, Any]
+    best_value: float
+    n_trials: int
+    n_complete: int
+    study_name: str
+    storage: str
+    trial_values: list[float] = field(default_factory=list)
+
+    def to_yaml(self) -> str:
+        """A ``models:`` block the user can paste into the pipeline YAML."""
+        return yaml.safe_dump({"models": {self.model: self.best_params}}, sort_keys=False)
+
+    def summary(self) -> dict[str, Any]:
+        """What ``metrics.json`` records under ``tuned_params`` and around it."""
+        return {
+            "tuned_params": self.best_params,
+            "tuning_cv_auc": self.best_value,
+            "tuning_trials": self.n_trials,
+            "tuning_study": self.study_name,
+        }
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short hash naming a study: same data and settings, same study."""
+    payload = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:10]
+
+
+def data_fingerprint(X: np.ndarray, y: np.ndarray) -> str:
+    """Hash of the training events, so a study is resumed only on the same events."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(X).tobytes())
+    digest.update(np.ascontiguousarray(y).tobytes())
+    return digest.hexdigest()[:10]
+
+
+def cross_validated_auc(
+    name: str,
+    params: dict[str, Any],
+    X: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    eval_weight: np.ndarray | None,
+    fold: np.ndarray,
+    seed: int,
+    report: Callable[[int, float], None] | None = None,
+) -> list[float]:
+    """AUC of each held-out fold for one parameter set; ``report(k, mean)`` after each fold."""
+    aucs: list[float] = []
+    for k in range(int(fold.max()) + 1):
+        train, test = fold != k, fold == k
+        model = build_model(name, params, seed=seed)
+        w = None if sample_weight is None else sample_weight[train]
+        model.fit(X[train], y[train], w)
+        score = model.predict_proba(X[test])[:, 1]
+        aucs.append(roc_auc(y[test], score, None if eval_weight is None else eval_weight[test]))
+        if report is not None:
+            report(k, float(np.mean(aucs)))
+    return aucs
+
+
+def tune_model(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None = None,
+    eval_weight: np.ndarray | None = None,
+    *,
+    base_params: dict[str, Any] | None = None,
+    folds: int = 3,
+    seed: int = 42,
+    timeout_s: float | None = 300.0,
+    trials: int | None = None,
+    storage: Path | str = STORAGE_FILE,
+    study_name: str | None = None,
+    pruning: bool = True,
+    console: Console | None = None,
+) -> TuningResult:
+    """Search ``name``'s parameters on the given (training) events; returns the best.
+
+    ``trials`` is the total for the study: a resumed study runs only the trials it still
+    lacks. ``timeout_s`` bounds this call. ``base_params`` (the pipeline's own settings for
+    the model) stay fixed unless the search space draws them.
+    """
+    if name not in SEARCH_SPACES:
+        raise ConfigError(
+            f"tune.models: {name!r} has no search space; tunable: {sorted(SEARCH_SPACES)}"
+        )
+    base = dict(base_params or {})
+    fields = set(MODEL_TYPES[name].Params.model_fields)
+    fold = assign_folds(len(X), folds, seed)
+    study_name = study_name or f"{name}-{fingerprint(base, folds, seed, data_fingerprint(X, y))}"
+    storage_url = _storage_url(storage)
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=optuna.storages.RDBStorage(
+            storage_url, heartbeat_interval=30, grace_period=120, failed_trial_callback=None
+        ),
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=(
+            optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
+            if pruning
+            else optuna.pruners.NopPruner()
+        ),
+        load_if_exists=True,
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial: optuna.Trial) -> float:
+        drawn = SEARCH_SPACES[name](trial, fields)
+        params = {**base, **drawn}
+
+        def report(k: int, mean: float) -> None:
+            trial.report(mean, k)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        with _trial_run(name, trial.number, drawn) as log:
+            aucs = cross_validated_auc(
+                name, params, X, y, sample_weight, eval_weight, fold, seed, report
+            )
+            log(aucs)
+        trial.set_user_attr("params", drawn)
+        return float(np.mean(aucs))
+
+    done = _counted(study)
+    remaining = None if trials is None else max(0, trials - done)
+    console = console or Console()
+    if remaining != 0:
+        with _progress_bar(console, name, trials, timeout_s, study, done) as callback:
+            study.optimize(
+                objective,
+                n_trials=remaining,
+                timeout=timeout_s,
+                callbacks=[callback],
+                catch=(),
+            )
+    return _result(name, study, storage_url)
+
+
+def _counted(study: optuna.Study) -> int:
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _storage_url(storage: Path | str) -> str:
+    text = str(storage)
+    if "://" in text:
+        return text
+    path = Path(text).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _result(name: str, study: optuna.Study, storage_url: str) -> TuningResult:
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        raise ConfigError(
+            f"tuning {name}: no trial finished within the budget; raise tune.timeout_s "
+            "(one trial trains one model per tuning fold)"
+        )
+    best = study.best_trial
+    return TuningResult(
+        model=name,
+        best_params=dict(best.user_attrs.get("params", best.params)),
+        best_value=float(best.value),
+        n_trials=_counted(study),
+        n_complete=len(complete),
+        study_name=study.study_name,
+        storage=storage_url,
+        trial_values=[float(t.value) for t in complete],
+    )
+
+
+class _trial_run:
+    """A nested MLflow run per trial when a run is active; a no-op otherwise."""
+
+    def __init__(self, name: str, number: int, params: dict[str, Any]) -> None:
+        self.name, self.number, self.params = name, number, params
+        self.run: Any = None
+
+    def __enter__(self) -> Callable[[list[float]], None]:
+        mlflow = sys.modules.get("mlflow")  # no tracking was started if it is not imported
+        if mlflow is not None and mlflow.active_run() is not None:
+            self.run = mlflow.start_run(run_name=f"{self.name}-trial-{self.number}", nested=True)
+            mlflow.set_tags({"hepclf.kind": "tuning-trial", "hepclf.model": self.name})
+            mlflow.log_params({k: json.dumps(v) for k, v in self.params.items()})
+        return self._log
+
+    def _log(self, aucs: list[float]) -> None:
+        if self.run is None:
+            return
+        import mlflow
+
+        for k, auc in enumerate(aucs):
+            mlflow.log_metric("cv_auc_fold", auc, step=k)
+        mlflow.log_metric("cv_auc", float(np.mean(aucs)))
+
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> None:
+        if self.run is not None:
+            import mlflow
+
+            pruned = isinstance(error, optuna.TrialPruned)
+            mlflow.set_tag("hepclf.trial_state", "pruned" if pruned else "done")
+            mlflow.end_run(status="FAILED" if kind and not pruned else "FINISHED")
+
+
+class _progress_bar:
+    """A rich bar over trials (or the time budget) showing the best AUC so far."""
+
+    def __init__(
+        self,
+        console: Console,
+        name: str,
+        trials: int | None,
+        timeout_s: float | None,
+        study: optuna.Study,
+        done: int,
+    ) -> None:
+        self.progress = Progress(
+            TextColumn("tuning [bold]{task.fields[model]}[/]"),
+            BarColumn(),
+            TextColumn("{task.fields[count]} trials, best CV AUC {task.fields[best]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.by_trials = trials is not None
+        self.total = float(trials) if trials is not None else float(timeout_s or math.inf)
+        self.start = time.monotonic()
+        self.study = study
+        self.done = done
+        self.task = self.progress.add_task(
+            "tune",
+            total=None if math.isinf(self.total) else self.total,
+            completed=done if self.by_trials else 0,
+            model=name,
+            count=done,
+            best=self._best(),
+        )
+
+    def _best(self) -> str:
+        try:
+            return f"{self.study.best_value:.4f}"
+        except ValueError:
+            return "-"
+
+    def __enter__(self) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+        self.progress.start()
+        return self._update
+
+    def _update(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        count = _counted(study)
+        completed = count if self.by_trials else time.monotonic() - self.start
+        self.progress.update(self.task, completed=completed, count=count, best=self._best())
+
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> None:
+        if not self.by_trials and not math.isinf(self.total):
+            self.progress.update(self.task, completed=self.total)
+        self.progress.stop()
