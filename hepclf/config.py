@@ -264,6 +264,8 @@ class PipelineConfig(_Strict):
         _check_classes(self)
         if self.categories is not None:
             _check_categories(self.categories)
+            if "category" in self.feature_columns:
+                raise ValueError("with 'categories', no feature may be called 'category'")
         columns = self.feature_columns
         duplicates = sorted({c for c in columns if columns.count(c) > 1})
         if duplicates:
@@ -320,6 +322,8 @@ class PipelineConfig(_Strict):
         keys = {"samples", "features", "selection", "event_id", "nan_policy"}
         if self.classes or self.signal:  # unset keeps two-class fingerprints unchanged
             keys |= {"classes", "signal"}
+        if self.categories:
+            keys.add("categories")
         payload = json.dumps(self.model_dump(include=keys, mode="json"), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 

@@ -21,7 +21,8 @@ METADATA_KEY = b"hepclf"
 
 @dataclass
 class FeatureTable:
-    """Features (float32), label (1 = signal), physical weight, sample index and event id."""
+    """Features (float32), label (class index; 1 = signal for two classes), physical weight,
+    sample index, event id and, with ``categories:``, each event's category index."""
 
     X: np.ndarray
     columns: list[str]
@@ -31,6 +32,7 @@ class FeatureTable:
     sample_names: list[str]
     event_id: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+    category: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.label)
@@ -46,6 +48,7 @@ class FeatureTable:
             self.sample_names,
             self.event_id[index],
             self.info,
+            None if self.category is None else self.category[index],
         )
 
     def features_frame(self) -> pd.DataFrame:
@@ -74,6 +77,9 @@ class FeatureTable:
             pa.array(self.event_id.astype(np.int64)),
         ]
         names = [*self.columns, "label", "weight", "sample", "event_id"]
+        if self.category is not None:
+            arrays.append(pa.array(self.category.astype(np.int16)))
+            names.append("category")
         meta = {"columns": self.columns, "sample_names": self.sample_names, "info": self.info}
         table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(
             {METADATA_KEY: json.dumps(meta).encode()}
@@ -111,4 +117,5 @@ class FeatureTable:
             meta["sample_names"],
             table["event_id"].to_numpy(),
             meta.get("info", {}),
+            table["category"].to_numpy() if "category" in table.column_names else None,
         )
