@@ -4,24 +4,33 @@ TensorFlow is imported only inside the functions that need it, so importing this
 (and ``hepclf.models``) stays cheap and building other models never loads it.
 
 By default ``ensemble`` independent towers are trained side by side in one Keras model
-(one input, one logit per tower) and their probabilities averaged: averaging a few
+(one input, one output head per tower) and their probabilities averaged: averaging a few
 differently initialised networks is a cheap, reliable gain in AUC, and training them
 together keeps the matrix products large, so the cost is well below ``ensemble`` separate
-fits.
+fits. Two classes: one logit per tower, sigmoid, binary cross-entropy. K > 2 classes: K
+logits per tower, softmax, categorical cross-entropy; event weights weigh the loss either way.
+
+Prediction calls the network through one traced ``tf.function`` on blocks of
+``PREDICT_BATCH`` events: ``keras.Model.predict`` spends most of its time per call and per
+batch outside the maths (~43k events/s for the default network on 2 cores).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
-from scipy.special import expit
+from scipy.special import expit, softmax
 
-from hepclf.models.base import Classifier, check_inputs, resolve_validation, two_columns
+from hepclf.models.base import Classifier, split_validation
 
 if TYPE_CHECKING:
     import keras
@@ -30,6 +39,7 @@ PREDICT_BATCH = 16_384
 # batches run per call into the compiled train step: on CPU, Python and dispatch overhead
 # per step is comparable to the maths of a small dense network, so this doubles throughput
 STEPS_PER_EXECUTION = 32
+VERBOSE_ENV = "HEPCLF_VERBOSE"
 
 
 class DNNParams(BaseModel):
@@ -39,10 +49,19 @@ class DNNParams(BaseModel):
 
     layers: list[PositiveInt] = Field([128, 128, 128], min_length=1, description="hidden widths")
     activation: Literal["relu", "elu", "selu", "gelu", "silu", "tanh"] = "silu"
+    kernel_initializer: Literal[
+        "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_normal"
+    ] = Field("glorot_uniform", description="hidden and output weights (He suits relu)")
     dropout: float = Field(0.3, ge=0, lt=1, description="dropout rate after each hidden layer")
     l2: float = Field(1e-4, ge=0, description="L2 penalty on the hidden kernels")
     batch_norm: bool = Field(False, description="batch normalisation before each activation")
-    learning_rate: float = Field(1e-3, gt=0, description="initial Adam learning rate")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0, description="initial learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only: momentum")
+    nesterov: bool = Field(False, description="sgd only: Nesterov momentum")
+    weight_decay: float | None = Field(
+        None, ge=0, description="decoupled weight decay; None: AdamW's 0.004, none for the others"
+    )
     lr_schedule: Literal["plateau", "cosine", "constant"] = Field(
         "plateau", description="plateau: halve when val AUC stalls; cosine: decay over epochs"
     )
@@ -56,14 +75,60 @@ class DNNParams(BaseModel):
     )
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 while TensorFlow's C++ start-up logs to it.
+
+    On a machine without a GPU, importing TensorFlow and listing devices prints lines such
+    as "failed call to cuInit" and oneDNN notes from C++ before Python can filter them
+    (``TF_CPP_MIN_LOG_LEVEL`` does not reach the ones written before absl logging starts).
+    ``HEPCLF_VERBOSE=1`` shows them.
+    """
+    if os.environ.get(VERBOSE_ENV) == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_tensorflow() -> Any:
+    """``tensorflow``, imported quietly (see ``_quiet_native_stderr``) on first use."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    if os.environ.get(VERBOSE_ENV) != "1":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _quiet_native_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # CUDA probing logs here, once per process
+    if os.environ.get(VERBOSE_ENV) != "1":
+        # e.g. retracing notes when many small models are fitted in one process (tuning)
+        tf.get_logger().setLevel(logging.ERROR)
+    return tf
+
+
+def import_keras() -> Any:
+    """``keras`` with its TensorFlow backend imported quietly first."""
+    import_tensorflow()
+    import keras
+
+    return keras
+
+
 def gpu_device() -> str | None:
     """Name of the first GPU TensorFlow sees, e.g. 'GPU:0 (NVIDIA H100)', or None.
 
     Also asks TensorFlow to grow its GPU memory as needed instead of taking all of it, so
     xgboost or a second process can share the card (possible only before first use).
     """
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         return None
@@ -74,140 +139,278 @@ def gpu_device() -> str | None:
     return f"GPU:0 ({details.get('device_name', 'unknown')})"
 
 
-def build_network(n_features: int, hp: DNNParams, dtype: str = "float32") -> keras.Model:
-    """The network: ``hp.ensemble`` towers of Dense layers, one output logit per tower."""
-    import keras
+def build_network(
+    n_features: int, hp: DNNParams, dtype: str = "float32", n_classes: int = 2
+) -> keras.Model:
+    """``hp.ensemble`` towers of Dense layers; logits (n, towers) for two classes, else
+    (n, towers, n_classes)."""
+    keras = import_keras()
 
     inputs = keras.Input((n_features,))
     # the loss averages the towers, so each tower's share of the L2 penalty is divided too
     l2 = keras.regularizers.L2(hp.l2 / hp.ensemble) if hp.l2 else None
+    n_out = 1 if n_classes == 2 else n_classes
+    init = hp.kernel_initializer
     logits = []
     for _ in range(hp.ensemble):
         x = inputs
         for width in hp.layers:
-            x = keras.layers.Dense(width, kernel_regularizer=l2, dtype=dtype)(x)
+            x = keras.layers.Dense(
+                width, kernel_initializer=init, kernel_regularizer=l2, dtype=dtype
+            )(x)
             if hp.batch_norm:
                 x = keras.layers.BatchNormalization(dtype=dtype)(x)
             x = keras.layers.Activation(hp.activation, dtype=dtype)(x)
             if hp.dropout:
                 x = keras.layers.Dropout(hp.dropout, dtype=dtype)(x)
-        logits.append(keras.layers.Dense(1, dtype="float32")(x))
+        logits.append(keras.layers.Dense(n_out, kernel_initializer=init, dtype="float32")(x))
     outputs = keras.layers.Concatenate()(logits) if len(logits) > 1 else logits[0]
+    if n_out > 1:
+        outputs = keras.layers.Reshape((hp.ensemble, n_out))(outputs)
     return keras.Model(inputs, outputs)
 
 
-def compile_network(model: keras.Model, hp: DNNParams, steps_per_epoch: int) -> None:
-    """Adam on binary cross-entropy from logits, with the chosen learning-rate schedule;
-    several batches per compiled call keep the Keras step, not Python, the bottleneck."""
-    import keras
+def make_optimizer(hp: DNNParams, learning_rate: Any) -> Any:
+    """The chosen Keras optimiser; only the arguments that apply to it are passed."""
+    keras = import_keras()
+
+    decay = {} if hp.weight_decay is None else {"weight_decay": hp.weight_decay}
+    if hp.optimizer == "sgd":
+        return keras.optimizers.SGD(
+            learning_rate, momentum=hp.momentum, nesterov=hp.nesterov, **decay
+        )
+    optimizer = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "rmsprop": keras.optimizers.RMSprop,
+    }[hp.optimizer]
+    return optimizer(learning_rate, **decay)
+
+
+def compile_network(
+    model: keras.Model, hp: DNNParams, steps_per_epoch: int, n_classes: int
+) -> None:
+    """Cross-entropy from logits (binary or categorical), the chosen optimiser and
+    learning-rate schedule; several batches per compiled call keep the Keras step, not
+    Python, the bottleneck."""
+    keras = import_keras()
 
     learning_rate: Any = hp.learning_rate
     if hp.lr_schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(
             hp.learning_rate, decay_steps=hp.epochs * steps_per_epoch, alpha=0.01
         )
+    if n_classes == 2:
+        loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        optimizer=make_optimizer(hp, learning_rate),
+        loss=loss,
         steps_per_execution=STEPS_PER_EXECUTION,
     )
 
 
-def _validation_monitor(X_val: np.ndarray, y_val: np.ndarray, w_val: np.ndarray) -> Any:
-    """Callback adding the ensemble's weighted val_loss and val_auc to each epoch's logs.
-
-    One prediction pass per epoch serves both numbers, so early stopping on AUC costs no
-    more than Keras's own validation loss would.
-    """
-    import keras
-    from sklearn.metrics import log_loss, roc_auc_score
-
-    class ValidationMonitor(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-            logs = {} if logs is None else logs
-            score = ensemble_score(self.model.predict(X_val, PREDICT_BATCH, verbose=0))
-            logs["val_loss"] = log_loss(y_val, score, sample_weight=w_val, labels=[0, 1])
-            logs["val_auc"] = roc_auc_score(y_val, score, sample_weight=w_val)
-
-    return ValidationMonitor()
+def ensemble_proba(logits: np.ndarray) -> np.ndarray:
+    """(n, K) probabilities: the towers' sigmoid (two classes) or softmax averaged."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim == 2:
+        signal = expit(logits).mean(axis=1)
+        return np.column_stack([1.0 - signal, signal])
+    return softmax(logits, axis=2).mean(axis=1)
 
 
-def ensemble_score(logits: np.ndarray) -> np.ndarray:
-    """Average of the towers' sigmoid probabilities."""
-    return expit(np.asarray(logits, dtype=np.float64)).mean(axis=1)
+def weighted_auc(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> float:
+    """ROC AUC; macro average of one-vs-rest AUCs for K > 2 classes."""
+    from sklearn.metrics import roc_auc_score
+
+    if proba.shape[1] == 2:
+        return float(roc_auc_score(y, proba[:, 1], sample_weight=w))
+    return float(
+        roc_auc_score(
+            y,
+            proba,
+            sample_weight=w,
+            multi_class="ovr",
+            average="macro",
+            labels=np.arange(proba.shape[1]),
+        )
+    )
 
 
 class DNN(Classifier):
-    """Dense network; ``history_`` has loss, val_loss, val_auc and learning_rate per epoch."""
+    """Dense network; ``network_`` is the fitted Keras model (its output: logits per tower),
+    ``history_`` has loss, val_loss, val_auc and learning_rate per epoch."""
 
     name = "dnn"
     Params = DNNParams
-    hp: DNNParams
 
-    def fit(
+    def __init__(
         self,
+        *,
+        layers: tuple[int, ...] | list[int] = (128, 128, 128),
+        activation: str = "silu",
+        kernel_initializer: str = "glorot_uniform",
+        dropout: float = 0.3,
+        l2: float = 1e-4,
+        batch_norm: bool = False,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        weight_decay: float | None = None,
+        lr_schedule: str = "plateau",
+        batch_size: int = 256,
+        epochs: int = 200,
+        patience: int = 12,
+        ensemble: int = 3,
+        mixed_precision: bool = False,
+        validation_fraction: float = 0.2,
+        seed: int = 42,
+    ) -> None:
+        self.layers = layers
+        self.activation = activation
+        self.kernel_initializer = kernel_initializer
+        self.dropout = dropout
+        self.l2 = l2
+        self.batch_norm = batch_norm
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.ensemble = ensemble
+        self.mixed_precision = mixed_precision
+        self.validation_fraction = validation_fraction
+        self.seed = seed
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """As the base class, ``layers`` as a list like the YAML's (the default is a tuple,
+        as scikit-learn wants immutable defaults)."""
+        params = super().hyperparameters
+        params["layers"] = list(params["layers"])
+        return params
+
+    def _fit(
+        self,
+        hp: Any,
         X: np.ndarray,
         y: np.ndarray,
-        sample_weight: np.ndarray | None = None,
-        X_val: np.ndarray | None = None,
-        y_val: np.ndarray | None = None,
-        w_val: np.ndarray | None = None,
-    ) -> Self:
-        import keras
+        w: np.ndarray,
+        val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    ) -> None:
+        keras = import_keras()
 
-        p = self.hp
-        X, y, w, X_val, y_val, w_val = resolve_validation(
-            X, y, sample_weight, X_val, y_val, w_val, p.validation_fraction, self.seed
+        X, y, w, (X_val, y_val, w_val) = split_validation(
+            X, y, w, val, hp.validation_fraction, self.seed
         )
+        n_classes = len(self.classes_)
         gpu = gpu_device()
         self.device_ = gpu or "CPU"
         dtype = "float32"
-        if p.mixed_precision:
+        if hp.mixed_precision:
             if gpu:
                 dtype = "mixed_bfloat16"
             else:
                 warnings.warn(
-                    "dnn: mixed_precision needs a GPU; training in float32.", stacklevel=2
+                    "dnn: mixed_precision needs a GPU; training in float32.", stacklevel=3
                 )
         keras.utils.set_random_seed(self.seed)
-        self._model = build_network(X.shape[1], p, dtype)
-        steps = -(-len(X) // p.batch_size)
-        compile_network(self._model, p, steps)
+        self.network_ = build_network(X.shape[1], hp, dtype, n_classes)
+        steps = -(-len(X) // hp.batch_size)
+        compile_network(self.network_, hp, steps, n_classes)
         callbacks = [
-            _validation_monitor(X_val, y_val, w_val),
+            self._validation_monitor(X_val, y_val, w_val),
             keras.callbacks.EarlyStopping(
-                "val_auc", mode="max", patience=p.patience, restore_best_weights=True
+                "val_auc", mode="max", patience=hp.patience, restore_best_weights=True
             ),
         ]
-        if p.lr_schedule == "plateau":
+        if hp.lr_schedule == "plateau":
             callbacks.append(
                 keras.callbacks.ReduceLROnPlateau(
-                    "val_auc", mode="max", factor=0.5, patience=max(1, p.patience // 3)
+                    "val_auc", mode="max", factor=0.5, patience=max(1, hp.patience // 3)
                 )
             )
         # labels repeated per tower; weights as float32 so Keras does not cast every batch
-        targets = np.repeat(y[:, None].astype(np.float32), p.ensemble, axis=1)
-        history = self._model.fit(
+        dtype_y = np.float32 if n_classes == 2 else np.int32
+        targets = np.repeat(y[:, None].astype(dtype_y), hp.ensemble, axis=1)
+        # categorical: the loss is (events, towers) and Keras wants weights of that shape
+        weights = w.astype(np.float32)
+        if n_classes > 2:
+            weights = np.repeat(weights[:, None], hp.ensemble, axis=1)
+        history = self.network_.fit(
             X,
             targets,
-            sample_weight=w.astype(np.float32),
-            batch_size=p.batch_size,
-            epochs=p.epochs,
+            sample_weight=weights,
+            batch_size=hp.batch_size,
+            epochs=hp.epochs,
             shuffle=True,
             callbacks=callbacks,
             verbose=0,
         )
         self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-        return self
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        X = check_inputs(X)[0]
-        return two_columns(ensemble_score(self._model.predict(X, PREDICT_BATCH, verbose=0)))
+    def _validation_monitor(self, X_val: np.ndarray, y_val: np.ndarray, w_val: np.ndarray) -> Any:
+        """Callback adding the ensemble's weighted val_loss and val_auc to each epoch's logs.
+
+        One prediction pass per epoch serves both numbers, so early stopping on AUC costs no
+        more than Keras's own validation loss would.
+        """
+        keras = import_keras()
+        from sklearn.metrics import log_loss
+
+        model = self
+
+        class ValidationMonitor(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+                logs = {} if logs is None else logs
+                proba = model._predict_proba(X_val)
+                labels = np.arange(proba.shape[1])
+                logs["val_loss"] = log_loss(y_val, proba, sample_weight=w_val, labels=labels)
+                logs["val_auc"] = weighted_auc(y_val, proba, w_val)
+
+        return ValidationMonitor()
+
+    def _forward(self) -> Any:
+        """The network's inference pass as one traced ``tf.function`` (built once per network).
+
+        Traced with a fixed input signature, so any batch length reuses the same graph.
+        """
+        cached = getattr(self, "_forward_cache", None)
+        if cached is not None and cached[0] is self.network_:
+            return cached[1]
+        tf = import_tensorflow()
+        network = self.network_
+        spec = tf.TensorSpec((None, self.n_features_in_), tf.float32)
+
+        @tf.function(input_signature=[spec], reduce_retracing=True)
+        def forward(x: Any) -> Any:
+            return tf.cast(network(x, training=False), tf.float32)
+
+        self._forward_cache = (network, forward)
+        return forward
+
+    def _predict_proba(self, X: np.ndarray) -> np.ndarray:
+        forward = self._forward()
+        logits = [
+            forward(X[i : i + PREDICT_BATCH]).numpy() for i in range(0, len(X), PREDICT_BATCH)
+        ]
+        return ensemble_proba(np.concatenate(logits) if len(logits) != 1 else logits[0])
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the traced function (rebuilt on first prediction)."""
+        state = super().__getstate__()
+        state.pop("_forward_cache", None)
+        return state
 
     def _save_model(self, directory: Path) -> None:
-        self._model.save(directory / "dnn.keras")
+        self.network_.save(directory / "dnn.keras")
 
     def _load_model(self, directory: Path) -> None:
-        import keras
-
-        self._model = keras.models.load_model(directory / "dnn.keras", compile=False)
+        keras = import_keras()
+        self.network_ = keras.models.load_model(directory / "dnn.keras", compile=False)

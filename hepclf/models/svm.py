@@ -1,27 +1,55 @@
-"""RBF support vector machine, with Platt-calibrated scores.
+"""RBF support vector machine with Platt-calibrated, one-vs-rest probabilities.
 
-An exact kernel SVM scales as n^2..n^3 in the number of training events, so above
-``max_train_events`` it trains on a stratified, seeded subsample (with a warning), or,
-with ``approximate: true``, on all events through a Nystroem kernel approximation and a
-linear model.
+Design (issue 13): an exact kernel SVM keeps most training events as support vectors
+(~12.7k of 20k on HIGGS-like data), so every prediction evaluates ~12k kernels and runs at
+~2k events/s. By default (``approximate: true``) the RBF kernel is replaced by a Nystroem
+approximation on ``n_components`` landmark events and a linear SVM (hinge loss, same ``C``)
+is trained on those kernel features; the Nystroem normalisation is folded into the linear
+weights, so a prediction is one kernel row of ``n_components`` exponentials and a dot
+product. Measured on 20k + 20k HIGGS-like events (28 features, C=0.5, gamma=0.01), 2 cores:
+
+=====================  ========  =================
+design                 test AUC  prediction
+=====================  ========  =================
+exact SVC              0.8206    2.3k events/s
+Nystroem 300 + linear  0.8131    2.3M events/s
+Nystroem 1000 + linear 0.8194    0.66M events/s
+=====================  ========  =================
+
+so the default costs 0.0012 AUC for ~280x faster prediction. ``approximate: false`` keeps
+the exact scikit-learn SVC (two classes only; warned about when it keeps many support
+vectors). Both train on at most ``max_train_events`` (a stratified, seeded subsample with a
+warning above that): the exact fit scales as n^2..n^3, the approximate one needs
+n x n_components x 8 bytes of memory.
+
+Probabilities: each class's one-vs-rest decision value goes through its own Platt sigmoid,
+fitted on the validation set when one is given (else on the training set); for K > 2 the
+sigmoids are normalised to sum to 1, as scikit-learn's ``CalibratedClassifierCV`` does.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal
 
 import joblib
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.special import expit
 from sklearn.kernel_approximation import Nystroem
-from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.svm import SVC
+from sklearn.pipeline import Pipeline
+from sklearn.svm import SVC, LinearSVC
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hepclf.models.base import Classifier, check_inputs, two_columns
+from hepclf.models.base import Classifier
+
+# rows per kernel block in prediction: (block x n_components) float32 stays in cache
+PREDICT_BLOCK = 2048
+# exact SVC: warn above this many support vectors (prediction then runs at < ~10k events/s)
+SUPPORT_VECTOR_WARNING = 5000
 
 
 class SVMParams(BaseModel):
@@ -36,73 +64,178 @@ class SVMParams(BaseModel):
         0.01, description="RBF kernel width, for standardised inputs"
     )
     max_train_events: int = Field(
-        20_000, ge=100, description="exact SVM: subsample above this many events"
+        20_000, ge=100, description="train on a stratified subsample above this many events"
     )
-    approximate: bool = Field(False, description="Nystroem features + linear SVM, no cap")
+    approximate: bool = Field(
+        True,
+        description="Nystroem kernel features + linear SVM (fast prediction); "
+        "false: exact SVC (two classes, ~2k events/s prediction)",
+    )
     n_components: int = Field(1000, ge=10, description="Nystroem kernel features")
 
 
 class SVM(Classifier):
-    """Scores are the SVM decision value mapped to a probability by a Platt sigmoid fitted
-    on the validation set (on the training set if none is given); no importances."""
+    """RBF SVM; fitted attributes ``svm_`` (a scikit-learn ``SVC``, or a ``Pipeline`` of
+    ``Nystroem`` and ``LinearSVC``), ``gamma_`` (the kernel width used), ``platt_coef_`` and
+    ``platt_intercept_`` (one Platt sigmoid per one-vs-rest decision column: P = sigmoid(a d +
+    b)), and for the exact SVM ``support_vectors_``. No feature importances."""
 
     name = "svm"
     Params = SVMParams
-    hp: SVMParams
 
-    def fit(
+    def __init__(
         self,
+        *,
+        C: float = 0.5,
+        gamma: str | float = 0.01,
+        max_train_events: int = 20_000,
+        approximate: bool = True,
+        n_components: int = 1000,
+        seed: int = 42,
+    ) -> None:
+        self.C = C
+        self.gamma = gamma
+        self.max_train_events = max_train_events
+        self.approximate = approximate
+        self.n_components = n_components
+        self.seed = seed
+
+    def _fit(
+        self,
+        hp: Any,
         X: np.ndarray,
         y: np.ndarray,
-        sample_weight: np.ndarray | None = None,
-        X_val: np.ndarray | None = None,
-        y_val: np.ndarray | None = None,
-        w_val: np.ndarray | None = None,
-    ) -> Self:
-        X, y, w = check_inputs(X, y, sample_weight)
-        p = self.hp
-        if p.approximate:
-            self._svm = make_pipeline(
-                Nystroem(gamma=self._gamma(X), n_components=p.n_components, random_state=self.seed),
-                SGDClassifier(alpha=1 / (p.C * len(X)), random_state=self.seed),
+        w: np.ndarray,
+        val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    ) -> None:
+        n_classes = len(self.classes_)
+        if not hp.approximate and n_classes > 2:
+            raise ValueError(
+                f"svm: the exact SVM (approximate: false) supports two classes, y has "
+                f"{n_classes}; use approximate: true for one-vs-rest multi-class probabilities."
             )
-            self._svm.fit(X, y, sgdclassifier__sample_weight=w)
+        X_fit, y_fit, w_fit = X, y, w
+        if len(X) > hp.max_train_events:
+            warnings.warn(
+                f"svm: training on a stratified subsample of {hp.max_train_events} of "
+                f"{len(X)} events (max_train_events).",
+                stacklevel=3,
+            )
+            keep, _ = train_test_split(
+                np.arange(len(X)),
+                train_size=hp.max_train_events,
+                stratify=y,
+                random_state=self.seed,
+            )
+            X_fit, y_fit, w_fit = X[keep], y[keep], w[keep]
+        self.gamma_ = self._resolve_gamma(hp.gamma, X_fit)
+        if hp.approximate:
+            # never more landmarks than events (Nystroem would warn and shrink anyway)
+            components = min(hp.n_components, len(X_fit))
+            self.svm_ = Pipeline(
+                [
+                    (
+                        "nystroem",
+                        Nystroem(
+                            gamma=self.gamma_, n_components=components, random_state=self.seed
+                        ),
+                    ),
+                    (
+                        "linearsvc",
+                        LinearSVC(C=hp.C, loss="hinge", max_iter=5000, random_state=self.seed),
+                    ),
+                ]
+            )
+            self.svm_.fit(X_fit.astype(np.float64), y_fit, linearsvc__sample_weight=w_fit)
         else:
-            if len(X) > p.max_train_events:
+            self.svm_ = SVC(C=hp.C, gamma=self.gamma_, kernel="rbf", random_state=self.seed)
+            self.svm_.fit(X_fit, y_fit, sample_weight=w_fit)
+            self.support_vectors_ = self.svm_.support_vectors_
+            if len(self.support_vectors_) > SUPPORT_VECTOR_WARNING:
                 warnings.warn(
-                    f"svm: training on a stratified subsample of {p.max_train_events} of "
-                    f"{len(X)} events (max_train_events); set approximate: true to use all.",
-                    stacklevel=2,
+                    f"svm: the exact SVM keeps {len(self.support_vectors_)} support vectors, "
+                    "so prediction evaluates as many kernels per event (a few thousand "
+                    "events/s); approximate: true predicts ~100x faster.",
+                    stacklevel=3,
                 )
-                keep, _ = train_test_split(
-                    np.arange(len(X)),
-                    train_size=p.max_train_events,
-                    stratify=y,
-                    random_state=self.seed,
-                )
-                X, y, w = X[keep], y[keep], None if w is None else w[keep]
-            self._svm = SVC(C=p.C, gamma=p.gamma, kernel="rbf", random_state=self.seed)
-            self._svm.fit(X, y, sample_weight=w)
-        if X_val is not None and y_val is not None:
-            X, y, w = check_inputs(X_val, y_val, w_val)
-        decision = self._svm.decision_function(X).reshape(-1, 1)
-        self._platt = LogisticRegression(C=1e6).fit(decision, y, sample_weight=w)
-        return self
+        X_cal, y_cal, w_cal = val if val is not None else (X, y, w)
+        decision = self._decision(X_cal)
+        coefs, intercepts = [], []
+        for k in range(decision.shape[1]):
+            target = y_cal == (k if decision.shape[1] > 1 else 1)
+            if target.all() or not target.any():  # nothing to calibrate against
+                coefs.append(1.0)
+                intercepts.append(0.0)
+                continue
+            platt = LogisticRegression(C=1e6).fit(
+                decision[:, k : k + 1], target, sample_weight=w_cal
+            )
+            coefs.append(float(platt.coef_[0, 0]))
+            intercepts.append(float(platt.intercept_[0]))
+        self.platt_coef_ = np.asarray(coefs)
+        self.platt_intercept_ = np.asarray(intercepts)
 
-    def _gamma(self, X: np.ndarray) -> float:
+    @staticmethod
+    def _resolve_gamma(gamma: str | float, X: np.ndarray) -> float:
         """scikit-learn's meaning of 'scale'/'auto', which Nystroem does not understand."""
-        gamma = self.hp.gamma
         if gamma == "scale":
-            return 1.0 / (X.shape[1] * X.var())
-        return 1.0 / X.shape[1] if gamma == "auto" else gamma
+            variance = float(X.astype(np.float64).var())
+            return 1.0 / (X.shape[1] * variance) if variance > 0 else 1.0
+        return 1.0 / X.shape[1] if gamma == "auto" else float(gamma)
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        decision = self._svm.decision_function(check_inputs(X)[0]).reshape(-1, 1)
-        return two_columns(self._platt.predict_proba(decision)[:, 1])
+    def _decision(self, X: np.ndarray) -> np.ndarray:
+        """One-vs-rest decision values, shape (n, 1) for two classes, (n, K) otherwise."""
+        if isinstance(self.svm_, SVC):
+            return self.svm_.decision_function(X).reshape(len(X), -1)
+        nystroem = self.svm_.named_steps["nystroem"]
+        linear = self.svm_.named_steps["linearsvc"]
+        # Nystroem features are K(x, landmarks) @ normalization_.T: fold that matrix into
+        # the linear weights once, then each block costs one kernel row per event
+        landmarks = nystroem.components_.astype(np.float32)
+        weights = (nystroem.normalization_.T @ linear.coef_.T).astype(np.float32)
+        norms = (landmarks.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+        gamma = np.float32(nystroem.gamma)
+        out = np.empty((len(X), weights.shape[1]), dtype=np.float64)
+        for start in range(0, len(X), PREDICT_BLOCK):
+            x = X[start : start + PREDICT_BLOCK]
+            d2 = x @ landmarks.T
+            d2 *= -2.0
+            d2 += norms
+            d2 += np.einsum("ij,ij->i", x, x)[:, None]
+            np.maximum(d2, 0.0, out=d2)  # float32 rounding can make |x - c|^2 slightly < 0
+            d2 *= -gamma
+            np.exp(d2, out=d2)
+            out[start : start + len(x)] = d2 @ weights
+        return out + linear.intercept_
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Raw SVM margins: (n,) for two classes, (n, K) one-vs-rest otherwise."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
+        decision = self._decision(X)
+        return decision[:, 0] if decision.shape[1] == 1 else decision
+
+    def _predict_proba(self, X: np.ndarray) -> np.ndarray:
+        proba = expit(self._decision(X) * self.platt_coef_ + self.platt_intercept_)
+        if proba.shape[1] == 1:
+            return np.column_stack([1.0 - proba[:, 0], proba[:, 0]])
+        total = proba.sum(axis=1, keepdims=True)
+        return np.divide(proba, total, out=np.full_like(proba, 1 / proba.shape[1]), where=total > 0)
 
     def _save_model(self, directory: Path) -> None:
-        joblib.dump({"svm": self._svm, "platt": self._platt}, directory / "svm.joblib")
+        joblib.dump(
+            {
+                "svm": self.svm_,
+                "gamma": self.gamma_,
+                "platt_coef": self.platt_coef_,
+                "platt_intercept": self.platt_intercept_,
+            },
+            directory / "svm.joblib",
+        )
 
     def _load_model(self, directory: Path) -> None:
         saved = joblib.load(directory / "svm.joblib")
-        self._svm, self._platt = saved["svm"], saved["platt"]
+        self.svm_, self.gamma_ = saved["svm"], saved["gamma"]
+        self.platt_coef_, self.platt_intercept_ = saved["platt_coef"], saved["platt_intercept"]
+        if isinstance(self.svm_, SVC):
+            self.support_vectors_ = self.svm_.support_vectors_
