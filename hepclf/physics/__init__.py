@@ -1,0 +1,34 @@
+"""The expected physics result of a classifier: HistFactory fit of its binned output (pyhf).
+
+For each model the discriminant is binned (:mod:`.binning`), filled into one template per
+sample (:mod:`.templates`, yields from :mod:`.yields`), turned into a pyhf workspace with
+the configured systematics (:mod:`.workspace`), and fitted for the expected discovery
+significance and the expected CLs limit on the signal strength (:mod:`.inference`).
+:mod:`.io` writes workspace.json, templates.root and the stacked-template plot.
+"""
+
+from hepclf.physics.analysis import PhysicsResult, physics_result
+from hepclf.physics.inference import ExpectedLimit, expected_limit, expected_significance
+from hepclf.physics.templates import Templates, build_templates
+from hepclf.physics.yields import (
+    EvaluatedEvents,
+    evaluated_fractions,
+    events_for_result,
+    expected_yields,
+    signal_samples,
+)
+
+__all__ = [
+    "EvaluatedEvents",
+    "ExpectedLimit",
+    "PhysicsResult",
+    "Templates",
+    "build_templates",
+    "evaluated_fractions",
+    "events_for_result",
+    "expected_limit",
+    "expected_significance",
+    "expected_yields",
+    "physics_result",
+    "signal_samples",
+]

@@ -1,0 +1,106 @@
+"""Bins of the discriminant: fixed edges, or equal expected signal merged until well populated.
+
+Automatic binning starts from ``bins`` bins holding equal expected signal, so the
+signal-rich end gets narrow bins where they help the fit. Walking down from the highest
+score, fine bins are merged until the merged bin has enough background MC events, a
+small enough relative MC uncertainty on the background, a positive background and no
+negative sample yield. What is left at the low end joins the bin above it. The rules
+keep the fit away from bins whose background is a handful of weighted events, where the
+expected significance would be an artefact of MC fluctuations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hepclf.config import BinningConfig
+from hepclf.errors import InputDataError
+from hepclf.physics.templates import Templates, build_templates, check_templates
+from hepclf.physics.yields import EvaluatedEvents
+
+
+def outer_edges(score: np.ndarray) -> tuple[float, float]:
+    """The full range: [0, 1] for probabilities, widened to every score otherwise."""
+    return min(0.0, float(score.min())), max(1.0, float(score.max()))
+
+
+def equal_signal_edges(events: EvaluatedEvents, bins: int) -> np.ndarray:
+    """Edges with (about) the same expected signal in each of ``bins`` bins."""
+    lo, hi = outer_edges(events.score)
+    signal = events.is_signal
+    order = np.argsort(events.score[signal])
+    score = events.score[signal][order]
+    # With negative weights the running sum may step back; its running maximum is monotone.
+    cumulative = np.maximum.accumulate(np.cumsum(events.expected[signal][order]))
+    if not cumulative.size or not cumulative[-1] > 0:
+        raise InputDataError(
+            f"the signal sample(s) {events.signal} have no positive expected yield; "
+            "check result.signal and the sample weights"
+        )
+    targets = cumulative[-1] * np.arange(1, bins) / bins
+    inner = score[np.minimum(np.searchsorted(cumulative, targets), score.size - 1)]
+    return np.unique(np.concatenate([[lo], inner[(inner > lo) & (inner < hi)], [hi]]))
+
+
+def _acceptable(t: Templates, rules: BinningConfig) -> np.ndarray:
+    """Per bin: enough background MC, small MC uncertainty, positive yields."""
+    return _acceptable_sums(
+        t.sumw, t.background_yield, t.background_sumw2, t.background_entries, rules
+    )
+
+
+def _acceptable_sums(
+    sumw: np.ndarray,
+    background: np.ndarray,
+    background_sumw2: np.ndarray,
+    background_entries: np.ndarray,
+    rules: BinningConfig,
+) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.sqrt(background_sumw2) / background
+    return (
+        (background_entries >= rules.min_background_events)
+        & (background > 0)
+        & (relative <= rules.max_background_stat)
+        & (sumw >= 0).all(axis=0)
+    )
+
+
+def merge_bins(fine: Templates, rules: BinningConfig) -> Templates:
+    """Merge fine bins from the highest score down until each merged bin is acceptable."""
+    background = ~fine.is_signal
+    first_bins: list[int] = []
+    sumw = np.zeros((len(fine.names), 1))
+    sumw2 = np.zeros(1)
+    entries = np.zeros(1)
+    for low in range(fine.n_bins - 1, -1, -1):
+        sumw = sumw + fine.sumw[:, low : low + 1]
+        sumw2 = sumw2 + fine.sumw2[background, low].sum()
+        entries = entries + fine.entries[background, low].sum()
+        if _acceptable_sums(sumw, sumw[background].sum(axis=0), sumw2, entries, rules)[0]:
+            first_bins.append(low)
+            sumw, sumw2, entries = np.zeros_like(sumw), np.zeros(1), np.zeros(1)
+    if not first_bins:
+        first_bins = [0]
+    first_bins[-1] = 0  # the leftover low end joins the lowest merged bin
+    return fine.merged(np.array(sorted(first_bins)))
+
+
+def choose_bins(events: EvaluatedEvents, rules: BinningConfig) -> Templates:
+    """Templates in the configured binning, checked (errors name the bin and sample)."""
+    if rules.edges is not None:
+        templates = build_templates(events, np.asarray(rules.edges, np.float64))
+    else:
+        fine = build_templates(events, equal_signal_edges(events, rules.bins))
+        templates = merge_bins(fine, rules)
+        if not _acceptable(templates, rules).all():
+            background = templates.background_yield.sum()
+            raise InputDataError(
+                f"automatic binning cannot make even one acceptable bin: the background has "
+                f"{int(templates.background_entries.sum())} MC events, expected "
+                f"{background:.4g}, relative MC uncertainty "
+                f"{np.sqrt(templates.background_sumw2.sum()) / background:.3g}; lower "
+                "result.binning.min_background_events or raise max_background_stat"
+            )
+    check_templates(templates)
+    return templates

@@ -1,0 +1,148 @@
+"""Binned expected yields per sample (the HistFactory templates) and their sanity checks.
+
+A template holds, per sample and bin, the expected yield (Σw), its MC variance (Σw²) and
+the number of MC events. The checks turn what would make the likelihood meaningless (no
+background in a bin, a negative yield) into an error naming the bin and the sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hepclf.errors import InputDataError
+from hepclf.physics.yields import EvaluatedEvents
+
+
+@dataclass(frozen=True, eq=False)
+class Templates:
+    """Per-sample histograms of the discriminant: rows follow ``names``, columns the bins."""
+
+    edges: np.ndarray
+    names: list[str]
+    sumw: np.ndarray
+    sumw2: np.ndarray
+    entries: np.ndarray
+    signal: list[str]
+    outside: float = 0.0
+
+    @property
+    def n_bins(self) -> int:
+        return self.edges.size - 1
+
+    @property
+    def is_signal(self) -> np.ndarray:
+        return np.array([n in self.signal for n in self.names])
+
+    @property
+    def signal_yield(self) -> np.ndarray:
+        return self.sumw[self.is_signal].sum(axis=0)
+
+    @property
+    def background_yield(self) -> np.ndarray:
+        return self.sumw[~self.is_signal].sum(axis=0)
+
+    @property
+    def background_sumw2(self) -> np.ndarray:
+        return self.sumw2[~self.is_signal].sum(axis=0)
+
+    @property
+    def background_entries(self) -> np.ndarray:
+        return self.entries[~self.is_signal].sum(axis=0)
+
+    def bin_label(self, i: int) -> str:
+        """``bin 3 [0.81, 0.93)``: how errors and tables name a bin (counted from 0)."""
+        close = "]" if i == self.n_bins - 1 else ")"
+        return f"bin {i} [{self.edges[i]:.4g}, {self.edges[i + 1]:.4g}{close}"
+
+    def merged(self, first_bins: np.ndarray) -> Templates:
+        """Templates with the fine bins starting at ``first_bins`` (sorted, from 0) summed."""
+        edges = np.append(self.edges[first_bins], self.edges[-1])
+        return Templates(
+            edges,
+            self.names,
+            np.add.reduceat(self.sumw, first_bins, axis=1),
+            np.add.reduceat(self.sumw2, first_bins, axis=1),
+            np.add.reduceat(self.entries, first_bins, axis=1),
+            self.signal,
+            self.outside,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready yields per sample and bin (for result.json)."""
+        return {
+            "edges": self.edges.tolist(),
+            "signal": self.signal,
+            "samples": {
+                name: {
+                    "yield": self.sumw[i].tolist(),
+                    "sumw2": self.sumw2[i].tolist(),
+                    "entries": self.entries[i].astype(int).tolist(),
+                }
+                for i, name in enumerate(self.names)
+            },
+            "expected_outside_edges": self.outside,
+        }
+
+
+def bin_index(score: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each score (bins ``[e_i, e_i+1)``, the last one closed); -1 outside."""
+    index = np.searchsorted(edges, score, side="right") - 1
+    index[score == edges[-1]] = edges.size - 2
+    index[(score < edges[0]) | (score > edges[-1])] = -1
+    return index
+
+
+def build_templates(events: EvaluatedEvents, edges: np.ndarray) -> Templates:
+    """Σw, Σw² and MC event counts per sample and bin, in one pass over the events."""
+    edges = np.asarray(edges, np.float64)
+    n_bins, n_samples = edges.size - 1, len(events.sample_names)
+    index = bin_index(events.score, edges)
+    inside = index >= 0
+    cell = events.sample[inside] * n_bins + index[inside]
+    w = events.expected[inside]
+
+    def per_cell(weights: np.ndarray | None) -> np.ndarray:
+        counts = np.bincount(cell, weights=weights, minlength=n_samples * n_bins)
+        return counts.reshape(n_samples, n_bins).astype(np.float64)
+
+    return Templates(
+        edges=edges,
+        names=list(events.sample_names),
+        sumw=per_cell(w),
+        sumw2=per_cell(w * w),
+        entries=per_cell(None),
+        signal=list(events.signal),
+        outside=float(events.expected[~inside].sum()),
+    )
+
+
+def check_templates(templates: Templates) -> None:
+    """Refuse templates a Poisson likelihood cannot describe, naming the bin and sample."""
+    for i in range(templates.n_bins):
+        negative = [
+            (name, templates.sumw[k, i])
+            for k, name in enumerate(templates.names)
+            if templates.sumw[k, i] < 0
+        ]
+        if negative:
+            listed = ", ".join(f"{n!r} ({v:.4g})" for n, v in negative)
+            raise InputDataError(
+                f"{templates.bin_label(i)}: negative expected yield of sample(s) {listed} "
+                "(negative event weights outweigh the positive ones there); use wider bins "
+                "or automatic binning (leave result.binning.edges unset)"
+            )
+        if not templates.background_yield[i] > 0:
+            raise InputDataError(
+                f"{templates.bin_label(i)}: the expected background is "
+                f"{templates.background_yield[i]:.4g}; a bin needs a positive background. "
+                "Merge it with a neighbour in result.binning.edges, or use automatic binning"
+            )
+    total_signal = templates.signal_yield.sum()
+    if not total_signal > 0:
+        raise InputDataError(
+            f"the signal sample(s) {templates.signal} have an expected yield of "
+            f"{total_signal:.4g} inside the bins {templates.edges.tolist()}; check "
+            "result.signal, result.binning.edges and the sample weights"
+        )

@@ -1,0 +1,112 @@
+"""From event weights to expected yields: the rule that makes a template a prediction.
+
+An evaluated event stands for ``weight × scale × luminosity`` expected events of its
+sample (``scale`` is already in the table's weight: cross-section / generated events),
+divided by the fraction of that sample that was evaluated. With a test part of half the
+events every test event counts twice; with out-of-fold scores (every event scored by a
+model that did not train on it) the fraction is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hepclf.config import PipelineConfig, ResultConfig
+from hepclf.errors import ConfigError, InputDataError
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluatedEvents:
+    """The events a model was evaluated on, with what the physics result needs of them.
+
+    ``score`` is the discriminant, ``expected`` the expected number of events each one
+    stands for, ``sample`` an index into ``sample_names``; ``signal`` names the samples
+    scaled by the signal strength mu.
+    """
+
+    score: np.ndarray
+    expected: np.ndarray
+    sample: np.ndarray
+    sample_names: list[str]
+    signal: list[str]
+
+    def __post_init__(self) -> None:
+        n = self.score.shape
+        if self.score.ndim != 1 or self.expected.shape != n or self.sample.shape != n:
+            raise ValueError(
+                f"score {self.score.shape}, expected {self.expected.shape} and sample "
+                f"{self.sample.shape} must be 1-D arrays of one length"
+            )
+        if not np.isfinite(self.score).all():
+            raise InputDataError("the discriminant has non-finite scores (NaN or inf)")
+        unknown = [s for s in self.signal if s not in self.sample_names]
+        if unknown or not self.signal:
+            raise ConfigError(
+                f"signal sample(s) {unknown or self.signal} are not among the samples "
+                f"{self.sample_names}; set result.signal to a class or sample name"
+            )
+        present = {self.sample_names[i] for i in np.unique(self.sample)}
+        if not present & set(self.signal):
+            raise InputDataError(
+                f"no evaluated event belongs to the signal sample(s) {self.signal}; the "
+                "evaluated part holds only "
+                f"{sorted(present)}. Check result.signal, the selection and the split."
+            )
+        if not present - set(self.signal):
+            raise InputDataError(
+                f"no evaluated event is background: only the signal sample(s) {self.signal} "
+                "were evaluated; a result needs at least one background sample"
+            )
+
+    @property
+    def is_signal(self) -> np.ndarray:
+        """Per-event flag: the event belongs to a sample scaled by mu."""
+        codes = [self.sample_names.index(s) for s in self.signal]
+        return np.isin(self.sample, codes)
+
+
+def evaluated_fractions(
+    sample_all: np.ndarray, rows: np.ndarray | None, n_samples: int
+) -> np.ndarray:
+    """Per sample: evaluated events / all events (``rows=None``: all, out-of-fold scores)."""
+    total = np.bincount(sample_all, minlength=n_samples).astype(np.float64)
+    if rows is None:
+        return np.ones(n_samples)
+    evaluated = np.bincount(sample_all[rows], minlength=n_samples).astype(np.float64)
+    return np.divide(evaluated, total, out=np.zeros(n_samples), where=total > 0)
+
+
+def expected_yields(
+    weight: np.ndarray, sample: np.ndarray, fractions: np.ndarray, luminosity: float
+) -> np.ndarray:
+    """Expected events per evaluated event: weight × luminosity ÷ evaluated fraction."""
+    fraction = fractions[sample]
+    return np.asarray(weight, np.float64) * luminosity / np.where(fraction > 0, fraction, 1.0)
+
+
+def signal_samples(config: PipelineConfig, result: ResultConfig) -> list[str]:
+    """Samples scaled by mu: ``result.signal`` (classes or samples), else the signal class."""
+    names = result.signal_names or config.signal_classes
+    return [s.name for s in config.samples if s.name in names or s.label in names]
+
+
+def events_for_result(
+    config: PipelineConfig,
+    score: np.ndarray,
+    weight: np.ndarray,
+    sample: np.ndarray,
+    sample_names: Sequence[str],
+    fractions: np.ndarray,
+) -> EvaluatedEvents:
+    """The evaluated events of a pipeline as the physics result sees them."""
+    result = config.result or ResultConfig()
+    return EvaluatedEvents(
+        score=np.asarray(score, np.float64),
+        expected=expected_yields(weight, sample, fractions, result.luminosity),
+        sample=np.asarray(sample),
+        sample_names=list(sample_names),
+        signal=signal_samples(config, result),
+    )
