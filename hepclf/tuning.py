@@ -17,6 +17,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
 from hepclf.evaluation import roc_auc
 from hepclf.models import MODEL_TYPES, build_model
@@ -221,11 +223,14 @@ def tune_model(
     fold = assign_folds(len(X), folds, seed)
     study_name = study_name or f"{name}-{fingerprint(base, folds, seed, data_fingerprint(X, y))}"
     storage_url = _storage_url(storage)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        # the heartbeat marks trials of a killed process as failed when the study resumes
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        rdb = optuna.storages.RDBStorage(storage_url, heartbeat_interval=30, grace_period=120)
     study = optuna.create_study(
         study_name=study_name,
-        storage=optuna.storages.RDBStorage(
-            storage_url, heartbeat_interval=30, grace_period=120, failed_trial_callback=None
-        ),
+        storage=rdb,
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=(
@@ -235,7 +240,6 @@ def tune_model(
         ),
         load_if_exists=True,
     )
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial: optuna.Trial) -> float:
         drawn = SEARCH_SPACES[name](trial, fields)
@@ -389,3 +393,60 @@ class _progress_bar:
         if not self.by_trials and not math.isinf(self.total):
             self.progress.update(self.task, completed=self.total)
         self.progress.stop()
+
+
+def tune_models(
+    config: PipelineConfig,
+    X: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    *,
+    models: list[str] | None = None,
+    tracking_uri: str | None = None,
+    console: Console | None = None,
+) -> dict[str, TuningResult]:
+    """Tune each model of ``tune.models`` (default: every model to train) on these events.
+
+    The caller passes the training events only (the pipeline's training and validation
+    parts, or all events under k-fold); ``X`` is normalised as the final fit sees it.
+    """
+    tune = config.tune
+    if tune is None:
+        raise ConfigError("the pipeline has no 'tune:' block; add e.g. 'tune: {timeout_s: 300}'")
+    unknown = [n for n in tune.models or [] if n not in config.models]
+    if unknown:
+        raise ConfigError(
+            f"tune.models names {unknown}, which the pipeline does not train; its models: "
+            f"{sorted(config.models)}"
+        )
+    training = list(models or config.models)
+    chosen = [n for n in tune.models or training if n in training]
+    storage = tune.storage or storage_path_for(tracking_uri)
+    data_key = data_fingerprint(X, y)
+    seed = config.seed
+    results = {}
+    for name in chosen:
+        base = dict(config.models.get(name) or {})
+        results[name] = tune_model(
+            name,
+            X,
+            y,
+            sample_weight,
+            sample_weight,
+            base_params=base,
+            folds=tune.folds,
+            seed=seed,
+            timeout_s=tune.timeout_s,
+            trials=tune.trials,
+            storage=storage,
+            study_name=f"{config.name}.{name}.{fingerprint(base, tune.folds, seed, data_key)}",
+            pruning=tune.pruning,
+            console=console,
+        )
+    return results
+
+
+def tuned_yaml(results: dict[str, TuningResult]) -> str:
+    """One ``models:`` block with the best parameters of every tuned model."""
+    block = {name: r.best_params for name, r in results.items()}
+    return yaml.safe_dump({"models": block}, sort_keys=False)

@@ -46,6 +46,10 @@ def build_model(name: str, params: dict[str, Any] | None, seed: int) -> Classifi
 def load_model(directory: Path | str) -> Classifier:
     """Load any model saved with ``Classifier.save``; ``model.json`` names its type."""
     name = read_meta(Path(directory))["name"]
+    if name == "fold_ensemble":  # k-fold models: one saved model per fold (hepclf.crossval)
+        from hepclf.crossval import FoldEnsemble
+
+        return FoldEnsemble.load(directory)
     if name not in MODEL_TYPES:
         raise ConfigError(f"{directory} holds an unknown model type '{name}'.")
     return MODEL_TYPES[name].load(directory)

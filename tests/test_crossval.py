@@ -1,0 +1,152 @@
+"""k-fold cross-validated training and application, checked against independent computations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.neighbors import KNeighborsClassifier
+
+from hepclf.config import SplitConfig
+from hepclf.crossval import (
+    RULE_EVENT_ID,
+    RULE_RANDOM,
+    FoldEnsemble,
+    evaluate_folds,
+    fold_scores,
+)
+from hepclf.ingest.table import FeatureTable
+from hepclf.models import build_model, load_model
+from hepclf.split import assign_folds, split_table
+
+TINY_XGB = {"n_estimators": 40, "n_jobs": 1, "early_stopping_rounds": 5, "max_depth": 3}
+
+
+def events(n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Two Gaussian classes in 6 features, positive weights and sparse 64-bit event ids."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, 6)) + 0.6 * y[:, None] * np.array([1, 0.5, 0, 0, 0.3, 0])
+    w = rng.uniform(0.5, 1.5, n)
+    ids = rng.choice(10**12, size=n, replace=False)
+    return X.astype(np.float32), y, w, ids
+
+
+def test_folds_follow_event_id_modulo() -> None:
+    ids = np.array([0, 1, 2, 3, 4, 5, 17, 10**12 + 3])
+    assert assign_folds(len(ids), 5, seed=1, event_id=ids).tolist() == [0, 1, 2, 3, 4, 0, 2, 3]
+    # the seed plays no part with event ids: the rule must be recoverable from the id alone
+    assert np.array_equal(
+        assign_folds(len(ids), 3, seed=1, event_id=ids), assign_folds(len(ids), 3, 99, ids)
+    )
+
+
+def test_random_folds_are_seeded_and_balanced() -> None:
+    a = assign_folds(1003, 5, seed=7)
+    assert np.array_equal(a, assign_folds(1003, 5, seed=7))
+    assert not np.array_equal(a, assign_folds(1003, 5, seed=8))
+    counts = np.bincount(a, minlength=5)
+    assert counts.max() - counts.min() <= 1 and counts.sum() == 1003
+    # not simply row order: neighbouring rows land in different folds
+    assert (np.diff(a) != 1).mean() > 0.5
+
+
+def test_split_table_kfold_uses_event_id_only_when_asked() -> None:
+    X, y, w, ids = events(500)
+    table = FeatureTable(X, [f"x{i}" for i in range(6)], y, w, np.zeros(500, int), ["s"], ids)
+    config = SplitConfig(method="kfold", seed=3)
+    assert config.folds == 5  # k-fold's own default
+    by_id = split_table(table, config, use_event_id=True)
+    assert np.array_equal(by_id.folds, ids % 5)
+    assert len(by_id.train) == 500 and len(by_id.test) == 0
+    seeded = split_table(table, config)
+    assert np.array_equal(seeded.folds, assign_folds(500, 5, 3))
+
+
+def test_no_event_is_scored_by_a_model_that_trained_on_it() -> None:
+    """A 1-nearest-neighbour model memorises its training events: with labels that carry no
+    information, any event scored by a model that saw it would get its own label back."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(1000, 3))
+    y = rng.integers(0, 2, 1000)
+    ids = rng.choice(10**9, size=1000, replace=False)
+    ensemble = FoldEnsemble(KNeighborsClassifier(n_neighbors=1), folds=4).fit(X, y, event_id=ids)
+    scores = fold_scores(ensemble, X)
+    for k in range(4):  # in-fold: the model recalls its training events perfectly
+        assert np.array_equal(scores.in_fold[k], y[scores.fold != k])
+    recalled = np.mean(scores.out_of_fold == y)
+    assert 0.4 < recalled < 0.6, recalled
+    assert 0.44 < roc_auc_score(y, scores.out_of_fold) < 0.56
+    applied = ensemble.predict_proba(X, event_id=ids)[:, 1]
+    assert np.array_equal(applied, scores.out_of_fold)
+
+
+def test_fold_model_is_the_model_trained_on_the_other_folds() -> None:
+    X, y, w, ids = events(2000)
+    base = build_model("xgb", TINY_XGB, seed=1)
+    ensemble = FoldEnsemble(base, folds=3).fit(X, y, w, event_id=ids)
+    assert ensemble.fold_rule_ == RULE_EVENT_ID
+    for k in range(3):
+        train = ids % 3 != k
+        again = clone(base).fit(X[train], y[train], w[train])
+        test = ~train
+        assert np.array_equal(
+            again.predict_proba(X[test]), ensemble.estimators_[k].predict_proba(X[test])
+        )
+
+
+def test_out_of_fold_auc_matches_scikit_learn() -> None:
+    X, y, w, ids = events(3000, seed=2)
+    ensemble = FoldEnsemble(build_model("linear", {}, seed=1), folds=5).fit(X, y, w, ids)
+    scores = fold_scores(ensemble, X)
+    result = evaluate_folds(scores, y, w)
+    order = np.concatenate([np.flatnonzero(scores.fold == k) for k in range(5)])
+    expected = roc_auc_score(y[order], scores.out_of_fold[order], sample_weight=w[order])
+    assert result.report.auc_test == pytest.approx(expected, abs=1e-12)
+    for k in range(5):
+        rows = scores.fold == k
+        assert result.auc_folds[k] == pytest.approx(
+            roc_auc_score(y[rows], scores.out_of_fold[rows], sample_weight=w[rows]), abs=1e-12
+        )
+    assert result.auc_folds_mean == pytest.approx(np.mean(result.auc_folds))
+    assert result.auc_folds_std == pytest.approx(np.std(result.auc_folds, ddof=1))
+    summary = result.summary()
+    assert len(summary["auc_folds"]) == 5
+    assert not result.report.overtrained  # a linear model has nothing to memorise
+
+
+def test_scoring_training_events_reproduces_out_of_fold_scores_exactly(tmp_path: Path) -> None:
+    X, y, w, ids = events(2000, seed=4)
+    ensemble = FoldEnsemble(build_model("xgb", TINY_XGB, seed=2), folds=5).fit(X, y, w, ids)
+    oof = fold_scores(ensemble, X).out_of_fold
+    ensemble.save(tmp_path / "model")
+    loaded = load_model(tmp_path / "model")
+    assert isinstance(loaded, FoldEnsemble) and loaded.name == "xgb"
+    shuffled = np.random.default_rng(0).permutation(len(X))
+    scored = loaded.predict_proba(X[shuffled], event_id=ids[shuffled])[:, 1]
+    assert np.array_equal(scored, oof[shuffled])
+    # without ids every fold model scores and the probabilities are averaged
+    average = np.mean([m.predict_proba(X)[:, 1] for m in ensemble.estimators_], axis=0)
+    assert np.allclose(loaded.predict_proba(X)[:, 1], average, rtol=0, atol=1e-12)
+
+
+def test_random_folds_average_when_applied() -> None:
+    X, y, w, ids = events(800, seed=6)
+    ensemble = FoldEnsemble(build_model("linear", {}, seed=1), folds=4, seed=3).fit(X, y, w)
+    assert ensemble.fold_rule_ == RULE_RANDOM
+    assert np.array_equal(ensemble.folds_, assign_folds(800, 4, 3))
+    average = np.mean([m.predict_proba(X) for m in ensemble.estimators_], axis=0)
+    assert np.allclose(ensemble.predict_proba(X, event_id=ids), average)
+
+
+def test_over_trained_bdt_is_still_flagged_out_of_fold() -> None:
+    X, y, w, ids = events(3000, seed=8)
+    bdt = build_model("bdt", {"max_depth": 8, "min_node_size": 0, "n_trees": 60}, seed=1)
+    ensemble = FoldEnsemble(bdt, folds=3).fit(X, y, w, ids)
+    result = evaluate_folds(fold_scores(ensemble, X), y, w)
+    assert result.report.overtrained
+    assert result.report.auc_train > result.report.auc_test + 0.05
+    assert all(min(s.pvalue, b.pvalue) < 0.05 for s, b in result.ks_folds)
