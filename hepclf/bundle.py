@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hepclf import __version__
+from hepclf.categories import CategoryModel, is_category_model
 from hepclf.config import FeatureConfig
 from hepclf.errors import InputDataError
 from hepclf.features import compute_features, feature_branches
@@ -29,13 +30,37 @@ MODEL_DIR = "classifier"
 
 @dataclass
 class ModelBundle:
-    """Feature specification + fitted normaliser + fitted classifier, named after the model."""
+    """Feature specification + fitted normaliser + fitted classifier, named after the model.
+
+    The classifier may be a :class:`~hepclf.categories.CategoryModel`: then the feature
+    arrays built here carry each event's category index as one extra last column, so
+    everything that passes features around (scoring chunks, the pyfunc, the service)
+    routes every event to its own category's model without knowing about categories.
+    """
 
     name: str
     features: list[FeatureConfig]
     normalizer: Normalizer
-    classifier: Classifier
+    classifier: Classifier | CategoryModel
     pipeline: str = ""
+    class_names: list[str] = field(default_factory=list)
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names, in the order of ``probabilities`` columns."""
+        return self.class_names or [str(c) for c in self.classifier.classes_]
+
+    @property
+    def multiclass(self) -> bool:
+        """More than two classes: per-class outputs instead of one signal score."""
+        return len(self.classifier.classes_) > 2
+
+    @property
+    def routing_columns(self) -> list[str]:
+        """Branches the category selections read (none without categories)."""
+        if not isinstance(self.classifier, CategoryModel):
+            return []
+        return sorted(self.classifier.branches)
 
     @property
     def columns(self) -> list[str]:
@@ -45,12 +70,21 @@ class ModelBundle:
     @property
     def required_branches(self) -> list[str]:
         """Branches an input file must hold to be scored."""
-        return sorted(feature_branches(self.features))
+        return sorted(feature_branches(self.features) | set(self.routing_columns))
+
+    def probabilities(self, X: np.ndarray) -> np.ndarray:
+        """(n, K) class probabilities for raw feature columns (NaN where unrouted)."""
+        X = np.asarray(X, dtype=np.float32)
+        if isinstance(self.classifier, CategoryModel):
+            category = X[:, -1].astype(np.int64)
+            proba = self.classifier.predict_proba(self.normalizer.transform(X[:, :-1]), category)
+        else:
+            proba = self.classifier.predict_proba(self.normalizer.transform(X))
+        return np.asarray(proba, dtype=np.float64)
 
     def score_features(self, X: np.ndarray) -> np.ndarray:
-        """Signal scores for raw (not normalised) feature columns."""
-        X = np.asarray(X, dtype=np.float32)
-        return self.classifier.predict_proba(self.normalizer.transform(X))[:, 1].astype(np.float64)
+        """Signal scores for raw (not normalised) feature columns (two-class models)."""
+        return self.probabilities(X)[:, 1]
 
     def features_from_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """The feature columns of a DataFrame, in training order; missing ones named."""
@@ -60,11 +94,26 @@ class ModelBundle:
                 f"model {self.name!r} needs feature columns {missing}; it was trained on "
                 f"{self.columns}"
             )
-        return frame[self.columns].to_numpy(dtype=np.float32)
+        X = frame[self.columns].to_numpy(dtype=np.float32)
+        if not self.routing_columns:
+            return X
+        missing = [c for c in self.routing_columns if c not in frame.columns]
+        if missing:
+            raise InputDataError(
+                f"model {self.name!r} routes events to categories with {missing}; give them as "
+                "columns too (categories: "
+                + "; ".join(f"{c.name}: {c.selection}" for c in self.classifier.categories)
+                + ")"
+            )
+        arrays = {c: frame[c].to_numpy() for c in self.routing_columns}
+        return np.column_stack([X, self.classifier.route(arrays, len(frame))])
 
     def features_from_branches(self, arrays: Mapping[str, Any], n_events: int) -> np.ndarray:
         """Compute the feature columns from raw branches (awkward or NumPy arrays)."""
-        return compute_features(self.features, arrays, n_events)
+        X = compute_features(self.features, arrays, n_events)
+        if not self.routing_columns:
+            return X
+        return np.column_stack([X, self.classifier.route(arrays, n_events)])
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
@@ -78,7 +127,10 @@ class ModelBundle:
             "features": [f.model_dump(mode="json") for f in self.features],
             "columns": self.columns,
             "normalizer": self.normalizer.to_dict(),
+            "classes": self.classes,
         }
+        if self.routing_columns:
+            spec["categories"] = [c.model_dump() for c in self.classifier.categories]
         (directory / SPEC_FILE).write_text(json.dumps(spec, indent=2))
         return directory
 
@@ -93,6 +145,11 @@ class ModelBundle:
             name=spec["name"],
             features=[FeatureConfig.model_validate(f) for f in spec["features"]],
             normalizer=Normalizer.from_dict(spec["normalizer"]),
-            classifier=load_model(directory / MODEL_DIR),
+            classifier=(
+                CategoryModel.load(directory / MODEL_DIR)
+                if is_category_model(directory / MODEL_DIR)
+                else load_model(directory / MODEL_DIR)
+            ),
             pipeline=spec.get("pipeline", ""),
+            class_names=spec.get("classes", []),
         )
