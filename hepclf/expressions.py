@@ -185,6 +185,8 @@ def parse(source: str) -> Expression:
             f"has {len(source):,} characters; expressions may have at most {MAX_LENGTH:,}. "
             "Split it into several features, or compute it in a friend tree.",
         )
+    if "\x00" in source:
+        raise _refuse(source, "contains a NUL byte; remove it")
     text, aliases = _translate(source)
     try:
         tree = ast.parse(text.strip(), mode="eval")

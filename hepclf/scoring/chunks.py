@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import awkward as ak
 import numpy as np
 
 from hepclf.errors import InputDataError
 from hepclf.expressions import parse
-from hepclf.features import branches_of
+from hepclf.features import branches_of, describe_nonfinite
 from hepclf.scoring.outputs import Columns
 from hepclf.scoring.scorers import ScoringModel
 
 ENTRY_BRANCH = "entry"
+NonFinite = Literal["error", "nan"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class ChunkPlan:
     models: Sequence[ScoringModel]
     keep_branches: tuple[str, ...] = ()
     selection: str | None = None
+    on_nonfinite: NonFinite = "error"
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -69,20 +72,39 @@ def score_chunk(plan: ChunkPlan, chunk: ak.Array, first_entry: int) -> Columns:
     """The output columns for one chunk (entries ``first_entry`` onwards of the input)."""
     n = len(chunk)
     columns: dict[str, np.ndarray | ak.Array] = {}
+    entries = np.arange(first_entry, first_entry + n, dtype=np.int64)
     if plan.selection:
         mask = selection_mask(plan.selection, chunk, n)
         chunk = chunk[mask]
-        columns[ENTRY_BRANCH] = np.flatnonzero(mask).astype(np.int64) + first_entry
+        entries = columns[ENTRY_BRANCH] = entries[mask]
         n = len(chunk)
     features: dict[str, np.ndarray] = {}
     for model in plan.models:
         key = json.dumps([f.model_dump(mode="json") for f in model.bundle.features])
         if key not in features:
             features[key] = model.bundle.features_from_branches(chunk, n)
-        columns[model.branch] = model.score(features[key])
+        columns[model.branch] = _scores(model, features[key], entries, plan.on_nonfinite)
     for branch in plan.keep_branches:
         columns[branch] = chunk[branch]
     return columns
+
+
+def _scores(model: ScoringModel, X: np.ndarray, entries: np.ndarray, policy: NonFinite) -> Any:
+    """Scores of finite rows; a non-finite feature is an error, or a NaN score with "nan"."""
+    problem = describe_nonfinite(X, model.bundle.columns, entries)
+    if problem is None:
+        return model.score(X)
+    if policy == "error":
+        raise InputDataError(
+            f"cannot score with {model.bundle.name!r}: {problem}. Give the feature a 'fill' "
+            "value for empty collections or guard log/sqrt/divisions in its expression and "
+            "retrain, or write NaN scores for these events with --nan-score"
+        )
+    finite = np.isfinite(X).all(axis=1)
+    scores = np.full(len(X), np.nan)
+    if finite.any():
+        scores[finite] = model.score(X[finite])
+    return scores
 
 
 def empty_columns(plan: ChunkPlan, kept: ak.Array | None) -> Columns:

@@ -9,22 +9,26 @@ from __future__ import annotations
 import difflib
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from hepclf.errors import HepclfError, InputDataError
 from hepclf.features import branches_of
 from hepclf.ingest.reader import iterate_chunks, open_tree
 from hepclf.scoring import DEFAULT_STEP_SIZE
-from hepclf.scoring.chunks import ChunkPlan, empty_columns, score_chunk
+from hepclf.scoring.chunks import ChunkPlan, NonFinite, empty_columns, score_chunk
 from hepclf.scoring.outputs import (
     ExistingOutput,
     Format,
     OutputMeta,
     atomic_output,
-    read_existing,
+    input_identity,
+    inspect_output,
     remove_stale_partials,
 )
 from hepclf.scoring.scorers import ScoringModel
@@ -45,6 +49,7 @@ class ScoreSettings:
     keep_branches: tuple[str, ...] = ()
     selection: str | None = None
     overwrite: bool = False
+    on_nonfinite: NonFinite = "error"
 
 
 def parse_step_size(text: str) -> str | int:
@@ -61,7 +66,11 @@ def parse_step_size(text: str) -> str | int:
 
 @dataclass
 class FileResult:
-    """What happened to one input: scored, skipped (output complete) or failed (why)."""
+    """What happened to one input: scored, skipped (output complete) or failed (why).
+
+    ``nan_scores``: events scored NaN for non-finite features (``on_nonfinite="nan"``);
+    ``note``: what a re-run found and replaced (a damaged earlier output).
+    """
 
     input: str
     output: str
@@ -70,6 +79,8 @@ class FileResult:
     written: int = 0
     seconds: float = 0.0
     error: str | None = None
+    nan_scores: int = 0
+    note: str | None = None
 
 
 def score_file(
@@ -102,7 +113,7 @@ def _score(
     on_chunk: Callable[[int], None] | None,
     result: FileResult,
 ) -> None:
-    plan = ChunkPlan(models, settings.keep_branches, settings.selection)
+    plan = ChunkPlan(models, settings.keep_branches, settings.selection, settings.on_nonfinite)
     plan.check()
     tree = open_tree(path, settings.tree)
     try:
@@ -124,10 +135,19 @@ def _score_tree(
     check_branches(tree, plan, where)
     result.entries = int(tree.num_entries)
     models = {m.branch: m.spec.source for m in plan.models}
-    meta = OutputMeta(result.entries, plan.columns, settings.selection, models)
-    if not settings.overwrite and output.exists():
-        existing = read_existing(output, settings.fmt, settings.tree)
-        if existing is not None and _complete_or_refuse(existing, meta, output):
+    identity = input_identity(path, tree)
+    meta = OutputMeta(result.entries, plan.columns, settings.selection, models, identity)
+    if not settings.overwrite and (output.exists() or output.is_symlink()):
+        existing = inspect_output(output, settings.fmt, settings.tree)
+        if existing.state == "foreign":
+            raise InputDataError(
+                f"{output} exists and was not written by hepclf ({existing.why}); it is left "
+                "as it is. Move it away, choose another --out, or pass --overwrite to replace it"
+            )
+        if existing.state == "damaged":
+            result.note = f"rewrote {output}: an earlier output, damaged ({existing.why})"
+            warnings.warn(result.note, stacklevel=1)
+        elif _complete_or_refuse(existing, meta, output):
             result.status, result.written = "skipped", existing.entries
             return
     remove_stale_partials(output)
@@ -141,6 +161,7 @@ def _score_tree(
             except InputDataError as err:
                 raise InputDataError(f"{where}: {err}") from None
             writer.write(columns)
+            result.nan_scores += sum(int(np.isnan(columns[m.branch]).sum()) for m in plan.models)
             first += len(chunk)
             if on_chunk is not None:
                 on_chunk(len(chunk))
@@ -157,9 +178,11 @@ def _complete_or_refuse(existing: ExistingOutput, meta: OutputMeta, output: Path
 
     An output with other columns or selection is refused rather than replaced, so that a
     re-run with other models never silently deletes earlier scores. An output of another
-    model version with the same branches (an alias that moved) is stale and is rewritten.
+    model version with the same branches (an alias that moved), or of an input file since
+    replaced, is stale and is rewritten.
     """
     old = existing.meta
+    assert old is not None, "a complete output has its meta"
     if old.columns != meta.columns or old.selection != meta.selection:
         raise InputDataError(
             f"{output} already exists with columns {list(old.columns)} and selection "
@@ -171,6 +194,7 @@ def _complete_or_refuse(existing: ExistingOutput, meta: OutputMeta, output: Path
         old.input_entries == meta.input_entries
         and existing.entries == expected
         and old.models == meta.models
+        and old.input == meta.input
     )
 
 

@@ -2,19 +2,26 @@
 
 A file is written under a hidden temporary name in the output folder and renamed into
 place only once complete, so a file under the final name is always whole. Each output
-records how it was made (``OutputMeta``) so a re-run can tell a complete, matching output
-from a stale one: in ROOT as the TObjString ``hepclf_scores``, in Parquet as schema
-metadata.
+records how it was made (``OutputMeta``: writer, models, input file identity, selection):
+in ROOT as the TObjString ``hepclf_scores`` (written first, so it survives truncation), in
+Parquet as schema metadata. A completion record (``hepclf_complete``: entries and a SHA-256
+per flat column) is written last. A re-run uses both to tell apart (``inspect_output``):
+
+- a file hepclf did not write (no marker): never replaced without ``--overwrite``;
+- a hepclf output that is damaged (unreadable, truncated, checksum or entries wrong):
+  reported and rewritten;
+- a complete one: skipped when it matches the run, refused or rewritten otherwise.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -24,8 +31,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import uproot
 
+from hepclf import __version__
+
 Format = Literal["root", "parquet"]
 META_KEY = "hepclf_scores"
+DONE_KEY = "hepclf_complete"
+_HEAD_BYTES = 1 << 16  # where a ROOT output's marker lies (written before any data)
 SUFFIX = {"root": ".root", "parquet": ".parquet"}
 Columns = Mapping[str, np.ndarray | ak.Array]
 
@@ -38,6 +49,8 @@ class OutputMeta:
     columns: tuple[str, ...]
     selection: str | None
     models: dict[str, str]
+    input: dict[str, Any] = field(default_factory=dict)
+    writer: str = f"hepclf {__version__}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -46,16 +59,37 @@ class OutputMeta:
     def from_json(cls, text: str) -> OutputMeta:
         data = json.loads(text)
         return cls(
-            int(data["input_entries"]), tuple(data["columns"]), data["selection"], data["models"]
+            int(data["input_entries"]),
+            tuple(data["columns"]),
+            data["selection"],
+            data["models"],
+            dict(data["input"]),
+            str(data["writer"]),
         )
+
+
+def input_identity(path: str, tree: Any) -> dict[str, Any]:
+    """What identifies an input file: its name, size and ROOT file UUID (kept by copies)."""
+    return {
+        "name": Path(path).name,
+        "bytes": getattr(tree.file.source, "num_bytes", None),
+        "uuid": str(getattr(tree.file, "uuid", "")),
+    }
 
 
 @dataclass(frozen=True)
 class ExistingOutput:
-    """An output already on disk: its recorded meta and its actual number of entries."""
+    """A file found at an output name, as hepclf judges it.
 
-    meta: OutputMeta
-    entries: int
+    ``state``: ``complete`` (a whole hepclf output: ``meta`` and ``entries`` are set),
+    ``damaged`` (hepclf wrote it, it is no longer whole: rewrite it), or ``foreign`` (not
+    written by hepclf: never replaced without --overwrite); ``why`` says what was found.
+    """
+
+    state: Literal["complete", "damaged", "foreign"]
+    why: str = ""
+    meta: OutputMeta | None = None
+    entries: int = 0
 
 
 def output_path(input_path: str, out_dir: Path | None, fmt: Format) -> Path:
@@ -65,19 +99,101 @@ def output_path(input_path: str, out_dir: Path | None, fmt: Format) -> Path:
     return folder / f"{source.stem}_scores{SUFFIX[fmt]}"
 
 
-def read_existing(path: Path, fmt: Format, tree: str) -> ExistingOutput | None:
-    """The meta and entry count of an output, or None if it is not a readable hepclf output."""
+def foreign_reason(path: Path, fmt: Format) -> str | None:
+    """Why ``path`` is not a file hepclf wrote (None: it carries hepclf's marker).
+
+    Cheap (no data read): the service asks it for every output before accepting a job.
+    """
     try:
         if fmt == "parquet":
-            parquet = pq.ParquetFile(path)
-            raw = (parquet.schema_arrow.metadata or {}).get(META_KEY.encode())
-            if raw is None:
-                return None
-            return ExistingOutput(OutputMeta.from_json(raw.decode()), parquet.metadata.num_rows)
+            try:
+                schema = pq.read_schema(path)
+            except Exception:
+                return "it is not a readable Parquet file and carries no hepclf marker"
+            if META_KEY.encode() not in (schema.metadata or {}):
+                return "it is a Parquet file without hepclf's metadata"
+            return None
+        with path.open("rb") as file:
+            head = file.read(_HEAD_BYTES)
+    except OSError as err:
+        return f"it cannot be read ({err.strerror or err})"
+    if not head.startswith(b"root"):
+        return "it is not a ROOT file"
+    if META_KEY.encode() not in head:
+        return "it is a ROOT file without hepclf's marker"
+    return None
+
+
+def inspect_output(path: Path, fmt: Format, tree: str) -> ExistingOutput:
+    """Judge an existing file at an output name; reads it whole to check it (see module)."""
+    foreign = foreign_reason(path, fmt)
+    if foreign is not None:
+        return ExistingOutput("foreign", foreign)
+    try:
+        meta, done, entries, digests = _read_back(path, fmt, tree)
+    except Exception as err:  # unreadable: truncated, corrupted, killed while copied
+        lines = str(err).strip().splitlines()
+        why = f"{type(err).__name__}: {lines[0] if lines else 'no details'}"
+        return ExistingOutput("damaged", f"it cannot be read whole ({why})")
+    if done is None:
+        return ExistingOutput("damaged", "it has no completion record", meta, entries)
+    if done.get("entries") != entries:
+        return ExistingOutput(
+            "damaged",
+            f"it holds {entries} entries, its completion record says {done.get('entries')}",
+            meta,
+            entries,
+        )
+    if done.get("sha256") != digests:
+        return ExistingOutput("damaged", "its columns do not match their checksums", meta, entries)
+    return ExistingOutput("complete", "", meta, entries)
+
+
+def _read_back(
+    path: Path, fmt: Format, tree: str
+) -> tuple[OutputMeta, dict[str, Any] | None, int, dict[str, str]]:
+    """Meta, completion record, entries and column checksums, reading every column."""
+    checksum = Checksum()
+    if fmt == "parquet":
+        parquet = pq.ParquetFile(path)
+        kv = parquet.metadata.metadata or {}
+        meta = OutputMeta.from_json(kv[META_KEY.encode()].decode())
+        raw_done = kv.get(DONE_KEY.encode())
+        for column in meta.columns:
+            checksum.update({column: parquet.read(columns=[column])[column].to_numpy()})
+        entries = parquet.metadata.num_rows
+    else:
         with uproot.open(path) as file:
-            return ExistingOutput(OutputMeta.from_json(str(file[META_KEY])), file[tree].num_entries)
-    except Exception:  # unreadable, foreign or damaged: not a complete output
-        return None
+            meta = OutputMeta.from_json(str(file[META_KEY]))
+            raw_done = str(file[DONE_KEY]).encode() if DONE_KEY in file else None
+            scores = file[tree]
+            entries = int(scores.num_entries)
+            for column in meta.columns:
+                branch = scores[column]
+                flat = isinstance(branch.interpretation, uproot.AsDtype)
+                checksum.update({column: branch.array(library="np" if flat else "ak")})
+    done = json.loads(raw_done) if raw_done is not None else None
+    return meta, done, entries, checksum.digests()
+
+
+class Checksum:
+    """SHA-256 of each flat column's values, fed chunk by chunk, as written or read back."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[str, Any] = {}
+
+    def update(self, columns: Columns) -> None:
+        for name, values in columns.items():
+            if isinstance(values, ak.Array):
+                if values.ndim != 1 or not isinstance(values.layout, ak.contents.NumpyArray):
+                    continue  # jagged: checked by reading it whole, not by checksum
+                values = ak.to_numpy(values)
+            array = np.ascontiguousarray(values)
+            array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+            self._hashes.setdefault(name, hashlib.sha256()).update(array.tobytes())
+
+    def digests(self) -> dict[str, str]:
+        return {name: h.hexdigest() for name, h in self._hashes.items()}
 
 
 class ChunkWriter(Protocol):
@@ -87,6 +203,8 @@ class ChunkWriter(Protocol):
 
     def write(self, columns: Columns) -> None: ...
 
+    def finish(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -95,6 +213,7 @@ class RootWriter:
 
     def __init__(self, path: Path, tree: str, template: Columns, meta: OutputMeta) -> None:
         self.entries = 0
+        self.checksum = Checksum()
         self._file = uproot.recreate(path)
         self._file[META_KEY] = meta.to_json()
         types = {
@@ -106,7 +225,12 @@ class RootWriter:
         n = len(next(iter(columns.values())))
         if n:  # a chunk the selection emptied adds nothing
             self._tree.extend(dict(columns))
+            self.checksum.update(columns)
             self.entries += n
+
+    def finish(self) -> None:
+        """Write the completion record: the file is whole once this is in it."""
+        self._file[DONE_KEY] = _done_record(self.entries, self.checksum)
 
     def close(self) -> None:
         self._file.close()
@@ -117,6 +241,7 @@ class ParquetWriter:
 
     def __init__(self, path: Path, template: Columns, meta: OutputMeta) -> None:
         self.entries = 0
+        self.checksum = Checksum()
         schema = _arrow_table(template).schema.with_metadata({META_KEY: meta.to_json()})
         self._writer = pq.ParquetWriter(path, schema)
 
@@ -124,10 +249,19 @@ class ParquetWriter:
         table = _arrow_table(columns)
         if table.num_rows:  # a chunk the selection emptied adds nothing
             self._writer.write_table(table.cast(self._writer.schema))
+            self.checksum.update(columns)
             self.entries += table.num_rows
+
+    def finish(self) -> None:
+        """Write the completion record into the footer's key-value metadata."""
+        self._writer.add_key_value_metadata({DONE_KEY: _done_record(self.entries, self.checksum)})
 
     def close(self) -> None:
         self._writer.close()
+
+
+def _done_record(entries: int, checksum: Checksum) -> str:
+    return json.dumps({"entries": entries, "sha256": checksum.digests()}, sort_keys=True)
 
 
 def _arrow_table(columns: Columns) -> pa.Table:
@@ -159,6 +293,7 @@ def atomic_output(
         else:
             writer = RootWriter(temporary, tree, template, meta)
         yield writer
+        writer.finish()
         writer.close()
         os.replace(temporary, final)
     except BaseException:

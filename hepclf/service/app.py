@@ -3,7 +3,10 @@
 Every endpoint but ``/health`` needs the bearer token (the OpenAPI description at
 ``/docs`` and ``/openapi.json`` is public: it holds no data). Errors are JSON
 ``{"detail": ...}``: 401 token, 403 path outside the data roots, 404 unknown model, version,
-alias or job, 413 too large, 422 a payload that cannot be scored (the field is named).
+alias or job, 409 an output name holding a file hepclf did not write, 413 too large, 422 a
+payload that cannot be scored or a job that would fail (the field or file is named; also
+JSON nested too deeply to parse), 503 shutting down. ``/health`` runs on the event loop
+itself, so it answers while every worker thread is busy.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hepclf import __version__
 from hepclf.errors import HepclfError
 from hepclf.scoring.file_job import ScoreSettings, parse_step_size
-from hepclf.scoring.runner import plan_outputs, score_files
 from hepclf.service.auth import token_guard
-from hepclf.service.jobs import JobManager, JobRequest
+from hepclf.service.jobs import JobManager, JobRequest, check_job
 from hepclf.service.limits import BodySizeLimit
 from hepclf.service.paths import DataRoots, ForbiddenPath
 from hepclf.service.payloads import (
@@ -32,6 +35,12 @@ from hepclf.service.payloads import (
 )
 from hepclf.service.registry import ModelCache, ModelNotFound, list_models
 from hepclf.service.settings import ServiceSettings
+
+_UNPARSED_BODY = "There was an error parsing the body"
+_UNPARSED_BODY_422 = (
+    "the request body cannot be read: JSON nested deeper than the parser allows (about 1,000 "
+    "levels) or numbers beyond any range; send events as a list of flat objects"
+)
 
 
 def _status_of(err: HepclfError) -> int:
@@ -48,7 +57,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     """The app for ``settings``; ``hepclf serve`` runs it with uvicorn."""
     roots = DataRoots(settings.data_roots)
     cache = ModelCache(settings.cached_models, settings.alias_ttl_s)
-    jobs = JobManager(settings.job_workers)
+    jobs = JobManager(settings.job_workers, settings.job_time_limit_s)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -68,8 +77,19 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     async def user_error(_: Request, err: HepclfError) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=_status_of(err))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        if err.status_code == 400 and err.detail == _UNPARSED_BODY:  # FastAPI's words
+            return JSONResponse({"detail": _UNPARSED_BODY_422}, status_code=422)
+        return JSONResponse({"detail": err.detail}, err.status_code, headers=err.headers)
+
+    @app.exception_handler(RecursionError)
+    @app.exception_handler(OverflowError)
+    async def too_large(_: Request, err: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"{_UNPARSED_BODY_422} ({err})"}, status_code=422)
+
     @app.get("/health", tags=["service"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         """Liveness, without authentication."""
         return {"status": "ok", "version": __version__}
 
@@ -116,12 +136,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             keep_branches=tuple(request.keep_branches),
             selection=request.selection,
             overwrite=request.overwrite,
+            on_nonfinite=request.on_nonfinite,
         )
-        plan_outputs(inputs, options)
         version = cache.resolve(request.model, request.alias, request.version)
         model = cache.get(request.model, version)
-        job = jobs.submit(request.model, version, lambda: score_files(inputs, [model], options))
-        return job.to_dict()
+        check_job(inputs, model, options)
+        return jobs.submit(request.model, version, inputs, model, options).to_dict()
 
     @guarded.get("/jobs/{job_id}", tags=["jobs"])
     def job_status(job_id: str) -> dict[str, Any]:

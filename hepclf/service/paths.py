@@ -27,6 +27,14 @@ class DataRoots:
 
     def check(self, text: str) -> Path:
         """The resolved path of ``text`` (which need not exist) if it lies under a root."""
+        try:
+            return self._check(text)
+        except (OSError, ValueError) as err:  # a name too long, a NUL byte: the request's fault
+            raise HepclfError(f"{text[:300]!r}: not a usable path ({err})") from None
+
+    def _check(self, text: str) -> Path:
+        if "\x00" in text:
+            raise ValueError("it contains a NUL byte")
         if not self.roots:
             raise ForbiddenPath("this service has no data roots; start it with --data-root DIR")
         path = Path(text)
@@ -42,5 +50,9 @@ class DataRoots:
     def expand(self, pattern: str) -> list[Path]:
         """Files matching ``pattern`` (a path or glob), each checked to lie under a root."""
         self.check(pattern)
-        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        return [self.check(m) for m in matched if Path(m).is_file()]
+        try:
+            matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+            files = [m for m in matched if Path(m).is_file()]
+        except (OSError, ValueError) as err:
+            raise HepclfError(f"{pattern[:300]!r}: not a usable path ({err})") from None
+        return [self.check(m) for m in files]

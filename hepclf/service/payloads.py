@@ -2,7 +2,8 @@
 
 Every value must be a finite JSON number (or a list of them, for a jagged branch); the
 first offending value is named in the 422 answer, e.g. ``events[3].Jet_pt[1]: NaN is not
-a finite number``.
+a finite number``. Booleans are not numbers here, and integers beyond 64 bits are refused
+(JSON allows any number of digits; a model reads 32-bit floats).
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from hepclf.bundle import ModelBundle
 from hepclf.errors import HepclfError, InputDataError
+from hepclf.features import describe_nonfinite
 
-_NUMBER_TYPES = {int, float, bool}
+_NUMBER_TYPES = {int, float}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_VERSION = 2**31 - 1
 
 
 class PayloadError(HepclfError):
@@ -44,8 +48,12 @@ class ScoreRequest(BaseModel):
     columns: dict[str, list[Any]] | None = Field(
         None, description="Feature columns the model was trained on: {column: [values]}."
     )
-    alias: str | None = Field(None, description="Registry alias; default 'champion'.")
-    version: int | None = Field(None, ge=1, description="Registry version (instead of alias).")
+    alias: str | None = Field(
+        None, max_length=256, description="Registry alias; default 'champion'."
+    )
+    version: StrictInt | None = Field(
+        None, ge=1, le=MAX_VERSION, description="Registry version (instead of alias)."
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> ScoreRequest:
@@ -76,23 +84,36 @@ class ScoreResponse(BaseModel):
 
 
 def _json_type(value: Any) -> str:
-    names = {type(None): "null", str: "a string", list: "a list", dict: "an object"}
+    names = {
+        type(None): "null",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+        bool: "a boolean",
+    }
     return names.get(type(value), type(value).__name__)
 
 
 def _why_not_number(value: Any) -> str | None:
     if type(value) not in _NUMBER_TYPES:
         return f"expected a number, got {_json_type(value)}"
+    if type(value) is int and abs(value) > _FLOAT32_MAX:
+        return f"an integer of about 10**{int(value.bit_length() * 0.30103)} is out of range"
     if not math.isfinite(value):
         return f"{json.dumps(value)} is not a finite number"
+    if abs(value) > _FLOAT32_MAX:
+        return f"{value!r} is beyond the range of the 32-bit floats a model reads"
     return None
 
 
 def _numbers(values: Sequence[Any], where: str) -> np.ndarray:
     """``values`` as float64, or a PayloadError naming the first value that is not a number."""
     if {type(v) for v in values} <= _NUMBER_TYPES:
-        array = np.asarray(values, dtype=np.float64)
-        if np.isfinite(array).all():
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except OverflowError:  # an integer beyond float64: named below
+            array = np.array([np.nan])
+        if np.isfinite(array).all() and (np.abs(array) <= _FLOAT32_MAX).all():
             return array
     for i, value in enumerate(values):
         why = _why_not_number(value)
@@ -121,7 +142,7 @@ def _branch_values(events: Sequence[Mapping[str, Any]], branch: str, needed: lis
                 f"events[{i}].{branch}: expected a list of numbers (as in events[0]), got "
                 f"{_json_type(value)}"
             )
-        if not ({type(v) for v in value} <= _NUMBER_TYPES and all(map(math.isfinite, value))):
+        if not ({type(v) for v in value} <= _NUMBER_TYPES and _all_in_range(value)):
             for j, item in enumerate(value):
                 why = _why_not_number(item)
                 if why is not None:
@@ -130,18 +151,36 @@ def _branch_values(events: Sequence[Mapping[str, Any]], branch: str, needed: lis
     return ak.unflatten(flat, np.fromiter(map(len, values), dtype=np.int64, count=len(values)))
 
 
+def _all_in_range(values: Sequence[float]) -> bool:
+    try:
+        return all(math.isfinite(v) and abs(v) <= _FLOAT32_MAX for v in values)
+    except OverflowError:  # an integer beyond float64
+        return False
+
+
 def features_from_events(events: Sequence[Mapping[str, Any]], bundle: ModelBundle) -> np.ndarray:
-    """The model's feature columns computed from raw branch values, as in batch scoring."""
+    """The model's feature columns computed from raw branch values, as in batch scoring.
+
+    Empty collections follow the features' fill values, as in batch scoring; a feature
+    that is still NaN or infinite (say ``log(0)``) is a 422 naming it and the events.
+    """
     if not events:
         return np.empty((0, len(bundle.columns)), dtype=np.float32)
     needed = bundle.required_branches
     arrays = {branch: _branch_values(events, branch, needed) for branch in needed}
     try:
-        return bundle.features_from_branches(arrays, len(events))
+        X = bundle.features_from_branches(arrays, len(events))
     except InputDataError as err:
         raise PayloadError(
             f"the events cannot be turned into the model's features: {err}"
         ) from None
+    problem = describe_nonfinite(X, bundle.columns, np.arange(len(X)))
+    if problem is not None:
+        raise PayloadError(
+            f"cannot score these events: {problem.replace('(entries', '(events')}; "
+            f"model {bundle.name!r} scores finite features only"
+        )
+    return X
 
 
 def features_from_columns(columns: Mapping[str, Sequence[Any]], bundle: ModelBundle) -> np.ndarray:

@@ -21,6 +21,7 @@ class ServiceSettings:
     max_body_bytes: int = 10 * 2**20
     max_events: int = 10_000
     job_workers: int = 1
+    job_time_limit_s: float = 3600.0
     cached_models: int = 16
     alias_ttl_s: float = 10.0
 
