@@ -1,29 +1,35 @@
-"""TMVA-style AdaBoost boosted decision trees, vectorised with numpy.
+"""TMVA-style AdaBoost boosted decision trees, vectorised with numpy; SAMME for K > 2 classes.
 
 Features are binned once into ``n_cuts + 1`` quantile bins (TMVA's nCuts grid); each tree
 level is then grown from one weighted ``np.bincount`` over (node, class, feature, bin), so
 a tree costs a few passes over the binned data instead of a sort per node.
 
 Trees are stored as complete binary trees of depth ``max_depth``: a node that does not
-split sends every event left (threshold +inf) and its empty sibling inherits its class, so
-prediction walks all trees at once with array indexing.
+split sends every event left (threshold +inf) and its empty sibling inherits its class.
+Large predictions run through a compiled library of the forest (treelite + tl2cgen, see
+:mod:`hepclf.models.compiled_trees`); small ones, and machines without a compiler, walk
+all trees at once with numpy indexing.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Self
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.special import softmax
 from sklearn.metrics import roc_auc_score
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hepclf.models.base import Classifier, check_inputs, two_columns
+from hepclf.models import compiled_trees
+from hepclf.models.base import Classifier
 
 PREDICT_CHUNK = 1 << 20  # events x trees handled per vectorised prediction step
-
-
 PRUNE_STEP = 10
+# below this many events the numpy walk is quicker than compiling (a few seconds, once)
+COMPILE_MIN_EVENTS = 50_000
 
 
 class BDTParams(BaseModel):
@@ -45,8 +51,9 @@ class BDTParams(BaseModel):
     )
     prune_on_validation: bool = Field(
         True,
-        description="keep the shortest prefix of the forest whose validation AUC is within "
-        "prune_tolerance of the best prefix (only when a validation set is given)",
+        description="keep the shortest prefix of the forest whose validation AUC (macro "
+        "one-vs-rest for K > 2 classes) is within prune_tolerance of the best prefix (only "
+        "when a validation set is given)",
     )
     prune_tolerance: float = Field(0.002, ge=0, lt=0.1, description="AUC tolerance for pruning")
 
@@ -69,15 +76,32 @@ def bin_features(X: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     return binned
 
 
-def gini_gain(
-    s_left: np.ndarray, b_left: np.ndarray, s_right: np.ndarray, b_right: np.ndarray
-) -> np.ndarray:
-    """Weighted Gini separation gain W*p(1-p) - W_L*p_L(1-p_L) - W_R*p_R(1-p_R)."""
-    w_left, w_right = s_left + b_left, s_right + b_right
-    parent = (s_left + s_right) * (b_left + b_right) / (w_left + w_right)
-    left = np.divide(s_left * b_left, w_left, out=np.zeros_like(w_left), where=w_left > 0)
-    right = np.divide(s_right * b_right, w_right, out=np.zeros_like(w_right), where=w_right > 0)
-    return parent - left - right
+def gini_index(parts: list[np.ndarray]) -> np.ndarray:
+    """Half the weighted Gini impurity W*(1 - sum p_k^2)/2 = sum_{i<j} w_i*w_j / W.
+
+    For two classes this is s*b/W, computed with exactly TMVA-style two-class arithmetic.
+    """
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    cross = np.zeros_like(total)
+    for i, part in enumerate(parts):
+        for other in parts[i + 1 :]:
+            cross = cross + part * other
+    return np.divide(cross, total, out=np.zeros_like(total), where=total > 0)
+
+
+def gini_gain(left: list[np.ndarray], right: list[np.ndarray]) -> np.ndarray:
+    """Gini separation gain of a split: parent impurity minus both daughters' (per class
+    weights in ``left``/``right``)."""
+    w_left, w_right = sum(left[1:], left[0]), sum(right[1:], right[0])
+    cross = np.zeros_like(w_left)
+    totals = [a + b for a, b in zip(left, right, strict=True)]
+    for i, part in enumerate(totals):
+        for other in totals[i + 1 :]:
+            cross = cross + part * other
+    parent = cross / (w_left + w_right)
+    return parent - gini_index(left) - gini_index(right)
 
 
 class Tree:
@@ -87,7 +111,7 @@ class Tree:
         self.depth = depth
         self.feature = np.zeros(2**depth - 1, dtype=np.intp)
         self.cut = np.full(2**depth - 1, np.iinfo(np.intp).max)  # bin index; max = all left
-        self.leaf = np.zeros(2**depth, dtype=np.int8)  # +1 signal, -1 background
+        self.leaf = np.zeros(2**depth, dtype=np.int16)  # majority class index
         self.gain = np.zeros(n_features)
 
     def route(self, binned: np.ndarray) -> np.ndarray:
@@ -107,9 +131,10 @@ class BinnedSample:
     per tree level yields every node's class histograms for every feature at once.
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, cuts: np.ndarray) -> None:
+    def __init__(self, X: np.ndarray, y: np.ndarray, cuts: np.ndarray, n_classes: int) -> None:
         n_features = X.shape[1]
         self.y = y
+        self.n_classes = n_classes
         self.n_bins = cuts.shape[1] + 1
         self.binned = bin_features(X, cuts)
         self.class_bins = y[:, None].astype(np.intp) * n_features + np.arange(n_features)
@@ -128,38 +153,33 @@ def grow_tree(
     n, n_features = sample.binned.shape
     tree = Tree(depth, n_features)
     min_weight, min_count = min_node_size * w.sum(), min_node_size * count.sum()
-    w_sig = w * sample.y
-    w_bkg = w - w_sig
     rows = np.arange(n)
     node = np.zeros(n, dtype=np.intp)
-    node_class = np.array([w_sig.sum() > w_bkg.sum()])
+    node_class = np.zeros(1, dtype=np.intp)
     for d in range(depth):
-        s_node, b_node, node_class = _node_stats(node, w_sig, w_bkg, node_class, 2**d)
+        class_w, node_class = _node_stats(node, sample, w, node_class, 2**d)
         n_node = np.bincount(node, count, 2**d)
-        big = (s_node + b_node >= 2 * min_weight) & (n_node >= 2 * min_count)
-        active = np.flatnonzero(big & (s_node > 0) & (b_node > 0))
+        big = (sum(class_w[1:], class_w[0]) >= 2 * min_weight) & (n_node >= 2 * min_count)
+        active = np.flatnonzero(big & ((class_w > 0).sum(axis=0) >= 2))
         if len(active):
             hist, counts = _histograms(sample, w, count, node, active, 2**d)
             _split_level(tree, d, active, hist, counts, min_weight, min_count)
         heap = 2**d - 1 + node
         node = 2 * node + (sample.binned[rows, tree.feature[heap]] > tree.cut[heap])
-    node_class = _node_stats(node, w_sig, w_bkg, node_class, 2**depth)[2]
-    tree.leaf[:] = np.where(node_class, 1, -1)
+    node_class = _node_stats(node, sample, w, node_class, 2**depth)[1]
+    tree.leaf[:] = node_class
     return tree, node
 
 
 def _node_stats(
-    node: np.ndarray,
-    w_sig: np.ndarray,
-    w_bkg: np.ndarray,
-    parent_class: np.ndarray,
-    n_nodes: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Signal and background weight per node, and its class (empty nodes take the parent's)."""
-    s_node = np.bincount(node, w_sig, n_nodes)
-    b_node = np.bincount(node, w_bkg, n_nodes)
+    node: np.ndarray, sample: BinnedSample, w: np.ndarray, parent_class: np.ndarray, n_nodes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weight per (class, node), and each node's majority class (empty: the parent's)."""
+    k = sample.n_classes
+    class_w = np.bincount(sample.y * n_nodes + node, w, k * n_nodes).reshape(k, n_nodes)
     inherited = parent_class[np.arange(n_nodes) // 2]
-    return s_node, b_node, np.where(s_node + b_node > 0, s_node > b_node, inherited)
+    filled = sum(class_w[1:], class_w[0]) > 0
+    return class_w, np.where(filled, np.argmax(class_w, axis=0), inherited)
 
 
 def _histograms(
@@ -172,8 +192,8 @@ def _histograms(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weight (node, class, feature, bin) and count (node, feature, bin) histograms."""
     n_features = sample.binned.shape[1]
-    shape = (len(active) + 1, 2, n_features, sample.n_bins)
-    stride = 2 * n_features * sample.n_bins
+    shape = (len(active) + 1, sample.n_classes, n_features, sample.n_bins)
+    stride = sample.n_classes * n_features * sample.n_bins
     compact = np.full(n_nodes, len(active))  # inactive nodes fill a discarded extra slot
     compact[active] = np.arange(len(active))
     index = (sample.class_bins + (compact[node] * stride)[:, None]).ravel()
@@ -192,19 +212,19 @@ def _split_level(
     min_count: float,
 ) -> None:
     """Store the best allowed Gini cut of every active node of level ``d`` in ``tree``."""
-    n_active, _, n_features, n_bins = hist.shape
+    n_active, n_classes, n_features, n_bins = hist.shape
     cum = np.cumsum(hist, axis=-1)
-    b_left, s_left = cum[:, 0, :, :-1], cum[:, 1, :, :-1]
-    b_right, s_right = cum[:, 0, :, -1:] - b_left, cum[:, 1, :, -1:] - s_left
+    left = [cum[:, k, :, :-1] for k in range(n_classes)]
+    right = [cum[:, k, :, -1:] - left[k] for k in range(n_classes)]
     count_cum = np.cumsum(counts, axis=-1)
     count_left = count_cum[..., :-1]
     count_right = count_cum[..., -1:] - count_left
     parent = cum[:, :, 0, -1].sum(axis=1)
     tiny = 1e-12 * parent[:, None, None]  # guards the subtraction's rounding for empty sides
-    w_left, w_right = s_left + b_left, s_right + b_right
+    w_left, w_right = sum(left[1:], left[0]), sum(right[1:], right[0])
     allowed = (w_left >= np.maximum(min_weight, tiny)) & (w_right >= np.maximum(min_weight, tiny))
     allowed &= (count_left >= min_count) & (count_right >= min_count)
-    gain = np.where(allowed, gini_gain(s_left, b_left, s_right, b_right), -np.inf)
+    gain = np.where(allowed, gini_gain(left, right), -np.inf)
     gain = gain.reshape(n_active, -1)
     best = gain.argmax(axis=1)
     best_gain = gain[np.arange(n_active), best]
@@ -216,58 +236,104 @@ def _split_level(
     tree.gain += np.bincount(feature, best_gain[split], n_features)
 
 
+def samme_proba(votes: np.ndarray, alpha_sum: float) -> np.ndarray:
+    """scikit-learn's SAMME probabilities from the alpha-weighted class votes (n, K).
+
+    The decision of class k is sum(alpha * (1 if h = k else -1/(K-1))) / sum(alpha); the
+    probabilities are softmax(decision / (K-1)).
+    """
+    k = votes.shape[1]
+    decision = (k * votes / alpha_sum - 1) / (k - 1)
+    return softmax(decision / (k - 1), axis=1)
+
+
+def macro_auc(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> float:
+    """Mean over classes of the weighted one-vs-rest AUC (scikit-learn's 'ovr' macro)."""
+    aucs = [roc_auc_score(y == k, proba[:, k], sample_weight=w) for k in range(proba.shape[1])]
+    return float(np.mean(aucs))
+
+
 class BDT(Classifier):
     """Discrete AdaBoost as TMVA does it: majority-class leaves, alpha = beta*ln((1-err)/err).
 
-    The score is the alpha-weighted vote of the trees, sum(alpha*h)/sum(alpha) in [-1, 1],
-    mapped to [0, 1]. Negative event weights are used as |w| (see ``check_inputs``), since
-    a negative boosting weight has no meaning in AdaBoost. ``history_`` holds per tree the
-    weighted error of that tree (``tree_error``) and of the ensemble so far on the training
-    (``train_error``) and validation (``val_error``) sets. A deliberately over-trained
-    configuration (train AUC ~1, KS p-value ~0): ``max_depth=8, min_node_size=0``
-    (add ``n_trees=100`` to fit in seconds).
+    Two classes: the score is TMVA's alpha-weighted vote of the trees,
+    sum(alpha*h)/sum(alpha) in [-1, 1] with h = +-1, mapped to [0, 1]. K > 2 classes: SAMME,
+    the multi-class AdaBoost scikit-learn implements, with alpha = beta*(ln((1-err)/err) +
+    ln(K-1)) and its probabilities (softmax of the normalised vote / (K-1)).
+
+    Fitted attributes: ``feature_`` and ``threshold_`` (n_trees, 2**max_depth - 1), the
+    inner nodes in heap order (children of ``h``: ``2h+1`` when ``x[feature] < threshold``,
+    else ``2h+2``; threshold +inf sends every event left), ``leaf_class_`` (n_trees,
+    2**max_depth), the class index voted by each leaf, ``alpha_`` (n_trees,), plus
+    ``feature_importances_`` and ``history_``: per tree the weighted error of that tree
+    (``tree_error``) and of the ensemble so far on the training (``train_error``) and
+    validation (``val_error``) sets, and ``val_auc`` every ``PRUNE_STEP`` trees when pruning.
+    A deliberately over-trained configuration (train AUC ~1, KS p-value ~0):
+    ``max_depth=8, min_node_size=0`` (add ``n_trees=100`` to fit in seconds).
     """
 
     name = "bdt"
     Params = BDTParams
-    hp: BDTParams
 
-    def fit(
+    def __init__(
         self,
+        *,
+        n_trees: int = 850,
+        max_depth: int = 3,
+        beta: float = 0.5,
+        min_node_size: float = 0.025,
+        n_cuts: int = 20,
+        use_bagging: bool = True,
+        bagged_sample_fraction: float = 0.6,
+        prune_on_validation: bool = True,
+        prune_tolerance: float = 0.002,
+        seed: int = 42,
+    ) -> None:
+        self.n_trees = n_trees
+        self.max_depth = max_depth
+        self.beta = beta
+        self.min_node_size = min_node_size
+        self.n_cuts = n_cuts
+        self.use_bagging = use_bagging
+        self.bagged_sample_fraction = bagged_sample_fraction
+        self.prune_on_validation = prune_on_validation
+        self.prune_tolerance = prune_tolerance
+        self.seed = seed
+
+    def _fit(
+        self,
+        hp: BDTParams,
         X: np.ndarray,
         y: np.ndarray,
-        sample_weight: np.ndarray | None = None,
-        X_val: np.ndarray | None = None,
-        y_val: np.ndarray | None = None,
-        w_val: np.ndarray | None = None,
-    ) -> Self:
-        X, y, w = check_inputs(X, y, sample_weight)
-        p = self.hp
-        n = len(X)
-        w = np.ones(n) if w is None else w  # mean 1: the boosting keeps the sum at n
-        cuts = make_cuts(X, w, p.n_cuts)
-        sample = BinnedSample(X, y, cuts)
-        monitors = [_Monitor("train", sample.binned, y, w)]
-        if X_val is not None and y_val is not None:
-            X_val, y_val, w_val = check_inputs(X_val, y_val, w_val)
-            monitors.append(_Monitor("val", bin_features(X_val, cuts), y_val, w_val))
+        w: np.ndarray,
+        val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    ) -> None:
+        self._compiled = None
+        n, k = len(X), len(self.classes_)
+        cuts = make_cuts(X, w, hp.n_cuts)
+        sample = BinnedSample(X, y, cuts, k)
+        monitors = [_Monitor("train", sample.binned, y, w, k)]
+        if val is not None:
+            monitors.append(_Monitor("val", bin_features(val[0], cuts), val[1], val[2], k))
         self.history_ = {"tree_error": [], **{f"{m.label}_error": [] for m in monitors}}
 
         rng = np.random.default_rng(self.seed)
         counted = (w > 0).astype(np.float64)  # zero-weight events do not count as events
-        boost_w = w.copy()
+        boost_w = w.copy()  # mean 1: the boosting keeps the sum at n
         trees: list[Tree] = []
         alphas: list[float] = []
-        for _ in range(p.n_trees):
-            count = counted * rng.poisson(p.bagged_sample_fraction, n) if p.use_bagging else counted
-            tree, leaf = grow_tree(sample, boost_w * count, count, p.max_depth, p.min_node_size)
-            miss = tree.leaf[leaf] != 2 * y - 1
+        for _ in range(hp.n_trees):
+            count = (
+                counted * rng.poisson(hp.bagged_sample_fraction, n) if hp.use_bagging else counted
+            )
+            tree, leaf = grow_tree(sample, boost_w * count, count, hp.max_depth, hp.min_node_size)
+            miss = tree.leaf[leaf] != y
             err = boost_w[miss].sum() / boost_w.sum()
-            if err >= 0.5:  # no better than chance on the full sample: useless tree
-                if p.use_bagging:  # another resample may do better (TMVA gives alpha=0)
+            if err >= 1 - 1 / k:  # no better than chance on the full sample: useless tree
+                if hp.use_bagging:  # another resample may do better (TMVA gives alpha=0)
                     continue
                 break
-            alpha = p.beta * np.log((1 - err) / max(err, 1e-10))
+            alpha = hp.beta * (np.log((1 - err) / max(err, 1e-10)) + np.log(k - 1))
             trees.append(tree)
             alphas.append(alpha)
             self.history_["tree_error"].append(float(err))
@@ -278,94 +344,180 @@ class BDT(Classifier):
             boost_w[miss] *= np.exp(alpha)
             boost_w *= n / boost_w.sum()
         if not trees:
-            raise ValueError("the BDT found no cut that separates signal from background")
-        if p.prune_on_validation and len(monitors) > 1:
-            keep = self._pruned_length(monitors[1], trees, alphas)
+            raise ValueError("the BDT found no cut that separates the classes")
+        if hp.prune_on_validation and len(monitors) > 1:
+            keep = self._pruned_length(monitors[1], trees, alphas, hp.prune_tolerance)
             trees, alphas = trees[:keep], alphas[:keep]
         self._store(trees, np.array(alphas), cuts)
-        return self
 
-    def _pruned_length(self, validation: _Monitor, trees: list[Tree], alphas: list[float]) -> int:
+    def _pruned_length(
+        self, validation: _Monitor, trees: list[Tree], alphas: list[float], tolerance: float
+    ) -> int:
         """Shortest forest whose validation AUC is within tolerance of the best prefix.
 
         Boosting keeps lowering the training error long after the validation AUC has
         levelled off; the extra trees only fit fluctuations of the training sample, which
-        the train-vs-test KS test then flags. Checked every ``PRUNE_STEP`` trees.
+        the train-vs-test KS test then flags. Checked every ``PRUNE_STEP`` trees; with more
+        than two classes on the macro one-vs-rest AUC of the SAMME probabilities.
         """
-        vote = np.zeros(len(validation.signal))
+        k = validation.n_classes
+        vote = np.zeros(len(validation.y)) if k == 2 else np.zeros((len(validation.y), k))
+        rows = np.arange(len(validation.y))
         lengths, aucs = [], []
+        alpha_sum = 0.0
         for i, (tree, alpha) in enumerate(zip(trees, alphas, strict=True), start=1):
-            vote += alpha * tree.leaf[tree.route(validation.binned)]
+            leaf = tree.leaf[tree.route(validation.binned)]
+            alpha_sum += alpha
+            if k == 2:
+                vote += alpha * (2 * leaf - 1)
+            else:
+                vote[rows, leaf] += alpha
             if i % PRUNE_STEP == 0 or i == len(trees):
                 lengths.append(i)
-                aucs.append(roc_auc_score(validation.signal, vote, sample_weight=validation.w))
+                if k == 2:
+                    aucs.append(roc_auc_score(validation.y, vote, sample_weight=validation.w))
+                else:
+                    proba = samme_proba(vote, alpha_sum)
+                    aucs.append(macro_auc(validation.y, proba, validation.w))
         self.history_["val_auc"] = [float(a) for a in aucs]
         best = max(aucs)
-        return next(
-            n for n, a in zip(lengths, aucs, strict=True) if a >= best - self.hp.prune_tolerance
-        )
+        return next(n for n, a in zip(lengths, aucs, strict=True) if a >= best - tolerance)
 
     def _store(self, trees: list[Tree], alphas: np.ndarray, cuts: np.ndarray) -> None:
         """Keep the forest as dense arrays with float thresholds (binning is not needed later)."""
-        self._feature = np.stack([t.feature for t in trees]).astype(np.int16)
+        self.feature_ = np.stack([t.feature for t in trees]).astype(np.int16)
         cut = np.stack([t.cut for t in trees])
         split = cut < cuts.shape[1]
-        self._threshold = np.full(cut.shape, np.inf, dtype=np.float32)
-        self._threshold[split] = cuts[self._feature[split], cut[split]]
-        self._leaf = np.stack([t.leaf for t in trees])
-        self._alpha = alphas
+        self.threshold_ = np.full(cut.shape, np.inf, dtype=np.float32)
+        self.threshold_[split] = cuts[self.feature_[split], cut[split]]
+        self.leaf_class_ = np.stack([t.leaf for t in trees])
+        self.alpha_ = alphas
         gain = alphas @ np.stack([t.gain for t in trees])
         self.feature_importances_ = gain / gain.sum() if gain.sum() > 0 else gain
 
-    def decision_function(self, X: np.ndarray) -> np.ndarray:
-        """TMVA's BDT response sum(alpha*h)/sum(alpha) in [-1, 1], all trees at once."""
-        X = check_inputs(X)[0]
-        n_trees, n_inner = self._threshold.shape
+    # -- prediction ---------------------------------------------------------------------
+    def class_votes(
+        self, X: Any, engine: Literal["auto", "numpy", "compiled"] = "auto"
+    ) -> np.ndarray:
+        """Alpha-weighted votes: two classes sum(alpha*h) with h = +-1 (n,), else (n, K).
+
+        ``engine``: 'numpy' walks the arrays, 'compiled' uses the compiled library (built
+        and cached on first use; an error if it cannot be built), 'auto' the library for
+        ``COMPILE_MIN_EVENTS`` events or more when it can be built, else numpy.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
+        return self._votes(X, engine)
+
+    def _votes(self, X: np.ndarray, engine: str) -> np.ndarray:
+        if engine == "compiled" or (engine == "auto" and len(X) >= COMPILE_MIN_EVENTS):
+            predictor = self._predictor(strict=engine == "compiled")
+            if predictor is not None:
+                return predictor.predict(X)
+        return self._numpy_votes(X)
+
+    def _predictor(self, strict: bool) -> compiled_trees.CompiledForest | None:
+        """The compiled forest, built once per model (and cached on disk across processes)."""
+        if getattr(self, "_compiled", None) is None:
+            try:
+                self._compiled = compiled_trees.compile_forest(
+                    self.feature_, self.threshold_, self.leaf_class_, self.alpha_,
+                    len(self.classes_), self.n_features_in_,
+                )  # fmt: skip
+            except compiled_trees.CompileError as exc:
+                if strict:
+                    raise
+                warnings.warn(f"BDT: using the slower numpy prediction ({exc})", stacklevel=4)
+                self._compiled = False
+        return self._compiled or None
+
+    def _numpy_votes(self, X: np.ndarray) -> np.ndarray:
+        """Walk all trees at once with numpy indexing, ``PREDICT_CHUNK`` cells at a time."""
+        n_trees, n_inner = self.threshold_.shape
+        k = len(self.classes_)
         depth = int(np.log2(n_inner + 1))
         trees = np.arange(n_trees)
         chunk = max(1, PREDICT_CHUNK // n_trees)
-        out = np.empty(len(X))
+        signed = (2 * self.leaf_class_ - 1).astype(np.int8) if k == 2 else None
+        out = np.empty(len(X)) if k == 2 else np.empty((len(X), k))
         for start in range(0, len(X), chunk):
             x = X[start : start + chunk]
             node = np.zeros((len(x), n_trees), dtype=np.intp)
             for d in range(depth):
                 heap = 2**d - 1 + node
-                value = np.take_along_axis(x, self._feature[trees, heap], axis=1)
-                node = 2 * node + (value >= self._threshold[trees, heap])
-            out[start : start + len(x)] = self._leaf[trees, node] @ self._alpha
-        return out / self._alpha.sum()
+                value = np.take_along_axis(x, self.feature_[trees, heap], axis=1)
+                node = 2 * node + (value >= self.threshold_[trees, heap])
+            if signed is not None:
+                out[start : start + len(x)] = signed[trees, node] @ self.alpha_
+            else:
+                leaf = self.leaf_class_[trees, node]
+                for c in range(k):
+                    out[start : start + len(x), c] = (leaf == c) @ self.alpha_
+        return out
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return two_columns((self.decision_function(X) + 1) / 2)
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Two classes: TMVA's BDT response sum(alpha*h)/sum(alpha) in [-1, 1]; K > 2:
+        SAMME's decision (n, K) as scikit-learn's ``AdaBoostClassifier`` defines it."""
+        votes = self.class_votes(X)
+        total = self.alpha_.sum()
+        if votes.ndim == 1:
+            return votes / total
+        k = votes.shape[1]
+        return (k * votes / total - 1) / (k - 1)
 
+    def _predict_proba(self, X: np.ndarray) -> np.ndarray:
+        votes = self._votes(X, "auto")
+        if votes.ndim == 2:
+            return samme_proba(votes, self.alpha_.sum())
+        score = np.clip((votes / self.alpha_.sum() + 1) / 2, 0.0, 1.0)  # rounding of the sum
+        return np.column_stack([1 - score, score])
+
+    # -- persistence --------------------------------------------------------------------
     def _save_model(self, directory: Path) -> None:
         np.savez_compressed(
             directory / "bdt.npz",
-            feature=self._feature,
-            threshold=self._threshold,
-            leaf=self._leaf,
-            alpha=self._alpha,
+            feature=self.feature_,
+            threshold=self.threshold_,
+            leaf_class=self.leaf_class_,
+            alpha=self.alpha_,
         )
 
     def _load_model(self, directory: Path) -> None:
         with np.load(directory / "bdt.npz") as data:
-            self._feature = data["feature"]
-            self._threshold = data["threshold"]
-            self._leaf = data["leaf"]
-            self._alpha = data["alpha"]
+            self.feature_ = data["feature"]
+            self.threshold_ = data["threshold"]
+            self.leaf_class_ = data["leaf_class"]
+            self.alpha_ = data["alpha"]
+        self._compiled = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the loaded library (it is rebuilt, or found in the cache)."""
+        state = super().__getstate__()
+        state.pop("_compiled", None)
+        return state
 
 
 class _Monitor:
     """Running ensemble vote on one sample, for the learning curves in ``history_``."""
 
-    def __init__(self, label: str, binned: np.ndarray, y: np.ndarray, w: np.ndarray | None):
+    def __init__(
+        self, label: str, binned: np.ndarray, y: np.ndarray, w: np.ndarray, n_classes: int
+    ) -> None:
         self.label = label
         self.binned = binned
-        self.signal = y == 1
-        self.w = np.ones(len(y)) if w is None else w
-        self.vote = np.zeros(len(y))
+        self.y = y
+        self.w = w
+        self.n_classes = n_classes
+        self.rows = np.arange(len(y))
+        self.vote = np.zeros(len(y)) if n_classes == 2 else np.zeros((len(y), n_classes))
 
     def add(self, tree: Tree, alpha: float) -> float:
         """Add one tree's vote; return the ensemble's weighted misclassification rate."""
-        self.vote += alpha * tree.leaf[tree.route(self.binned)]
-        return float(self.w[(self.vote > 0) != self.signal].sum() / self.w.sum())
+        leaf = tree.leaf[tree.route(self.binned)]
+        if self.n_classes == 2:
+            self.vote += alpha * (2 * leaf - 1)
+            wrong = (self.vote > 0) != (self.y == 1)
+        else:
+            self.vote[self.rows, leaf] += alpha
+            wrong = np.argmax(self.vote, axis=1) != self.y
+        return float(self.w[wrong].sum() / self.w.sum())

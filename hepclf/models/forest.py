@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Literal
 
 import joblib
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.ensemble import RandomForestClassifier
 
-from hepclf.models.base import Classifier, check_inputs, two_columns
+from hepclf.models.base import Classifier
 
 
 class ForestParams(BaseModel):
@@ -34,45 +34,68 @@ class ForestParams(BaseModel):
 
 
 class Forest(Classifier):
-    """scikit-learn ``RandomForestClassifier``; importances are its mean impurity decrease."""
+    """scikit-learn ``RandomForestClassifier``; importances are its mean impurity decrease.
+
+    Fitted attributes: ``forest_`` (the ``RandomForestClassifier``, trained on the class
+    indices ``0..K-1``), ``estimators_`` (its trees), ``feature_importances_``. Multi-class
+    works as in scikit-learn: each leaf holds the class fractions of its events.
+    """
 
     name = "rf"
     Params = ForestParams
-    hp: ForestParams
 
-    def fit(
+    def __init__(
         self,
+        *,
+        n_estimators: int = 300,
+        max_depth: int | None = None,
+        min_samples_leaf: float = 0.01,
+        max_features: str | float = "sqrt",
+        max_samples: float | None = 0.5,
+        criterion: str = "gini",
+        n_jobs: int = -1,
+        seed: int = 42,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.max_samples = max_samples
+        self.criterion = criterion
+        self.n_jobs = n_jobs
+        self.seed = seed
+
+    def _fit(
+        self,
+        hp: ForestParams,
         X: np.ndarray,
         y: np.ndarray,
-        sample_weight: np.ndarray | None = None,
-        X_val: np.ndarray | None = None,
-        y_val: np.ndarray | None = None,
-        w_val: np.ndarray | None = None,
-    ) -> Self:
-        X, y, w = check_inputs(X, y, sample_weight)
-        p = self.hp
-        leaf = int(p.min_samples_leaf) if p.min_samples_leaf >= 1 else p.min_samples_leaf
-        self._forest = RandomForestClassifier(
-            n_estimators=p.n_estimators,
-            max_depth=p.max_depth,
+        w: np.ndarray,
+        val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    ) -> None:
+        leaf = int(hp.min_samples_leaf) if hp.min_samples_leaf >= 1 else hp.min_samples_leaf
+        self.forest_ = RandomForestClassifier(
+            n_estimators=hp.n_estimators,
+            max_depth=hp.max_depth,
             min_samples_leaf=leaf,
-            max_features=p.max_features,
-            max_samples=p.max_samples,
-            criterion=p.criterion,
-            n_jobs=p.n_jobs,
+            max_features=hp.max_features,
+            max_samples=hp.max_samples,
+            criterion=hp.criterion,
+            n_jobs=hp.n_jobs,
             random_state=self.seed,
         ).fit(X, y, sample_weight=w)
-        self.feature_importances_ = self._forest.feature_importances_
-        return self
+        self.estimators_ = self.forest_.estimators_
+        self.feature_importances_ = self.forest_.feature_importances_
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    def _predict_proba(self, X: np.ndarray) -> np.ndarray:
         # one thread: scikit-learn's threads sum the trees in a varying order, which would
         # make repeated predictions differ in the last bit
-        self._forest.n_jobs = 1
-        return two_columns(self._forest.predict_proba(check_inputs(X)[0])[:, 1])
+        self.forest_.n_jobs = 1
+        return self.forest_.predict_proba(X)
 
     def _save_model(self, directory: Path) -> None:
-        joblib.dump(self._forest, directory / "forest.joblib", compress=3)
+        joblib.dump(self.forest_, directory / "forest.joblib", compress=3)
 
     def _load_model(self, directory: Path) -> None:
-        self._forest = joblib.load(directory / "forest.joblib")
+        self.forest_ = joblib.load(directory / "forest.joblib")
+        self.estimators_ = self.forest_.estimators_

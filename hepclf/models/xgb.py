@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Literal
 
 import numpy as np
 import xgboost
 from pydantic import BaseModel, ConfigDict, Field
 
-from hepclf.models.base import Classifier, check_inputs, resolve_validation, two_columns
+from hepclf.models.base import Classifier, split_validation
 
 
 class XGBParams(BaseModel):
@@ -33,7 +33,9 @@ class XGBParams(BaseModel):
     gamma: float = Field(0.0, ge=0, description="minimum loss reduction to split")
     max_bin: int = Field(256, ge=2, description="histogram bins per feature")
     early_stopping_rounds: int = Field(100, ge=1)
-    eval_metric: Literal["logloss", "auc"] = Field("logloss", description="early-stopping metric")
+    eval_metric: Literal["logloss", "auc"] = Field(
+        "logloss", description="early-stopping metric (multi-class: mlogloss or xgboost's auc)"
+    )
     validation_fraction: float = Field(
         0.2, gt=0, lt=1, description="held out for early stopping when no validation set is given"
     )
@@ -47,89 +49,137 @@ class XGBParams(BaseModel):
 
 
 class XGB(Classifier):
-    """xgboost ``binary:logistic``; ``history_`` has train/val logloss and AUC per round."""
+    """xgboost ``binary:logistic`` (two classes) or ``multi:softprob`` (K > 2).
+
+    Fitted attributes: ``booster_`` (the ``xgboost.Booster``, already cut to the rounds
+    predictions use), ``feature_importances_`` (normalised gain), ``history_`` (train/val
+    ``logloss`` and ``auc`` per round; for K > 2 the logloss is xgboost's mlogloss and the
+    AUC xgboost's multi-class AUC: one-vs-rest, averaged with class-prevalence weights).
+    Pruning to the validation-AUC plateau uses that same AUC curve.
+    """
 
     name = "xgb"
     Params = XGBParams
-    hp: XGBParams
 
-    def fit(
+    def __init__(
         self,
+        *,
+        n_estimators: int = 3000,
+        learning_rate: float = 0.1,
+        max_depth: int = 2,
+        min_child_weight: float = 20.0,
+        subsample: float = 0.7,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 5.0,
+        reg_alpha: float = 0.0,
+        gamma: float = 0.0,
+        max_bin: int = 256,
+        early_stopping_rounds: int = 100,
+        eval_metric: str = "logloss",
+        validation_fraction: float = 0.2,
+        n_jobs: int | None = None,
+        prune_tolerance: float = 0.002,
+        seed: int = 42,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.gamma = gamma
+        self.max_bin = max_bin
+        self.early_stopping_rounds = early_stopping_rounds
+        self.eval_metric = eval_metric
+        self.validation_fraction = validation_fraction
+        self.n_jobs = n_jobs
+        self.prune_tolerance = prune_tolerance
+        self.seed = seed
+
+    def _fit(
+        self,
+        hp: XGBParams,
         X: np.ndarray,
         y: np.ndarray,
-        sample_weight: np.ndarray | None = None,
-        X_val: np.ndarray | None = None,
-        y_val: np.ndarray | None = None,
-        w_val: np.ndarray | None = None,
-    ) -> Self:
-        p = self.hp
-        X, y, w, X_val, y_val, w_val = resolve_validation(
-            X, y, sample_weight, X_val, y_val, w_val, p.validation_fraction, self.seed
+        w: np.ndarray,
+        val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    ) -> None:
+        X, y, w, (X_val, y_val, w_val) = split_validation(
+            X, y, w, val, hp.validation_fraction, self.seed
         )
+        n_classes = len(self.classes_)
         train = xgboost.DMatrix(X, label=y, weight=w)
-        val = xgboost.DMatrix(X_val, label=y_val, weight=w_val)
-        other = "auc" if p.eval_metric == "logloss" else "logloss"
+        valid = xgboost.DMatrix(X_val, label=y_val, weight=w_val)
+        logloss = "logloss" if n_classes == 2 else "mlogloss"
+        stop_on = logloss if hp.eval_metric == "logloss" else "auc"
+        other = "auc" if stop_on == logloss else logloss
         params = {
-            "objective": "binary:logistic",
+            "objective": "binary:logistic" if n_classes == 2 else "multi:softprob",
             "tree_method": "hist",
-            "eval_metric": [other, p.eval_metric],  # xgboost stops early on the last one
-            "eta": p.learning_rate,
-            "max_depth": p.max_depth,
-            "min_child_weight": p.min_child_weight,
-            "subsample": p.subsample,
-            "colsample_bytree": p.colsample_bytree,
-            "lambda": p.reg_lambda,
-            "alpha": p.reg_alpha,
-            "gamma": p.gamma,
-            "max_bin": p.max_bin,
+            "eval_metric": [other, stop_on],  # xgboost stops early on the last one
+            "eta": hp.learning_rate,
+            "max_depth": hp.max_depth,
+            "min_child_weight": hp.min_child_weight,
+            "subsample": hp.subsample,
+            "colsample_bytree": hp.colsample_bytree,
+            "lambda": hp.reg_lambda,
+            "alpha": hp.reg_alpha,
+            "gamma": hp.gamma,
+            "max_bin": hp.max_bin,
             "seed": self.seed,
         }
-        if p.n_jobs is not None:
-            params["nthread"] = p.n_jobs
+        if n_classes > 2:
+            params["num_class"] = n_classes
+        if hp.n_jobs is not None:
+            params["nthread"] = hp.n_jobs
         curves: dict[str, dict[str, list[float]]] = {}
-        self._booster = xgboost.train(
+        booster = xgboost.train(
             params,
             train,
-            num_boost_round=p.n_estimators,
-            evals=[(train, "train"), (val, "val")],
-            early_stopping_rounds=p.early_stopping_rounds,
+            num_boost_round=hp.n_estimators,
+            evals=[(train, "train"), (valid, "val")],
+            early_stopping_rounds=hp.early_stopping_rounds,
             evals_result=curves,
             verbose_eval=False,
         )
-        self._booster = self._pruned(self._booster, curves["val"]["auc"])
+        self.booster_ = _pruned(booster, curves["val"]["auc"], hp.prune_tolerance)
         self.history_ = {
-            f"{sample}_{metric}": [float(v) for v in values]
+            f"{sample}_{metric.removeprefix('m')}": [float(v) for v in values]
             for sample, metrics in curves.items()
             for metric, values in metrics.items()
         }
-        gain = self._booster.get_score(importance_type="gain")
+        gain = self.booster_.get_score(importance_type="gain")
         importances = np.array([gain.get(f"f{i}", 0.0) for i in range(X.shape[1])])
         total = importances.sum()
         self.feature_importances_ = importances / total if total > 0 else importances
-        return self
 
-    def _pruned(self, booster: xgboost.Booster, val_auc: list[float]) -> xgboost.Booster:
-        """The booster cut to the fewest rounds within ``prune_tolerance`` of the best AUC.
-
-        Early stopping on the loss lets boosting add rounds that no longer change the
-        validation AUC but keep fitting the training sample, which the train-vs-test KS
-        check then flags; those rounds are dropped.
-        """
-        considered = val_auc[: booster.best_iteration + 1]
-        target = max(considered) - self.hp.prune_tolerance
-        rounds = next(i for i, auc in enumerate(considered) if auc >= target) + 1
-        pruned = booster[:rounds]
-        pruned.set_attr(best_iteration=str(rounds - 1))
-        return pruned
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        X = check_inputs(X)[0]
-        best = self._booster.best_iteration
-        score = self._booster.predict(xgboost.DMatrix(X), iteration_range=(0, best + 1))
-        return two_columns(score)
+    def _predict_proba(self, X: np.ndarray) -> np.ndarray:
+        best = self.booster_.best_iteration
+        score = self.booster_.predict(xgboost.DMatrix(X), iteration_range=(0, best + 1))
+        proba = score.astype(np.float64)
+        if proba.ndim == 1:
+            return np.column_stack([1 - proba, proba])
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def _save_model(self, directory: Path) -> None:
-        self._booster.save_model(directory / "xgb.json")
+        self.booster_.save_model(directory / "xgb.json")
 
     def _load_model(self, directory: Path) -> None:
-        self._booster = xgboost.Booster(model_file=directory / "xgb.json")
+        self.booster_ = xgboost.Booster(model_file=directory / "xgb.json")
+
+
+def _pruned(booster: xgboost.Booster, val_auc: list[float], tolerance: float) -> xgboost.Booster:
+    """The booster cut to the fewest rounds within ``tolerance`` of the best validation AUC.
+
+    Early stopping on the loss lets boosting add rounds that no longer change the
+    validation AUC but keep fitting the training sample, which the train-vs-test KS
+    check then flags; those rounds are dropped.
+    """
+    considered = val_auc[: booster.best_iteration + 1]
+    target = max(considered) - tolerance
+    rounds = next(i for i, auc in enumerate(considered) if auc >= target) + 1
+    pruned = booster[:rounds]
+    pruned.set_attr(best_iteration=str(rounds - 1))
+    return pruned
