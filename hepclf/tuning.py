@@ -33,14 +33,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
 from hepclf.evaluation import roc_auc
-from hepclf.models import MODEL_TYPES, build_model
-from hepclf.split import assign_folds
+from hepclf.ingest.table import FeatureTable
+from hepclf.models import build_model
+from hepclf.normalize import Normalizer
+from hepclf.split import SplitIndices, assign_folds
+from hepclf.weights import training_weights
 
 STORAGE_FILE = "hepclf_tuning.db"
-SearchSpace = Callable[[optuna.Trial, set[str]], dict[str, Any]]
+SearchSpace = Callable[[optuna.Trial], dict[str, Any]]
 
 
-def _xgb_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
+def _xgb_space(trial: optuna.Trial) -> dict[str, Any]:
     return {
         "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
         "max_depth": trial.suggest_int("max_depth", 2, 8),
@@ -52,7 +55,7 @@ def _xgb_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
     }
 
 
-def _bdt_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
+def _bdt_space(trial: optuna.Trial) -> dict[str, Any]:
     return {
         "n_trees": trial.suggest_int("n_trees", 100, 1500, step=50),
         "max_depth": trial.suggest_int("max_depth", 2, 5),
@@ -61,7 +64,7 @@ def _bdt_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
     }
 
 
-def _rf_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
+def _rf_space(trial: optuna.Trial) -> dict[str, Any]:
     return {
         "n_estimators": trial.suggest_int("n_estimators", 100, 600, step=50),
         "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 200, log=True),
@@ -70,14 +73,14 @@ def _rf_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
     }
 
 
-def _svm_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
+def _svm_space(trial: optuna.Trial) -> dict[str, Any]:
     return {
         "C": trial.suggest_float("C", 0.03, 30.0, log=True),
         "gamma": trial.suggest_float("gamma", 1e-3, 0.3, log=True),
     }
 
 
-def _linear_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
+def _linear_space(trial: optuna.Trial) -> dict[str, Any]:
     method = trial.suggest_categorical("method", ["fisher", "logistic"])
     params: dict[str, Any] = {"method": method}
     if method == "logistic":
@@ -85,7 +88,7 @@ def _linear_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
     return params
 
 
-def _dnn_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
+def _dnn_space(trial: optuna.Trial) -> dict[str, Any]:
     depth = trial.suggest_int("n_layers", 1, 4)
     width = trial.suggest_categorical("width", [32, 64, 128, 256])
     params: dict[str, Any] = {
@@ -95,10 +98,12 @@ def _dnn_space(trial: optuna.Trial, fields: set[str]) -> dict[str, Any]:
         "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True),
         "batch_size": trial.suggest_categorical("batch_size", [128, 256, 512]),
     }
-    if "optimizer" in fields:  # the optimiser choice exists once the DNN offers several
-        params["optimizer"] = trial.suggest_categorical(
-            "optimizer", ["adam", "adamw", "sgd", "rmsprop"]
-        )
+    params["optimizer"] = trial.suggest_categorical(
+        "optimizer", ["adam", "adamw", "sgd", "rmsprop"]
+    )
+    params["kernel_initializer"] = trial.suggest_categorical(
+        "kernel_initializer", ["glorot_uniform", "he_normal"]
+    )
     return params
 
 
@@ -219,7 +224,6 @@ def tune_model(
             f"tune.models: {name!r} has no search space; tunable: {sorted(SEARCH_SPACES)}"
         )
     base = dict(base_params or {})
-    fields = set(MODEL_TYPES[name].Params.model_fields)
     fold = assign_folds(len(X), folds, seed)
     study_name = study_name or f"{name}-{fingerprint(base, folds, seed, data_fingerprint(X, y))}"
     storage_url = _storage_url(storage)
@@ -242,7 +246,7 @@ def tune_model(
     )
 
     def objective(trial: optuna.Trial) -> float:
-        drawn = SEARCH_SPACES[name](trial, fields)
+        drawn = SEARCH_SPACES[name](trial)
         params = {**base, **drawn}
 
         def report(k: int, mean: float) -> None:
@@ -395,11 +399,26 @@ class _progress_bar:
         self.progress.stop()
 
 
+def training_events(
+    table: FeatureTable, split: SplitIndices, normalizer: Normalizer | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels and physical weights of the events tuning may see.
+
+    Those are the training and validation parts (every event under k-fold), never the test
+    part: a search that looked at test events would make the test AUC optimistic.
+    """
+    rows = np.sort(np.concatenate([split.train, split.validation]))
+    X = table.X[rows]
+    if normalizer is not None:
+        X = normalizer.transform(X)
+    return X, table.label[rows], table.weight[rows]
+
+
 def tune_models(
     config: PipelineConfig,
     X: np.ndarray,
     y: np.ndarray,
-    sample_weight: np.ndarray | None,
+    weight: np.ndarray,
     *,
     models: list[str] | None = None,
     tracking_uri: str | None = None,
@@ -407,8 +426,9 @@ def tune_models(
 ) -> dict[str, TuningResult]:
     """Tune each model of ``tune.models`` (default: every model to train) on these events.
 
-    The caller passes the training events only (the pipeline's training and validation
-    parts, or all events under k-fold); ``X`` is normalised as the final fit sees it.
+    The caller passes the training events only (``training_events``), normalised as the
+    final fit sees them, with their physical weights; the models train with the pipeline's
+    class balance and negative-weight policy, as in the final fit.
     """
     tune = config.tune
     if tune is None:
@@ -421,6 +441,8 @@ def tune_models(
         )
     training = list(models or config.models)
     chosen = [n for n in tune.models or training if n in training]
+    keep, sample_weight = training_weights(y, weight, config.class_balance, config.negative_weights)
+    X, y = X[keep], y[keep]
     storage = tune.storage or storage_path_for(tracking_uri)
     data_key = data_fingerprint(X, y)
     seed = config.seed

@@ -1,0 +1,163 @@
+"""Budgeted Optuna tuning: search spaces, training events only, resumable studies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from hepclf.config import TuneConfig
+from hepclf.errors import ConfigError
+from hepclf.models import MODEL_TYPES, check_model_params
+from hepclf.tuning import (
+    SEARCH_SPACES,
+    cross_validated_auc,
+    storage_path_for,
+    training_events,
+    tune_model,
+)
+
+TINY_XGB = {"n_estimators": 30, "n_jobs": 1, "early_stopping_rounds": 5}
+
+
+def events(n: int = 1500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, 5)) + 0.7 * y[:, None] * np.array([1.0, 0.5, 0.0, 0.0, 0.2])
+    return X.astype(np.float32), y
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_TYPES))
+def test_every_model_has_a_search_space_of_valid_parameters(name: str) -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(5):
+        drawn = SEARCH_SPACES[name](study.ask())
+        assert set(drawn) <= set(MODEL_TYPES[name].Params.model_fields)
+        check_model_params(name, drawn)  # raises ConfigError for a value fit would refuse
+
+
+def test_objective_is_the_mean_held_out_fold_auc(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    X, y = events()
+    fold = np.arange(len(X)) % 3
+    aucs = cross_validated_auc("linear", {"method": "logistic"}, X, y, None, None, fold, 1)
+    for k, auc in enumerate(aucs):  # independent: scikit-learn's own logistic regression
+        model = LogisticRegression(max_iter=1000).fit(X[fold != k], y[fold != k])
+        expected = roc_auc_score(y[fold == k], model.decision_function(X[fold == k]))
+        assert auc == pytest.approx(expected, abs=2e-3)
+    result = tune_model(
+        "linear", X, y, folds=3, trials=4, timeout_s=60, storage=tmp_path / "t.db", seed=1
+    )
+    assert result.best_value == pytest.approx(max(result.trial_values))
+    assert result.n_trials == 4
+    pasted = yaml.safe_load(result.to_yaml())["models"]["linear"]
+    assert pasted == result.best_params and pasted["method"] in ("fisher", "logistic")
+
+
+def test_tuning_never_reads_test_events(tmp_path: Path) -> None:
+    """Corrupting every test event (features and labels) leaves every trial unchanged."""
+    from hepclf.config import SplitConfig
+    from hepclf.ingest.table import FeatureTable
+    from hepclf.split import split_table
+
+    X, y = events(2000, seed=3)
+    table = FeatureTable(
+        X, [f"x{i}" for i in range(5)], y, np.ones(len(y)), np.zeros(len(y), int), ["s"],
+        np.arange(len(y)),
+    )  # fmt: skip
+    split = split_table(table, SplitConfig(test_fraction=0.4, seed=2))
+
+    def tuned(t: FeatureTable, db: str) -> list[float]:
+        X_t, y_t, w_t = training_events(t, split)
+        result = tune_model(
+            "xgb", X_t, y_t, w_t, base_params=TINY_XGB, folds=2, trials=3, timeout_s=120,
+            storage=tmp_path / db, seed=4, pruning=False,
+        )  # fmt: skip
+        return result.trial_values
+
+    clean = tuned(table, "a.db")
+    X_bad, y_bad = X.copy(), y.copy()
+    X_bad[split.test] = np.random.default_rng(9).normal(50, 30, X_bad[split.test].shape)
+    y_bad[split.test] = 1 - y_bad[split.test]
+    corrupted = FeatureTable(X_bad, table.columns, y_bad, table.weight, table.sample,
+                             table.sample_names, table.event_id)  # fmt: skip
+    assert tuned(corrupted, "b.db") == clean
+    # and the training events are exactly the non-test rows
+    X_t, _, _ = training_events(table, split)
+    assert len(X_t) == len(table) - len(split.test)
+    assert np.array_equal(np.sort(np.concatenate([split.train, split.validation])),
+                          np.setdiff1d(np.arange(len(table)), split.test))  # fmt: skip
+
+
+_CHILD = """
+import sys
+import numpy as np
+from hepclf.tuning import tune_model
+rng = np.random.default_rng(0)
+y = rng.integers(0, 2, 1500)
+X = (rng.normal(size=(1500, 5)) + 0.7 * y[:, None]).astype(np.float32)
+tune_model("xgb", X, y, base_params={"n_estimators": 30, "n_jobs": 1,
+           "early_stopping_rounds": 5}, folds=2, timeout_s=600, storage=sys.argv[1],
+           study_name="resume", seed=1)
+"""
+
+
+def test_interrupted_study_resumes_and_counts_on(tmp_path: Path) -> None:
+    """Kill a search mid-way; the next call continues the same study up to ``trials``."""
+    db = tmp_path / "study.db"
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(db)])
+    url = f"sqlite:///{db}"
+    done: list[optuna.trial.FrozenTrial] = []
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and len(done) < 3:
+            time.sleep(0.5)
+            try:
+                study = optuna.load_study(study_name="resume", storage=url)
+            except KeyError:
+                continue
+            done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    finally:
+        child.kill()
+        child.wait()
+    assert len(done) >= 3, "the first search did not finish 3 trials in time"
+    before = optuna.load_study(study_name="resume", storage=url)
+    counted = [
+        t
+        for t in before.get_trials()
+        if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    ]
+    numbers_before = {t.number for t in before.get_trials()}
+    rng = np.random.default_rng(0)  # the resumed search must see the same events
+    y = rng.integers(0, 2, 1500)
+    X = (rng.normal(size=(1500, 5)) + 0.7 * y[:, None]).astype(np.float32)
+    result = tune_model(
+        "xgb", X, y, base_params=TINY_XGB, folds=2, trials=len(counted) + 2, timeout_s=120,
+        storage=db, study_name="resume", seed=1,
+    )  # fmt: skip
+    assert result.n_trials == len(counted) + 2
+    after = optuna.load_study(study_name="resume", storage=url).get_trials()
+    new_numbers = [t.number for t in after if t.number not in numbers_before]
+    assert len(new_numbers) == 2 and min(new_numbers) > max(t.number for t in counted)
+    assert result.best_value >= max(t.value for t in done)
+
+
+def test_storage_beside_the_tracking_store(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/runs/mlflow.db"
+    assert storage_path_for(uri) == tmp_path / "runs" / "hepclf_tuning.db"
+    assert storage_path_for(None) == Path.cwd() / "hepclf_tuning.db"
+
+
+def test_unknown_or_untunable_model_is_a_clear_error(tmp_path: Path) -> None:
+    X, y = events(200)
+    with pytest.raises(ConfigError, match="no search space"):
+        tune_model("nope", X, y, trials=1, storage=tmp_path / "x.db")
+    assert TuneConfig(timeout_s=10).folds == 3
