@@ -86,6 +86,29 @@ def merge_bins(fine: Templates, rules: BinningConfig) -> Templates:
     return fine.merged(np.array(sorted(first_bins)))
 
 
+def _shortfall(t: Templates, i: int, rules: BinningConfig) -> str:
+    """What a bin lacks, in words, for the error message."""
+    background = t.background_yield[i]
+    reasons = []
+    if t.background_entries[i] < rules.min_background_events:
+        reasons.append(
+            f"{int(t.background_entries[i])} background MC events "
+            f"(min_background_events {rules.min_background_events})"
+        )
+    if not background > 0:
+        reasons.append(f"an expected background of {background:.4g}")
+    elif np.sqrt(t.background_sumw2[i]) / background > rules.max_background_stat:
+        reasons.append(
+            f"a relative background MC uncertainty of "
+            f"{np.sqrt(t.background_sumw2[i]) / background:.3g} "
+            f"(max_background_stat {rules.max_background_stat})"
+        )
+    negative = [f"{n!r} ({t.sumw[k, i]:.4g})" for k, n in enumerate(t.names) if t.sumw[k, i] < 0]
+    if negative:
+        reasons.append(f"a negative expected yield of sample(s) {', '.join(negative)}")
+    return "; ".join(reasons)
+
+
 def choose_bins(events: EvaluatedEvents, rules: BinningConfig) -> Templates:
     """Templates in the configured binning, checked (errors name the bin and sample)."""
     if rules.edges is not None:
@@ -93,14 +116,14 @@ def choose_bins(events: EvaluatedEvents, rules: BinningConfig) -> Templates:
     else:
         fine = build_templates(events, equal_signal_edges(events, rules.bins))
         templates = merge_bins(fine, rules)
-        if not _acceptable(templates, rules).all():
-            background = templates.background_yield.sum()
+        failing = np.flatnonzero(~_acceptable(templates, rules))
+        if failing.size:
+            i = int(failing[0])
             raise InputDataError(
-                f"automatic binning cannot make even one acceptable bin: the background has "
-                f"{int(templates.background_entries.sum())} MC events, expected "
-                f"{background:.4g}, relative MC uncertainty "
-                f"{np.sqrt(templates.background_sumw2.sum()) / background:.3g}; lower "
-                "result.binning.min_background_events or raise max_background_stat"
+                f"automatic binning cannot make acceptable bins: {templates.bin_label(i)} "
+                f"(all that merging leaves) has {_shortfall(templates, i, rules)}. Lower "
+                "result.binning.min_background_events, raise max_background_stat, or check "
+                "the samples' weights"
             )
     check_templates(templates)
     return templates

@@ -1,0 +1,202 @@
+"""The physics result (pyhf): Z0 and the CLs limit checked against formulas and pyhf's CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyhf
+import pytest
+import uproot
+
+from hepclf.config import ResultConfig
+from hepclf.errors import ConfigError, InputDataError
+from hepclf.physics import (
+    EvaluatedEvents,
+    build_templates,
+    evaluated_fractions,
+    expected_yields,
+    physics_result,
+)
+from hepclf.physics.binning import choose_bins
+from hepclf.physics.io import write_result
+
+PYHF = Path(sys.executable).with_name("pyhf")
+NAMES = ["ttH", "ttbb", "ttlf"]
+
+
+def toy_events(
+    n: int = 60_000, seed: int = 0, weights: tuple[float, float, float] = (0.01, 0.2, 0.1)
+) -> EvaluatedEvents:
+    """Signal peaking at high score, two backgrounds at low score, ~±5 % event weights."""
+    rng = np.random.default_rng(seed)
+    sample = rng.integers(0, 3, n)
+    score = np.where(sample == 0, rng.beta(5, 2, n), rng.beta(2, 4 + sample, n))
+    per_sample = np.array(weights)
+    weight = per_sample[sample] * rng.normal(1.0, 0.05, n)
+    return EvaluatedEvents(score, weight, sample, NAMES, ["ttH"])
+
+
+def binned(events: EvaluatedEvents, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signal and background yields per bin, with numpy's histogram (independent of hepclf)."""
+    signal = events.sample == 0
+    s, _ = np.histogram(events.score[signal], edges, weights=events.expected[signal])
+    b, _ = np.histogram(events.score[~signal], edges, weights=events.expected[~signal])
+    return s, b
+
+
+EDGES = [0.0, 0.4, 0.6, 0.75, 0.85, 1.0]
+
+
+def test_z0_equals_binned_asimov_formula_without_systematics() -> None:
+    # 600k MC events with weights << 1: MC statistical nuisances (always on) are negligible
+    events = toy_events(n=600_000, weights=(0.0002, 0.004, 0.002))
+    result = physics_result(events, ResultConfig(binning={"edges": EDGES}))
+    s, b = binned(events, np.array(EDGES))
+    formula = np.sqrt(2.0 * np.sum((s + b) * np.log1p(s / b) - s))
+    assert 2.0 < formula < 20.0
+    assert result.z0_expected == pytest.approx(formula, rel=0.01)
+    limit = result.mu_up_expected.to_dict()
+    assert limit["-2"] < limit["-1"] < limit["median"] < limit["+1"] < limit["+2"]
+
+
+def test_background_normalisation_lowers_z0_and_raises_limit() -> None:
+    # Two signal-rich bins: no background-only bin constrains the normalisation
+    events = toy_events(n=20_000, weights=(0.002, 0.2, 0.1))
+    binning = {"edges": [0.5, 0.75, 1.0]}
+    plain = physics_result(events, ResultConfig(binning=binning))
+    for systematics in ({"background": 0.1}, {"normsys": {"ttbb": 0.2}}):
+        with_syst = physics_result(events, ResultConfig(binning=binning, systematics=systematics))
+        assert with_syst.z0_expected < 0.97 * plain.z0_expected
+        assert with_syst.mu_up_expected.median > 1.03 * plain.mu_up_expected.median
+
+
+def test_workspace_validates_and_pyhf_cls_reproduces_the_limit(tmp_path: Path) -> None:
+    events = toy_events()
+    config = ResultConfig(binning={"bins": 6}, systematics={"background": 0.05})
+    result = physics_result(events, config)
+    files = write_result(result, tmp_path / "results" / "bdt", "bdt")
+    spec = json.loads(files["workspace"].read_text())
+    pyhf.schema.validate(spec, "workspace.json")
+    workspace = pyhf.Workspace(spec)
+    assert workspace.get_measurement()["config"]["poi"] == "mu"
+    assert [s["name"] for s in spec["channels"][0]["samples"]] == NAMES
+    limit = result.mu_up_expected
+    for key, index in (("median", 2), ("+2", 4)):
+        value = limit.median if key == "median" else limit.band[key]
+        out = subprocess.run(
+            [str(PYHF), "cls", "--test-poi", repr(value), str(files["workspace"])],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        cls = json.loads(out.stdout)
+        # CLs at the reported limit is 5 %: the observed (Asimov) and the expected band entry
+        assert cls["CLs_exp"][index] == pytest.approx(0.05, abs=5e-4)
+        if key == "median":
+            assert cls["CLs_obs"] == pytest.approx(0.05, abs=5e-4)
+
+
+def test_templates_read_back_equal_binned_weights(tmp_path: Path) -> None:
+    events = toy_events(n=20_000)
+    result = physics_result(events, ResultConfig(binning={"bins": 5}))
+    files = write_result(result, tmp_path, "xgb")
+    edges = result.templates.edges
+    with uproot.open(files["templates"]) as file:
+        for code, name in enumerate(NAMES):
+            hist = file[name]
+            mine = events.sample == code
+            w = events.expected[mine]
+            sumw, _ = np.histogram(events.score[mine], edges, weights=w)
+            sumw2, _ = np.histogram(events.score[mine], edges, weights=w * w)
+            np.testing.assert_allclose(hist.axis().edges(), edges)
+            np.testing.assert_allclose(hist.values(), sumw, rtol=1e-12)
+            np.testing.assert_allclose(hist.variances(), sumw2, rtol=1e-12)
+    assert files["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads(files["summary"].read_text())
+    assert summary["z0_expected"] == result.z0_expected
+    assert set(summary["mu_up_expected"]) == {"median", "-2", "-1", "+1", "+2"}
+
+
+def test_automatic_bins_keep_background_statistics() -> None:
+    events = toy_events(n=30_000)
+    rules = ResultConfig(binning={"bins": 20, "min_background_events": 50}).binning
+    templates = choose_bins(events, rules)
+    background = templates.background_yield
+    assert 1 < templates.n_bins <= 20
+    assert (templates.background_entries >= 50).all()
+    assert (np.sqrt(templates.background_sumw2) / background <= rules.max_background_stat).all()
+    s, _ = binned(events, templates.edges)
+    np.testing.assert_allclose(templates.signal_yield, s)
+
+
+def test_yield_rule_scales_the_evaluated_part_to_the_full_sample() -> None:
+    sample_all = np.array([0, 0, 0, 0, 1, 1])
+    fractions = evaluated_fractions(sample_all, np.array([0, 4, 5]), 2)
+    np.testing.assert_allclose(fractions, [0.25, 1.0])
+    np.testing.assert_allclose(evaluated_fractions(sample_all, None, 2), [1.0, 1.0])
+    yields = expected_yields(np.array([2.0, 1.0, 1.0]), np.array([0, 1, 1]), fractions, 10.0)
+    np.testing.assert_allclose(yields, [80.0, 10.0, 10.0])
+
+
+def test_signal_absent_is_an_error_naming_the_samples() -> None:
+    events = toy_events(n=2000)
+    keep = events.sample != 0
+    with pytest.raises(InputDataError, match=r"no evaluated event belongs to the signal .*ttH"):
+        EvaluatedEvents(
+            events.score[keep], events.expected[keep], events.sample[keep], NAMES, ["ttH"]
+        )
+    with pytest.raises(ConfigError, match=r"'tth'.*not among the samples"):
+        EvaluatedEvents(events.score, events.expected, events.sample, NAMES, ["tth"])
+
+
+def test_bin_without_background_is_an_error_naming_the_bin() -> None:
+    events = toy_events(n=5000)
+    top = float(events.score[events.sample != 0].max())
+    config = ResultConfig(binning={"edges": [0.0, 0.5, top + 1e-6, 1.0]})
+    with pytest.raises(InputDataError, match=r"bin 2 \[.*, 1\]: the expected background is 0"):
+        physics_result(events, config)
+
+
+def test_negative_yield_is_an_error_naming_sample_and_bin() -> None:
+    events = toy_events(n=5000)
+    weight = events.expected.copy()
+    weight[(events.sample == 2) & (events.score < 0.5)] *= -1.0
+    negative = EvaluatedEvents(events.score, weight, events.sample, NAMES, ["ttH"])
+    with pytest.raises(InputDataError, match=r"bin 0 \[0, 0.5\): negative .* 'ttlf'"):
+        physics_result(negative, ResultConfig(binning={"edges": [0.0, 0.5, 1.0]}))
+    # the whole 'ttlf' sample is negative: merging cannot help, and the error says why
+    with pytest.raises(InputDataError, match=r"automatic binning.*negative .* 'ttlf'"):
+        physics_result(negative, ResultConfig())
+    # a few negative weights: automatic binning merges bins until no yield is negative
+    rng = np.random.default_rng(1)
+    weight = np.where((events.sample == 2) & (rng.random(weight.size) < 0.2), -1.0, 1.0)
+    some = EvaluatedEvents(events.score, weight * events.expected, events.sample, NAMES, ["ttH"])
+    rules = ResultConfig(binning={"bins": 20, "min_background_events": 1, "max_background_stat": 1})
+    templates = choose_bins(some, rules.binning)
+    assert templates.n_bins > 2
+    assert (templates.sumw >= 0).all()
+
+
+def test_result_config_names_unknown_samples(demo_dir: Path) -> None:
+    from hepclf.config import parse_pipeline
+    from tests.conftest import demo_pipeline_dict
+
+    config = demo_pipeline_dict(demo_dir, result={"systematics": {"normsys": {"ttbarr": 0.1}}})
+    with pytest.raises(ConfigError, match=r"normsys names \['ttbarr'\]"):
+        parse_pipeline(config)
+    config = demo_pipeline_dict(demo_dir, result={"signal": "Higgs"})
+    with pytest.raises(ConfigError, match=r"result.signal names \['Higgs'\]"):
+        parse_pipeline(config)
+
+
+def test_binning_templates_match_numpy_histogram() -> None:
+    events = toy_events(n=3000)
+    edges = np.array([0.0, 0.3, 0.7, 1.0])
+    templates = build_templates(events, edges)
+    s, b = binned(events, edges)
+    np.testing.assert_allclose(templates.signal_yield, s)
+    np.testing.assert_allclose(templates.background_yield, b)
