@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import awkward as ak
@@ -262,23 +263,109 @@ def test_glob_matching_nothing(demo_dir: Path, cache_dir: Path) -> None:
         ingest(_config(data), show_progress=False)
 
 
-def test_not_a_root_file(demo_dir: Path, tmp_path: Path, cache_dir: Path) -> None:
-    bogus = tmp_path / "notes.root"
-    bogus.write_text("this is not a ROOT file\n" * 20)
-    data = demo_pipeline_dict(demo_dir)
-    data["samples"][0]["files"] = [str(bogus)]
-    with pytest.raises(InputDataError, match=r"notes\.root: cannot be opened as a ROOT file"):
-        ingest(_config(data), show_progress=False)
+def _with_input(path: Path, good: Path):
+    """A pipeline reading ``path`` as signal and a good file as background."""
+    return _config(
+        {
+            "name": "broken",
+            "samples": [
+                {"name": "s", "files": [str(path)], "label": "signal"},
+                {"name": "b", "files": [str(good)], "label": "background"},
+            ],
+            "features": ["x", "y"],
+        }
+    )
 
 
-def test_truncated_file(demo_dir: Path, tmp_path: Path, cache_dir: Path) -> None:
-    truncated = tmp_path / "cut.root"
-    truncated.write_bytes((demo_dir / "signal.root").read_bytes()[:30_000])
-    data = demo_pipeline_dict(demo_dir)
-    data["samples"][0]["files"] = [str(truncated)]
-    with pytest.raises(InputDataError, match=r"cut\.root.*(truncated|corrupt)") as err:
-        ingest(_config(data), show_progress=False)
-    assert "rewrite it with ROOT" in str(err.value)
+def _small_tree(path: Path) -> Path:
+    """Two branches of rounded numbers: they compress, so each basket is a zlib block."""
+    rng = np.random.default_rng(3)
+    x, y = (np.round(rng.normal(size=2000), 2) for _ in range(2))
+    return _write_tree(path, {"x": x, "y": y})
+
+
+def _overwrite_middle(path: Path, start: int, length: int, out: Path) -> Path:
+    """A copy of ``path`` with 200 random bytes in the middle of ``[start, start + length)``."""
+    data = bytearray(path.read_bytes())
+    middle = start + length // 2 - 100
+    data[middle : middle + 200] = np.random.default_rng(0).integers(0, 256, 200, np.uint8).tobytes()
+    out.write_bytes(bytes(data))
+    return out
+
+
+def bad_root_files(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Files broken in different ways, each with the message it must give."""
+    good = _small_tree(folder / "good.root")
+    size = good.stat().st_size
+    empty = folder / "empty.root"
+    empty.write_bytes(b"")
+    text = folder / "notes.root"
+    text.write_text("this is not a ROOT file\n" * 20)
+    cut = folder / "cut.root"
+    cut.write_bytes(good.read_bytes()[: size // 2])
+    with uproot.open(good) as f:
+        branch = f["Events"]["y"]
+        basket = (int(branch.member("fBasketSeek")[0]), int(branch.member("fBasketBytes")[0]))
+        key = f.key("Events")
+        described = (key.fSeekKey + key.fKeylen, key.fNbytes - key.fKeylen)
+    return {
+        "empty": (empty, r"empty\.root: empty file \(0 bytes\), not a ROOT file"),
+        "text": (
+            text,
+            r"notes\.root: not a ROOT file \(it starts with 'this is not a ROOT file'\)",
+        ),
+        "truncated": (
+            cut,
+            rf"cut\.root: truncated or incomplete ROOT file \({size // 2:,} bytes, expected at "
+            rf"least {size:,}\)",
+        ),
+        "basket": (
+            _overwrite_middle(good, *basket, folder / "bad_basket.root"),
+            r"bad_basket\.root \(tree 'Events'.*\): corrupted data in branch 'y' \(entries "
+            r"0-1999; decompression failed\)",
+        ),
+        "tree": (
+            _overwrite_middle(good, *described, folder / "bad_tree.root"),
+            r"bad_tree\.root: corrupted data in the description of tree 'Events'",
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "basket", "tree"])
+def test_broken_root_files_say_what_is_wrong(kind: str, tmp_path: Path, cache_dir: Path) -> None:
+    path, message = bad_root_files(tmp_path)[kind]
+    with pytest.raises(InputDataError, match=message) as err:
+        ingest(_with_input(path, tmp_path / "good.root"), show_progress=False)
+    assert "missing branch" not in str(err.value)
+    assert ("copy it again" in str(err.value)) == (kind != "text")
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "basket", "tree"])
+def test_scoring_reports_broken_files_the_same_way(kind: str, tmp_path: Path) -> None:
+    """The scoring reader fails the file with the same plain message (and writes nothing)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from hepclf.bundle import ModelBundle
+    from hepclf.config import FeatureConfig, NormalizationConfig
+    from hepclf.normalize import Normalizer
+    from hepclf.scoring.file_job import ScoreSettings, score_file
+    from hepclf.scoring.scorers import ModelSpec, ScoringModel
+
+    path, message = bad_root_files(tmp_path)[kind]
+    X = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    bundle = ModelBundle(
+        "lr",
+        [FeatureConfig(name="x", branch="x"), FeatureConfig(name="y", branch="y")],
+        Normalizer.fit(X, NormalizationConfig()),
+        LogisticRegression().fit(X, y),  # type: ignore[arg-type]
+    )
+    model = ScoringModel(ModelSpec(str(tmp_path), "score_lr"), bundle)
+    out = tmp_path / "out" / "scores.root"
+    result = score_file(str(path), out, [model], ScoreSettings(out_dir=out.parent))
+    assert result.status == "failed"
+    assert re.search(message, result.error or ""), result.error
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
 def test_missing_tree_lists_present_trees(cache_dir: Path) -> None:

@@ -1,16 +1,27 @@
-"""Reuse an ingested table when neither the inputs nor the ingest settings changed."""
+"""Reuse an ingested table when neither the inputs nor the ingest settings changed.
+
+The cache entry is written in a background thread, so the first run does not wait for it:
+training goes on meanwhile. The thread is not a daemon (the interpreter joins it before
+exiting), and a lookup of the same key waits for it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import threading
 from pathlib import Path
 
 from hepclf import __version__
 from hepclf.config import PipelineConfig
 from hepclf.ingest.run import sample_files
 from hepclf.ingest.table import FeatureTable
+
+_log = logging.getLogger(__name__)
+_pending: dict[Path, threading.Thread] = {}
+_pending_lock = threading.Lock()
 
 
 def cache_dir() -> Path:
@@ -29,9 +40,17 @@ def cache_key(config: PipelineConfig) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
+def _path(key: str) -> Path:
+    return (cache_dir() / f"{key}.parquet").absolute()
+
+
 def load_cached(key: str) -> FeatureTable | None:
     """The cached table for ``key``, or None (a damaged cache entry is simply ignored)."""
-    path = cache_dir() / f"{key}.parquet"
+    path = _path(key)
+    with _pending_lock:
+        writing = _pending.pop(path, None)
+    if writing is not None:
+        writing.join()
     if not path.is_file():
         return None
     try:
@@ -40,6 +59,33 @@ def load_cached(key: str) -> FeatureTable | None:
         return None
 
 
-def store(key: str, table: FeatureTable) -> Path:
-    """Write the table under its key (atomically, so a crash leaves no half entry)."""
-    return table.write_parquet(cache_dir() / f"{key}.parquet")
+def store(key: str, table: FeatureTable, background: bool = True) -> Path:
+    """Write the table under its key (atomically, so a crash leaves no half entry).
+
+    The Arrow table is built here, so later changes to ``table`` do not reach the cache.
+    """
+    path = _path(key)
+    arrow = table.to_arrow()
+    if not background:
+        return table.write_parquet(path, arrow)
+
+    def write() -> None:
+        try:
+            table.write_parquet(path, arrow)
+        except Exception as err:  # the cache only saves time: warn, do not fail the run
+            _log.warning("could not write the ingest cache %s: %s", path, err)
+
+    thread = threading.Thread(target=write, name="hepclf-ingest-cache")
+    with _pending_lock:
+        _pending[path] = thread
+    thread.start()
+    return path
+
+
+def wait() -> None:
+    """Wait until every cache entry being written in the background is complete."""
+    with _pending_lock:
+        threads = list(_pending.values())
+        _pending.clear()
+    for thread in threads:
+        thread.join()

@@ -1,22 +1,32 @@
-"""Ingest: every sample of a pipeline read in chunks into one feature table."""
+"""Ingest: every sample of a pipeline read in chunks into one feature table.
+
+All trees are opened and checked before anything is read, so a missing branch in the last
+file is reported at once. Every chunk's features are then written straight into one
+preallocated column-major table (no per-chunk or per-sample concatenation), while the next
+chunk is read and decompressed in a background thread.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import awkward as ak
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from hepclf.categories import assign, category_branches, require_one_category
 from hepclf.config import PipelineConfig, SampleConfig
 from hepclf.errors import InputDataError
 from hepclf.expressions import parse
 from hepclf.features import branches_of, compute_features, feature_branches, nonfinite_counts
-from hepclf.ingest.reader import check_branches, expand_files, iterate_chunks, open_tree
+from hepclf.files import expand_files
+from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree, read_ahead
 from hepclf.ingest.table import FeatureTable
+from hepclf.selection import combine, selection_mask
 
 
 @dataclass
@@ -34,29 +44,62 @@ class SampleSummary:
 
 
 @dataclass
-class _SampleArrays:
-    X: np.ndarray
-    weight: np.ndarray
-    event_id: np.ndarray
-    summary: SampleSummary
+class _SamplePlan:
+    """A sample's opened trees and what to read from them."""
+
+    sample: SampleConfig
+    files: list[str]
+    trees: list[tuple[str, Any]]
+    branches: set[str]
+    selection: str | None
+
+    @property
+    def entries(self) -> int:
+        return sum(int(tree.num_entries) for _, tree in self.trees)
+
+    def where(self, path: str) -> str:
+        return f"{path} (tree {self.sample.tree!r}, sample {self.sample.name!r})"
+
+
+class _Table:
+    """One growing table for all samples: features column-major, room for every entry read."""
+
+    def __init__(self, n_columns: int, capacity: int) -> None:
+        self.X = np.empty((n_columns, capacity), dtype=np.float32)
+        self.weight = np.empty(capacity, dtype=np.float64)
+        self.event_id = np.empty(capacity, dtype=np.int64)
+        self.category = np.empty(capacity, dtype=np.int16)
+        self.filled = 0
+
+    def rows(self, n: int) -> slice:
+        """The next ``n`` free rows."""
+        rows = slice(self.filled, self.filled + n)
+        self.filled += n
+        return rows
+
+    def features(self) -> np.ndarray:
+        """The filled part as an (events, columns) array, moved together without a copy."""
+        n_columns, capacity = self.X.shape
+        n = self.filled
+        if n == capacity:
+            return self.X.T
+        flat = self.X.reshape(-1)
+        for c in range(1, n_columns):  # column c moves down to c * n (overlap is safe)
+            flat[c * n : (c + 1) * n] = flat[c * capacity : c * capacity + n]
+        return flat[: n_columns * n].reshape(n_columns, n).T
 
 
 def sample_files(config: PipelineConfig, sample: SampleConfig) -> list[str]:
     """The files of a sample, globs expanded relative to the pipeline's folder."""
-    return expand_files([config.resolve(p) for p in sample.files], where=f"sample {sample.name!r}")
 
-
-def _mask(expression: str | None, chunk: ak.Array, n: int) -> np.ndarray | None:
-    if expression is None:
-        return None
-    values = parse(expression).evaluate(chunk)
-    if isinstance(values, ak.Array) and values.ndim > 1:
-        raise InputDataError(
-            f"the selection {expression!r} gives a list per event, not one decision; reduce it, "
-            "e.g. 'any(Jet_pt > 30)' or 'num(Jet_pt) >= 2'"
+    def no_match(pattern: str) -> InputDataError:
+        return InputDataError(
+            f"sample {sample.name!r}: no file matches {pattern!r}; check the path (relative "
+            "paths are taken from the pipeline file's folder) or create the data first "
+            "(e.g. `hepclf demo-data --out DIR`)"
         )
-    mask = np.asarray(ak.to_numpy(values) if isinstance(values, ak.Array) else values, dtype=bool)
-    return np.broadcast_to(mask, (n,)) if mask.ndim == 0 else mask
+
+    return expand_files([config.resolve(p) for p in sample.files], no_match)
 
 
 def _weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
@@ -73,89 +116,97 @@ def _weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(values, dtype=np.float64), (n,)) * sample.scale
 
 
-def _read_sample(
-    config: PipelineConfig, sample: SampleConfig, progress: Progress | None
-) -> _SampleArrays:
+def _plan(config: PipelineConfig, sample: SampleConfig) -> _SamplePlan:
     files = sample_files(config, sample)
-    cuts = [parse(s).source for s in (config.selection, sample.selection) if s]
-    selection = cuts[0] if len(cuts) == 1 else " && ".join(f"({c})" for c in cuts) or None
+    selection = combine(config.selection, sample.selection)
     needed = feature_branches(config.features) | branches_of([selection, sample.weight])
     if config.event_id:
         needed.add(config.event_id)
-    trees = []
+    if config.categories:
+        needed |= category_branches(config.categories)
+    plan = _SamplePlan(sample, files, [], needed, selection)
     for path in files:
         tree = open_tree(path, sample.tree)
-        check_branches(tree, needed, where=f"{path} (tree {sample.tree!r}, sample {sample.name!r})")
-        trees.append((path, tree))
-    total = sum(int(tree.num_entries) for _, tree in trees)
-    task = progress.add_task(sample.name, total=total) if progress else None
+        check_branches(tree, needed, where=plan.where(path))
+        plan.trees.append((path, tree))
+    return plan
 
-    parts_X, parts_w, parts_id = [], [], []
+
+def _read_sample(
+    config: PipelineConfig, plan: _SamplePlan, table: _Table, progress: Progress | None
+) -> SampleSummary:
+    sample = plan.sample
+    task = progress.add_task(sample.name, total=plan.entries) if progress else None
+    first = table.filled
     entries = 0
-    for path, tree in trees:
-        where = f"{path} (tree {sample.tree!r}, sample {sample.name!r})"
-        for chunk in iterate_chunks(tree, needed, config.step_size, where):
-            n = len(chunk)
+    for path, tree in plan.trees:
+        where = plan.where(path)
+        for chunk in read_ahead(iterate_chunks(tree, plan.branches, config.step_size, where)):
+            n_read = len(chunk)
             ids = (
-                ak.to_numpy(chunk[config.event_id]).astype(np.int64)
+                ak.to_numpy(chunk[config.event_id])
                 if config.event_id
-                else np.arange(entries, entries + n, dtype=np.int64)
+                else np.arange(entries, entries + n_read, dtype=np.int64)
             )
-            entries += n
-            mask = _mask(selection, chunk, n)
-            if mask is not None:
+            entries += n_read
+            n = n_read
+            if plan.selection is not None:
+                mask = selection_mask(plan.selection, chunk, n_read)
                 chunk, ids = chunk[mask], ids[mask]
                 n = len(ids)
+            rows = table.rows(n)
             try:
-                parts_X.append(compute_features(config.features, chunk, n))
-                parts_w.append(_weights(sample, chunk, n))
+                compute_features(config.features, chunk, n, out=table.X[:, rows])
+                table.weight[rows] = _weights(sample, chunk, n)
+                if config.categories:
+                    table.category[rows] = assign(config.categories, chunk, n)
             except InputDataError as err:
                 raise InputDataError(f"{where}: {err}") from None
-            parts_id.append(ids)
+            table.event_id[rows] = ids
             if progress is not None and task is not None:
-                progress.advance(task, n if mask is None else len(mask))
-
-    X = (
-        np.concatenate(parts_X)
-        if parts_X
-        else np.empty((0, len(config.feature_columns)), np.float32)
-    )
-    weight = np.concatenate(parts_w) if parts_w else np.empty(0)
-    event_id = np.concatenate(parts_id) if parts_id else np.empty(0, np.int64)
-    if entries and not len(X):
+                progress.advance(task, n_read)
+    if entries and table.filled == first:
         raise InputDataError(
-            f"sample {sample.name!r}: the selection {selection!r} leaves no events out of "
+            f"sample {sample.name!r}: the selection {plan.selection!r} leaves no events out of "
             f"{entries}; loosen it or check the branch units"
         )
-    summary = SampleSummary(
+    weight = table.weight[first : table.filled]
+    if config.categories:
+        category = table.category[first : table.filled]
+        require_one_category(config.categories, category, f"sample {sample.name!r}")
+    return SampleSummary(
         sample.name,
         sample.label,
-        len(files),
+        len(plan.files),
         entries,
-        len(X),
+        table.filled - first,
         float(weight.sum()),
         int((weight < 0).sum()),
     )
-    return _SampleArrays(X, weight, event_id, summary)
 
 
-def _apply_nan_policy(config: PipelineConfig, part: _SampleArrays) -> _SampleArrays:
-    bad = nonfinite_counts(part.X, config.feature_columns)
-    if not bad:
-        return part
-    listing = ", ".join(f"{c}: {n}" for c, n in bad.items())
-    if config.nan_policy == "error":
-        raise InputDataError(
-            f"sample {part.summary.name!r}: NaN or inf values in features ({listing} events). "
-            "Fix the expressions (e.g. guard log/sqrt/divisions), give jagged features a 'pad', "
-            "or set 'nan_policy: drop' to drop those events."
-        )
-    keep = np.isfinite(part.X).all(axis=1)
-    part.summary.dropped_nonfinite = int((~keep).sum())
-    part.summary.selected = int(keep.sum())
-    part.summary.sum_weights = float(part.weight[keep].sum())
-    part.summary.negative_weights = int((part.weight[keep] < 0).sum())
-    return _SampleArrays(part.X[keep], part.weight[keep], part.event_id[keep], part.summary)
+def _nonfinite_rows(
+    config: PipelineConfig, X: np.ndarray, summaries: Sequence[SampleSummary]
+) -> np.ndarray | None:
+    """Rows to keep under ``nan_policy: drop`` (None: all finite); an error under ``error``."""
+    if np.isfinite(X).all():
+        return None
+    keep = np.ones(len(X), dtype=bool)
+    start = 0
+    for summary in summaries:
+        part = X[start : start + summary.selected]
+        bad = nonfinite_counts(part, config.feature_columns)
+        if bad and config.nan_policy == "error":
+            listing = ", ".join(f"{c}: {n}" for c, n in bad.items())
+            raise InputDataError(
+                f"sample {summary.name!r}: NaN or inf values in features ({listing} events). "
+                "Fix the expressions (e.g. guard log/sqrt/divisions), give jagged features a "
+                "'pad', or set 'nan_policy: drop' to drop those events."
+            )
+        if bad:
+            keep[start : start + summary.selected] = np.isfinite(part).all(axis=1)
+        start += summary.selected
+    return keep
 
 
 def read_samples(config: PipelineConfig, show_progress: bool = True) -> FeatureTable:
@@ -173,35 +224,54 @@ def read_samples(config: PipelineConfig, show_progress: bool = True) -> FeatureT
         else None
     )
     start = time.perf_counter()
-    parts = []
+    plans = [_plan(config, sample) for sample in config.samples]
+    table = _Table(len(config.feature_columns), sum(plan.entries for plan in plans))
     with progress or nullcontext():
-        for sample in config.samples:
-            parts.append(_apply_nan_policy(config, _read_sample(config, sample, progress)))
-    _check_classes(parts, config.class_names)
+        summaries = [_read_sample(config, plan, table, progress) for plan in plans]
+    X = table.features()
+    n = table.filled
+    weight, event_id = table.weight[:n], table.event_id[:n]
+    category = table.category[:n] if config.categories else None
     index = {name: i for i, name in enumerate(config.class_names)}
-    table = FeatureTable(
-        X=np.concatenate([p.X for p in parts]),
+    label = np.repeat(
+        np.array([index[s.label] for s in summaries], np.int8), [s.selected for s in summaries]
+    )
+    sample = np.repeat(np.arange(len(summaries), dtype=np.int16), [s.selected for s in summaries])
+    keep = _nonfinite_rows(config, X, summaries)
+    if keep is not None:
+        X, weight, event_id = X[keep], weight[keep], event_id[keep]
+        label, sample = label[keep], sample[keep]
+        category = None if category is None else category[keep]
+        for i, summary in enumerate(summaries):
+            mine = sample == i
+            summary.dropped_nonfinite = summary.selected - int(mine.sum())
+            summary.selected = int(mine.sum())
+            summary.sum_weights = float(weight[mine].sum())
+            summary.negative_weights = int((weight[mine] < 0).sum())
+    _check_classes(summaries, config.class_names)
+    return FeatureTable(
+        X=X,
         columns=config.feature_columns,
-        label=np.concatenate([np.full(len(p.X), index[p.summary.label], np.int8) for p in parts]),
-        weight=np.concatenate([p.weight for p in parts]),
-        sample=np.concatenate([np.full(len(p.X), i, np.int16) for i, p in enumerate(parts)]),
+        label=label,
+        weight=weight,
+        sample=sample,
         sample_names=[s.name for s in config.samples],
-        event_id=np.concatenate([p.event_id for p in parts]),
+        event_id=event_id,
         info={
-            "samples": [asdict(p.summary) for p in parts],
+            "samples": [asdict(s) for s in summaries],
             "fingerprint": config.ingest_fingerprint(),
             "seconds": round(time.perf_counter() - start, 3),
         },
+        category=category,
     )
-    return table
 
 
-def _check_classes(parts: Iterable[_SampleArrays], classes: list[str]) -> None:
+def _check_classes(summaries: Sequence[SampleSummary], classes: list[str]) -> None:
     counts: dict[str, int] = dict.fromkeys(classes, 0)
     names: dict[str, list[str]] = {c: [] for c in classes}
-    for p in parts:
-        counts[p.summary.label] += len(p.X)
-        names[p.summary.label].append(p.summary.name)
+    for s in summaries:
+        counts[s.label] += s.selected
+        names[s.label].append(s.name)
     for label, count in counts.items():
         if count == 0:
             raise InputDataError(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hepclf.errors import InputDataError
+from hepclf.files import atomic_path
 
 METADATA_KEY = b"hepclf"
 
@@ -63,10 +62,8 @@ class FeatureTable:
         frame["event_id"] = self.event_id
         return frame
 
-    def write_parquet(self, path: str | Path) -> Path:
-        """Write atomically: a temporary file in the same folder, renamed when complete."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def to_arrow(self) -> pa.Table:
+        """The table as Arrow columns (features without a copy when stored column by column)."""
         arrays = [pa.array(self.X[:, i]) for i in range(self.X.shape[1])]
         arrays += [
             pa.array(self.label.astype(np.int8)),
@@ -81,17 +78,24 @@ class FeatureTable:
             arrays.append(pa.array(self.category.astype(np.int16)))
             names.append("category")
         meta = {"columns": self.columns, "sample_names": self.sample_names, "info": self.info}
-        table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(
+        return pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(
             {METADATA_KEY: json.dumps(meta).encode()}
         )
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+
+    def write_parquet(self, path: str | Path, arrow: pa.Table | None = None) -> Path:
+        """Write atomically (a temporary file renamed when complete).
+
+        Dictionary encoding is used for the sample column only: tried on float features it
+        costs most of the writing time and saves nothing. LZ4 keeps writing and reading fast.
+        """
+        path = Path(path)
+        with atomic_path(path) as temporary:
+            pq.write_table(
+                arrow if arrow is not None else self.to_arrow(),
+                temporary,
+                compression="lz4",
+                use_dictionary=["sample"],
+            )
         return path
 
     @classmethod
