@@ -1,0 +1,153 @@
+"""``hepclf result``: the physics result of already-trained models, without retraining.
+
+The pipeline YAML gives the data and the (possibly changed) ``result:`` block; the models
+come from MLflow. The events are ingested again and split exactly as in training (same
+seed, same rule), each model scores its test part (with k-fold, every event by the fold
+model that did not train on it), and the result goes to a new MLflow run that points at
+the training run, so the original run stays as it was.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.exceptions import MlflowException
+
+from hepclf.bundle import ModelBundle
+from hepclf.config import PipelineConfig
+from hepclf.errors import ConfigError, HepclfError
+from hepclf.ingest import FeatureTable, ingest
+from hepclf.physics.analysis import PhysicsResult
+from hepclf.physics.step import RESULTS_DIR, model_physics, write_model_physics
+from hepclf.split import split_table
+from hepclf.tracking.registry import load_bundle
+
+_RUN_ID = re.compile(r"^(?:runs:/)?([0-9a-f]{32})/?$")
+
+
+@dataclass
+class RecomputedResult:
+    """What ``hepclf result`` produced: per-model results, files and the MLflow run."""
+
+    results: dict[str, PhysicsResult]
+    files: dict[str, dict[str, Path]]
+    run_id: str
+    source_run_id: str
+    seconds: float
+
+
+def model_sources(source: str) -> tuple[dict[str, str], str]:
+    """Model URIs by model name, and the training run they come from ('' if unknown).
+
+    ``source`` is a pipeline run (``runs:/ID`` or the bare ID: all its models), a model's
+    run, or any model URI or folder ``hepclf`` loads (``models:/NAME@ALIAS``, ...).
+    """
+    match = _RUN_ID.match(source.strip())
+    if not match:
+        return {"": source}, ""
+    run_id = match.group(1)
+    client = mlflow.MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as err:
+        raise HepclfError(
+            f"run {run_id} is not in the MLflow store at {mlflow.get_tracking_uri()}: "
+            f"{err.message.splitlines()[0]}. Check --tracking-uri / MLFLOW_TRACKING_URI"
+        ) from None
+    if "hepclf.model" in run.data.tags:
+        return {run.data.tags["hepclf.model"]: f"runs:/{run_id}/model"}, run_id
+    children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
+    models = {
+        c.data.tags["hepclf.model"]: f"runs:/{c.info.run_id}/model"
+        for c in children
+        if "hepclf.model" in c.data.tags and c.info.status == "FINISHED"
+    }
+    if not models:
+        raise HepclfError(
+            f"run {run_id} has no finished model runs (nested runs tagged hepclf.model); "
+            "give the pipeline run of `hepclf train` or a model URI"
+        )
+    return dict(sorted(models.items())), run_id
+
+
+def bundle_scores(
+    bundle: ModelBundle, config: PipelineConfig, table: FeatureTable
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model's scores and the rows they belong to (None: every event, out-of-fold)."""
+    split = split_table(table, config.split, use_event_id=config.event_id is not None)
+    frame = table.features_frame()
+    if table.category is not None and bundle.routing_columns:
+        raise HepclfError("hepclf result does not handle per-category models yet")
+    if config.split.method == "kfold":
+        predict_folds = getattr(bundle.classifier, "predict_proba_folds", None)
+        if predict_folds is None or split.folds is None:
+            raise ConfigError(
+                f"model {bundle.name!r} is not a fold ensemble but the pipeline splits with "
+                "kfold; give the pipeline YAML the model was trained with"
+            )
+        X = bundle.normalizer.transform(bundle.features_from_frame(frame))
+        return np.asarray(predict_folds(X, split.folds)), None
+    rows = split.test
+    X = bundle.features_from_frame(frame.iloc[rows])
+    proba = bundle.probabilities(X)
+    return (proba[:, 1] if proba.shape[1] == 2 else proba), rows
+
+
+def recompute_results(
+    source: str,
+    config: PipelineConfig,
+    output: Path,
+    *,
+    log: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> RecomputedResult:
+    """Ingest, split as in training, score with the logged models, fit, write and log."""
+    if config.result is None:
+        raise ConfigError(
+            "the pipeline has no 'result:' block; add one (see the README, 'Physics result')"
+        )
+    start = time.perf_counter()
+    sources, source_run = model_sources(source)
+    table = ingest(config)
+    results: dict[str, PhysicsResult] = {}
+    files: dict[str, dict[str, Path]] = {}
+    for name, uri in sources.items():
+        bundle = load_bundle(uri)
+        name = name or bundle.name
+        if progress is not None:
+            progress(name)
+        scores, rows = bundle_scores(bundle, config, table)
+        results[name] = model_physics(config, table, rows, scores)
+        files[name] = write_model_physics(results[name], output, name)
+    run_id = _log(config, results, output, source_run) if log else ""
+    return RecomputedResult(results, files, run_id, source_run, time.perf_counter() - start)
+
+
+def _log(
+    config: PipelineConfig,
+    results: dict[str, PhysicsResult],
+    output: Path,
+    source_run: str,
+) -> str:
+    """A new run (in the training run's experiment) with metrics per model and the files."""
+    if source_run:
+        experiment_id = mlflow.get_run(source_run).info.experiment_id
+    else:
+        experiment_id = mlflow.set_experiment(config.experiment or config.name).experiment_id
+    tags = {"hepclf.kind": "result", "hepclf.pipeline": config.name}
+    if source_run:
+        tags["hepclf.source_run"] = source_run
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"{config.name}-result", tags=tags
+    ) as run:
+        mlflow.log_dict(config.result.model_dump(mode="json"), "result_config.json")
+        for name, result in results.items():
+            mlflow.log_metrics({f"{name}.{k}": v for k, v in result.to_flat_dict().items()})
+            mlflow.log_artifacts(str(output / RESULTS_DIR / name), f"{RESULTS_DIR}/{name}")
+        return run.info.run_id

@@ -1,0 +1,74 @@
+"""The physics result as one step of a pipeline: which events, which score, which yields.
+
+The pipeline (and ``hepclf result``) hand over the feature table, the rows the model was
+evaluated on and its scores there. ``rows=None`` means out-of-fold scores of every event
+(k-fold): no event was scored by a model that trained on it, so no scaling up is needed.
+
+Multi-class models: the discriminant is the summed probability of the signal class(es),
+fitted in one channel. Per-node fits (one channel per output node) and per-category
+channels are not done yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hepclf.config import PipelineConfig
+from hepclf.errors import InputDataError
+from hepclf.ingest import FeatureTable
+from hepclf.physics.analysis import PhysicsResult, physics_result
+from hepclf.physics.io import write_result
+from hepclf.physics.yields import evaluated_fractions, events_for_result
+
+RESULTS_DIR = "results"
+
+
+def discriminant(
+    scores: np.ndarray, class_names: Sequence[str], signal_classes: Sequence[str]
+) -> np.ndarray:
+    """The one-dimensional score to bin: the signal score, or Σ P(signal classes)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim == 1:
+        return scores
+    columns = [i for i, name in enumerate(class_names) if name in signal_classes]
+    if not columns:
+        raise InputDataError(
+            f"the model's classes {list(class_names)} include none of the signal classes "
+            f"{list(signal_classes)}"
+        )
+    return scores[:, columns].sum(axis=1)
+
+
+def model_physics(
+    config: PipelineConfig, table: FeatureTable, rows: np.ndarray | None, scores: np.ndarray
+) -> PhysicsResult:
+    """Z0 and the expected limit of one model from its scores on ``rows`` of ``table``."""
+    if config.result is None:
+        raise ValueError("model_physics needs a pipeline with a 'result:' block")
+    score = discriminant(scores, config.class_names, config.signal_classes)
+    selected = slice(None) if rows is None else rows
+    bad = ~np.isfinite(score)
+    if bad.any():
+        raise InputDataError(
+            f"{int(bad.sum())} evaluated events have no score (NaN: not routed to any "
+            "category?); the physics result needs a score for every event (per-category "
+            "results are not done yet)"
+        )
+    fractions = evaluated_fractions(table.sample, rows, len(table.sample_names))
+    events = events_for_result(
+        config,
+        score,
+        table.weight[selected],
+        table.sample[selected],
+        table.sample_names,
+        fractions,
+    )
+    return physics_result(events, config.result)
+
+
+def write_model_physics(result: PhysicsResult, output: Path, model: str) -> dict[str, Path]:
+    """Files of one model under ``output/results/<model>/``."""
+    return write_result(result, Path(output) / RESULTS_DIR / model, model)
