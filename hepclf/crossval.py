@@ -24,7 +24,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from hepclf.errors import ConfigError
-from hepclf.evaluation import ClassifierReport, KSResult, evaluate_classifier, ks_test, roc_auc
+from hepclf.evaluation import (
+    ClassifierReport,
+    KSResult,
+    RocCurve,
+    evaluate_classifier,
+    ks_test,
+    roc_curve,
+)
 from hepclf.split import assign_folds
 
 FOLD_ENSEMBLE = "fold_ensemble"
@@ -242,8 +249,13 @@ class CrossValReport:
     """
 
     report: ClassifierReport
-    auc_folds: list[float]
+    roc_folds: list[RocCurve]
     ks_folds: list[tuple[KSResult, KSResult]]
+
+    @property
+    def auc_folds(self) -> list[float]:
+        """Out-of-fold AUC of each fold's events (TMVA's "Fold i ROC-Int")."""
+        return [roc.auc for roc in self.roc_folds]
 
     @property
     def auc_folds_mean(self) -> float:
@@ -306,11 +318,11 @@ def evaluate_folds(
     report = evaluate_classifier(
         y, scores.out_of_fold, w, y_in, s_in, w_in, ks_threshold=ks_threshold, ks_bins=ks_bins
     )
-    aucs: list[float] = []
+    rocs: list[RocCurve] = []
     ks: list[tuple[KSResult, KSResult]] = []
     for k in range(k_all):
         out = scores.fold == k
-        aucs.append(roc_auc(y[out], scores.out_of_fold[out], w[out]))
+        rocs.append(roc_curve(y[out], scores.out_of_fold[out], w[out]))
         inside = rows_in[k]
         pair = []
         for cls in (1, 0):
@@ -324,7 +336,22 @@ def evaluate_folds(
         ks_signal=_combined([s for s, _ in ks]),
         ks_background=_combined([b for _, b in ks]),
     )
-    return CrossValReport(report, aucs, ks)
+    return CrossValReport(report, rocs, ks)
+
+
+def plot_fold_roc(result: CrossValReport, path: Path, model_name: str) -> Path:
+    """The ROC of the out-of-fold scores with the band spanned by the folds (PNG)."""
+    from hepclf.evaluation.plots import plot_roc_folds
+
+    roc = result.report.roc_test
+    return plot_roc_folds(
+        [(r.eff_s, r.eff_b) for r in result.roc_folds],
+        (roc.eff_s, roc.eff_b),
+        path,
+        model_name,
+        auc_out_of_fold=roc.auc,
+        auc_folds=result.auc_folds,
+    )
 
 
 def _combined(results: list[KSResult]) -> KSResult:

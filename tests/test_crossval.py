@@ -150,3 +150,16 @@ def test_over_trained_bdt_is_still_flagged_out_of_fold() -> None:
     assert result.report.overtrained
     assert result.report.auc_train > result.report.auc_test + 0.05
     assert all(min(s.pvalue, b.pvalue) < 0.05 for s, b in result.ks_folds)
+
+
+def test_fold_roc_plot_is_written(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from hepclf.crossval import plot_fold_roc
+
+    X, y, w, ids = events(1500, seed=9)
+    ensemble = FoldEnsemble(build_model("linear", {}, seed=1), folds=3).fit(X, y, w, ids)
+    result = evaluate_folds(fold_scores(ensemble, X), y, w)
+    path = plot_fold_roc(result, tmp_path / "roc_folds.png", "linear")
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size[0] >= 500

@@ -365,3 +365,54 @@ def _no_minor_ticks(ax: Axes) -> None:
     """Category-like axes (feature names, unlabelled density) read better without them."""
     ax.xaxis.set_minor_locator(NullLocator())
     ax.yaxis.set_minor_locator(NullLocator())
+
+
+def plot_roc_folds(
+    fold_curves: Sequence[tuple[ArrayLike, ArrayLike]],
+    out_of_fold: tuple[ArrayLike, ArrayLike],
+    path: PathLike,
+    model_name: str,
+    *,
+    auc_out_of_fold: float,
+    auc_folds: Sequence[float],
+) -> Path:
+    """Background rejection of a k-fold model: out-of-fold curve and the band of its folds.
+
+    Curves are ``(eff_s, eff_b)``; each fold's rejection is interpolated on a common signal
+    efficiency grid, and the band spans the lowest to highest fold, so its width shows how
+    much one fold's model and test events move the curve (TMVA prints fold ROC integrals).
+    """
+    grid = np.linspace(0.02, 1.0, 200)
+
+    def rejection(eff_s: ArrayLike, eff_b: ArrayLike) -> np.ndarray:
+        s = np.maximum.accumulate(np.asarray(eff_s, dtype=np.float64))
+        b = np.maximum.accumulate(np.asarray(eff_b, dtype=np.float64))
+        at = np.interp(grid, s, b)
+        return np.divide(1.0, at, out=np.full(grid.shape, np.nan), where=at > 0)
+
+    folds = np.array([rejection(*c) for c in fold_curves])
+    aucs = np.asarray(auc_folds, dtype=np.float64)
+    with _figure(path, (10.0, 10.0)) as fig:
+        ax = fig.subplots()
+        ax.fill_between(
+            grid,
+            np.nanmin(folds, axis=0),
+            np.nanmax(folds, axis=0),
+            color=SIGNAL_COLOR,
+            alpha=0.3,
+            label=f"{len(folds)} folds: AUC {aucs.mean():.4f} ± {aucs.std(ddof=1):.4f}",
+        )
+        ax.plot(
+            grid,
+            rejection(*out_of_fold),
+            lw=2,
+            color=SIGNAL_COLOR,
+            label=f"out-of-fold (AUC = {auc_out_of_fold:.4f})",
+        )
+        ax.plot(grid, 1.0 / grid, ls="--", color="grey", label="Random")
+        ax.set_xlim(0.0, 1.0)
+        ax.set_yscale("log")
+        ax.set_xlabel("Signal efficiency")
+        ax.set_ylabel(r"Background rejection $1/\varepsilon_B$")
+        ax.legend(loc="upper right", title=model_name)
+    return Path(path)
