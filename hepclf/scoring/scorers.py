@@ -50,10 +50,37 @@ class ScoringModel:
     def branch(self) -> str:
         return self.spec.branch
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Output columns: ``score_<label>`` for two classes; for K classes one
+        ``score_<label>_<class>`` per class (summing to 1) and ``node_<label>``, the index
+        of the highest output in the order of ``bundle.classes``."""
+        if not self.bundle.multiclass:
+            return (self.branch,)
+        label = self.branch.removeprefix("score_")
+        per_class = [f"{self.branch}_{_NOT_IN_NAME.sub('_', c)}" for c in self.bundle.classes]
+        return (*per_class, f"node_{label}")
+
     def score(self, X: np.ndarray) -> np.ndarray:
         """Signal scores (float64) for raw feature columns."""
         with self._lock:
             return np.asarray(self.bundle.score_features(X), dtype=np.float64)
+
+    def probabilities(self, X: np.ndarray) -> np.ndarray:
+        """(n, K) class probabilities (float64) for raw feature columns."""
+        with self._lock:
+            return self.bundle.probabilities(X)
+
+    def outputs(self, proba: np.ndarray) -> dict[str, np.ndarray]:
+        """The output columns from (n, K) probabilities; a NaN row gets node -1."""
+        if not self.bundle.multiclass:
+            return {self.branch: np.ascontiguousarray(proba[:, 1])}
+        *per_class, node = self.columns
+        scored = np.isfinite(proba).all(axis=1)
+        winner = np.full(len(proba), -1, dtype=np.int16)
+        winner[scored] = np.argmax(proba[scored], axis=1)
+        scores = {c: np.ascontiguousarray(proba[:, k]) for k, c in enumerate(per_class)}
+        return {**scores, node: winner}
 
 
 def branch_for(label: str) -> str:
