@@ -13,7 +13,6 @@ ttH spectrum on top.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import uproot
 
 from hepclf.errors import ConfigError
+from hepclf.files import atomic_path
 
 TREE = "Events"
 CHUNK = 100_000
@@ -84,8 +84,7 @@ def _chunk(shape: ProcessShape, n: int, first_event: int, rng: np.random.Generat
 def write_process(path: Path, shape: ProcessShape, events: int, seed: int) -> Path:
     """Write one process as a TTree ``Events``, chunk by chunk, atomically."""
     rng = np.random.default_rng(seed)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with uproot.recreate(tmp) as file:
+    with atomic_path(path) as tmp, uproot.recreate(tmp) as file:
         tree = None
         for start in range(0, events, CHUNK):
             data = _chunk(shape, min(CHUNK, events - start), start, rng)
@@ -96,7 +95,6 @@ def write_process(path: Path, shape: ProcessShape, events: int, seed: int) -> Pa
                 }
                 tree = file.mktree(TREE, types, title="hepclf demo events")
             tree.extend(data)
-    os.replace(tmp, path)
     return path
 
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import awkward as ak
 import numpy as np
 
 from hepclf.errors import InputDataError
-from hepclf.expressions import parse
 from hepclf.features import branches_of, describe_nonfinite
 from hepclf.scoring.outputs import Columns
 from hepclf.scoring.scorers import ScoringModel
+from hepclf.selection import selection_mask
 
 ENTRY_BRANCH = "entry"
 NonFinite = Literal["error", "nan"]
@@ -37,7 +37,7 @@ class ChunkPlan:
     def columns(self) -> tuple[str, ...]:
         """Output columns in order: entry number (with a selection), scores, kept branches."""
         entry = (ENTRY_BRANCH,) if self.selection else ()
-        return entry + tuple(m.branch for m in self.models) + self.keep_branches
+        return entry + tuple(c for m in self.models for c in m.columns) + self.keep_branches
 
     @property
     def branches(self) -> set[str]:
@@ -56,18 +56,6 @@ class ChunkPlan:
             )
 
 
-def selection_mask(selection: str, chunk: ak.Array, n: int) -> np.ndarray:
-    """One boolean per event; a selection giving a list per event is an error."""
-    values = parse(selection).evaluate(chunk)
-    if isinstance(values, ak.Array) and values.ndim > 1:
-        raise InputDataError(
-            f"the selection {selection!r} gives a list per event, not one decision; reduce it, "
-            "e.g. 'any(Jet_pt > 30)' or 'num(Jet_pt) >= 2'"
-        )
-    mask = np.asarray(ak.to_numpy(values) if isinstance(values, ak.Array) else values, dtype=bool)
-    return np.broadcast_to(mask, (n,)) if mask.ndim == 0 else mask
-
-
 def score_chunk(plan: ChunkPlan, chunk: ak.Array, first_entry: int) -> Columns:
     """The output columns for one chunk (entries ``first_entry`` onwards of the input)."""
     n = len(chunk)
@@ -83,17 +71,20 @@ def score_chunk(plan: ChunkPlan, chunk: ak.Array, first_entry: int) -> Columns:
         key = json.dumps([f.model_dump(mode="json") for f in model.bundle.features])
         if key not in features:
             features[key] = model.bundle.features_from_branches(chunk, n)
-        columns[model.branch] = _scores(model, features[key], entries, plan.on_nonfinite)
+        proba = _probabilities(model, features[key], entries, plan.on_nonfinite)
+        columns.update(model.outputs(proba))
     for branch in plan.keep_branches:
         columns[branch] = chunk[branch]
     return columns
 
 
-def _scores(model: ScoringModel, X: np.ndarray, entries: np.ndarray, policy: NonFinite) -> Any:
-    """Scores of finite rows; a non-finite feature is an error, or a NaN score with "nan"."""
+def _probabilities(
+    model: ScoringModel, X: np.ndarray, entries: np.ndarray, policy: NonFinite
+) -> np.ndarray:
+    """Probabilities of finite rows; a non-finite feature is an error, or NaN with "nan"."""
     problem = describe_nonfinite(X, model.bundle.columns, entries)
     if problem is None:
-        return model.score(X)
+        return model.probabilities(X)
     if policy == "error":
         raise InputDataError(
             f"cannot score with {model.bundle.name!r}: {problem}. Give the feature a 'fill' "
@@ -101,10 +92,10 @@ def _scores(model: ScoringModel, X: np.ndarray, entries: np.ndarray, policy: Non
             "retrain, or write NaN scores for these events with --nan-score"
         )
     finite = np.isfinite(X).all(axis=1)
-    scores = np.full(len(X), np.nan)
+    proba = np.full((len(X), len(model.bundle.classes)), np.nan)
     if finite.any():
-        scores[finite] = model.score(X[finite])
-    return scores
+        proba[finite] = model.probabilities(X[finite])
+    return proba
 
 
 def empty_columns(plan: ChunkPlan, kept: ak.Array | None) -> Columns:
@@ -113,7 +104,7 @@ def empty_columns(plan: ChunkPlan, kept: ak.Array | None) -> Columns:
     if plan.selection:
         columns[ENTRY_BRANCH] = np.empty(0, np.int64)
     for model in plan.models:
-        columns[model.branch] = np.empty(0, np.float64)
+        columns.update(model.outputs(np.empty((0, len(model.bundle.classes)))))
     if plan.keep_branches:
         assert kept is not None, "a zero-length read of the kept branches is needed"
         columns.update({branch: kept[branch] for branch in plan.keep_branches})

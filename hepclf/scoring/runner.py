@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import uproot
 from rich.console import Console
 
 from hepclf.errors import InputDataError
+from hepclf.files import expand_files
 from hepclf.scoring.file_job import FileResult, ScoreSettings, score_file
 from hepclf.scoring.outputs import output_path
 from hepclf.scoring.progress import ScoreProgress
@@ -44,14 +44,12 @@ class RunSummary:
 
 def expand_inputs(patterns: Sequence[str]) -> list[str]:
     """Files and globs in order, each once; a pattern matching no file is an error."""
-    files: list[str] = []
-    for pattern in patterns:
-        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        matched = [m for m in matched if Path(m).is_file()]
-        if not matched:
-            raise InputDataError(f"no input file matches {pattern!r}; check the path or glob")
-        files.extend(m for m in matched if m not in files)
-    return files
+    return expand_files(
+        patterns,
+        lambda pattern: InputDataError(
+            f"no input file matches {pattern!r}; check the path or glob"
+        ),
+    )
 
 
 def plan_outputs(inputs: Sequence[str], settings: ScoreSettings) -> list[tuple[str, Path]]:

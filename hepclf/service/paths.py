@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from pathlib import Path
 
 from hepclf.errors import HepclfError
+from hepclf.files import matching_files
 
 
 class ForbiddenPath(HepclfError):
@@ -51,8 +51,7 @@ class DataRoots:
         """Files matching ``pattern`` (a path or glob), each checked to lie under a root."""
         self.check(pattern)
         try:
-            matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-            files = [m for m in matched if Path(m).is_file()]
+            files = matching_files(pattern)
         except (OSError, ValueError) as err:
             raise HepclfError(f"{pattern[:300]!r}: not a usable path ({err})") from None
         return [self.check(m) for m in files]
