@@ -1,27 +1,154 @@
-"""Human-facing results of a pipeline run: the comparison table, metrics.json and summary.md."""
+"""What a pipeline run reports, as data: champion choice, metrics.json, summary.md, tables.
+
+One home for the comparison columns: ``hepclf train`` (this run's models) and ``hepclf
+compare`` (models of runs read back from MLflow) build their tables from the same
+:data:`COLUMNS` over flat metric keys, and the CLI only renders them.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from rich.table import Table
+from hepclf.errors import ConfigError
+from hepclf.results import ModelResult, PipelineResult, Selection
 
-if TYPE_CHECKING:
-    from hepclf.pipeline import ModelResult, PipelineResult
 
-COLUMNS = (
-    ("model", None),
-    ("AUC test", "auc_test"),
-    ("AUC train", "auc_train"),
-    ("effS@B=0.01 test", ("0.01", "test")),
-    ("effS@B=0.01 train", ("0.01", "train")),
-    ("effS@B=0.1 test", ("0.1", "test")),
-    ("effS@B=0.1 train", ("0.1", "train")),
-    ("KS p sig", "ks_pvalue_signal"),
-    ("KS p bkg", "ks_pvalue_background"),
-    ("overtrained", "overtrained"),
-    ("train s", "train_seconds"),
+@dataclass(frozen=True)
+class Column:
+    """A comparison column: one metric key, or a (test, train) pair shown as 'a / b'."""
+
+    title: str
+    keys: tuple[str, ...]
+    header: str = ""
+
+    def cell(self, metrics: Mapping[str, float]) -> str:
+        values = [format_value(k, metrics.get(k)) for k in self.keys]
+        return " / ".join(values)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("AUC test", ("auc_test",)),
+    Column("AUC train", ("auc_train",)),
+    Column(
+        "effS@B=0.01 test / train",
+        ("eff_s_at_eff_b_0.01_test", "eff_s_at_eff_b_0.01_train"),
+        "effS@B=0.01\ntest / train",
+    ),
+    Column(
+        "effS@B=0.1 test / train",
+        ("eff_s_at_eff_b_0.1_test", "eff_s_at_eff_b_0.1_train"),
+        "effS@B=0.1\ntest / train",
+    ),
+    Column("KS p sig", ("ks_pvalue_signal",)),
+    Column("KS p bkg", ("ks_pvalue_background",)),
+    Column("overtrained", ("overtrained",)),
+    Column("train s", ("train_seconds",)),
 )
+"""The comparison columns (flat metric keys, as logged to MLflow)."""
+
+
+def format_value(key: str, value: Any) -> str:
+    """A metric as the tables show it."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if key == "overtrained":
+        return "YES" if value else "no"
+    if key.endswith("_seconds"):
+        return f"{value:.1f}"
+    if key.startswith("ks_pvalue"):
+        return f"{value:.2g}"
+    if key.startswith("eff_s_at_eff_b"):
+        return f"{value:.3f}"
+    return f"{value:.4f}"
+
+
+@dataclass
+class Comparison:
+    """A table as data: a title, column titles and one row of cells per model."""
+
+    title: str
+    columns: list[Column]
+    rows: list[list[str]]
+    best: str | None = None
+
+    @property
+    def titles(self) -> list[str]:
+        return ["model", *(c.title for c in self.columns)]
+
+    @property
+    def headers(self) -> list[str]:
+        """Compact (two-line) headers for a terminal table."""
+        return ["model", *(c.header or c.title.replace(" ", "\n", 1) for c in self.columns)]
+
+
+def comparison(
+    metrics: Mapping[str, Mapping[str, float]], best: str | None, title: str
+) -> Comparison:
+    """Rows for models given as {name: flat metrics}; the champion is marked with '*'."""
+    rows = [
+        [name + (" *" if name == best else ""), *(c.cell(m) for c in COLUMNS)]
+        for name, m in metrics.items()
+    ]
+    return Comparison(title, list(COLUMNS), rows, best)
+
+
+def run_comparison(result: PipelineResult) -> Comparison:
+    """The comparison table of a pipeline run."""
+    return comparison(
+        {n: r.metrics() for n, r in result.results.items()},
+        result.best,
+        f"Model comparison (best: {result.best})",
+    )
+
+
+# -- champion ----------------------------------------------------------------------------
+
+
+def select_champion(results: Mapping[str, ModelResult], metric: str) -> Selection:
+    """The model with the highest ``metric`` among those not flagged over-trained.
+
+    An over-trained model's test score is an optimistic guess of how it generalises, so it
+    is passed over even when its number is higher. When every model is over-trained the
+    best one is still chosen, with a warning saying so.
+    """
+    values = {n: r.metrics().get(metric) for n, r in results.items()}
+    if any(v is None for v in values.values()):
+        raise ConfigError(
+            f"evaluation.select_metric {metric!r} is not a metric of the models; use e.g. "
+            "'auc_test' or 'eff_s_at_eff_b_0.1_test'"
+        )
+    ranked = sorted(values, key=lambda n: float(values[n]), reverse=True)
+    fine = [n for n in ranked if not results[n].overtrained]
+    if not fine:
+        best = ranked[0]
+        warning = (
+            f"every model is flagged over-trained (KS p-value of train vs test scores below "
+            f"{results[best].report.ks_threshold:g}); chose {best} by {metric} anyway. Its test "
+            "figures may be optimistic: regularise the models or train on more events."
+        )
+        return Selection(best, metric, float(values[best]), [], warning)
+    best = fine[0]
+    passed = ranked[: ranked.index(best)]
+    selection = Selection(best, metric, float(values[best]), passed)
+    if passed:
+        selection.note = (
+            f"passed over {', '.join(passed)} (higher {metric} but flagged over-trained); "
+            f"champion: {best}"
+        )
+    return selection
+
+
+def best_model(results: Mapping[str, ModelResult], metric: str) -> str:
+    """Name of the champion (see :func:`select_champion`)."""
+    return select_champion(results, metric).best
+
+
+# -- files --------------------------------------------------------------------------------
 
 
 def model_summary(result: ModelResult) -> dict[str, Any]:
@@ -29,6 +156,7 @@ def model_summary(result: ModelResult) -> dict[str, Any]:
     return {
         **result.report.to_summary(),
         "train_seconds": round(result.train_seconds, 3),
+        "predict_seconds": round(result.predict_seconds, 3),
         "model_uri": result.model_uri,
         "run_id": result.run_id,
         "device": result.classifier.device_,
@@ -36,56 +164,51 @@ def model_summary(result: ModelResult) -> dict[str, Any]:
 
 
 def metrics_document(result: PipelineResult) -> dict[str, Any]:
-    """``metrics.json``: the parent ``mlflow_run_id`` and, per model name, its key figures."""
+    """``metrics.json``: the parent ``mlflow_run_id``, ``wall_seconds`` and, per model name,
+    its key figures."""
     doc: dict[str, Any] = {"mlflow_run_id": result.run_id}
     doc.update({name: model_summary(r) for name, r in result.results.items()})
+    doc["wall_seconds"] = round(result.wall_seconds, 3)
     return doc
 
 
-def _cells(summary: dict[str, Any]) -> list[str]:
-    cells = []
-    for _, key in COLUMNS[1:]:
-        if isinstance(key, tuple):
-            value = summary["eff_s_at_eff_b"][key[0]][key[1]]
-        else:
-            value = summary[key]
-        if isinstance(value, bool):
-            cells.append("YES" if value else "no")
-        elif key == "train_seconds":
-            cells.append(f"{value:.1f}")
-        elif key in ("ks_pvalue_signal", "ks_pvalue_background"):
-            cells.append(f"{value:.3g}")
-        else:
-            cells.append(f"{value:.4f}")
-    return cells
-
-
-def comparison_table(result: PipelineResult) -> Table:
-    """One row per model, best model marked, for the terminal."""
-    table = Table(title=f"Model comparison (best: {result.best})", title_justify="left")
-    for title, _ in COLUMNS:
-        table.add_column(title, justify="left" if title == "model" else "right")
-    for name, r in result.results.items():
-        marker = " *" if name == result.best else ""
-        table.add_row(name + marker, *_cells(model_summary(r)))
-    return table
-
-
-def summary_markdown(result: PipelineResult, header: dict[str, str]) -> str:
-    """``summary.md``: run identifiers, the comparison table and the plots."""
-    lines = [f"# {header.get('pipeline', 'hepclf')} — model comparison", ""]
+def summary_markdown(result: PipelineResult) -> str:
+    """``summary.md``: run identifiers, the champion choice, the comparison table, the plots."""
+    selection = result.selection
+    header = {
+        "pipeline": result.name,
+        "mlflow run": result.run_id,
+        "experiment": result.experiment,
+        "tracking URI": result.tracking_uri,
+        "best model": f"{selection.best} (by {selection.metric})",
+    }
+    table = run_comparison(result)
+    lines = [f"# {result.name} — model comparison", ""]
     lines += [f"- **{k}**: {v}" for k, v in header.items()]
-    lines += ["", "| " + " | ".join(t for t, _ in COLUMNS) + " |"]
-    lines.append("|" + "---|" * len(COLUMNS))
-    for name, r in result.results.items():
+    lines += [f"- **note**: {n}" for n in (selection.note, *result.notes) if n]
+    if selection.warning:
+        lines.append(f"- **warning**: {selection.warning}")
+    lines += ["", "| " + " | ".join(table.titles) + " |"]
+    lines.append("|" + "---|" * len(table.titles))
+    for name, row in zip(result.results, table.rows, strict=True):
         label = f"**{name}**" if name == result.best else name
-        lines.append("| " + " | ".join([label, *_cells(model_summary(r))]) + " |")
+        lines.append("| " + " | ".join([label, *row[1:]]) + " |")
     lines += [
         "",
         "effS@B=x: signal efficiency at background efficiency x. KS p: Kolmogorov-Smirnov",
         "p-value of train vs test score distributions; 'overtrained' when either is below the",
-        "threshold. Plots: `plots/roc.png`, `plots/<model>_overtraining.png`, learning curves,",
-        "feature importance, input correlations and distributions.",
+        "threshold (such models are not chosen as champion while another is not flagged).",
+        "Plots: `plots/roc.png`, `plots/<model>_overtraining.png`, learning curves, feature",
+        "importance, input correlations and distributions.",
         "",
     ]
     return "\n".join(lines)
+
+
+def write_reports(result: PipelineResult, folder: Path) -> dict[str, Path]:
+    """Write ``metrics.json`` and ``summary.md`` into ``folder``; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics, summary = folder / "metrics.json", folder / "summary.md"
+    metrics.write_text(json.dumps(metrics_document(result), indent=2, default=float))
+    summary.write_text(summary_markdown(result))
+    return {"metrics": metrics, "summary": summary}

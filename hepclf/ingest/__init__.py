@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import Any
+
 from hepclf.config import PipelineConfig
 from hepclf.ingest import cache
 from hepclf.ingest.run import read_samples
@@ -23,3 +27,14 @@ def ingest(
     if key is not None:
         cache.store(key, table)
     return table
+
+
+class _CallableModule(types.ModuleType):
+    """``hepclf.ingest(config)`` (the public API) calls :func:`ingest`; the package's
+    modules (``hepclf.ingest.run``, ...) stay reachable as attributes."""
+
+    def __call__(self, config: PipelineConfig, **options: Any) -> FeatureTable:
+        return ingest(config, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,42 +1,56 @@
-"""Side-by-side view of the models of recent pipeline runs, read back from MLflow."""
+"""The models of recent pipeline runs, read back from MLflow (nothing is created or changed).
+
+Every run is reported with its status: a run that failed, was killed or is still running
+(or died without a word, e.g. SIGKILL) never names a champion.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import mlflow
-from rich.table import Table
 
 from hepclf.errors import HepclfError
-from hepclf.tracking.logging import tracking_uri_for
-
-SHOWN = (
-    ("AUC test", "auc_test"),
-    ("AUC train", "auc_train"),
-    ("effS@B=0.01 test", "eff_s_at_eff_b_0.01_test"),
-    ("effS@B=0.1 test", "eff_s_at_eff_b_0.1_test"),
-    ("KS p sig", "ks_pvalue_signal"),
-    ("KS p bkg", "ks_pvalue_background"),
-    ("overtrained", "overtrained"),
-    ("train s", "train_seconds"),
-)
+from hepclf.tracking.store import use_store
 
 
-def compare_runs(tracking_uri: str | None, experiment: str | None, runs: int) -> Table:
-    """A table with one row per model of the ``runs`` most recent pipeline runs."""
-    mlflow.set_tracking_uri(tracking_uri_for(tracking_uri))
+@dataclass
+class RunRecord:
+    """One pipeline run: its status, its champion (finished runs only) and model metrics."""
+
+    run_id: str
+    started: str
+    status: str
+    best: str | None
+    models: dict[str, dict[str, float]] = field(default_factory=dict)
+    model_status: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ExperimentRuns:
+    """Recent pipeline runs of one experiment in one store."""
+
+    experiment: str
+    tracking_uri: str
+    runs: list[RunRecord]
+
+
+def recent_runs(tracking_uri: str | None, experiment: str | None, runs: int) -> ExperimentRuns:
+    """The ``runs`` most recent pipeline runs of ``experiment`` (default: the latest one)."""
+    uri = use_store(tracking_uri, create=False)
     client = mlflow.MlflowClient()
     if experiment is None:
         found = client.search_experiments(order_by=["last_update_time DESC"], max_results=1)
         if not found:
-            raise HepclfError(f"no MLflow experiments at {mlflow.get_tracking_uri()}")
+            raise HepclfError(f"no MLflow experiments in the store at {uri}")
         exp = found[0]
     else:
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
             names = [e.name for e in client.search_experiments()]
             raise HepclfError(
-                f"no MLflow experiment {experiment!r} at {mlflow.get_tracking_uri()}; "
+                f"no MLflow experiment {experiment!r} in the store at {uri}; "
                 f"experiments there: {names}"
             )
     parents = client.search_runs(
@@ -45,32 +59,23 @@ def compare_runs(tracking_uri: str | None, experiment: str | None, runs: int) ->
         order_by=["attributes.start_time DESC"],
         max_results=runs,
     )
-    table = Table(title=f"Experiment {exp.name!r}", title_justify="left")
-    for title in ("run", "started", "model", *(t for t, _ in SHOWN)):
-        table.add_column(title, justify="left" if title in ("run", "started", "model") else "right")
+    records = []
     for parent in parents:
         children = client.search_runs(
             [exp.experiment_id],
             f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
             order_by=["attributes.start_time ASC"],
         )
-        started = parent.info.start_time
-        stamp = datetime.fromtimestamp(started / 1000).strftime("%Y-%m-%d %H:%M")
-        best = parent.data.tags.get("hepclf.best_model")
+        status = parent.info.status
+        record = RunRecord(
+            parent.info.run_id,
+            datetime.fromtimestamp(parent.info.start_time / 1000).strftime("%Y-%m-%d %H:%M"),
+            status,
+            parent.data.tags.get("hepclf.best_model") if status == "FINISHED" else None,
+        )
         for child in children:
             name = child.data.tags.get("hepclf.model", child.info.run_name)
-            cells = []
-            for _, key in SHOWN:
-                value = child.data.metrics.get(key)
-                if value is None:
-                    cells.append("-")
-                elif key == "overtrained":
-                    cells.append("YES" if value else "no")
-                elif key == "train_seconds":
-                    cells.append(f"{value:.1f}")
-                else:
-                    cells.append(f"{value:.4g}")
-            table.add_row(
-                parent.info.run_id[:8], stamp, name + (" *" if name == best else ""), *cells
-            )
-    return table
+            record.models[name] = dict(child.data.metrics)
+            record.model_status[name] = child.info.status
+        records.append(record)
+    return ExperimentRuns(exp.name, uri, records)

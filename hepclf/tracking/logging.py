@@ -1,10 +1,17 @@
-"""Record a pipeline invocation in MLflow: a parent run and one nested run per model."""
+"""Send a pipeline run's finished results to MLflow: a parent run, one nested run per model.
+
+The tracker computes nothing: training, evaluation (plots) and reporting have produced the
+results and files it logs. Its run ends FINISHED, FAILED on an error, or KILLED when the
+user or the batch system interrupted the run (Ctrl-C, SIGTERM).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import time
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -12,67 +19,100 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 import numpy as np
 import yaml
+from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import Metric
-from rich.console import Console
+from mlflow.types import ColSpec, Schema
 
-from hepclf import report
-from hepclf.config import PipelineConfig
-from hepclf.evaluation import plots
 from hepclf.tracking.provenance import git_commit, git_dirty, package_versions
 from hepclf.tracking.pyfunc import log_bundle
-from hepclf.tracking.registry import CHAMPION_ALIAS, register_model
+from hepclf.tracking.registry import register_model
+from hepclf.tracking.store import resolve_tracking_uri, use_store
 
 if TYPE_CHECKING:
     from hepclf.bundle import ModelBundle
-    from hepclf.pipeline import ModelResult, PipelineResult, PreparedData
+    from hepclf.config import PipelineConfig
+    from hepclf.ingest import FeatureTable
+    from hepclf.results import ModelResult, PipelineResult
+    from hepclf.split import SplitIndices
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 _BATCH = 1000
 
 
-def tracking_uri_for(explicit: str | None) -> str:
-    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else SQLite ``mlflow.db`` here."""
-    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
+def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """Nested settings as dotted MLflow parameter names (lists as JSON)."""
     if isinstance(value, dict):
         for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+            flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
     else:
         out[prefix] = json.dumps(value) if isinstance(value, list) else value
     return out
 
 
+def end_status(kind: type[BaseException] | None) -> str:
+    """MLflow run status for how a block ended: interrupted (Ctrl-C; SIGTERM, which the CLI
+    turns into KeyboardInterrupt) is KILLED, an error FAILED."""
+    if kind is None:
+        return "FINISHED"
+    if issubclass(kind, KeyboardInterrupt | SystemExit):
+        return "KILLED"
+    return "FAILED"
+
+
+class _TableDataset(MetaDataset):
+    """The feature table as an MLflow dataset: explicit schema and a content digest, so
+    logging it costs milliseconds instead of inspecting every cell."""
+
+    def __init__(self, table: FeatureTable, source: str, name: str) -> None:
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+        self.rows, self.width = len(table), len(table.columns) + 4
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*interpreted in multiple ways.*")
+            resolved = resolve_dataset_source(source)
+        super().__init__(resolved, name=name, digest=_digest(table), schema=_schema(table))
+
+    @property
+    def profile(self) -> dict[str, int]:
+        return {"num_rows": self.rows, "num_elements": self.rows * self.width}
+
+
+def _schema(table: FeatureTable) -> Schema:
+    kind = {np.dtype("float32"): "float", np.dtype("float64"): "double"}
+    columns = [ColSpec(kind.get(table.X.dtype, "double"), c) for c in table.columns]
+    columns += [
+        ColSpec("integer", "label"),
+        ColSpec(kind.get(table.weight.dtype, "double"), "weight"),
+        ColSpec("string", "sample"),
+        ColSpec("long", "event_id"),
+    ]
+    return Schema(columns)
+
+
+def _digest(table: FeatureTable) -> str:
+    h = hashlib.blake2b(digest_size=4)
+    for array in (table.X, table.label, table.weight, table.event_id):
+        h.update(np.ascontiguousarray(array).data)
+    return h.hexdigest()
+
+
 class PipelineTracker:
-    """Context manager around the parent run; plots and files are staged in ``staging``."""
+    """Context manager around the MLflow parent run of one pipeline invocation."""
 
     def __init__(
-        self,
-        config: PipelineConfig,
-        data: PreparedData,
-        staging: Path,
-        tracking_uri: str | None,
-        experiment: str | None,
-        console: Console,
+        self, config: PipelineConfig, tracking_uri: str | None, experiment: str | None
     ) -> None:
         self.config = config
-        self.data = data
-        self.staging = staging
-        self.plots = staging / "plots"
-        self.tracking_uri = tracking_uri_for(tracking_uri)
+        self.explicit_uri = tracking_uri
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
         self.experiment = experiment or config.experiment or config.name
-        self.console = console
-        self.results: dict[str, ModelResult] = {}
         self.run_id = ""
 
     def __enter__(self) -> PipelineTracker:
-        mlflow.set_tracking_uri(self.tracking_uri)
+        self.tracking_uri = use_store(self.explicit_uri, create=True)
         mlflow.set_experiment(self.experiment)
         run = mlflow.start_run(run_name=f"{self.config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         self.run_id = run.info.run_id
         self._log_provenance()
-        self._log_data()
         return self
 
     def __exit__(
@@ -81,8 +121,9 @@ class PipelineTracker:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        status = end_status(kind)
         while mlflow.active_run() is not None:
-            mlflow.end_run(status="FAILED" if kind else "FINISHED")
+            mlflow.end_run(status=status)
 
     def _log_provenance(self) -> None:
         commit = git_commit()
@@ -92,19 +133,19 @@ class PipelineTracker:
             tags["hepclf.git_dirty"] = str(git_dirty()).lower()
         tags.update({f"version.{k}": v for k, v in package_versions().items()})
         mlflow.set_tags(tags)
-        config = self.config.model_dump(mode="json", exclude={"models"})
-        params = _flatten("", config, {})
-        params = {k: v for k, v in params.items() if k not in ("samples", "features")}
-        params["n_features"] = len(self.data.table.columns)
-        params["features"] = ",".join(self.data.table.columns)
-        params["models"] = ",".join(self.config.models)
-        mlflow.log_params(params)
         mlflow.log_text(
             yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False), "pipeline.yaml"
         )
 
-    def _log_data(self) -> None:
-        table, split = self.data.table, self.data.split
+    def log_data(self, table: FeatureTable, split: SplitIndices) -> None:
+        """Parameters, the data summary and counts, and the dataset (schema, digest, size)."""
+        config = self.config.model_dump(mode="json", exclude={"models"})
+        params = flatten("", config, {})
+        params = {k: v for k, v in params.items() if k not in ("samples", "features")}
+        params["n_features"] = len(table.columns)
+        params["features"] = ",".join(table.columns)
+        params["models"] = ",".join(self.config.models)
+        mlflow.log_params(params)
         summary = {
             "events": len(table),
             "train": len(split.train),
@@ -121,45 +162,33 @@ class PipelineTracker:
                 "events_background": int((table.label == 0).sum()),
             }
         )
-        frame = table.to_pandas()
-        dataset = mlflow.data.from_pandas(
-            frame, source=str(self.config.base_dir), name=self.config.name, targets="label"
-        )
+        dataset = _TableDataset(table, str(self.config.base_dir), self.config.name)
         mlflow.log_input(dataset, context="training")
-        train = split.train
-        X, y, w = table.X[train], table.label[train], table.weight[train]
-        files = [
-            plots.plot_correlation_matrices(
-                X,
-                table.columns,
-                y,
-                w,
-                self.plots / "correlation_signal.png",
-                self.plots / "correlation_background.png",
-            ),
-            plots.plot_feature_distributions(X, table.columns, y, w, self.plots / "features.png"),
-        ]
-        for path in _paths(files):
-            mlflow.log_artifact(str(path), "plots")
 
-    def log_model(self, result: ModelResult, bundle: ModelBundle) -> None:
-        """A nested run with params, metrics, curves, plots, device and the pyfunc model."""
+    def log_files(self, paths: Iterable[Path], folder: str | None = None) -> None:
+        """Artifacts of the parent run (plots under ``plots/``, reports at the top)."""
+        for path in paths:
+            mlflow.log_artifact(str(path), folder)
+
+    def log_model(
+        self, result: ModelResult, bundle: ModelBundle, input_example: Any = None
+    ) -> None:
+        """A nested run with params, metrics, curves, plots, device and the pyfunc model.
+
+        Fills ``result.run_id`` and ``result.model_uri``.
+        """
         with mlflow.start_run(run_name=result.name, nested=True) as run:
             result.run_id = run.info.run_id
-            mlflow.set_tags(
-                {"hepclf.model": result.name, "hepclf.device": result.classifier.device_}
-            )
-            mlflow.log_params(_flatten("", result.classifier.params, {}))
-            metrics = dict(result.report.to_flat_dict())
-            metrics["train_seconds"] = result.train_seconds
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-            self._log_history(run.info.run_id, result.classifier.history_)
-            for path in self._model_plots(result):
+            model = result.classifier
+            mlflow.set_tags({"hepclf.model": result.name, "hepclf.device": model.device_})
+            mlflow.log_params(flatten("", model.hyperparameters, {}))
+            mlflow.log_metrics({k: float(v) for k, v in result.metrics().items()})
+            self._log_history(run.info.run_id, model.history_)
+            for path in result.plots.values():
                 mlflow.log_artifact(str(path), "plots")
-            result.model_uri = log_bundle(bundle)
-        self.results[result.name] = result
+            result.model_uri = log_bundle(bundle, input_example=input_example)
 
-    def _log_history(self, run_id: str, history: dict[str, list[float]]) -> None:
+    def _log_history(self, run_id: str, history: Mapping[str, list[float]]) -> None:
         now = int(time.time() * 1000)
         metrics = [
             Metric(f"curve_{key}", float(v), now, step)
@@ -171,110 +200,21 @@ class PipelineTracker:
         for start in range(0, len(metrics), _BATCH):
             client.log_batch(run_id, metrics=metrics[start : start + _BATCH])
 
-    def _model_plots(self, result: ModelResult) -> list[Path]:
-        table, split = self.data.table, self.data.split
-        y_tr, w_tr = table.label[split.train], table.weight[split.train]
-        y_te, w_te = table.label[split.test], table.weight[split.test]
-        s_tr, s_te = result.scores["train"], result.scores["test"]
-        r = result.report
-        files = [
-            plots.plot_overtraining(
-                s_tr[y_tr == 1],
-                w_tr[y_tr == 1],
-                s_tr[y_tr == 0],
-                w_tr[y_tr == 0],
-                s_te[y_te == 1],
-                w_te[y_te == 1],
-                s_te[y_te == 0],
-                w_te[y_te == 0],
-                r.ks_signal.pvalue,
-                r.ks_background.pvalue,
-                self.plots / f"{result.name}_overtraining.png",
-                result.name,
-            )
-        ]
-        curves = _per_iteration_curves(result.classifier.history_)
-        if curves:
-            files.append(
-                plots.plot_learning_curves(
-                    curves,
-                    self.plots / f"{result.name}_learning_curve.png",
-                    f"{result.name} learning curve",
-                )
-            )
-        if result.classifier.feature_importances_ is not None:
-            files.append(
-                plots.plot_feature_importance(
-                    result.classifier.feature_importances_,
-                    table.columns,
-                    self.plots / f"{result.name}_importance.png",
-                    result.name,
-                )
-            )
-        result.plots = {p.stem: p for p in _paths(files)}
-        return _paths(files)
+    def register(self, result: PipelineResult, name: str) -> str:
+        """Register the champion under ``name`` with alias ``champion``; returns the version."""
+        version = register_model(result.results[result.best].model_uri, name)
+        result.registered_name, result.registered_version = name, version
+        mlflow.set_tags({"hepclf.registered_model": name, "hepclf.registered_version": version})
+        return version
 
-    def finish(self, register: str | None) -> PipelineResult:
-        """ROC overlay, best model, registry, metrics.json and summary.md; logged to the parent."""
-        from hepclf.pipeline import PipelineResult, best_model
-
-        roc = plots.plot_roc_overlay(
-            {
-                n: (r.report.roc_test.eff_s, r.report.roc_test.eff_b)
-                for n, r in self.results.items()
-            },
-            self.plots / "roc.png",
-            aucs={n: r.report.auc_test for n, r in self.results.items()},
-        )
-        mlflow.log_artifact(str(roc), "plots")
-        best = best_model(self.results, self.config.evaluation.select_metric)
-        result = PipelineResult(self.run_id, self.experiment, self.tracking_uri, self.results, best)
-        mlflow.set_tags({"hepclf.best_model": best})
-        metric = self.config.evaluation.select_metric
-        mlflow.log_metric(f"best_{metric}", float(self.results[best].report.to_flat_dict()[metric]))
-        if register:
-            result.registered_version = register_model(self.results[best].model_uri, register)
-            mlflow.set_tags(
-                {
-                    "hepclf.registered_model": register,
-                    "hepclf.registered_version": result.registered_version,
-                }
-            )
-            self.console.print(
-                f"registered [bold]{best}[/] as models:/{register}/{result.registered_version} "
-                f"(alias @{CHAMPION_ALIAS})"
-            )
-        header = {
-            "pipeline": self.config.name,
-            "mlflow run": self.run_id,
-            "experiment": self.experiment,
-            "tracking URI": self.tracking_uri,
-            "best model": f"{best} (by {metric})",
-        }
-        (self.staging / "metrics.json").write_text(
-            json.dumps(report.metrics_document(result), indent=2, default=float)
-        )
-        (self.staging / "summary.md").write_text(report.summary_markdown(result, header))
-        mlflow.log_artifact(str(self.staging / "metrics.json"))
-        mlflow.log_artifact(str(self.staging / "summary.md"))
-        self.console.print(report.comparison_table(result))
-        return result
-
-
-def _per_iteration_curves(history: dict[str, list[float]]) -> dict[str, list[float]]:
-    """Curves sharing one x axis (an entry per epoch or tree); the schedule is left out.
-
-    A model may also record the learning rate or checkpoints every few trees; drawn on the
-    same axis those would mislead, so only the longest, aligned curves are plotted.
-    """
-    curves = {k: v for k, v in history.items() if k != "learning_rate" and v}
-    longest = max((len(v) for v in curves.values()), default=0)
-    return {k: v for k, v in curves.items() if len(v) == longest}
-
-
-def _paths(items: list[Any]) -> list[Path]:
-    """Plot functions return one path or a tuple of paths; flatten to a list."""
-    out: list[Path] = []
-    for item in items:
-        out.extend(Path(p) for p in (item if isinstance(item, list | tuple) else [item]))
-    return out
+    def log_result(self, result: PipelineResult, files: Iterable[Path]) -> None:
+        """The champion, the run-level plots and the report files, on the parent run."""
+        selection = result.selection
+        tags = {"hepclf.best_model": selection.best}
+        if selection.warning:
+            tags["hepclf.best_model_warning"] = selection.warning[:5000]
+        mlflow.set_tags(tags)
+        mlflow.log_metric(f"best_{selection.metric}", selection.value)
+        mlflow.log_metric("wall_seconds", result.wall_seconds)
+        self.log_files(result.plots.values(), "plots")
+        self.log_files(files)

@@ -72,16 +72,29 @@ def requirements_for(bundle: ModelBundle) -> list[str]:
     return pins
 
 
-def log_bundle(bundle: ModelBundle, name: str = "model") -> str:
-    """Log the bundle as a pyfunc model in the active run; returns the model URI."""
+def input_example_for(bundle: ModelBundle, X: np.ndarray, rows: int = 5) -> pd.DataFrame:
+    """A few real events as the raw feature columns the model takes (float64, as signed)."""
+    return pd.DataFrame(np.asarray(X[:rows], dtype=np.float64), columns=bundle.columns)
+
+
+def log_bundle(
+    bundle: ModelBundle, name: str | None = None, input_example: pd.DataFrame | None = None
+) -> str:
+    """Log the bundle as a pyfunc model in the active run; returns the model URI.
+
+    The logged model is named after the model type (``bdt``, ``xgb``, ...) unless ``name``
+    is given; ``input_example`` (a few raw events) shows ``mlflow models serve`` users the
+    columns to send and is checked against the model when logged.
+    """
     with tempfile.TemporaryDirectory(prefix="hepclf-bundle-") as tmp:
         directory = bundle.save(Path(tmp) / "bundle")
         info = mlflow.pyfunc.log_model(
-            name=name,
+            name=name or bundle.classifier.name,
             python_model=str(Path(__file__).with_name("pyfunc_model.py")),
             artifacts={ARTIFACT_KEY: str(directory)},
             code_paths=[str(Path(hepclf.__file__).parent)],
             signature=signature_for(bundle),
+            input_example=input_example,
             pip_requirements=requirements_for(bundle),
         )
     return info.model_uri

@@ -1,4 +1,4 @@
-"""``hepclf tracking-server`` and ``hepclf export``: thin CLI layers over this package.
+"""``hepclf tracking-server`` and ``hepclf export``: thin CLI layers over ``hepclf.deploy``.
 
 Heavy imports (MLflow, onnx, the converters, TensorFlow) stay inside the command bodies so
 ``hepclf --help`` stays fast.
@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from hepclf.cli.app import MODEL_HELP, TRACKING_URI_HELP, app, console
 from hepclf.deploy.tracking_server import (
     DEFAULT_ARTIFACTS,
     DEFAULT_DB,
@@ -27,15 +27,14 @@ from hepclf.deploy.tracking_server import (
     sqlite_uri,
 )
 
-console = Console()
 
-
+@app.command("tracking-server")
 def tracking_server(
     backend_store_uri: Annotated[
         str | None,
         typer.Option(
-            help="Database for runs and the model registry, e.g. "
-            "postgresql://USER:PASSWORD@HOST:5432/mlflow. Default: SQLite at --db."
+            help="Database for runs and the model registry, e.g. a PostgreSQL URL "
+            "postgresql://USER:PW@HOST/mlflow. Default: SQLite at --db."
         ),
     ] = None,
     db: Annotated[
@@ -98,13 +97,9 @@ class ExportFormat(StrEnum):
     onnx = "onnx"
 
 
+@app.command()
 def export(
-    model: Annotated[
-        str,
-        typer.Option(
-            help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model or a model folder."
-        ),
-    ],
+    model: Annotated[str, typer.Option(help=MODEL_HELP)],
     out: Annotated[Path, typer.Option(help="File to write, e.g. model.onnx.")],
     fmt: Annotated[
         ExportFormat, typer.Option("--format", help="Output format.")
@@ -117,21 +112,14 @@ def export(
             "with mixed_precision, exported in float32)."
         ),
     ] = True,
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(
-            help="MLflow tracking URI for models:/ and runs:/ (default: $MLFLOW_TRACKING_URI)."
-        ),
-    ] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
 ) -> None:
     """Export a trained model for use outside Python (ONNX: raw features in, score out)."""
     from hepclf.deploy.onnx_export.export import export_onnx
     from hepclf.tracking.registry import load_bundle
+    from hepclf.tracking.store import use_store_for
 
-    if tracking_uri:
-        import mlflow
-
-        mlflow.set_tracking_uri(tracking_uri)
+    use_store_for([model], tracking_uri)
     with console.status(f"loading {model}"):
         bundle = load_bundle(model)
     with console.status(

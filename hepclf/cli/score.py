@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from hepclf.cli.app import MODEL_HELP, TRACKING_URI_HELP, app
 from hepclf.errors import HepclfError
 from hepclf.scoring import DEFAULT_STEP_SIZE
 
@@ -25,6 +26,7 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
+@app.command()
 def score(
     inputs: Annotated[list[str], typer.Argument(help="ROOT files or globs (quote the globs).")],
     model: Annotated[
@@ -32,9 +34,8 @@ def score(
         typer.Option(
             "--model",
             "-m",
-            help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model or a model folder; "
-            "repeat for several models. Scores go to branch score_<model type>, or "
-            "score_LABEL with LABEL=MODEL.",
+            help=MODEL_HELP + " Repeat for several models. Scores go to branch "
+            "score_<model type>, or score_LABEL with LABEL=MODEL.",
         ),
     ],
     tree: Annotated[str, typer.Option(help="Tree to score, also the output tree's name.")] = (
@@ -67,24 +68,31 @@ def score(
         ),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option(help="Rewrite outputs that are already complete.")
+        bool,
+        typer.Option(
+            help="Replace what is at the output names: complete outputs, and files hepclf did "
+            "not write (refused without it)."
+        ),
     ] = False,
-    tracking_uri: Annotated[
-        str | None, typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI).")
-    ] = None,
+    nan_score: Annotated[
+        bool,
+        typer.Option(
+            help="Write a NaN score for events with NaN or infinite features (counted) instead "
+            "of failing the file."
+        ),
+    ] = False,
+    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
 ) -> None:
     """Score events with trained models: one output file per input, one entry per event."""
-    import mlflow
-
     from hepclf.scoring.file_job import ScoreSettings, parse_step_size
     from hepclf.scoring.runner import expand_inputs, score_files
     from hepclf.scoring.scorers import load_scoring_models
+    from hepclf.tracking.store import use_store_for
 
     if workers > 1 and scheduler is not None:
         raise HepclfError("give either --workers N (a local cluster) or --scheduler, not both")
     _stop_on_sigterm()
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
+    use_store_for(model, tracking_uri)
     settings = ScoreSettings(
         tree=tree,
         out_dir=out,
@@ -93,6 +101,7 @@ def score(
         keep_branches=tuple(b.strip() for b in (keep_branches or "").split(",") if b.strip()),
         selection=selection,
         overwrite=overwrite,
+        on_nonfinite="nan" if nan_score else "error",
     )
     files = expand_inputs(inputs)
     console, stdout = Console(stderr=True), Console()
@@ -113,6 +122,8 @@ def score(
     for result in summary.results:
         if result.status != "failed":
             line = f"{result.status}: {result.output} ({result.written:,} entries)"
+            if result.nan_scores:
+                line += f"; {result.nan_scores:,} NaN scores (non-finite features)"
             stdout.print(line, highlight=False, soft_wrap=True)
     stdout.print(
         f"{len(summary.results)} files: {summary.count('scored')} scored, "

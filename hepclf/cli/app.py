@@ -1,0 +1,40 @@
+"""The Typer application every ``hepclf`` subcommand registers on, and the shared consoles.
+
+Each topic module of this package (``data``, ``train``, ``score``, ``serve``, ``deploy``,
+...) defines its commands with ``@app.command()`` and keeps heavy imports inside the command
+bodies, so ``hepclf --help`` stays fast. A new command: a new module here, imported once in
+``hepclf/cli/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+HELP_WIDTH = 100
+"""Help and tables are laid out for at least this many columns when not in a terminal
+(logs, CI, pipes), instead of Rich's 80."""
+
+if not sys.stdout.isatty():
+    os.environ.setdefault("TERMINAL_WIDTH", str(HELP_WIDTH))  # read by typer's help layout
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+app = typer.Typer(
+    name="hepclf",
+    help="Separate signal from background events in ROOT files: ingest, train, evaluate, score.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(width=None if sys.stdout.isatty() else HELP_WIDTH)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else HELP_WIDTH)
+
+TRACKING_URI_HELP = (
+    "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."
+)
+MODEL_HELP = (
+    "A trained model: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/MODEL, an "
+    "MLflow model URI or a model folder."
+)

@@ -1,0 +1,44 @@
+"""``hepclf demo-data`` and ``hepclf ingest``: input files and the feature table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hepclf.cli.app import app, console
+
+
+@app.command("demo-data")
+def demo_data(
+    out: Annotated[Path, typer.Option(help="Folder for signal.root and background.root.")],
+    events: Annotated[int, typer.Option(min=1, help="Events per process.")] = 30_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 1,
+) -> None:
+    """Write synthetic signal and background ROOT files (TTree 'Events')."""
+    from hepclf.demo_data import write_demo_data
+
+    with console.status(f"writing {events:,} events per process to {out}"):
+        paths = write_demo_data(out, events=events, seed=seed)
+    for label, path in paths.items():
+        console.print(f"{label}: {path}")
+
+
+@app.command()
+def ingest(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML.")],
+    out: Annotated[Path | None, typer.Option(help="Write the feature table as Parquet.")] = None,
+    cache: Annotated[bool, typer.Option(help="Reuse a table cached for unchanged inputs.")] = True,
+) -> None:
+    """Read the pipeline's samples into one feature table and print a summary."""
+    from hepclf.config import load_pipeline
+    from hepclf.ingest import ingest as run_ingest
+    from hepclf.ingest.summary import print_summary
+
+    config = load_pipeline(pipeline)
+    table = run_ingest(config, use_cache=cache)
+    print_summary(table, console)
+    if out is not None:
+        table.write_parquet(out)
+        console.print(f"wrote {out}")

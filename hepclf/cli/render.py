@@ -1,0 +1,79 @@
+"""Rich views of library results: the only place that turns hepclf's data into terminal
+output (tables, spinners, coloured notes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hepclf.progress import Progress
+
+if TYPE_CHECKING:
+    from hepclf.report import Comparison
+    from hepclf.results import ModelResult
+    from hepclf.tracking.compare import ExperimentRuns
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    """A compact table (two-line headers, no inner borders): fits 100 columns."""
+    table = Table(title=comparison.title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, header in enumerate(comparison.headers):
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in comparison.rows:
+        table.add_row(*row)
+    return table
+
+
+def run_tables(found: ExperimentRuns) -> list[Table]:
+    """One comparison table per pipeline run, titled with its id, start and status."""
+    from hepclf.report import comparison
+
+    tables = []
+    for run in found.runs:
+        status = run.status if run.status == "FINISHED" else f"[bold red]{run.status}[/]"
+        if run.status == "FINISHED":
+            champion = f", best: {run.best}" if run.best else ""
+        else:
+            champion = " (not finished: no champion)"
+        title = f"run {run.run_id[:8]}  {run.started}  {status}{champion}"
+        rows = {
+            name + ("" if run.model_status.get(name) == "FINISHED" else " (unfinished)"): m
+            for name, m in run.models.items()
+        }
+        tables.append(comparison_table(comparison(rows, run.best, title)))
+    return tables
+
+
+class RichProgress(Progress):
+    """Spinners for steps, one line per finished model, notes and warnings."""
+
+    bars = True
+
+    def __init__(self, console: Console, err_console: Console) -> None:
+        self.console, self.err_console = console, err_console
+
+    @contextmanager
+    def step(self, description: str) -> Iterator[None]:
+        with self.console.status(escape(description)):
+            yield
+
+    def note(self, message: str) -> None:
+        self.console.print(escape(message), highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.err_console.print(
+            f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
+        )
+
+    def model_done(self, result: ModelResult) -> None:
+        self.console.print(
+            f"  {result.name}: test AUC {result.report.auc_test:.4f}, "
+            f"{result.train_seconds:.1f} s on {result.classifier.device_}",
+            highlight=False,
+        )

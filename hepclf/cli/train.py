@@ -1,0 +1,80 @@
+"""``hepclf train`` and ``hepclf compare``: the tracked pipeline and its runs in MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hepclf.cli.app import TRACKING_URI_HELP, app, console, err_console
+
+
+def _model_list(value: str | None) -> list[str] | None:
+    return [m.strip() for m in value.split(",") if m.strip()] if value else None
+
+
+@app.command()
+def train(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML.")],
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated subset of the zoo, e.g. dnn,bdt,xgb.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Folder for metrics.json, summary.md and plots/.")
+    ] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    register: Annotated[
+        str | None, typer.Option(help="Register the best model under this name (alias champion).")
+    ] = None,
+    cache: Annotated[bool, typer.Option(help="Reuse a cached feature table.")] = True,
+) -> None:
+    """Train the model zoo, evaluate it, draw the plots and track everything in MLflow.
+
+    Ctrl-C or SIGTERM stops the run: it is marked KILLED in MLflow and nothing is published.
+    """
+    from hepclf.cli.render import RichProgress, comparison_table
+    from hepclf.config import load_pipeline
+    from hepclf.pipeline import run_pipeline
+    from hepclf.report import run_comparison
+
+    config = load_pipeline(pipeline)
+    result = run_pipeline(
+        config,
+        models=_model_list(models),
+        output=output,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        register=register,
+        use_cache=cache,
+        progress=RichProgress(console, err_console),
+    )
+    console.print(comparison_table(run_comparison(result)))
+    where = f"; results in {output}" if output else ""
+    console.print(
+        f"MLflow run {result.run_id} in experiment {result.experiment!r} at "
+        f"{result.tracking_uri}{where}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def compare(
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    runs: Annotated[int, typer.Option(min=1, help="How many recent pipeline runs.")] = 5,
+    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
+) -> None:
+    """Show the models of recent pipeline runs side by side, with each run's status."""
+    from hepclf.cli.render import run_tables
+    from hepclf.tracking.compare import recent_runs
+    from hepclf.tracking.store import describe_store
+
+    found = recent_runs(tracking_uri, experiment, runs)
+    console.print(
+        f"Experiment {found.experiment!r} in the store at {describe_store(found.tracking_uri)}",
+        highlight=False,
+    )
+    for table in run_tables(found):
+        console.print(table)

@@ -1,0 +1,124 @@
+"""Which plots a pipeline run draws, from its results: one home for every figure of a run.
+
+:mod:`hepclf.evaluation.plots` knows how to draw one plot; this module decides what a run
+shows (input correlations and distributions, per-model overtraining, learning curves and
+feature importance, the ROC overlay) and where the files go. Everything returns paths, so
+reporting and tracking only pass files on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hepclf.evaluation import plots
+
+if TYPE_CHECKING:
+    from hepclf.results import ModelResult
+
+MAX_PLOT_EVENTS = 200_000
+"""Input plots use at most this many events: a seeded uniform sample estimates correlations
+and normalised distributions to well below a line width, at a fraction of the cost."""
+
+
+def plot_sample(n: int, cap: int = MAX_PLOT_EVENTS, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded uniform sample of at most ``cap`` of ``n`` rows."""
+    if n <= cap:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
+
+
+def input_plots(
+    X: np.ndarray,
+    columns: Sequence[str],
+    y: np.ndarray,
+    w: np.ndarray,
+    folder: Path,
+    *,
+    cap: int = MAX_PLOT_EVENTS,
+) -> dict[str, Path]:
+    """Weighted input correlations (signal, background) and feature distributions."""
+    rows = plot_sample(len(y), cap)
+    X, y, w = X[rows], y[rows], w[rows]
+    signal, background = plots.plot_correlation_matrices(
+        X,
+        columns,
+        y,
+        w,
+        folder / "correlation_signal.png",
+        folder / "correlation_background.png",
+    )
+    features = plots.plot_feature_distributions(X, columns, y, w, folder / "features.png")
+    return {p.stem: p for p in (signal, background, features)}
+
+
+def model_plots(
+    result: ModelResult,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    columns: Sequence[str],
+    folder: Path,
+) -> dict[str, Path]:
+    """Overtraining check, learning curve and feature importance of one model.
+
+    ``train`` and ``test`` are (labels, physical weights) of the events whose scores are in
+    ``result.scores``. The paths are also stored in ``result.plots``.
+    """
+    (y_tr, w_tr), (y_te, w_te) = train, test
+    s_tr, s_te = result.scores["train"], result.scores["test"]
+    report, name, model = result.report, result.name, result.classifier
+    files = [
+        plots.plot_overtraining(
+            s_tr[y_tr == 1],
+            w_tr[y_tr == 1],
+            s_tr[y_tr == 0],
+            w_tr[y_tr == 0],
+            s_te[y_te == 1],
+            w_te[y_te == 1],
+            s_te[y_te == 0],
+            w_te[y_te == 0],
+            report.ks_signal.pvalue,
+            report.ks_background.pvalue,
+            folder / f"{name}_overtraining.png",
+            name,
+        )
+    ]
+    curves = per_iteration_curves(model.history_)
+    if curves:
+        files.append(
+            plots.plot_learning_curves(
+                curves, folder / f"{name}_learning_curve.png", f"{name} learning curve"
+            )
+        )
+    importances = getattr(model, "feature_importances_", None)
+    if importances is not None:
+        files.append(
+            plots.plot_feature_importance(
+                importances, columns, folder / f"{name}_importance.png", name
+            )
+        )
+    result.plots.update({p.stem: p for p in files})
+    return {p.stem: p for p in files}
+
+
+def roc_overlay(results: Mapping[str, ModelResult], folder: Path) -> Path:
+    """The test-sample ROC curves of all models in one plot, ``roc.png``."""
+    return plots.plot_roc_overlay(
+        {n: (r.report.roc_test.eff_s, r.report.roc_test.eff_b) for n, r in results.items()},
+        folder / "roc.png",
+        aucs={n: r.report.auc_test for n, r in results.items()},
+    )
+
+
+def per_iteration_curves(history: Mapping[str, list[float]]) -> dict[str, list[float]]:
+    """Curves sharing one x axis (an entry per epoch or tree); the schedule is left out.
+
+    A model may also record the learning rate or checkpoints every few trees; drawn on the
+    same axis those would mislead, so only the longest, aligned curves are plotted.
+    """
+    curves = {k: v for k, v in history.items() if k != "learning_rate" and v}
+    longest = max((len(v) for v in curves.values()), default=0)
+    return {k: v for k, v in curves.items() if len(v) == longest}

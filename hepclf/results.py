@@ -1,0 +1,95 @@
+"""What a pipeline run produces, as plain data: one home for the result objects.
+
+Training fills a :class:`ModelResult` per model, evaluation adds its plots, reporting turns
+the :class:`PipelineResult` into ``metrics.json``/``summary.md``, and tracking sends finished
+results to MLflow (filling ``run_id``/``model_uri``). Nothing here imports MLflow, Rich or
+matplotlib, so every layer can depend on this module without circles.
+
+Extending: add a field with a default (cross-validation folds, a physics result, per-class
+reports) and let the layer that owns the concept fill it; reporting and tracking read only
+the fields they know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from hepclf.evaluation import ClassifierReport
+    from hepclf.models import Classifier
+
+
+@dataclass
+class ModelResult:
+    """One trained and evaluated model of the zoo.
+
+    ``scores`` maps a part ("train", "test") to the model's output on its events: the signal
+    score (shape (n,)) for two classes, the (n, K) probabilities for K classes.
+    """
+
+    name: str
+    classifier: Classifier
+    report: ClassifierReport
+    train_seconds: float
+    scores: dict[str, np.ndarray]
+    predict_seconds: float = 0.0
+    plots: dict[str, Path] = field(default_factory=dict)
+    model_uri: str = ""
+    run_id: str = ""
+
+    @property
+    def overtrained(self) -> bool:
+        """The evaluation's overtraining flag (KS test of train vs test scores)."""
+        return bool(self.report.overtrained)
+
+    def metrics(self) -> dict[str, float]:
+        """Flat metrics (MLflow keys) including the timings."""
+        return {
+            **self.report.to_flat_dict(),
+            "train_seconds": float(self.train_seconds),
+            "predict_seconds": float(self.predict_seconds),
+        }
+
+
+@dataclass
+class Selection:
+    """Which model is the champion and why (over-trained models are passed over)."""
+
+    best: str
+    metric: str
+    value: float
+    passed_over: list[str] = field(default_factory=list)
+    warning: str = ""
+    note: str = ""
+
+
+@dataclass
+class PipelineResult:
+    """What a pipeline invocation produced.
+
+    ``run_id``, ``experiment`` and ``tracking_uri`` describe the MLflow parent run;
+    ``registered_version`` is set when the champion was registered; ``output`` when the
+    files were published to an output folder; ``plots`` holds the run-level figures by name.
+    """
+
+    name: str
+    results: dict[str, ModelResult]
+    selection: Selection
+    run_id: str = ""
+    experiment: str = ""
+    tracking_uri: str = ""
+    registered_name: str | None = None
+    registered_version: str | None = None
+    output: Path | None = None
+    wall_seconds: float = 0.0
+    plots: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> str:
+        """Name of the champion model."""
+        return self.selection.best

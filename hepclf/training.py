@@ -1,0 +1,150 @@
+"""Prepare the data once, then fit one model and score its training and test events.
+
+The pipeline calls :func:`prepare` once and :func:`train_model` per model of the zoo;
+cross-validation and tuning reuse the same two steps on other row sets. A
+:class:`~hepclf.results.ModelResult` carries the fitted model, its scores, its evaluation
+and the time spent fitting and predicting.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hepclf.bundle import ModelBundle
+from hepclf.config import PipelineConfig
+from hepclf.errors import ConfigError
+from hepclf.evaluation import ClassifierReport, evaluate_classifier
+from hepclf.ingest import FeatureTable
+from hepclf.models import MODEL_TYPES, Classifier, build_model
+from hepclf.normalize import Normalizer
+from hepclf.results import ModelResult
+from hepclf.split import SplitIndices, split_table
+from hepclf.weights import training_weights
+
+
+@dataclass
+class PreparedData:
+    """Everything the zoo trains and is evaluated on, prepared once for all models."""
+
+    table: FeatureTable
+    split: SplitIndices
+    normalizer: Normalizer
+    X_fit: np.ndarray
+    y_fit: np.ndarray
+    w_fit: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    w_val: np.ndarray
+
+    def part(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normalised features, labels and physical weights of 'train' or 'test'."""
+        rows = getattr(self.split, name)
+        X = self.normalizer.transform(self.table.X[rows])
+        return X, self.table.label[rows], self.table.weight[rows]
+
+    def labels_and_weights(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and physical weights of 'train' or 'test' (what plots and metrics need)."""
+        rows = getattr(self.split, name)
+        return self.table.label[rows], self.table.weight[rows]
+
+    @property
+    def negative_weights(self) -> int:
+        """Training and validation events with negative weight (they train as |w|)."""
+        return int((self.w_fit < 0).sum() + (self.w_val < 0).sum())
+
+
+def prepare(config: PipelineConfig, table: FeatureTable) -> PreparedData:
+    """Split, fit the normaliser on training rows only, and derive training weights."""
+    split = split_table(table, config.split)
+    normalizer = Normalizer.fit(table.X[split.train], config.normalization)
+
+    def fit_arrays(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        keep, w = training_weights(
+            table.label[rows], table.weight[rows], config.class_balance, config.negative_weights
+        )
+        kept = rows[keep]
+        return normalizer.transform(table.X[kept]), table.label[kept], w
+
+    X_fit, y_fit, w_fit = fit_arrays(split.train)
+    X_val, y_val, w_val = fit_arrays(split.validation)
+    return PreparedData(table, split, normalizer, X_fit, y_fit, w_fit, X_val, y_val, w_val)
+
+
+def select_models(config: PipelineConfig, names: list[str] | None) -> dict[str, dict[str, Any]]:
+    """The models to train with their parameters; unknown names are an error listing the zoo."""
+    chosen = names or list(config.models)
+    unknown = [n for n in chosen if n not in MODEL_TYPES]
+    if unknown:
+        raise ConfigError(
+            f"unknown model(s) {unknown}; the zoo has {sorted(MODEL_TYPES)} (set them under "
+            "'models:' in the pipeline or with --models)"
+        )
+    return {n: dict(config.models.get(n) or {}) for n in chosen}
+
+
+def model_scores(model: Classifier, X: np.ndarray) -> np.ndarray:
+    """The signal score (n,) of a two-class model; the (n, K) probabilities otherwise."""
+    proba = model.predict_proba(X)
+    return proba[:, 1] if proba.shape[1] == 2 else proba
+
+
+def fit_model(
+    name: str, params: dict[str, Any], config: PipelineConfig, data: PreparedData
+) -> tuple[Classifier, float]:
+    """A fitted model of type ``name`` and the seconds its fit took."""
+    model = build_model(name, params, seed=config.seed)
+    start = time.perf_counter()
+    with warnings.catch_warnings():  # said once per run by the pipeline, not once per model
+        warnings.filterwarnings("ignore", message=".*negative weights.*")
+        model.fit(data.X_fit, data.y_fit, data.w_fit, data.X_val, data.y_val, data.w_val)
+    return model, time.perf_counter() - start
+
+
+def evaluate_scores(
+    config: PipelineConfig, data: PreparedData, scores: dict[str, np.ndarray]
+) -> ClassifierReport:
+    """HEP metrics of a two-class model on its test and training scores (physical weights)."""
+    y_tr, w_tr = data.labels_and_weights("train")
+    y_te, w_te = data.labels_and_weights("test")
+    return evaluate_classifier(
+        y_te,
+        scores["test"],
+        w_te,
+        y_tr,
+        scores["train"],
+        w_tr,
+        ks_threshold=config.evaluation.ks_threshold,
+        ks_bins=config.evaluation.ks_bins,
+    )
+
+
+def train_model(
+    name: str, params: dict[str, Any], config: PipelineConfig, data: PreparedData
+) -> ModelResult:
+    """Fit one model, score its training and test events, and evaluate it."""
+    model, train_seconds = fit_model(name, params, config, data)
+    features = {part: data.part(part)[0] for part in ("train", "test")}
+    start = time.perf_counter()
+    scores = {part: model_scores(model, X) for part, X in features.items()}
+    predict_seconds = time.perf_counter() - start
+    report = evaluate_scores(config, data, scores)
+    return ModelResult(
+        name,
+        model,
+        report,
+        train_seconds,
+        scores,
+        predict_seconds=predict_seconds,
+    )
+
+
+def bundle_of(result: ModelResult, config: PipelineConfig, data: PreparedData) -> ModelBundle:
+    """The trained model with the feature specification and normaliser it needs."""
+    return ModelBundle(
+        result.name, list(config.features), data.normalizer, result.classifier, pipeline=config.name
+    )
