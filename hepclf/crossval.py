@@ -161,14 +161,18 @@ class FoldEnsemble(ClassifierMixin, BaseEstimator):
         return self.predict_proba_folds(X, fold)
 
     def predict_proba_folds(self, X: Any, fold: np.ndarray) -> np.ndarray:
-        """Probabilities with event ``i`` scored by model ``fold[i]``."""
+        """Probabilities with event ``i`` scored by model ``fold[i]``; fold -1: the average."""
         check_is_fitted(self, "estimators_")
         X = np.asarray(X)
+        fold = np.asarray(fold)
         out = np.empty((len(X), len(self.classes_)), dtype=np.float64)
         for k, model in enumerate(self.estimators_):
             rows = np.flatnonzero(fold == k)
             if len(rows):
                 out[rows] = model.predict_proba(X[rows])
+        unknown = np.flatnonzero(fold < 0)
+        if len(unknown):
+            out[unknown] = np.mean([m.predict_proba(X[unknown]) for m in self.estimators_], axis=0)
         return out
 
     def predict(self, X: Any, event_id: Any = None) -> np.ndarray:
@@ -228,10 +232,30 @@ class FoldScores:
     def n_folds(self) -> int:
         return len(self.in_fold)
 
+    def in_fold_per_event(self) -> np.ndarray:
+        """One in-fold score per event: that of the next fold's model (which trained on it).
 
-def fold_scores(ensemble: FoldEnsemble, X: np.ndarray) -> FoldScores:
-    """Out-of-fold and in-fold signal scores of the events ``ensemble`` was fitted on."""
-    fold = ensemble.folds_
+        Aligned with ``out_of_fold``, for plots that compare train and test scores event by
+        event; the overtraining test itself uses every fold (``evaluate_folds``).
+        """
+        score = np.empty(len(self.fold), dtype=np.float64)
+        k_all = self.n_folds
+        for j in range(k_all):
+            rows = np.flatnonzero(self.fold != j)
+            pick = self.fold[rows] == (j - 1) % k_all
+            score[rows[pick]] = self.in_fold[j][pick]
+        return score
+
+
+def fold_scores(
+    ensemble: FoldEnsemble, X: np.ndarray, fold: np.ndarray | None = None
+) -> FoldScores:
+    """Out-of-fold and in-fold signal scores of the events ``ensemble`` was fitted on.
+
+    ``fold`` defaults to the fitted ``folds_``; give it when ``X`` also holds events left
+    out of the fit (e.g. negative weights dropped from training but evaluated).
+    """
+    fold = ensemble.folds_ if fold is None else np.asarray(fold)
     oof = ensemble.predict_proba_folds(X, fold)[:, 1]
     in_fold = [m.predict_proba(X[fold != k])[:, 1] for k, m in enumerate(ensemble.estimators_)]
     return FoldScores(fold, oof, in_fold)

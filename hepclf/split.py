@@ -6,9 +6,9 @@ event always lands in the same part whatever else changes: the habit of analyses
 later apply the model trained on the other fold. The validation part (for early stopping)
 is always a shuffled, class-stratified draw from the training part.
 
-``kfold`` has no test part: every event is a training event of all fold models but one,
-and is scored by that one (``hepclf.crossval``). ``assign_folds`` is the fold rule, shared
-by training and by cross-validated application.
+``kfold`` makes every event both: a training event of all fold models but one, and a test
+event of that one (``hepclf.crossval``); train and test then both hold every row.
+``assign_folds`` is the fold rule, shared by training and by cross-validated application.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ class SplitIndices:
     validation: np.ndarray
     test: np.ndarray
     folds: np.ndarray | None = None
-    """For ``kfold``: the fold of every row (train holds all rows, test none)."""
+    """For ``kfold``: the fold of every row (train and test both hold every row: each event
+    is scored out-of-fold by the model that did not train on it)."""
 
 
 def assign_folds(
@@ -71,7 +72,7 @@ def split_table(
         fold = assign_folds(len(table), config.folds, config.seed, ids)
         for k in range(config.folds):
             _require_both_classes(table, rows[fold == k], f"fold {k}")
-        return SplitIndices(rows, rows[:0], rows[:0], fold)
+        return SplitIndices(rows, rows[:0], rows, fold)
     if config.method == "random":
         fit_rows, test = train_test_split(
             rows, test_size=config.test_fraction, random_state=config.seed, stratify=table.label

@@ -61,7 +61,7 @@ def test_split_table_kfold_uses_event_id_only_when_asked() -> None:
     assert config.folds == 5  # k-fold's own default
     by_id = split_table(table, config, use_event_id=True)
     assert np.array_equal(by_id.folds, ids % 5)
-    assert len(by_id.train) == 500 and len(by_id.test) == 0
+    assert len(by_id.train) == len(by_id.test) == 500 and len(by_id.validation) == 0
     seeded = split_table(table, config)
     assert np.array_equal(seeded.folds, assign_folds(500, 5, 3))
 
@@ -77,6 +77,7 @@ def test_no_event_is_scored_by_a_model_that_trained_on_it() -> None:
     scores = fold_scores(ensemble, X)
     for k in range(4):  # in-fold: the model recalls its training events perfectly
         assert np.array_equal(scores.in_fold[k], y[scores.fold != k])
+    assert np.array_equal(scores.in_fold_per_event(), y)
     recalled = np.mean(scores.out_of_fold == y)
     assert 0.4 < recalled < 0.6, recalled
     assert 0.44 < roc_auc_score(y, scores.out_of_fold) < 0.56
@@ -131,6 +132,10 @@ def test_scoring_training_events_reproduces_out_of_fold_scores_exactly(tmp_path:
     # without ids every fold model scores and the probabilities are averaged
     average = np.mean([m.predict_proba(X)[:, 1] for m in ensemble.estimators_], axis=0)
     assert np.allclose(loaded.predict_proba(X)[:, 1], average, rtol=0, atol=1e-12)
+    mixed = np.where(np.arange(len(X)) % 2 == 0, ids % 5, -1)  # fold -1: id unknown
+    proba = loaded.predict_proba_folds(X, mixed)[:, 1]
+    assert np.array_equal(proba[::2], oof[::2])
+    assert np.allclose(proba[1::2], average[1::2], rtol=0, atol=1e-12)
 
 
 def test_random_folds_average_when_applied() -> None:
