@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import inspect
+import pickle
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import xgboost
 from scipy.stats import ks_2samp
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.ensemble import AdaBoostClassifier
+from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.validation import check_is_fitted
 
 from hepclf.errors import ConfigError
-from hepclf.models import MODEL_TYPES, build_model, load_model
+from hepclf.models import MODEL_TYPES, build_model, compiled_trees, load_model
+from hepclf.models import bdt as bdt_module
 from hepclf.models.bdt import BDT
 
 # small settings per model so the whole file runs in seconds
@@ -77,8 +84,25 @@ def test_unknown_parameter_names_key_model_and_allowed(name):
 @pytest.mark.parametrize("name", sorted(MODEL_TYPES))
 def test_defaults_validate_and_are_reported(name):
     model = build_model(name, None, seed=1)
-    assert model.params == MODEL_TYPES[name].Params().model_dump()
-    assert model.history_ == {} and model.feature_importances_ is None
+    assert model.hyperparameters == MODEL_TYPES[name].Params().model_dump()
+    assert model.get_params()["seed"] == 1
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+    with pytest.raises(NotFittedError):
+        model.predict_proba(np.zeros((2, 10), np.float32))
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_TYPES))
+def test_init_defaults_equal_the_documented_params(name):
+    """One keyword per ``Params`` field plus ``seed``, with the same defaults (scikit-learn
+    stores them unchanged; the YAML documents ``Params``)."""
+    cls = MODEL_TYPES[name]
+    signature = inspect.signature(cls.__init__).parameters
+    assert set(signature) - {"self"} == {*cls.Params.model_fields, "seed"}
+    assert all(
+        p.kind is inspect.Parameter.KEYWORD_ONLY for k, p in signature.items() if k != "self"
+    )
+    assert cls().hyperparameters == cls.Params().model_dump()
 
 
 def test_bad_value_names_the_key():
@@ -101,12 +125,14 @@ def test_save_load_round_trip_is_identical(name, fitted, data, tmp_path):
     model = fitted[name]
     model.save(tmp_path / name)
     loaded = load_model(tmp_path / name)
-    assert type(loaded) is type(model) and loaded.params == model.params
+    assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
     X = data[2][0]
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     assert loaded.history_ == model.history_ and loaded.device_ == model.device_
-    if model.feature_importances_ is None:
-        assert loaded.feature_importances_ is None
+    np.testing.assert_array_equal(loaded.classes_, model.classes_)
+    assert loaded.n_features_in_ == model.n_features_in_ == 10
+    if getattr(model, "feature_importances_", None) is None:
+        assert getattr(loaded, "feature_importances_", None) is None
     else:
         np.testing.assert_array_equal(loaded.feature_importances_, model.feature_importances_)
 
@@ -149,7 +175,7 @@ def test_same_seed_same_model(name, fitted, data):
 def test_bdt_bagging_follows_the_seed(fitted, data):
     (X, y), _, (X_test, _) = data
     other = BDT(seed=8, **FAST["bdt"]).fit(X, y)
-    assert fitted["bdt"].params["use_bagging"]
+    assert fitted["bdt"].use_bagging
     assert not np.array_equal(other.predict_proba(X_test), fitted["bdt"].predict_proba(X_test))
 
 
@@ -239,10 +265,12 @@ def test_svm_subsamples_above_cap_and_approximates(data):
 
 def test_inputs_are_checked(data):
     (X, y), _, _ = data
-    with pytest.raises(ValueError, match="only 0"):
-        BDT().fit(X, y + 1)
+    with pytest.raises(ValueError, match="at least two classes"):
+        BDT().fit(X, np.ones_like(y))
     with pytest.raises(ValueError, match="NaN"):
         BDT().fit(np.where(X > 2, np.nan, X), y)
+    with pytest.raises(ValueError, match="continuous"):
+        BDT().fit(X, y + 0.5)
 
 
 def test_bdt_does_not_import_tensorflow():
@@ -259,11 +287,11 @@ def test_bdt_does_not_import_tensorflow():
 @pytest.mark.parametrize(
     ("name", "params", "rounds"),
     [
-        ("bdt", {"n_trees": 200}, lambda m: len(m._alpha)),
+        ("bdt", {"n_trees": 200}, lambda m: len(m.alpha_)),
         (
             "xgb",
             {"n_estimators": 300, "learning_rate": 0.3, "n_jobs": 1},
-            lambda m: m._booster.num_boosted_rounds(),
+            lambda m: m.booster_.num_boosted_rounds(),
         ),
     ],
 )
@@ -276,3 +304,154 @@ def test_boosting_keeps_the_fewest_rounds_on_the_validation_plateau(data, name, 
     assert rounds(pruned) <= rounds(full)
     val_auc = lambda m: roc_auc_score(y_val, m.predict_proba(X_val)[:, 1])  # noqa: E731
     assert val_auc(pruned) >= val_auc(full) - 0.003 - 1e-9
+
+
+# -- scikit-learn contract and multi-class for the tree models ---------------------------
+TREES = ["bdt", "xgb", "rf"]
+
+
+@pytest.mark.parametrize("name", TREES)
+def test_clone_refits_to_the_same_model(name, fitted, data):
+    (X, y), (X_val, y_val), (X_test, _) = data
+    model = fitted[name]
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    with pytest.raises(NotFittedError):
+        check_is_fitted(copy)
+    copy.fit(X, y, X_val=X_val, y_val=y_val)
+    np.testing.assert_array_equal(copy.predict_proba(X_test), model.predict_proba(X_test))
+    assert clone(model).set_params(seed=8).get_params()["seed"] == 8
+
+
+@pytest.mark.parametrize("name", TREES)
+def test_classes_and_n_features_behave_as_in_sklearn(name, data):
+    (X, y), _, (X_test, y_test) = data
+    labels = np.array(["background", "signal"])
+    model = build_model(name, FAST[name], seed=3).fit(X, labels[y])
+    reference = DecisionTreeClassifier(max_depth=2).fit(X, labels[y])
+    np.testing.assert_array_equal(model.classes_, reference.classes_)
+    assert model.n_features_in_ == reference.n_features_in_ == 10
+    assert set(model.predict(X_test)) <= set(labels)
+    assert (model.predict(X_test) == labels[y_test]).mean() > 0.75
+    proba = model.predict_proba(X_test)
+    np.testing.assert_array_equal(model.predict(X_test), model.classes_[proba.argmax(axis=1)])
+    with pytest.raises(ValueError, match=r"X has 9 features, but .* is expecting 10 features"):
+        model.predict_proba(X_test[:, :9])
+
+
+@pytest.fixture(scope="module")
+def three_classes():
+    """A three-class problem (think ttH / ttbb / ttcc): train, validation and test splits."""
+    X, y = make_classification(
+        3600, 10, n_informative=6, n_redundant=2, n_classes=3, n_clusters_per_class=1,
+        flip_y=0.05, class_sep=0.8, random_state=5,
+    )  # fmt: skip
+    X = X.astype(np.float32)
+    labels = np.array(["ttH", "ttbb", "ttcc"])[y]
+    return (X[:2000], labels[:2000]), (X[2000:2600], labels[2000:2600]), (X[2600:], labels[2600:])
+
+
+def per_class_auc(labels, proba, classes):
+    return np.array([roc_auc_score(labels == c, proba[:, k]) for k, c in enumerate(classes)])
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "reference"),
+    [
+        (
+            "bdt",
+            {"n_trees": 200},
+            AdaBoostClassifier(
+                DecisionTreeClassifier(max_depth=3),
+                n_estimators=200,
+                learning_rate=0.5,
+                random_state=0,
+            ),
+        ),
+        ("xgb", {"n_jobs": 1}, xgboost.XGBClassifier(n_jobs=1, random_state=0)),
+        ("rf", {"n_estimators": 100}, RandomForestClassifier(100, random_state=0)),
+    ],
+)
+def test_multiclass_probabilities_match_the_library_models(name, params, reference, three_classes):
+    (X, y), (X_val, y_val), (X_test, y_test) = three_classes
+    model = build_model(name, params, seed=1).fit(X, y, X_val=X_val, y_val=y_val)
+    np.testing.assert_array_equal(model.classes_, ["ttH", "ttbb", "ttcc"])
+    proba = model.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 3) and np.all(proba >= 0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    ours = per_class_auc(y_test, proba, model.classes_)
+    codes = np.searchsorted(model.classes_, y)  # xgboost's estimator wants 0..K-1
+    theirs_model = clone(reference).fit(X, codes)
+    theirs = per_class_auc(y_test, theirs_model.predict_proba(X_test), model.classes_)
+    assert np.all(ours > 0.85)
+    assert np.all(ours > theirs - 0.02), (ours, theirs)
+    assert (model.predict(X_test) == y_test).mean() > 0.7
+
+
+def test_multiclass_bdt_is_samme(three_classes):
+    """Unpruned, without bagging: alphas follow SAMME's rule, probabilities its formula."""
+    (X, y), _, (X_test, _) = three_classes
+    model = BDT(n_trees=30, use_bagging=False, seed=0).fit(X, y)
+    assert model.leaf_class_.max() == 2 and set(np.unique(model.leaf_class_)) == {0, 1, 2}
+    errors = np.array(model.history_["tree_error"])
+    np.testing.assert_allclose(model.alpha_, 0.5 * (np.log((1 - errors) / errors) + np.log(2)))
+    decision = model.decision_function(X_test)
+    np.testing.assert_allclose(decision.sum(axis=1), 0.0, atol=1e-12)  # SAMME's symmetric code
+    expected = np.exp(decision / 2) / np.exp(decision / 2).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict_proba(X_test), expected, rtol=1e-12)
+    assert model.history_["train_error"][-1] < model.history_["train_error"][0]
+
+
+def test_two_class_bdt_score_is_tmva_response(fitted, data):
+    X = data[2][0]
+    model = fitted["bdt"]
+    response = model.decision_function(X)
+    assert response.min() >= -1 and response.max() <= 1
+    np.testing.assert_allclose(model.predict_proba(X)[:, 1], (response + 1) / 2, rtol=1e-14)
+    h = 2 * model.leaf_class_ - 1  # TMVA's +-1 leaves, from the public arrays
+    assert set(np.unique(h)) == {-1, 1}
+
+
+@pytest.fixture()
+def compile_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(compiled_trees.CACHE_ENV, str(tmp_path / "compiled"))
+    return tmp_path / "compiled"
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_compiled_bdt_equals_the_numpy_walk(n_classes, fitted, data, three_classes, compile_cache):
+    if n_classes == 2:
+        model, X = fitted["bdt"], data[2][0]
+    else:
+        (X_fit, y_fit), _, (X, _) = three_classes
+        model = BDT(n_trees=40, seed=0).fit(X_fit, y_fit)
+    X = np.concatenate([X, X * 3, X[:, ::-1]])  # also far out and mixed-up events
+    compiled = model.class_votes(X, engine="compiled")
+    numpy = model.class_votes(X, engine="numpy")
+    np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
+    assert len(list(compile_cache.glob("bdt-*.so"))) == 1
+    # a second model object (a new process, say) reuses the cached library
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(again.class_votes(X, engine="compiled"), numpy, rtol=0, atol=1e-12)
+    assert len(list(compile_cache.glob("bdt-*.so"))) == 1
+
+
+def test_bdt_uses_the_compiled_library_for_large_inputs(fitted, data, compile_cache, monkeypatch):
+    model, X = fitted["bdt"], data[2][0]
+    numpy = model.class_votes(X, engine="numpy")
+    monkeypatch.setattr(bdt_module, "COMPILE_MIN_EVENTS", 100)
+    fresh = pickle.loads(pickle.dumps(model))
+    proba = fresh.predict_proba(X)
+    assert len(list(compile_cache.glob("bdt-*.so"))) == 1
+    np.testing.assert_allclose(proba[:, 1], (numpy / model.alpha_.sum() + 1) / 2, atol=1e-12)
+
+    def no_compiler(*args, **kwargs):
+        raise compiled_trees.CompileError("no C compiler (gcc) on PATH")
+
+    monkeypatch.setattr(compiled_trees, "compile_forest", no_compiler)
+    fallback = pickle.loads(pickle.dumps(model))
+    with pytest.warns(UserWarning, match="slower numpy prediction .*no C compiler"):
+        fallback_proba = fallback.predict_proba(X)
+    np.testing.assert_allclose(fallback_proba, proba, rtol=0, atol=1e-12)
+    with pytest.raises(compiled_trees.CompileError):
+        pickle.loads(pickle.dumps(model)).class_votes(X, engine="compiled")
