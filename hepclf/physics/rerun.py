@@ -61,10 +61,10 @@ def model_sources(source: str) -> tuple[dict[str, str], str]:
             f"{err.message.splitlines()[0]}. Check --tracking-uri / MLFLOW_TRACKING_URI"
         ) from None
     if "hepclf.model" in run.data.tags:
-        return {run.data.tags["hepclf.model"]: f"runs:/{run_id}/model"}, run_id
+        return {run.data.tags["hepclf.model"]: _model_uri(run)}, run_id
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
     models = {
-        c.data.tags["hepclf.model"]: f"runs:/{c.info.run_id}/model"
+        c.data.tags["hepclf.model"]: _model_uri(client.get_run(c.info.run_id))
         for c in children
         if "hepclf.model" in c.data.tags and c.info.status == "FINISHED"
     }
@@ -74,6 +74,14 @@ def model_sources(source: str) -> tuple[dict[str, str], str]:
             "give the pipeline run of `hepclf train` or a model URI"
         )
     return dict(sorted(models.items())), run_id
+
+
+def _model_uri(run: mlflow.entities.Run) -> str:
+    """The model a run logged: MLflow 3 keeps it as a logged model (``models:/m-...``)."""
+    outputs = run.outputs.model_outputs if run.outputs else []
+    if outputs:
+        return f"models:/{outputs[0].model_id}"
+    return f"runs:/{run.info.run_id}/model"
 
 
 def bundle_scores(
