@@ -201,6 +201,7 @@ def run(
     seed: int,
     svc_max: int,
     params: dict[str, dict],
+    chosen: list[str] | None = None,
 ) -> list[tuple[str, float, float, str]]:
     """(name, test AUC, fit seconds, note) for every model on one split."""
     X_tr, X_te, y_tr, y_te, w_tr, w_te = train_test_split(
@@ -220,6 +221,8 @@ def run(
         rows.append((f"hepclf {name}", report.auc_test, seconds, flag))
         print(f"  hepclf {name}: {report.auc_test:.4f} ({seconds:.1f} s) {flag}", flush=True)
     for name, fit in references(seed, svc_max).items():
+        if chosen is not None and name not in chosen:
+            continue
         start = time.perf_counter()
         score = fit(X_tr, y_tr, w_tr)
         seconds = time.perf_counter() - start
@@ -233,7 +236,7 @@ def run(
 def table(title: str, rows: list[tuple[str, float, float, str]]) -> str:
     """Markdown table: AUC, fit time, ratio to the counterpart and to the best library default."""
     auc = {name: a for name, a, _, _ in rows}
-    best_ref = max(a for name, a, _, _ in rows if not name.startswith("hepclf"))
+    best_ref = max((a for name, a, _, _ in rows if not name.startswith("hepclf")), default=np.nan)
     lines = [
         f"**{title}**",
         "",
@@ -243,7 +246,7 @@ def table(title: str, rows: list[tuple[str, float, float, str]]) -> str:
     for name, a, seconds, note in rows:
         if name.startswith("hepclf"):
             ref = COUNTERPART[name.split()[1]]
-            versus = f"{a / auc[ref]:.4f} ({ref})"
+            versus = f"{a / auc[ref]:.4f} ({ref})" if ref in auc else ""
             best = f"{a / best_ref:.4f}"
         else:
             versus, best = "", ""
@@ -260,6 +263,10 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(HEPCLF))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--svc-max", type=int, default=20_000)
+    parser.add_argument(
+        "--references", nargs="*", default=None, metavar="NAME",
+        help="library defaults to run (default: all; none with an empty list)",
+    )  # fmt: skip
     parser.add_argument(
         "--param", action="append", default=[], metavar="MODEL.KEY=VALUE",
         help="override a hepclf parameter (YAML value), e.g. rf.min_samples_leaf=5",
@@ -283,7 +290,7 @@ def main() -> None:
                 w = np.ones(len(y))
             title = f"{data}: {len(y):,} events, {X.shape[1]} features, 50/50 split"
             print(title, flush=True)
-            rows = run(X, y, w, args.models, args.seed, args.svc_max, params)
+            rows = run(X, y, w, args.models, args.seed, args.svc_max, params, args.references)
             tables.append(table(title, rows))
     print()
     print("\n\n".join(tables))
