@@ -178,7 +178,11 @@ def references(seed: int, svc_max: int) -> dict[str, Callable]:
         return model.decision_function
 
     def proba(model):
-        return lambda X, y, w: lambda Z: model.fit(X, y, sample_weight=w).predict_proba(Z)[:, 1]
+        def fit(X, y, w):
+            fitted = model.fit(X, y, sample_weight=w)
+            return lambda Z: fitted.predict_proba(Z)[:, 1]
+
+        return fit
 
     def lda(X, y, w):  # LDA takes no weights; the TMVA example weights are mild
         model = LinearDiscriminantAnalysis().fit(X, y)
