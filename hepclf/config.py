@@ -256,6 +256,16 @@ class PipelineConfig(_Strict):
             return {name: (params or {}) for name, params in value.items()}
         return value
 
+    @field_validator("models", mode="after")
+    @classmethod
+    def _known_model_params(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Check every model's parameters now, not after ingest and earlier models trained."""
+        from hepclf.models import check_model_params  # ConfigError propagates unchanged
+
+        for name, params in value.items():
+            check_model_params(name, params)
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
         names = [s.name for s in self.samples]
@@ -284,6 +294,11 @@ class PipelineConfig(_Strict):
     def _result_names_exist(self) -> PipelineConfig:
         if self.result is not None:
             _check_result(self, self.result)
+        elif self.evaluation.select_metric in ("z0_expected", "mu_up_expected"):
+            raise ValueError(
+                f"evaluation.select_metric {self.evaluation.select_metric!r} needs a 'result:' "
+                "block (the physics result computes it)"
+            )
         return self
 
     @property
@@ -403,6 +418,36 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
+def _did_you_mean(loc: tuple[Any, ...]) -> str:
+    """A hint for a misspelt key: the closest key allowed where it stands, or the list."""
+    from hepclf.files import close_matches
+
+    model: Any = PipelineConfig
+    for item in loc[:-1]:
+        if isinstance(item, int):
+            continue
+        field = model.model_fields.get(item) if isinstance(model, type) else None
+        if field is None:
+            return ""
+        model = _model_in(field.annotation)
+        if model is None:
+            return ""
+    allowed = [k for k in model.model_fields if k != "base_dir"]
+    found = close_matches(str(loc[-1]), allowed, n=1)
+    return f"; did you mean '{found[0]}'?" if found else f"; allowed here: {', '.join(allowed)}"
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``list[X]`` or ``X | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def parse_pipeline(
     data: Any, source: str = "<pipeline>", base_dir: Path | None = None
 ) -> PipelineConfig:
@@ -413,13 +458,17 @@ def parse_pipeline(
         )
     try:
         return PipelineConfig.model_validate({**data, "base_dir": base_dir or Path(".")})
+    except ConfigError as err:  # a model's parameters (see _known_model_params)
+        raise ConfigError(f"{source}: models: {err}") from None
     except ValidationError as err:
         lines = []
         for e in err.errors():
-            where = _format_location(tuple(x for x in e["loc"] if x not in ("function-after",)))
+            loc = tuple(x for x in e["loc"] if x not in ("function-after",))
+            where = _format_location(loc)
             got = e.get("input")
             shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-            lines.append(f"  - {where}: {e['msg']}{shown}")
+            hint = _did_you_mean(loc) if e["type"] == "extra_forbidden" else ""
+            lines.append(f"  - {where}: {e['msg']}{shown}{hint}")
         raise ConfigError(
             f"{source}: the pipeline is not valid:\n"
             + "\n".join(lines)

@@ -14,6 +14,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from hepclf.config import parse_pipeline
+from hepclf.errors import ConfigError
 from hepclf.ingest import ingest
 from hepclf.split import split_table
 from tests.conftest import REPO, demo_pipeline_dict, write_pipeline
@@ -181,11 +182,16 @@ def test_compare_lists_models_of_recent_runs(trained: dict, mlflow_server: str) 
 
 
 def test_unknown_model_and_parameter_are_named(demo_dir: Path, tmp_path: Path) -> None:
-    config = demo_pipeline_dict(demo_dir, models={"bdt": {"n_treez": 3}})
-    pipeline = write_pipeline(tmp_path / "p.yaml", config)
-    for args, message in (
-        (["--models", "bdt"], "n_treez"),
-        (["--models", "cnn"], "unknown model(s) ['cnn']"),
+    """Bad model parameters are refused when the YAML is loaded: before ingest, no store."""
+    bad = write_pipeline(
+        tmp_path / "bad.yaml", demo_pipeline_dict(demo_dir, models={"bdt": {"n_treez": 3}})
+    )
+    good = write_pipeline(
+        tmp_path / "good.yaml", demo_pipeline_dict(demo_dir, models={"linear": {}})
+    )
+    for pipeline, args, message in (
+        (bad, [], "models: Model 'bdt': unknown parameter 'n_treez'"),
+        (good, ["--models", "cnn"], "unknown model(s) ['cnn']"),
     ):
         done = subprocess.run(
             [
@@ -205,3 +211,28 @@ def test_unknown_model_and_parameter_are_named(demo_dir: Path, tmp_path: Path) -
         )
         assert done.returncode == 2 and message in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+        assert not (tmp_path / "m.db").exists()  # refused before any store was created
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda c: c.update(evaluaton={}),
+            "evaluaton: Extra inputs are not permitted; did you mean 'evaluation'?",
+        ),
+        (
+            lambda c: c["samples"][0].update(weigth="w"),
+            "samples[0].weigth: Extra inputs are not permitted (got 'w'); did you mean 'weight'?",
+        ),
+        (lambda c: c.update(split={"tst_fraction": 0.3}), "did you mean 'test_fraction'?"),
+        (lambda c: c.update(models={"xgb": {"max_depht": 3}}), "unknown parameter 'max_depht'"),
+        (lambda c: c.update(models={"cnn": {}}), "Unknown model type 'cnn'"),
+    ],
+)
+def test_yaml_errors_say_what_was_meant(demo_dir: Path, mutate, message: str) -> None:
+    config = demo_pipeline_dict(demo_dir)
+    mutate(config)
+    with pytest.raises(ConfigError) as err:
+        parse_pipeline(config, source="p.yaml")
+    assert message in str(err.value) and str(err.value).startswith("p.yaml: ")
