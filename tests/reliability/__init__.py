@@ -1,0 +1,1 @@
+"""Reliability: hostile input, foreign and damaged files, missing values, signals."""
