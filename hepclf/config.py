@@ -225,9 +225,7 @@ class PipelineConfig(_Strict):
     negative_weights: Literal["keep", "abs", "drop"] = "keep"
     nan_policy: Literal["error", "drop"] = "error"
     step_size: str | int = "25 MB"
-    models: dict[str, dict[str, Any]] = Field(
-        default_factory=lambda: {m: {} for m in ("dnn", "bdt", "xgb", "rf", "svm", "linear")}
-    )
+    models: dict[str, dict[str, Any]] = Field(default_factory=lambda: _whole_zoo())
     evaluation: EvaluationConfig = EvaluationConfig()
     tune: TuneConfig | None = None
     result: ResultConfig | None = None
@@ -416,6 +414,13 @@ def _format_location(loc: tuple[Any, ...]) -> str:
         else:
             parts.append(("." if parts else "") + str(item))
     return "".join(parts) or "(top level)"
+
+
+def _whole_zoo() -> dict[str, dict[str, Any]]:
+    """Every model of the zoo with default parameters (the zoo is listed once, in models)."""
+    from hepclf.models import MODEL_TYPES
+
+    return {name: {} for name in MODEL_TYPES}
 
 
 def _did_you_mean(loc: tuple[Any, ...]) -> str:
