@@ -100,7 +100,8 @@ def bundle_scores(
                 "kfold; give the pipeline YAML the model was trained with"
             )
         X = bundle.normalizer.transform(bundle.features_from_frame(frame))
-        return np.asarray(predict_folds(X, split.folds)), None
+        proba = np.asarray(predict_folds(X, split.folds))
+        return (proba[:, 1] if proba.shape[1] == 2 else proba), split.test
     rows = split.test
     X = bundle.features_from_frame(frame.iloc[rows])
     proba = bundle.probabilities(X)

@@ -1,8 +1,9 @@
 """The physics result as one step of a pipeline: which events, which score, which yields.
 
 The pipeline (and ``hepclf result``) hand over the feature table, the rows the model was
-evaluated on and its scores there. ``rows=None`` means out-of-fold scores of every event
-(k-fold): no event was scored by a model that trained on it, so no scaling up is needed.
+evaluated on and its scores there. Yields are scaled up by (events of a sample) / (its
+evaluated events): ÷ the test fraction for a test part, nothing for k-fold, whose
+out-of-fold scores cover every event (``rows`` is then every row, or ``None``).
 
 Multi-class models: the discriminant is the summed probability of the signal class(es),
 fitted in one channel. Per-node fits (one channel per output node) and per-category
@@ -22,6 +23,7 @@ from hepclf.ingest import FeatureTable
 from hepclf.physics.analysis import PhysicsResult, physics_result
 from hepclf.physics.io import write_result
 from hepclf.physics.yields import evaluated_fractions, events_for_result
+from hepclf.results import ModelResult
 
 RESULTS_DIR = "results"
 
@@ -67,6 +69,19 @@ def model_physics(
         fractions,
     )
     return physics_result(events, config.result)
+
+
+def add_physics(
+    result: ModelResult,
+    config: PipelineConfig,
+    table: FeatureTable,
+    rows: np.ndarray | None,
+    output: Path,
+) -> None:
+    """Fill ``result.physics`` from its test scores and write its files under ``output``."""
+    result.physics = model_physics(config, table, rows, result.scores["test"])
+    files = write_model_physics(result.physics, output, result.name)
+    result.physics_files = files
 
 
 def write_model_physics(result: PhysicsResult, output: Path, model: str) -> dict[str, Path]:
