@@ -70,6 +70,7 @@ def run_pipeline(
     ``progress`` receives what happens (the CLI shows it; the default logs it).
     """
     from hepclf.evaluation import figures
+    from hepclf.physics.step import add_physics
     from hepclf.tracking.logging import PipelineTracker
     from hepclf.tracking.pyfunc import input_example_for
 
@@ -107,6 +108,8 @@ def run_pipeline(
                 with progress.step(f"training {name} ..."):
                     result = train_model(name, params, config, data)
                     figures.model_plots(result, *train_parts, table.columns, plots)
+                    if config.result is not None:
+                        add_physics(result, config, table, data.split.test, staging)
                     bundle = bundle_of(result, config, data)
                     tracker.log_model(result, bundle, input_example_for(bundle, example))
                 results[name] = result
@@ -139,10 +142,14 @@ def run_pipeline(
             result.plots = {k: output / p.relative_to(staging) for k, p in result.plots.items()}
             for r in results.values():
                 r.plots = {k: output / p.relative_to(staging) for k, p in r.plots.items()}
+                r.physics_files = {
+                    k: output / p.relative_to(staging) for k, p in r.physics_files.items()
+                }
         else:  # the staged plots are removed below; MLflow holds them
             result.plots = {}
             for r in results.values():
                 r.plots = {}
+                r.physics_files = {}
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result

@@ -46,10 +46,16 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column("KS p sig", ("ks_pvalue_signal",)),
     Column("KS p bkg", ("ks_pvalue_background",)),
+    Column("Z0 exp", ("z0_expected",)),
+    Column("mu95 exp", ("mu_up_expected",)),
     Column("overtrained", ("overtrained",)),
     Column("train s", ("train_seconds",)),
 )
 """The comparison columns (flat metric keys, as logged to MLflow)."""
+OPTIONAL_KEYS = frozenset({"z0_expected", "mu_up_expected"})
+"""Columns shown only when some model has them (the physics result needs ``result:``)."""
+LOWER_IS_BETTER = frozenset({"mu_up_expected"})
+"""Selection metrics where the smallest value wins (an expected upper limit)."""
 
 
 def format_value(key: str, value: Any) -> str:
@@ -64,6 +70,10 @@ def format_value(key: str, value: Any) -> str:
         return f"{value:.2g}"
     if key.startswith("eff_s_at_eff_b"):
         return f"{value:.3f}"
+    if key == "z0_expected":
+        return f"{value:.2f}"
+    if key == "mu_up_expected":
+        return f"{value:.3g}"
     return f"{value:.4f}"
 
 
@@ -90,11 +100,16 @@ def comparison(
     metrics: Mapping[str, Mapping[str, float]], best: str | None, title: str
 ) -> Comparison:
     """Rows for models given as {name: flat metrics}; the champion is marked with '*'."""
+    columns = [
+        c
+        for c in COLUMNS
+        if c.keys[0] not in OPTIONAL_KEYS or any(c.keys[0] in m for m in metrics.values())
+    ]
     rows = [
-        [name + (" *" if name == best else ""), *(c.cell(m) for c in COLUMNS)]
+        [name + (" *" if name == best else ""), *(c.cell(m) for c in columns)]
         for name, m in metrics.items()
     ]
-    return Comparison(title, list(COLUMNS), rows, best)
+    return Comparison(title, columns, rows, best)
 
 
 def run_comparison(result: PipelineResult) -> Comparison:
@@ -110,7 +125,10 @@ def run_comparison(result: PipelineResult) -> Comparison:
 
 
 def select_champion(results: Mapping[str, ModelResult], metric: str) -> Selection:
-    """The model with the highest ``metric`` among those not flagged over-trained.
+    """The model with the best ``metric`` among those not flagged over-trained.
+
+    Best is highest, except for :data:`LOWER_IS_BETTER` metrics (the expected limit
+    ``mu_up_expected``, whose median is the flat metric).
 
     An over-trained model's test score is an optimistic guess of how it generalises, so it
     is passed over even when its number is higher. When every model is over-trained the
@@ -120,9 +138,12 @@ def select_champion(results: Mapping[str, ModelResult], metric: str) -> Selectio
     if any(v is None for v in values.values()):
         raise ConfigError(
             f"evaluation.select_metric {metric!r} is not a metric of the models; use e.g. "
-            "'auc_test' or 'eff_s_at_eff_b_0.1_test'"
+            "'auc_test' or 'eff_s_at_eff_b_0.1_test' ('z0_expected' and 'mu_up_expected' need "
+            "a 'result:' block)"
         )
-    ranked = sorted(values, key=lambda n: float(values[n]), reverse=True)
+    ranked = sorted(
+        values, key=lambda n: float(values[n]), reverse=metric not in LOWER_IS_BETTER
+    )
     fine = [n for n in ranked if not results[n].overtrained]
     if not fine:
         best = ranked[0]
@@ -160,6 +181,7 @@ def model_summary(result: ModelResult) -> dict[str, Any]:
         "model_uri": result.model_uri,
         "run_id": result.run_id,
         "device": result.classifier.device_,
+        **(result.physics.to_summary() if result.physics is not None else {}),
     }
 
 

@@ -21,6 +21,7 @@ import numpy as np
 if TYPE_CHECKING:
     from hepclf.evaluation import ClassifierReport
     from hepclf.models import Classifier
+    from hepclf.physics import PhysicsResult
 
 
 @dataclass
@@ -40,6 +41,10 @@ class ModelResult:
     plots: dict[str, Path] = field(default_factory=dict)
     model_uri: str = ""
     run_id: str = ""
+    physics: PhysicsResult | None = None
+    """With a ``result:`` block: the expected Z0 and limit on mu (pyhf)."""
+    physics_files: dict[str, Path] = field(default_factory=dict)
+    """The physics result's workspace.json, templates.root, plot and result.json."""
 
     @property
     def overtrained(self) -> bool:
@@ -52,6 +57,7 @@ class ModelResult:
             **self.report.to_flat_dict(),
             "train_seconds": float(self.train_seconds),
             "predict_seconds": float(self.predict_seconds),
+            **(self.physics.to_flat_dict() if self.physics is not None else {}),
         }
 
 

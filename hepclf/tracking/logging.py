@@ -186,6 +186,8 @@ class PipelineTracker:
             self._log_history(run.info.run_id, model.history_)
             for path in result.plots.values():
                 mlflow.log_artifact(str(path), "plots")
+            for path in result.physics_files.values():
+                mlflow.log_artifact(str(path), "results")
             result.model_uri = log_bundle(bundle, input_example=input_example)
 
     def _log_history(self, run_id: str, history: Mapping[str, list[float]]) -> None:
