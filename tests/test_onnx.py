@@ -138,22 +138,72 @@ def test_export_with_clipped_normalisation_and_variants(
         )
 
 
+def three_class_bundle(prep: Prepared, model_type: str, params: dict) -> ModelBundle:
+    """A three-class model on the demo features: signal, and background cut in two by its
+    first feature (classes_ order: bkg_high, bkg_low, signal)."""
+    d = prep.data
+    names = np.where(d.y_fit == 1, "signal", np.where(d.X_fit[:, 0] < 0, "bkg_low", "bkg_high"))
+    model = build_model(model_type, params, seed=7).fit(d.X_fit, names, d.w_fit)
+    return ModelBundle(model_type, list(prep.config.features), d.normalizer, model, "demo")
+
+
+@pytest.mark.parametrize(
+    ("model_type", "params"),
+    [
+        ("bdt", {"n_trees": 30}),
+        ("xgb", {"n_estimators": 60, "early_stopping_rounds": 10, "n_jobs": 1}),
+        ("rf", {"n_estimators": 20}),
+    ],
+)
+def test_multiclass_export_has_per_class_probabilities(
+    model_type: str, params: dict, standard: Prepared, tmp_path: Path
+) -> None:
+    bundle = three_class_bundle(standard, model_type, params)
+    result = export_onnx(bundle, tmp_path / "multi.onnx")
+    model = onnx.load(str(result.path))
+    (outp,) = model.graph.output
+    assert outp.name == "probabilities"
+    assert [d.dim_value for d in outp.type.tensor_type.shape.dim][1] == 3
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["classes"]) == ["bkg_high", "bkg_low", "signal"] == bundle.classes
+
+    X = standard.X_test_raw
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    onnx_proba = session.run(["probabilities"], {"features": X.astype(np.float32)})[0]
+    python_proba = bundle.classifier.predict_proba(bundle.normalizer.transform(X))
+    assert onnx_proba.shape == python_proba.shape == (len(X), 3)
+    np.testing.assert_allclose(onnx_proba, python_proba, rtol=0, atol=TOLERANCE)
+    np.testing.assert_allclose(onnx_proba.sum(axis=1), 1.0, rtol=0, atol=1e-5)
+    assert np.all(python_proba.std(axis=0) > 0.01)  # real class probabilities, not constants
+
+
+def test_two_class_export_keeps_the_single_score_output(standard: Prepared) -> None:
+    from hepclf.deploy.onnx_export.export import build_onnx
+
+    model, _ = build_onnx(train_bundle(standard, "bdt", {"n_trees": 10}))
+    assert [o.name for o in model.graph.output] == ["score"]
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["classes"]) == ["0", "1"] and "signal score" in meta["score"]
+
+
 def test_mixed_precision_dnn_is_exported_in_float32(standard: Prepared, tmp_path: Path) -> None:
     """A bfloat16 network, as ``mixed_precision`` trains on a GPU (built here on the CPU)."""
     from hepclf.models.dnn import build_network
 
     bundle = train_bundle(standard, "dnn", {"layers": [16], "epochs": 2, "ensemble": 2})
     clf = bundle.classifier
-    float32_network = clf._model
-    clf._model = build_network(len(bundle.columns), clf.hp, "mixed_bfloat16")
-    clf._model.set_weights(float32_network.get_weights())
+    float32_network = clf.network_
+    clf.network_ = build_network(
+        len(bundle.columns), clf.validated_params(), "mixed_bfloat16", len(clf.classes_)
+    )
+    clf.network_.set_weights(float32_network.get_weights())
 
     result = export_onnx(bundle, tmp_path / "bf16.onnx")
     assert result.tolerance == 2e-2
     X = standard.X_test_raw
     scores = run_file(result.path, X)
     np.testing.assert_allclose(scores, bundle.score_features(X), rtol=0, atol=2e-2)
-    clf._model = float32_network  # the graph is the same network computing in float32
+    clf.network_ = float32_network  # the graph is the same network computing in float32
     np.testing.assert_allclose(scores, bundle.score_features(X), rtol=0, atol=TOLERANCE)
 
 

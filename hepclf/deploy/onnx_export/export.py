@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
-import tempfile
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from hepclf import __version__
 from hepclf.bundle import ModelBundle
 from hepclf.deploy.onnx_export.graph import TOLERANCE
 from hepclf.errors import HepclfError
+from hepclf.files import write_atomic
 
 if TYPE_CHECKING:
     import onnx
@@ -65,8 +65,9 @@ def require_packages(model_type: str) -> None:
 
 
 def build_onnx(bundle: ModelBundle) -> tuple[onnx.ModelProto, float]:
-    """The complete ONNX model (raw ``features`` in, ``score`` out, columns in metadata) and
-    the largest score difference to the Python model it may show."""
+    """The complete ONNX model (raw ``features`` in, ``score`` out, or ``probabilities`` for
+    K > 2 classes; columns and classes in metadata) and the largest score difference to the
+    Python model it may show."""
     import onnx
 
     from hepclf.deploy.onnx_export.graph import wrap
@@ -80,15 +81,20 @@ def build_onnx(bundle: ModelBundle) -> tuple[onnx.ModelProto, float]:
     converter = importlib.import_module(CONVERTERS[model_type])
     graph = converter.to_graph(bundle.classifier, len(bundle.columns))
     clip = bundle.normalizer.clip
+    n_classes = len(bundle.classifier.classes_)
     metadata = {
         "model_name": bundle.name,
         "model_type": model_type,
         "pipeline": bundle.pipeline,
         "hepclf_version": __version__,
         "normalization": bundle.normalizer.method + ("" if clip is None else f", clip {clip:g}"),
-        "score": "signal score in [0, 1] (higher: more signal-like)",
+        "classes": json.dumps(bundle.classes),
     }
-    model = wrap(graph, bundle.normalizer, bundle.columns, metadata)
+    if n_classes == 2:
+        metadata["score"] = "signal score in [0, 1] (higher: more signal-like)"
+    else:
+        metadata["probabilities"] = "class probabilities, one column per entry of 'classes'"
+    model = wrap(graph, bundle.normalizer, bundle.columns, metadata, n_classes)
     size = model.ByteSize()
     if size >= MAX_BYTES:
         raise HepclfError(
@@ -109,18 +115,28 @@ def check_events(bundle: ModelBundle, n: int = CHECK_EVENTS, seed: int = 0) -> n
 
 
 def onnx_scores(model: onnx.ModelProto, X: np.ndarray) -> np.ndarray:
-    """Scores of raw feature rows from ONNX Runtime."""
+    """ONNX Runtime's output for raw feature rows: the scores [N] of a two-class model, the
+    class probabilities [N, K] of a multi-class one."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(["score"], {"features": np.asarray(X, np.float32)})[0]
+    (output,) = (o.name for o in model.graph.output)
+    return session.run([output], {"features": np.asarray(X, np.float32)})[0]
+
+
+def python_scores(bundle: ModelBundle, X: np.ndarray) -> np.ndarray:
+    """What the ONNX file must reproduce: signal scores, or all class probabilities."""
+    if len(bundle.classifier.classes_) == 2:
+        return bundle.score_features(X)
+    return bundle.probabilities(X)
 
 
 def compare(
     model: onnx.ModelProto, bundle: ModelBundle, X: np.ndarray, tolerance: float = TOLERANCE
 ) -> float:
-    """Largest |ONNX score - Python score| on ``X``; an error above ``tolerance``."""
-    diff = float(np.max(np.abs(onnx_scores(model, X) - bundle.score_features(X)), initial=0.0))
+    """Largest |ONNX output - Python output| on ``X``; an error above ``tolerance``."""
+    diff = np.abs(onnx_scores(model, X) - python_scores(bundle, X))
+    diff = float(np.max(diff, initial=0.0))
     if not diff <= tolerance:
         raise HepclfError(
             f"the ONNX graph of model {bundle.name!r} ({bundle.classifier.name}) disagrees with "
@@ -128,23 +144,6 @@ def compare(
             f"{tolerance:g}); nothing was written. Please report this with the model."
         )
     return diff
-
-
-def write_atomic(data: bytes, out: Path) -> Path:
-    """Write via a temporary file in the same folder and rename: never a partial file."""
-    out = out.expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
 
 
 def export_onnx(bundle: ModelBundle, out: Path, check: bool = True) -> ExportResult:

@@ -23,6 +23,7 @@ from hepclf.normalize import Normalizer
 
 INPUT = "features"
 OUTPUT = "score"
+PROBABILITIES = "probabilities"  # the output of a K > 2 class model: [N, K], classes_ order
 TARGET_OPSET = 15  # the newest opset every converter used here (onnxmltools) can target
 ML_OPSET = 3  # ai.onnx.ml: TreeEnsembleRegressor with double thresholds and weights
 MIN_OPSET = 11  # the normaliser's Clip takes its bounds as inputs from opset 11 on
@@ -36,7 +37,8 @@ class ClassifierGraph:
     """A converted classifier: one float32 [N, n] input of normalised features.
 
     ``output`` is the graph output holding the signal score in column ``column`` (a 2-D
-    tensor, e.g. probabilities [N, 2] -> column 1, a sigmoid [N, 1] -> column 0).
+    tensor, e.g. probabilities [N, 2] -> column 1, a sigmoid [N, 1] -> column 0); for a
+    model of K > 2 classes it holds the class probabilities [N, K] (``column`` unused).
     ``tolerance`` is the score difference to the Python model the graph may show: float32
     rounding, unless the Python model computes in lower precision than the graph.
     """
@@ -127,28 +129,50 @@ def _opsets(model: onnx.ModelProto) -> list:
     return [helper.make_opsetid(domain, version) for domain, version in sorted(versions.items())]
 
 
+def _probability_nodes(source: str) -> tuple[list, list]:
+    """The class probabilities [N, K] of a multi-class classifier, as float32."""
+    node = helper.make_node(
+        "Cast", [source], [PROBABILITIES], to=TensorProto.FLOAT, name=_PREFIX + "Probabilities"
+    )
+    return [node], []
+
+
 def wrap(
     graph: ClassifierGraph,
     normalizer: Normalizer,
     columns: list[str],
     metadata: dict[str, str],
+    n_classes: int = 2,
 ) -> onnx.ModelProto:
-    """The exported model: raw ``features`` -> normaliser -> classifier -> ``score``."""
+    """The exported model: raw ``features`` -> normaliser -> classifier -> ``score`` [N]
+    (two classes) or ``probabilities`` [N, K] (K > 2 classes, ``classes_`` order)."""
     inner = onnx.compose.add_prefix(graph.model, _INNER)
     if len(inner.graph.input) != 1:
         raise ValueError(f"classifier graph has {len(inner.graph.input)} inputs, expected 1")
     normalised = inner.graph.input[0].name
     pre_nodes, pre_inits = _normaliser_nodes(normalizer, normalised)
-    post_nodes, post_inits = _score_nodes(_INNER + graph.output, graph.column)
     n = len(columns)
+    if n_classes == 2:
+        post_nodes, post_inits = _score_nodes(_INNER + graph.output, graph.column)
+        output = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N"])
+        doc = "Signal score in [0, 1] from raw feature columns (normalisation inside)."
+        described = f"output {OUTPUT!r} float32 [N] signal score"
+    else:
+        post_nodes, post_inits = _probability_nodes(_INNER + graph.output)
+        output = helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, ["N", n_classes])
+        doc = "Class probabilities from raw feature columns (normalisation inside)."
+        described = (
+            f"output {PROBABILITIES!r} float32 [N, {n_classes}] class probabilities in the "
+            "order of metadata 'classes'"
+        )
     body = helper.make_graph(
         [*pre_nodes, *inner.graph.node, *post_nodes],
         "hepclf_classifier",
         [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", n])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N"])],
+        [output],
         initializer=[*pre_inits, *inner.graph.initializer, *post_inits],
         value_info=list(inner.graph.value_info),
-        doc_string="Signal score in [0, 1] from raw feature columns (normalisation inside).",
+        doc_string=doc,
     )
     body.sparse_initializer.extend(inner.graph.sparse_initializer)
     model = helper.make_model(
@@ -157,7 +181,7 @@ def wrap(
         producer_name="hepclf",
         producer_version=__version__,
         doc_string=f"hepclf model {metadata.get('model_name', '')}: input {INPUT!r} float32 "
-        f"[N, {n}] raw columns {columns}; output {OUTPUT!r} float32 [N] signal score.",
+        f"[N, {n}] raw columns {columns}; {described}.",
     )
     model.ir_version = inner.ir_version
     model.functions.extend(inner.functions)

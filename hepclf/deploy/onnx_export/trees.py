@@ -15,7 +15,11 @@ from onnx import NodeProto, helper, numpy_helper
 
 @dataclass
 class Forest:
-    """All trees, one entry per node: ``leaf`` marks leaves (their ``value`` is the weight)."""
+    """All trees, one entry per node: ``leaf`` marks leaves (their ``value`` is the weight).
+
+    ``value`` is (n_nodes,) for one output or (n_nodes, K) for K outputs (one weight per
+    class and leaf, as a multi-class forest's per-class votes or class fractions).
+    """
 
     tree: np.ndarray
     node: np.ndarray
@@ -34,18 +38,23 @@ def regressor_node(
     """TreeEnsembleRegressor summing the leaf values of all trees plus ``base_value``.
 
     ``mode`` is the comparison sending an event to ``true_child``: 'BRANCH_LEQ' (x <= cut)
-    or 'BRANCH_GTE' (x >= cut).
+    or 'BRANCH_GTE' (x >= cut). The output is [N, K] for a (n_nodes, K) ``value``, each
+    column starting from ``base_value``.
     """
     leaf = forest.leaf.astype(bool)
     n = len(leaf)
     missing = np.zeros(n, np.int64) if forest.missing_true is None else forest.missing_true
+    values = np.asarray(forest.value, np.float64).reshape(n, -1)[leaf]  # (leaves, K)
+    n_targets = values.shape[1]
+    leaf_tree = np.repeat(forest.tree[leaf].astype(np.int64), n_targets)
+    leaf_node = np.repeat(forest.node[leaf].astype(np.int64), n_targets)
     return helper.make_node(
         "TreeEnsembleRegressor",
         [x],
         [out],
         domain="ai.onnx.ml",
         name=name,
-        n_targets=1,
+        n_targets=n_targets,
         aggregate_function="SUM",
         post_transform="NONE",
         nodes_treeids=forest.tree.astype(np.int64).tolist(),
@@ -58,11 +67,11 @@ def regressor_node(
             np.where(leaf, 0.0, forest.threshold).astype(np.float64), "nodes_values"
         ),
         nodes_missing_value_tracks_true=np.where(leaf, 0, missing).astype(np.int64).tolist(),
-        target_treeids=forest.tree[leaf].astype(np.int64).tolist(),
-        target_nodeids=forest.node[leaf].astype(np.int64).tolist(),
-        target_ids=[0] * int(leaf.sum()),
-        target_weights_as_tensor=numpy_helper.from_array(
-            forest.value[leaf].astype(np.float64), "target_weights"
+        target_treeids=leaf_tree.tolist(),
+        target_nodeids=leaf_node.tolist(),
+        target_ids=np.tile(np.arange(n_targets), len(values)).tolist(),
+        target_weights_as_tensor=numpy_helper.from_array(values.ravel(), "target_weights"),
+        base_values_as_tensor=numpy_helper.from_array(
+            np.full(n_targets, float(base_value)), "base_values"
         ),
-        base_values_as_tensor=numpy_helper.from_array(np.array([base_value]), "base_values"),
     )

@@ -7,11 +7,12 @@ from hepclf.models.xgb import XGB
 
 
 def to_graph(clf: XGB, n_features: int) -> ClassifierGraph:
-    """Graph: x -> TreeEnsembleClassifier -> ``probabilities`` [N, 2], signal in column 1."""
+    """Graph: x -> TreeEnsembleClassifier -> ``probabilities`` [N, K] (K = 2: signal in
+    column 1)."""
     from onnxmltools import convert_xgboost
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    booster = clf._booster
+    booster = clf.booster_
     best = getattr(booster, "best_iteration", None)
     if best is not None:
         booster = booster[: best + 1]  # the trees predict_proba uses (iteration_range)
