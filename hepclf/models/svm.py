@@ -43,11 +43,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC, LinearSVC
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from hepclf.models.base import Classifier
 
-# rows per kernel block in prediction: (block x n_components) float32 stays in cache
-PREDICT_BLOCK = 2048
+# rows per kernel block in prediction: (block x n_components) doubles stay in cache
+PREDICT_BLOCK = 1024
 # exact SVC: warn above this many support vectors (prediction then runs at < ~10k events/s)
 SUPPORT_VECTOR_WARNING = 5000
 
@@ -191,22 +192,37 @@ class SVM(Classifier):
         linear = self.svm_.named_steps["linearsvc"]
         # Nystroem features are K(x, landmarks) @ normalization_.T: fold that matrix into
         # the linear weights once, then each block costs one kernel row per event
-        landmarks = nystroem.components_.astype(np.float32)
-        weights = (nystroem.normalization_.T @ linear.coef_.T).astype(np.float32)
-        norms = (landmarks.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
-        gamma = np.float32(nystroem.gamma)
+        # in double precision: the folded weights are large and cancel each other
+        landmarks = nystroem.components_.astype(np.float64)
+        weights = nystroem.normalization_.T @ linear.coef_.T
+        norms = (landmarks**2).sum(axis=1)
         out = np.empty((len(X), weights.shape[1]), dtype=np.float64)
+        # one BLAS thread: these products are too small to gain from more, and on a busy
+        # machine BLAS threads waiting on each other made prediction up to 10x slower
+        with threadpool_limits(1, user_api="blas"):
+            self._kernel_blocks(X, landmarks, norms, nystroem.gamma, weights, out)
+        return out + linear.intercept_
+
+    @staticmethod
+    def _kernel_blocks(
+        X: np.ndarray,
+        landmarks: np.ndarray,
+        norms: np.ndarray,
+        gamma: float,
+        weights: np.ndarray,
+        out: np.ndarray,
+    ) -> None:
+        """out = exp(-gamma |x - landmark|^2) @ weights, block by block."""
         for start in range(0, len(X), PREDICT_BLOCK):
-            x = X[start : start + PREDICT_BLOCK]
+            x = X[start : start + PREDICT_BLOCK].astype(np.float64)
             d2 = x @ landmarks.T
             d2 *= -2.0
             d2 += norms
             d2 += np.einsum("ij,ij->i", x, x)[:, None]
-            np.maximum(d2, 0.0, out=d2)  # float32 rounding can make |x - c|^2 slightly < 0
+            np.maximum(d2, 0.0, out=d2)  # rounding can make |x - c|^2 slightly < 0
             d2 *= -gamma
             np.exp(d2, out=d2)
             out[start : start + len(x)] = d2 @ weights
-        return out + linear.intercept_
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Raw SVM margins: (n,) for two classes, (n, K) one-vs-rest otherwise."""

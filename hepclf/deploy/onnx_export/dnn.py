@@ -1,5 +1,6 @@
 """The Keras network: Keras 3's own ONNX export (tf2onnx underneath), then the ensemble
-average mean(sigmoid(logits)) that :class:`hepclf.models.dnn.DNN` applies in NumPy.
+average that :class:`hepclf.models.dnn.DNN` applies in NumPy: mean(sigmoid(logits)) over
+towers for two classes, mean(softmax(logits)) per class for K > 2.
 
 ``tf2onnx.convert.from_keras`` fails on Keras 3 models (it looks up Keras-2 tensor
 names); ``keras.Model.export(format="onnx")`` traces the model as a tf.function first and
@@ -20,15 +21,16 @@ import onnx
 from onnx import TensorProto, helper
 
 from hepclf.deploy.onnx_export.graph import TARGET_OPSET, ClassifierGraph
-from hepclf.models.dnn import DNN, build_network
+from hepclf.models.dnn import DNN, build_network, import_tensorflow
 
 if TYPE_CHECKING:
     import keras
 
 
 def keras_to_onnx(model: keras.Model, n_features: int) -> onnx.ModelProto:
-    """The network as exported by Keras: one float32 input [N, n], logits [N, towers]."""
-    import tensorflow as tf
+    """The network as exported by Keras: one float32 input [N, n], logits [N, towers] (or
+    [N, towers, K])."""
+    tf = import_tensorflow()
 
     signature = [tf.TensorSpec((None, n_features), tf.float32, name="x")]
     with tempfile.TemporaryDirectory(prefix="hepclf-onnx-") as tmp:
@@ -48,36 +50,43 @@ MIXED_PRECISION_TOLERANCE = 2e-2  # bfloat16 keeps 8 bits of mantissa: ~3 decima
 
 def float32_network(clf: DNN, n_features: int) -> tuple[keras.Model, bool]:
     """The fitted network computing in float32, and whether it had to be rebuilt for that."""
-    network = clf._model
+    network = clf.network_
     if all(layer.dtype_policy.compute_dtype == "float32" for layer in network.layers):
         return network, False
-    rebuilt = build_network(n_features, clf.hp, "float32")
+    rebuilt = build_network(n_features, clf.validated_params(), "float32", len(clf.classes_))
     rebuilt.set_weights(network.get_weights())
     return rebuilt, True
 
 
 def to_graph(clf: DNN, n_features: int) -> ClassifierGraph:
-    """Graph: x -> network logits -> double -> Sigmoid -> mean over towers -> [N, 1]."""
+    """Graph: x -> network logits -> double -> Sigmoid -> mean over towers -> ``ensemble_score``
+    [N, 1]; for K > 2 classes Softmax per tower -> mean -> ``probabilities`` [N, K]."""
     network, rebuilt = float32_network(clf, n_features)
     model = keras_to_onnx(network, n_features)
     graph = model.graph
     if len(graph.output) != 1:
         raise ValueError(f"Keras export has {len(graph.output)} outputs, expected 1")
     logits = graph.output[0].name
+    multi = len(clf.classes_) > 2
+    output = "probabilities" if multi else "ensemble_score"
+    head = (
+        helper.make_node("Softmax", ["hepclf_logits64"], ["hepclf_tower_p"], axis=2)
+        if multi
+        else helper.make_node("Sigmoid", ["hepclf_logits64"], ["hepclf_tower_p"])
+    )
     graph.node.extend(
         [
             helper.make_node("Cast", [logits], ["hepclf_logits64"], to=TensorProto.DOUBLE),
-            helper.make_node("Sigmoid", ["hepclf_logits64"], ["hepclf_tower_p"]),
+            head,
             helper.make_node(
-                "ReduceMean", ["hepclf_tower_p"], ["hepclf_mean"], axes=[1], keepdims=1
+                "ReduceMean", ["hepclf_tower_p"], ["hepclf_mean"], axes=[1], keepdims=int(not multi)
             ),
-            helper.make_node("Cast", ["hepclf_mean"], ["ensemble_score"], to=TensorProto.FLOAT),
+            helper.make_node("Cast", ["hepclf_mean"], [output], to=TensorProto.FLOAT),
         ]
     )
     del graph.output[:]
-    graph.output.append(
-        helper.make_tensor_value_info("ensemble_score", TensorProto.FLOAT, ["N", 1])
-    )
+    width = len(clf.classes_) if multi else 1
+    graph.output.append(helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", width]))
     if rebuilt:
-        return ClassifierGraph(model, "ensemble_score", 0, MIXED_PRECISION_TOLERANCE)
-    return ClassifierGraph(model, "ensemble_score", 0)
+        return ClassifierGraph(model, output, 0, MIXED_PRECISION_TOLERANCE)
+    return ClassifierGraph(model, output, 0)
