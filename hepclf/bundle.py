@@ -11,10 +11,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from hepclf import __version__
 from hepclf.categories import CategoryModel, is_category_model
@@ -24,8 +23,20 @@ from hepclf.features import compute_features, feature_branches
 from hepclf.models import Classifier, load_model
 from hepclf.normalize import Normalizer
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 SPEC_FILE = "hepclf_bundle.json"
 MODEL_DIR = "classifier"
+
+
+def find_bundle(folder: Path) -> Path | None:
+    """The folder holding a bundle: ``folder`` itself, or the first one inside it (an MLflow
+    model folder keeps the bundle among its artifacts); None when there is none."""
+    if (folder / SPEC_FILE).is_file():
+        return folder
+    found = sorted(folder.rglob(SPEC_FILE))
+    return found[0].parent if found else None
 
 
 @dataclass

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hepclf.config import PipelineConfig
-from hepclf.ingest import cache
-from hepclf.ingest.run import read_samples
-from hepclf.ingest.table import FeatureTable
+if TYPE_CHECKING:
+    from hepclf.config import PipelineConfig
+    from hepclf.ingest.table import FeatureTable
 
 __all__ = ["FeatureTable", "ingest"]
 
@@ -18,6 +17,10 @@ def ingest(
     config: PipelineConfig, *, use_cache: bool = True, show_progress: bool = True
 ) -> FeatureTable:
     """The pipeline's feature table, from the content-keyed cache when inputs are unchanged."""
+    # imported here: scoring imports hepclf.ingest.reader and needs neither pandas nor rich
+    from hepclf.ingest import cache
+    from hepclf.ingest.run import read_samples
+
     key = cache.cache_key(config) if use_cache else None
     if key is not None and (table := cache.load_cached(key)) is not None:
         table.info["cached"] = True
@@ -35,6 +38,14 @@ class _CallableModule(types.ModuleType):
 
     def __call__(self, config: PipelineConfig, **options: Any) -> FeatureTable:
         return ingest(config, **options)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FeatureTable":
+        from hepclf.ingest.table import FeatureTable
+
+        return FeatureTable
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 sys.modules[__name__].__class__ = _CallableModule

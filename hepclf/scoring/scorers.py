@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepclf.bundle import SPEC_FILE, ModelBundle
+from hepclf.bundle import SPEC_FILE, ModelBundle, find_bundle
 from hepclf.errors import HepclfError
 
 _LABELLED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
@@ -90,12 +90,10 @@ def branch_for(label: str) -> str:
 
 def bundle_folder(folder: Path) -> Path:
     """The folder holding the bundle: the model folder itself, or inside a copied MLflow model."""
-    if (folder / SPEC_FILE).is_file():
-        return folder.resolve()
-    found = sorted(folder.rglob(SPEC_FILE))
-    if not found:
+    found = find_bundle(folder)
+    if found is None:
         raise HepclfError(f"model {str(folder)!r} holds no hepclf model ({SPEC_FILE} missing)")
-    return found[0].parent.resolve()
+    return found.resolve()
 
 
 def pin_source(source: str) -> tuple[str, str | None]:
@@ -127,14 +125,12 @@ def pin_source(source: str) -> tuple[str, str | None]:
 
 def load_scoring_models(arguments: list[str]) -> list[ScoringModel]:
     """Load every ``--model`` argument; two models writing one branch is an error."""
-    from hepclf.tracking.registry import load_bundle
-
     models = []
     for argument in arguments:
         labelled = _LABELLED.match(argument)
         label, source = labelled.groups() if labelled else (None, argument)
         pinned, version = pin_source(source)
-        bundle = load_bundle(pinned)
+        bundle = _load(pinned)
         spec = ModelSpec(pinned, branch_for(label or bundle.name))
         models.append(ScoringModel(spec, bundle, version))
     branches = [m.branch for m in models]
@@ -148,16 +144,22 @@ def load_scoring_models(arguments: list[str]) -> list[ScoringModel]:
     return models
 
 
-@lru_cache(maxsize=16)
-def _cached_bundle(source: str, tracking_uri: str) -> ModelBundle:
-    if Path(source).is_dir():  # a pinned bundle folder: no need to import MLflow
-        return ModelBundle.load(source)
-    import mlflow
-
+def _load(pinned: str) -> ModelBundle:
+    """A pinned source's bundle; MLflow (slow to import) only for registry and run URIs."""
+    if Path(pinned).is_dir():
+        return ModelBundle.load(pinned)
     from hepclf.tracking.registry import load_bundle
 
-    mlflow.set_tracking_uri(tracking_uri)
-    return load_bundle(source)
+    return load_bundle(pinned)
+
+
+@lru_cache(maxsize=16)
+def _cached_bundle(source: str, tracking_uri: str) -> ModelBundle:
+    if not Path(source).is_dir():
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri)
+    return _load(source)
 
 
 def models_from_specs(specs: tuple[ModelSpec, ...], tracking_uri: str) -> list[ScoringModel]:

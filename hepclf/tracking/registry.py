@@ -7,17 +7,10 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from hepclf.bundle import SPEC_FILE, ModelBundle
+from hepclf.bundle import SPEC_FILE, ModelBundle, find_bundle
 from hepclf.errors import HepclfError
 
 CHAMPION_ALIAS = "champion"
-
-
-def _find_bundle(directory: Path) -> Path | None:
-    if (directory / SPEC_FILE).is_file():
-        return directory
-    found = sorted(directory.rglob(SPEC_FILE))
-    return found[0].parent if found else None
 
 
 def load_bundle(model: str) -> ModelBundle:
@@ -37,7 +30,7 @@ def load_bundle(model: str) -> ModelBundle:
                 f"{err.message.splitlines()[0]}. Check the name, version or alias "
                 "(`hepclf compare`, or the MLflow UI) and MLFLOW_TRACKING_URI / --tracking-uri."
             ) from None
-    bundle_dir = _find_bundle(local)
+    bundle_dir = find_bundle(local)
     if bundle_dir is None:
         raise HepclfError(f"model {model!r}: {local} holds no hepclf model ({SPEC_FILE} missing)")
     return ModelBundle.load(bundle_dir)

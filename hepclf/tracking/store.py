@@ -10,6 +10,7 @@ compare) never create one: a missing store is an error naming where they looked.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -64,11 +65,12 @@ def use_store(explicit: str | None = None, *, create: bool) -> str:
 def use_store_for(models: list[str], explicit: str | None = None) -> str:
     """Like ``use_store(create=False)``, for commands given model sources: a store is only
     required when a source is not a local folder (models:/, runs:/, m-...)."""
-    import mlflow
-
     if all(Path(m.split("=", 1)[-1]).expanduser().exists() for m in models):
+        # local folders need no MLflow (seconds to import); it reads this if ever imported
         uri = resolve_tracking_uri(explicit)
-        mlflow.set_tracking_uri(uri)
+        os.environ["MLFLOW_TRACKING_URI"] = uri
+        if "mlflow" in sys.modules:
+            sys.modules["mlflow"].set_tracking_uri(uri)
         return uri
     return use_store(explicit, create=False)
 
