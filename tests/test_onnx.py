@@ -153,6 +153,10 @@ def three_class_bundle(prep: Prepared, model_type: str, params: dict) -> ModelBu
         ("bdt", {"n_trees": 30}),
         ("xgb", {"n_estimators": 60, "early_stopping_rounds": 10, "n_jobs": 1}),
         ("rf", {"n_estimators": 20}),
+        ("svm", {"n_components": 200}),
+        ("linear", {"method": "logistic"}),
+        ("linear", {"method": "fisher"}),
+        ("dnn", {"layers": [16], "epochs": 2, "ensemble": 2}),
     ],
 )
 def test_multiclass_export_has_per_class_probabilities(
