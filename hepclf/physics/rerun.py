@@ -10,8 +10,8 @@ the training run, so the original run stays as it was.
 from __future__ import annotations
 
 import re
+import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from hepclf.errors import ConfigError, HepclfError
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
 from hepclf.physics.step import RESULTS_DIR, model_physics, write_model_physics
+from hepclf.progress import Progress
 from hepclf.split import split_table
 from hepclf.tracking.registry import load_bundle
 
@@ -114,27 +115,42 @@ def recompute_results(
     output: Path,
     *,
     log: bool = True,
-    progress: Callable[[str], None] | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
 ) -> RecomputedResult:
-    """Ingest, split as in training, score with the logged models, fit, write and log."""
+    """Ingest, split as in training, score with the logged models, fit, write and log.
+
+    Files are staged and published into ``output/results/<model>/`` only when every model
+    succeeded, so a failure leaves earlier results as they were.
+    """
+    from hepclf.pipeline import publish_outputs, staging_dir
+
     if config.result is None:
         raise ConfigError(
             "the pipeline has no 'result:' block; add one (see the README, 'Physics result')"
         )
+    progress = progress or Progress()
     start = time.perf_counter()
     sources, source_run = model_sources(source)
-    table = ingest(config)
+    table = ingest(config, use_cache=use_cache, show_progress=progress.bars)
     results: dict[str, PhysicsResult] = {}
-    files: dict[str, dict[str, Path]] = {}
-    for name, uri in sources.items():
-        bundle = load_bundle(uri)
-        name = name or bundle.name
-        if progress is not None:
-            progress(name)
-        scores, rows = bundle_scores(bundle, config, table)
-        results[name] = model_physics(config, table, rows, scores)
-        files[name] = write_model_physics(results[name], output, name)
-    run_id = _log(config, results, output, source_run) if log else ""
+    staging = staging_dir(output)
+    try:
+        for name, uri in sources.items():
+            with progress.step(f"physics result of {name or uri} ..."):
+                bundle = load_bundle(uri)
+                name = name or bundle.name
+                scores, rows = bundle_scores(bundle, config, table)
+                results[name] = model_physics(config, table, rows, scores)
+                write_model_physics(results[name], staging, name)
+        run_id = _log(config, results, staging, source_run) if log else ""
+        publish_outputs(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    files = {
+        name: {p.name: p for p in sorted((output / RESULTS_DIR / name).iterdir())}
+        for name in results
+    }
     return RecomputedResult(results, files, run_id, source_run, time.perf_counter() - start)
 
 

@@ -1,0 +1,84 @@
+"""``hepclf result``: expected Z0 and limit of already-trained models (no retraining)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from hepclf.cli.app import TRACKING_URI_HELP, app, console, err_console
+
+
+@app.command()
+def result(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A pipeline run of `hepclf train` (runs:/RUN_ID or RUN_ID: all its models), "
+            "one model's run, or a model URI or folder.",
+            show_default=False,
+        ),
+    ],
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config", help="Pipeline YAML with the 'result:' block.", show_default=False
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option(help="Folder for results/<model>/ (workspace, templates, plot).")
+    ] = Path("result"),
+    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
+    log: Annotated[
+        bool, typer.Option(help="Record the result as a new MLflow run beside the source run.")
+    ] = True,
+    cache: Annotated[bool, typer.Option(help="Reuse a cached feature table.")] = True,
+) -> None:
+    """Expected discovery significance and limit on mu (pyhf) of trained models.
+
+    Change the binning or the systematics in the pipeline's 'result:' block and rerun:
+    the events are read and split again exactly as in training and scored with the logged
+    models, so nothing is retrained.
+    """
+    from hepclf.cli.render import RichProgress
+    from hepclf.config import load_pipeline
+    from hepclf.physics.rerun import recompute_results
+    from hepclf.tracking.store import use_store
+
+    pipeline = load_pipeline(config)
+    use_store(tracking_uri, create=log)
+    done = recompute_results(
+        source,
+        pipeline,
+        output,
+        log=log,
+        use_cache=cache,
+        progress=RichProgress(console, err_console),
+    )
+    table = Table(
+        title=f"Expected result ({done.seconds:.1f} s)", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    for title in ("model", "bins", "Z0", "mu95 median", "-2σ", "-1σ", "+1σ", "+2σ", "fit s"):
+        table.add_column(title, justify="left" if title == "model" else "right")
+    for name, r in done.results.items():
+        band = r.mu_up_expected.band
+        table.add_row(
+            name,
+            str(r.templates.n_bins),
+            f"{r.z0_expected:.2f}",
+            f"{r.mu_up_expected.median:.3g}",
+            *(f"{band[k]:.3g}" for k in ("-2", "-1", "+1", "+2")),
+            f"{r.seconds:.1f}",
+        )
+    console.print(table)
+    where = f"MLflow run {done.run_id}" + (
+        f" (from run {done.source_run_id})" if done.source_run_id else ""
+    )
+    console.print(
+        f"{where if done.run_id else 'not logged'}; files in {output / 'results'}",
+        highlight=False,
+        soft_wrap=True,
+    )
