@@ -14,10 +14,12 @@ without id (or folds assigned at random in training) gets the average of the fol
 from __future__ import annotations
 
 import json
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -33,6 +35,12 @@ from hepclf.evaluation import (
     roc_curve,
 )
 from hepclf.split import assign_folds
+
+if TYPE_CHECKING:
+    from hepclf.config import PipelineConfig
+    from hepclf.progress import Progress
+    from hepclf.results import ModelResult
+    from hepclf.training import PreparedData
 
 FOLD_ENSEMBLE = "fold_ensemble"
 """The ``name`` a saved fold ensemble carries in its ``model.json``."""
@@ -107,8 +115,6 @@ class FoldEnsemble(ClassifierMixin, BaseEstimator):
         (``event_id % folds``), else from a shuffle seeded with ``seed``. ``on_fold(k,
         seconds)`` is called after each fold model, for progress display.
         """
-        import time
-
         if self.estimator is None:
             raise ConfigError("FoldEnsemble needs an estimator to copy for each fold")
         X = np.asarray(X)
@@ -383,4 +389,65 @@ def _combined(results: list[KSResult]) -> KSResult:
     return KSResult(
         statistic=max(r.statistic for r in results),
         pvalue=min(1.0, len(results) * min(r.pvalue for r in results)),
+    )
+
+
+def train_folds(
+    name: str,
+    params: dict[str, Any],
+    config: PipelineConfig,
+    data: PreparedData,
+    progress: Progress | None = None,
+) -> ModelResult:
+    """The pipeline's k-fold step: a fold ensemble of ``name``, scored and evaluated.
+
+    Every event is normalised with the one normaliser (fitted on all events, which carry no
+    labels into it), trained on by the models of the other folds with the pipeline's
+    training weights, and evaluated out-of-fold with its physical weight. Events the
+    weight policy leaves out of training (``negative_weights: drop``) are still scored.
+    """
+    from hepclf.models import build_model
+    from hepclf.results import ModelResult
+    from hepclf.weights import training_weights
+
+    if config.multiclass:
+        raise ConfigError("split.method 'kfold' supports two classes for now; use 'random'")
+    table, fold = data.table, data.split.folds
+    if fold is None:
+        raise ValueError("train_folds needs a k-fold split (split.method: kfold)")
+    X = data.normalizer.transform(table.X)
+    keep, w = training_weights(
+        table.label, table.weight, config.class_balance, config.negative_weights
+    )
+    ids = table.event_id[keep] if config.event_id else None
+    base = build_model(name, params, seed=config.seed)
+    ensemble = FoldEnsemble(base, folds=config.split.folds, seed=config.split.seed)
+
+    def on_fold(k: int, seconds: float) -> None:
+        if progress is not None:
+            progress.note(f"  {name} fold {k + 1}/{config.split.folds}: {seconds:.1f} s")
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():  # said once per run by the pipeline, not once per fold
+        warnings.filterwarnings("ignore", message=".*negative weights.*")
+        ensemble.fit(X[keep], table.label[keep], w, ids, fold=fold[keep], on_fold=on_fold)
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    scores = fold_scores(ensemble, X, fold)
+    predict_seconds = time.perf_counter() - start
+    folds = evaluate_folds(
+        scores,
+        table.label,
+        table.weight,
+        ks_threshold=config.evaluation.ks_threshold,
+        ks_bins=config.evaluation.ks_bins,
+    )
+    return ModelResult(
+        name,
+        ensemble,
+        folds.report,
+        train_seconds,
+        {"train": scores.in_fold_per_event(), "test": scores.out_of_fold},
+        predict_seconds=predict_seconds,
+        folds=folds,
     )

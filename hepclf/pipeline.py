@@ -73,6 +73,7 @@ def run_pipeline(
     from hepclf.physics.step import add_physics
     from hepclf.tracking.logging import PipelineTracker
     from hepclf.tracking.pyfunc import input_example_for
+    from hepclf.tuning import tune_pipeline, tuned_yaml
 
     start = time.perf_counter()
     progress = progress or Progress()
@@ -103,10 +104,14 @@ def run_pipeline(
                 )
             tracker.log_files(inputs.values(), "plots")
             example = table.X[data.split.test[:INPUT_EXAMPLE_ROWS]]
+            tuned = tune_pipeline(config, data, list(chosen), tracker.tracking_uri, progress)
+            for tuned_name, tuning in tuned.items():  # the final fit uses the best parameters
+                chosen[tuned_name] = {**chosen[tuned_name], **tuning.best_params}
             results: dict[str, ModelResult] = {}
             for name, params in chosen.items():
                 with progress.step(f"training {name} ..."):
-                    result = train_model(name, params, config, data)
+                    result = train_model(name, params, config, data, progress)
+                    result.tuning = tuned.get(name)
                     figures.model_plots(result, *train_parts, table.columns, plots)
                     if config.result is not None:
                         add_physics(result, config, table, data.split.test, staging)
@@ -135,6 +140,9 @@ def run_pipeline(
                 )
             result.wall_seconds = time.perf_counter() - start
             files = write_reports(result, staging)
+            if tuned:  # the best parameters as a models: block to paste into the pipeline
+                files["tuned_params"] = staging / "tuned_params.yaml"
+                files["tuned_params"].write_text(tuned_yaml(tuned))
             tracker.log_result(result, files.values())
         if output is not None:
             publish_outputs(staging, output)

@@ -181,6 +181,8 @@ def model_summary(result: ModelResult) -> dict[str, Any]:
         "model_uri": result.model_uri,
         "run_id": result.run_id,
         "device": result.classifier.device_,
+        **(result.folds.summary() if result.folds is not None else {}),
+        **(result.tuning.summary() if result.tuning is not None else {}),
         **(result.physics.to_summary() if result.physics is not None else {}),
     }
 

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from hepclf.crossval import CrossValReport
     from hepclf.evaluation import ClassifierReport
     from hepclf.models import Classifier
     from hepclf.physics import PhysicsResult
+    from hepclf.tuning import TuningResult
 
 
 @dataclass
@@ -45,6 +47,10 @@ class ModelResult:
     """With a ``result:`` block: the expected Z0 and limit on mu (pyhf)."""
     physics_files: dict[str, Path] = field(default_factory=dict)
     """The physics result's workspace.json, templates.root, plot and result.json."""
+    folds: CrossValReport | None = None
+    """k-fold only: per-fold AUCs and overtraining tests (``report`` is out-of-fold)."""
+    tuning: TuningResult | None = None
+    """When the pipeline tuned this model first: the study and its best parameters."""
 
     @property
     def overtrained(self) -> bool:
@@ -53,12 +59,18 @@ class ModelResult:
 
     def metrics(self) -> dict[str, float]:
         """Flat metrics (MLflow keys) including the timings."""
-        return {
+        flat = {
             **self.report.to_flat_dict(),
             "train_seconds": float(self.train_seconds),
             "predict_seconds": float(self.predict_seconds),
-            **(self.physics.to_flat_dict() if self.physics is not None else {}),
         }
+        if self.folds is not None:
+            flat |= self.folds.fold_metrics()
+        if self.tuning is not None:
+            flat["tuning_cv_auc"] = self.tuning.best_value
+        if self.physics is not None:
+            flat |= self.physics.to_flat_dict()
+        return flat
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from hepclf.normalize import Normalizer
 from hepclf.results import ModelResult
 from hepclf.split import SplitIndices, split_table
 from hepclf.weights import training_weights
+
+if TYPE_CHECKING:
+    from hepclf.progress import Progress
 
 
 @dataclass
@@ -60,7 +63,7 @@ class PreparedData:
 
 def prepare(config: PipelineConfig, table: FeatureTable) -> PreparedData:
     """Split, fit the normaliser on training rows only, and derive training weights."""
-    split = split_table(table, config.split)
+    split = split_table(table, config.split, use_event_id=config.event_id is not None)
     normalizer = Normalizer.fit(table.X[split.train], config.normalization)
 
     def fit_arrays(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -124,9 +127,19 @@ def evaluate_scores(
 
 
 def train_model(
-    name: str, params: dict[str, Any], config: PipelineConfig, data: PreparedData
+    name: str,
+    params: dict[str, Any],
+    config: PipelineConfig,
+    data: PreparedData,
+    progress: Progress | None = None,
 ) -> ModelResult:
-    """Fit one model, score its training and test events, and evaluate it."""
+    """Fit one model, score its training and test events, and evaluate it. With a k-fold
+    split the model is a fold ensemble evaluated out-of-fold
+    (:func:`hepclf.crossval.train_folds`)."""
+    if data.split.folds is not None:
+        from hepclf.crossval import train_folds
+
+        return train_folds(name, params, config, data, progress)
     model, train_seconds = fit_model(name, params, config, data)
     features = {part: data.part(part)[0] for part in ("train", "test")}
     start = time.perf_counter()

@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -38,6 +38,10 @@ from hepclf.models import build_model
 from hepclf.normalize import Normalizer
 from hepclf.split import SplitIndices, assign_folds
 from hepclf.weights import training_weights
+
+if TYPE_CHECKING:
+    from hepclf.progress import Progress
+    from hepclf.training import PreparedData
 
 STORAGE_FILE = "hepclf_tuning.db"
 SearchSpace = Callable[[optuna.Trial], dict[str, Any]]
@@ -188,7 +192,9 @@ def cross_validated_auc(
         train, test = fold != k, fold == k
         model = build_model(name, params, seed=seed)
         w = None if sample_weight is None else sample_weight[train]
-        model.fit(X[train], y[train], w)
+        with warnings.catch_warnings():  # the pipeline says it once per run
+            warnings.filterwarnings("ignore", message=".*negative weights.*")
+            model.fit(X[train], y[train], w)
         score = model.predict_proba(X[test])[:, 1]
         aucs.append(roc_auc(y[test], score, None if eval_weight is None else eval_weight[test]))
         if report is not None:
@@ -217,7 +223,8 @@ def tune_model(
 
     ``trials`` is the total for the study: a resumed study runs only the trials it still
     lacks. ``timeout_s`` bounds this call. ``base_params`` (the pipeline's own settings for
-    the model) stay fixed unless the search space draws them.
+    the model) stay fixed unless the search space draws them. With a ``console``, a Rich
+    bar shows the trials and the best CV AUC so far.
     """
     if name not in SEARCH_SPACES:
         raise ConfigError(
@@ -264,15 +271,14 @@ def tune_model(
 
     done = _counted(study)
     remaining = None if trials is None else max(0, trials - done)
-    console = console or Console()
-    if remaining != 0:
+    if remaining == 0:  # a resumed study that already has its trials
+        return _result(name, study, storage_url)
+    if console is None:
+        study.optimize(objective, n_trials=remaining, timeout=timeout_s, catch=())
+    else:
         with _progress_bar(console, name, trials, timeout_s, study, done) as callback:
             study.optimize(
-                objective,
-                n_trials=remaining,
-                timeout=timeout_s,
-                callbacks=[callback],
-                catch=(),
+                objective, n_trials=remaining, timeout=timeout_s, callbacks=[callback], catch=()
             )
     return _result(name, study, storage_url)
 
@@ -472,3 +478,28 @@ def tuned_yaml(results: dict[str, TuningResult]) -> str:
     """One ``models:`` block with the best parameters of every tuned model."""
     block = {name: r.best_params for name, r in results.items()}
     return yaml.safe_dump({"models": block}, sort_keys=False)
+
+
+def tune_pipeline(
+    config: PipelineConfig,
+    data: PreparedData,
+    models: list[str],
+    tracking_uri: str | None,
+    progress: Progress | None = None,
+) -> dict[str, TuningResult]:
+    """The pipeline's tuning step (nothing without a ``tune:`` block): tune on the training
+    events of the prepared data, with a progress bar where the caller shows bars."""
+    if config.tune is None:
+        return {}
+    X, y, w = training_events(data.table, data.split, data.normalizer)
+    console = Console(stderr=True) if progress is not None and progress.bars else None
+    results = tune_models(
+        config, X, y, w, models=models, tracking_uri=tracking_uri, console=console
+    )
+    for name, r in results.items():
+        if progress is not None:
+            progress.note(
+                f"tuned {name}: best CV AUC {r.best_value:.4f} after {r.n_trials} trials "
+                f"(study {r.study_name!r} in {r.storage})"
+            )
+    return results

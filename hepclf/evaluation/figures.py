@@ -86,6 +86,10 @@ def model_plots(
             name,
         )
     ]
+    if result.folds is not None:  # k-fold: out-of-fold ROC with the band of the folds
+        from hepclf.crossval import plot_fold_roc
+
+        files.append(plot_fold_roc(result.folds, folder / f"{name}_roc_folds.png", name))
     curves = per_iteration_curves(model.history_)
     if curves:
         files.append(

@@ -388,7 +388,7 @@ def plot_roc_folds(
         s = np.maximum.accumulate(np.asarray(eff_s, dtype=np.float64))
         b = np.maximum.accumulate(np.asarray(eff_b, dtype=np.float64))
         at = np.interp(grid, s, b)
-        return np.divide(1.0, at, out=np.full(grid.shape, np.nan), where=at > 0)
+        return np.divide(1.0, at, out=np.full(grid.shape, np.inf), where=at > 0)
 
     folds = np.array([rejection(*c) for c in fold_curves])
     aucs = np.asarray(auc_folds, dtype=np.float64)
@@ -396,8 +396,8 @@ def plot_roc_folds(
         ax = fig.subplots()
         ax.fill_between(
             grid,
-            np.nanmin(folds, axis=0),
-            np.nanmax(folds, axis=0),
+            folds.min(axis=0),
+            folds.max(axis=0),
             color=SIGNAL_COLOR,
             alpha=0.3,
             label=f"{len(folds)} folds: AUC {aucs.mean():.4f} ± {aucs.std(ddof=1):.4f}",

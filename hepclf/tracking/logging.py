@@ -183,6 +183,9 @@ class PipelineTracker:
             mlflow.set_tags({"hepclf.model": result.name, "hepclf.device": model.device_})
             mlflow.log_params(flatten("", model.hyperparameters, {}))
             mlflow.log_metrics({k: float(v) for k, v in result.metrics().items()})
+            if result.folds is not None:  # k-fold: one value per fold, step = fold
+                for k, row in enumerate(result.folds.per_fold()):
+                    mlflow.log_metrics(row, step=k)
             self._log_history(run.info.run_id, model.history_)
             for path in result.plots.values():
                 mlflow.log_artifact(str(path), "plots")
