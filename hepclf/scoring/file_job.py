@@ -6,7 +6,6 @@ Every problem with a file (unreadable, missing branch, bad expression) ends up i
 
 from __future__ import annotations
 
-import difflib
 import re
 import time
 import warnings
@@ -19,7 +18,8 @@ import numpy as np
 
 from hepclf.errors import HepclfError, InputDataError
 from hepclf.features import branches_of
-from hepclf.ingest.reader import iterate_chunks, open_tree
+from hepclf.files import with_hints
+from hepclf.ingest.reader import branch_names, iterate_chunks, open_tree
 from hepclf.scoring import DEFAULT_STEP_SIZE
 from hepclf.scoring.chunks import ChunkPlan, NonFinite, empty_columns, score_chunk
 from hepclf.scoring.outputs import (
@@ -136,7 +136,10 @@ def _score_tree(
     result.entries = int(tree.num_entries)
     models = {m.branch: m.spec.source for m in plan.models}
     identity = input_identity(path, tree)
-    meta = OutputMeta(result.entries, plan.columns, settings.selection, models, identity)
+    classes = {m.branch: m.bundle.classes for m in plan.models if m.bundle.multiclass}
+    meta = OutputMeta(
+        result.entries, plan.columns, settings.selection, models, identity, classes=classes
+    )
     if not settings.overwrite and (output.exists() or output.is_symlink()):
         existing = inspect_output(output, settings.fmt, settings.tree)
         if existing.state == "foreign":
@@ -161,7 +164,9 @@ def _score_tree(
             except InputDataError as err:
                 raise InputDataError(f"{where}: {err}") from None
             writer.write(columns)
-            result.nan_scores += sum(int(np.isnan(columns[m.branch]).sum()) for m in plan.models)
+            result.nan_scores += sum(
+                int(np.isnan(columns[m.columns[0]]).sum()) for m in plan.models
+            )
             first += len(chunk)
             if on_chunk is not None:
                 on_chunk(len(chunk))
@@ -200,7 +205,7 @@ def _complete_or_refuse(existing: ExistingOutput, meta: OutputMeta, output: Path
 
 def check_branches(tree: Any, plan: ChunkPlan, where: str) -> None:
     """Every branch the models, --keep-branches and --selection read must be in the tree."""
-    present = set(tree.keys(recursive=True, full_paths=True)) | set(tree.keys())
+    present = branch_names(tree)
     problems = []
     for model in plan.models:
         required = model.bundle.required_branches
@@ -208,15 +213,15 @@ def check_branches(tree: Any, plan: ChunkPlan, where: str) -> None:
         if missing:
             problems.append(
                 f"model {model.bundle.name!r} ({model.spec.source}) needs the branches "
-                f"{required}; missing: {_with_hints(missing, present)}"
+                f"{required}; missing: {with_hints(missing, present)}"
             )
     missing = [b for b in plan.keep_branches if b not in present]
     if missing:
-        problems.append(f"--keep-branches names missing {_with_hints(missing, present)}")
+        problems.append(f"--keep-branches names missing {with_hints(missing, present)}")
     if plan.selection:
         missing = sorted(branches_of([plan.selection]) - present)
         if missing:
-            problems.append(f"--selection reads missing {_with_hints(missing, present)}")
+            problems.append(f"--selection reads missing {with_hints(missing, present)}")
     if problems:
         listed = sorted(present)
         shown = ", ".join(listed[:_LISTED_BRANCHES])
@@ -226,13 +231,3 @@ def check_branches(tree: Any, plan: ChunkPlan, where: str) -> None:
         raise InputDataError(
             f"{where}: " + "; ".join(problems) + f". The tree has the branches: {shown}{more}."
         )
-
-
-def _with_hints(missing: list[str], present: set[str]) -> str:
-    parts = []
-    for name in missing:
-        close = difflib.get_close_matches(name, sorted(present), n=3, cutoff=0.6)
-        parts.append(
-            repr(name) + (f" (did you mean {', '.join(map(repr, close))}?)" if close else "")
-        )
-    return ", ".join(parts)

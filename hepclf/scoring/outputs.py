@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
@@ -32,6 +30,7 @@ import pyarrow.parquet as pq
 import uproot
 
 from hepclf import __version__
+from hepclf.files import atomic_path, stale_partials
 
 Format = Literal["root", "parquet"]
 META_KEY = "hepclf_scores"
@@ -51,9 +50,14 @@ class OutputMeta:
     models: dict[str, str]
     input: dict[str, Any] = field(default_factory=dict)
     writer: str = f"hepclf {__version__}"
+    classes: dict[str, list[str]] = field(default_factory=dict)
+    """Multi-class models only: score branch -> class order (``node_<label>`` indexes it)."""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        if not data["classes"]:  # two-class outputs keep their record as it was
+            del data["classes"]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> OutputMeta:
@@ -65,6 +69,7 @@ class OutputMeta:
             data["models"],
             dict(data["input"]),
             str(data["writer"]),
+            dict(data.get("classes", {})),
         )
 
 
@@ -274,7 +279,7 @@ def _arrow_table(columns: Columns) -> pa.Table:
 
 def remove_stale_partials(final: Path) -> None:
     """Remove temporary files an earlier, killed run left for this output."""
-    for stale in final.parent.glob(f".{final.name}.*.partial"):
+    for stale in stale_partials(final):
         with suppress(OSError):
             stale.unlink()
 
@@ -284,21 +289,17 @@ def atomic_output(
     final: Path, fmt: Format, tree: str, template: Columns, meta: OutputMeta
 ) -> Iterator[ChunkWriter]:
     """A writer on a temporary file that becomes ``final`` only if the block completes."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.parent / f".{final.name}.{uuid.uuid4().hex[:12]}.partial"
-    writer: Any = None
-    try:
-        if fmt == "parquet":
-            writer = ParquetWriter(temporary, template, meta)
-        else:
-            writer = RootWriter(temporary, tree, template, meta)
-        yield writer
-        writer.finish()
-        writer.close()
-        os.replace(temporary, final)
-    except BaseException:
-        if writer is not None:
+    with atomic_path(final) as temporary:
+        writer: Any = (
+            ParquetWriter(temporary, template, meta)
+            if fmt == "parquet"
+            else RootWriter(temporary, tree, template, meta)
+        )
+        try:
+            yield writer
+            writer.finish()
+        except BaseException:
             with suppress(Exception):
                 writer.close()
-        temporary.unlink(missing_ok=True)
-        raise
+            raise
+        writer.close()

@@ -31,11 +31,12 @@ from hepclf.expressions import parse
 from hepclf.features import branches_of
 from hepclf.ingest.reader import open_tree
 from hepclf.scoring import DEFAULT_STEP_SIZE
-from hepclf.scoring.chunks import ChunkPlan, selection_mask
+from hepclf.scoring.chunks import ChunkPlan
 from hepclf.scoring.file_job import ScoreSettings, check_branches, score_file
 from hepclf.scoring.outputs import foreign_reason
 from hepclf.scoring.runner import plan_outputs
 from hepclf.scoring.scorers import ScoringModel
+from hepclf.selection import selection_mask
 from hepclf.service.payloads import MAX_VERSION, PayloadError
 
 JobStatus = Literal["queued", "running", "done", "failed", "stopped"]
@@ -51,6 +52,7 @@ def _no_nul(text: str) -> str:
 
 
 Text = Annotated[str, Field(max_length=4096), AfterValidator(_no_nul)]
+Expression = Annotated[str, AfterValidator(_no_nul)]  # bounded by parse(), which says how
 
 
 class JobRequest(BaseModel):
@@ -73,7 +75,7 @@ class JobRequest(BaseModel):
         DEFAULT_STEP_SIZE, description="Entries per chunk, or memory per chunk, e.g. '25 MB'."
     )
     keep_branches: list[Text] = Field(default_factory=list, max_length=1000)
-    selection: Text | None = None
+    selection: Expression | None = None
     overwrite: bool = False
     on_nonfinite: Literal["error", "nan"] = Field(
         "error", description="Non-finite features: fail the file, or write a NaN score."
@@ -223,7 +225,7 @@ class JobManager:
         job.finished = time.time()
         job.status = status  # last: a reader seeing the final status sees the results too
 
-    def shutdown(self, grace_s: float = 10.0) -> None:
+    def shutdown(self, grace_s: float = 5.0) -> None:
         """Stop every job at its next chunk and wait (at most ``grace_s``) for them."""
         with self._lock:
             self._stopping.set()

@@ -1,0 +1,251 @@
+"""Hostile requests against a real ``hepclf serve`` on 127.0.0.1: each gets a 4xx naming
+what is wrong, before any work starts, and ``/health`` keeps answering within 2 s."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from hepclf.scoring.outputs import inspect_output
+from hepclf.tracking.registry import load_bundle
+from tests.conftest import RegisteredModels, tracking_uri
+from tests.reliability.conftest import Server, health_seconds, running_server, write_without_jets
+
+pytestmark = pytest.mark.slow
+BRANCHES = ["lep_pt", "lep_eta", "met", "nJet", "Jet_pt", "Jet_eta", "Jet_btag"]
+FIRST_EVENT = {
+    "lep_pt": 40.0,
+    "lep_eta": 0.5,
+    "met": 30.0,
+    "nJet": 2,
+    "Jet_pt": [50.0, 30.0],
+    "Jet_eta": [0.1, -1.2],
+    "Jet_btag": [0.9, 0.2],
+}
+
+
+def job(registered: RegisteredModels, server: Server, **fields: Any) -> dict[str, Any]:
+    return {
+        "model": registered.xgb,
+        "inputs": [str(server.root / "data" / "signal.root")],
+        "out": str(server.root / "out"),
+    } | fields
+
+
+def post_watching_health(server: Server, path: str, **kwargs: Any) -> tuple[Any, list[float]]:
+    """POST while polling /health; the answer and every /health time, during and after."""
+    with ThreadPoolExecutor(max_workers=1) as pool, server.client() as client:
+        answer = pool.submit(client.post, path, **kwargs)
+        times = []
+        while not answer.done() and len(times) < 50:
+            times.append(health_seconds(server.url))
+        times += [health_seconds(server.url) for _ in range(3)]
+        return answer.result(timeout=30), times
+
+
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        ("lep_pt > 9**9**8", "'9 ** 9 ** 8', a number beyond 64-bit integers"),
+        ("lep_pt > " + "9" * 400, "beyond 64-bit integers"),
+        ("lep_pt > 1e999", "too large for a float"),
+        ("abs(" * 150 + "lep_pt" + ")" * 150, "nested too deeply"),
+        ("lep_pt + " * 500 + "1", "at most 2,000"),
+        ("lep_pt.__class__", "attribute syntax"),
+        ("lep_ptt > 30", "--selection reads missing 'lep_ptt' (did you mean 'lep_pt'"),
+        ("Jet_pt > 30", "gives a list per event"),
+        ("lep_pt > 'x'", "only numbers are allowed"),
+    ],
+)
+def test_a_hostile_selection_is_422_before_any_work(
+    registered_models: RegisteredModels, server: Server, selection: str, message: str
+) -> None:
+    payload = job(registered_models, server, selection=selection)
+    answer, times = post_watching_health(server, "/jobs", json=payload)
+    assert answer.status_code == 422, answer.text
+    assert message in answer.json()["detail"]
+    assert max(times) < 2.0, times
+    assert not (server.root / "out").exists()
+
+
+def test_a_job_for_a_file_without_a_model_branch_is_422(
+    registered_models: RegisteredModels, server: Server
+) -> None:
+    arrays = uproot.open(server.root / "data" / "signal.root")["Events"].arrays(["lep_pt"])
+    with uproot.recreate(server.root / "data" / "lep_only.root") as file:
+        file["Events"] = {"lep_pt": arrays.lep_pt}
+    inputs = [str(server.root / "data" / "lep_only.root"), str(server.root / "data" / "*.root")]
+    with server.client() as client:
+        answer = client.post("/jobs", json=job(registered_models, server, inputs=inputs))
+    assert answer.status_code == 422
+    assert "lep_only.root (tree 'Events'): model 'xgb'" in answer.json()["detail"]
+    (server.root / "data" / "lep_only.root").unlink()
+
+
+def nested(depth: int) -> bytes:
+    return b'{"events": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.fixture(scope="module")
+def columns(registered_models: RegisteredModels) -> list[str]:
+    with tracking_uri(registered_models.tracking_uri):
+        return load_bundle(f"models:/{registered_models.xgb}/1").columns
+
+
+@pytest.mark.parametrize(
+    ("where", "payload", "status", "named"),
+    [
+        ("score", {"events": [{"lep_pt": True}]}, 422, "events[0].lep_pt: expected a number"),
+        ("score", {"events": [{"lep_pt": 10**400}]}, 422, "events[0].lep_pt: an integer"),
+        ("score", {"events": [{"Jet_pt": [1, -(10**400)]}]}, 422, "events[0].Jet_pt[1]: an"),
+        ("score", {"events": [{"met": 1e300}]}, 422, "events[0].met: 1e+300 is beyond"),
+        ("score", {"events": "x", "version": 10**400}, 422, "version"),
+        ("score", {"events": [], "version": True}, 422, "version"),
+        ("score", {"columns": {"met": [1.0, 1e300]}}, 422, "columns.met[1]"),
+        ("score", {"columns": {"met": [False]}}, 422, "columns.met[0]: expected a number"),
+        ("jobs", {"inputs": ["/data/x\x00.root"]}, 422, "inputs"),
+        ("jobs", {"out": "/tmp/\x00"}, 422, "out"),
+        ("jobs", {"tree": "Events\x00"}, 422, "tree"),
+        ("jobs", {"selection": "lep_pt > 1\x00"}, 422, "selection"),
+        ("jobs", {"step_size": 10**400}, 422, "step_size"),
+        ("jobs", {"step_size": True}, 422, "step_size"),
+        ("jobs", {"version": 10**400}, 422, "version"),
+        ("jobs", {"inputs": ["/" + "x" * 300 + ".root"]}, 422, "not a usable path"),
+        ("jobs", {"overwrite": "yes please"}, 422, "overwrite"),
+    ],
+)
+def test_hostile_payloads_are_4xx_naming_the_field(
+    registered_models: RegisteredModels,
+    server: Server,
+    columns: list[str],
+    where: str,
+    payload: dict[str, Any],
+    status: int,
+    named: str,
+) -> None:
+    if where == "jobs":
+        path, body = "/jobs", job(registered_models, server) | payload
+        if "inputs" in payload and "\x00" not in payload["inputs"][0]:
+            body["inputs"] = [str(server.root / payload["inputs"][0].lstrip("/"))]
+    else:
+        path, body = f"/models/{registered_models.xgb}/score", payload
+        if "columns" in body:
+            n = len(next(iter(body["columns"].values())))
+            body = {"columns": {c: [1.0] * n for c in columns} | body["columns"]}
+        elif isinstance(body["events"], list) and body["events"]:
+            body = body | {"events": [FIRST_EVENT | e for e in body["events"]]}
+    answer, times = post_watching_health(server, path, json=body)
+    assert answer.status_code == status, answer.text
+    assert named in answer.text
+    assert max(times) < 2.0
+
+
+def test_deeply_nested_json_is_422(registered_models: RegisteredModels, server: Server) -> None:
+    path = f"/models/{registered_models.xgb}/score"
+    headers = {"content-type": "application/json"}
+    for depth in (50, 5000, 100_000):
+        answer, times = post_watching_health(server, path, content=nested(depth), headers=headers)
+        assert answer.status_code == 422, (depth, answer.text)
+        assert max(times) < 2.0
+    assert "nested deeper than the parser allows" in answer.json()["detail"]
+
+
+def test_a_foreign_file_at_an_output_name_is_409(
+    registered_models: RegisteredModels, server: Server
+) -> None:
+    out = server.root / "out409"
+    out.mkdir()
+    notes = out / "signal_scores.root"
+    notes.write_text("not yours\n")
+    payload = job(registered_models, server, out=str(out))
+    with server.client() as client:
+        refused = client.post("/jobs", json=payload)
+        assert refused.status_code == 409, refused.text
+        assert str(notes) in refused.json()["detail"]
+        assert "not written by hepclf" in refused.json()["detail"]
+        assert notes.read_text() == "not yours\n"
+        accepted = client.post("/jobs", json=payload | {"overwrite": True})
+        assert accepted.status_code == 202, accepted.text
+        status = wait_for_job(client, accepted.json()["id"])
+    assert status["status"] == "done", status
+    assert inspect_output(notes, "root", "Events").state == "complete"
+
+
+def wait_for_job(client: Any, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (status := client.get(f"/jobs/{job_id}").json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    return status
+
+
+def test_events_without_jets_score_finitely(
+    registered_models: RegisteredModels, server: Server, tmp_path: Path
+) -> None:
+    """Per request and as a job: events with empty collections get finite scores."""
+    source = tmp_path / "nojets.root"
+    empty = write_without_jets(registered_models.data / "signal.root", source)
+    events = ak.to_list(uproot.open(source)["Events"].arrays(BRANCHES, entry_stop=200))
+    assert events[0]["Jet_pt"] == [] and events[0]["nJet"] == 0
+    shutil.copy(source, server.root / "data" / "nojets.root")
+    with server.client() as client:
+        answer = client.post(f"/models/{registered_models.xgb}/score", json={"events": events})
+        assert answer.status_code == 200, answer.text
+        scores = np.asarray(answer.json()["scores"])
+        assert np.isfinite(scores).all() and len(scores) == 200
+        inputs = [str(server.root / "data" / "nojets.root")]
+        payload = job(registered_models, server, inputs=inputs, out=str(server.root / "nj"))
+        submitted = client.post("/jobs", json=payload)
+        assert submitted.status_code == 202, submitted.text
+        status = wait_for_job(client, submitted.json()["id"])
+    assert status["status"] == "done", status
+    batch = uproot.open(server.root / "nj" / "nojets_scores.root")["Events"]["score_xgb"]
+    batch_scores = batch.array(library="np")
+    assert np.isfinite(batch_scores).all()
+    np.testing.assert_allclose(batch_scores[:200], scores, rtol=1e-6, atol=1e-9)
+    assert empty[0] == 0
+
+
+def test_sigterm_stops_the_server_and_its_job_within_seconds(
+    registered_models: RegisteredModels, tmp_path: Path
+) -> None:
+    """A long job runs; /health stays fast; SIGTERM ends the server within seconds, the
+    job is logged as stopped, complete outputs stay complete and no partial file is left."""
+    with running_server(registered_models, tmp_path) as server:
+        data = server.root / "data"
+        for i in range(40):
+            shutil.copy(data / "signal.root", data / f"copy{i:02d}.root")
+        payload = job(registered_models, server, step_size=50)
+        payload["inputs"] = [str(data / "copy*.root")]
+        with server.client() as client:
+            submitted = client.post("/jobs", json=payload)
+            assert submitted.status_code == 202, submitted.text
+            job_id = submitted.json()["id"]
+            deadline = time.monotonic() + 60
+            while not (status := client.get(f"/jobs/{job_id}").json())["files"]:
+                assert status["status"] == "running" or status["status"] == "queued", status
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert max(health_seconds(server.url) for _ in range(10)) < 2.0
+        start = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=20)
+        assert time.monotonic() - start < 15
+        log = server.log.read_text()
+        assert f"job {job_id} stopped: the service shut down while the job ran" in log
+        outputs = sorted((server.root / "out").iterdir())
+        assert outputs and len(outputs) < 40
+        assert not [p for p in outputs if p.name.endswith(".partial")]
+        for output in outputs:
+            assert inspect_output(output, "root", "Events").state == "complete"
+        assert json.dumps(status)  # the job's answer was JSON throughout
