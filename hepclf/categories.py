@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -281,3 +281,31 @@ class CategoryReport:
             **self.combined.to_summary(),
             "categories": {c: r.to_summary() for c, r in self.per_category.items()},
         }
+
+
+def evaluate_by_category(
+    categories: Sequence[CategoryConfig],
+    category_of: Mapping[str, np.ndarray],
+    test: tuple[np.ndarray, ...],
+    train: tuple[np.ndarray, ...],
+    evaluate: Callable[[tuple[np.ndarray, ...], tuple[np.ndarray, ...]], Any],
+) -> CategoryReport:
+    """The combined report of all events plus one per category.
+
+    ``test``/``train`` are (labels, scores, weights) of all events, each already scored by
+    its own category's model; ``category_of`` gives their category per part; ``evaluate``
+    turns (test, train) into a report.
+    """
+    per_category = {}
+    for i, category in enumerate(categories):
+        te, tr = category_of["test"] == i, category_of["train"] == i
+        try:
+            per_category[category.name] = evaluate(
+                tuple(a[te] for a in test), tuple(a[tr] for a in train)
+            )
+        except ValueError as err:
+            raise ConfigError(
+                f"category {category.name!r} ({category.selection!r}) cannot be evaluated on "
+                f"its {int(te.sum())} test and {int(tr.sum())} training events: {err}"
+            ) from None
+    return CategoryReport(evaluate(test, train), per_category)

@@ -44,10 +44,10 @@ class ProcessShape:
 SIGNAL = ProcessShape(6.2, 62.0, 0.45, 48.0, 1.05, 55.0, 0.02)
 BACKGROUND = ProcessShape(4.8, 50.0, 0.27, 40.0, 1.30, 48.0, 0.10)
 PROCESSES = {
-    "ttH": ProcessShape(6.2, 62.0, 0.45, 48.0, 1.05, 55.0, 0.02, c_fraction=0.05),
-    "ttbb": ProcessShape(5.8, 56.0, 0.42, 43.0, 1.20, 50.0, 0.05, c_fraction=0.05),
-    "ttcc": ProcessShape(5.4, 53.0, 0.24, 42.0, 1.25, 49.0, 0.05, c_fraction=0.28),
-    "ttlf": ProcessShape(5.0, 50.0, 0.22, 40.0, 1.30, 48.0, 0.05, c_fraction=0.04),
+    "ttH": ProcessShape(6.6, 66.0, 0.50, 50.0, 1.00, 58.0, 0.02, c_fraction=0.05),
+    "ttbb": ProcessShape(5.8, 54.0, 0.46, 42.0, 1.25, 50.0, 0.05, c_fraction=0.05),
+    "ttcc": ProcessShape(5.4, 52.0, 0.16, 41.0, 1.25, 49.0, 0.05, c_fraction=0.40),
+    "ttlf": ProcessShape(4.9, 49.0, 0.14, 40.0, 1.30, 48.0, 0.05, c_fraction=0.04),
 }
 
 

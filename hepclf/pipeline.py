@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from hepclf.config import PipelineConfig
 from hepclf.ingest import ingest
 from hepclf.progress import Progress
@@ -99,8 +101,10 @@ def run_pipeline(
             tracker.log_data(table, data.split)
             train = data.split.train
             with progress.step("drawing the input plots"):
+                signal = [config.class_names.index(c) for c in config.signal_classes]
+                is_signal = np.isin(table.label[train], signal).astype(np.int8)
                 inputs = figures.input_plots(
-                    table.X[train], table.columns, table.label[train], table.weight[train], plots
+                    table.X[train], table.columns, is_signal, table.weight[train], plots
                 )
             tracker.log_files(inputs.values(), "plots")
             example = table.X[data.split.test[:INPUT_EXAMPLE_ROWS]]

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hepclf.bundle import ModelBundle
+from hepclf.categories import CategoryReport, category_scores, evaluate_by_category, fit_categories
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
 from hepclf.evaluation import ClassifierReport, evaluate_classifier
+from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.ingest import FeatureTable
 from hepclf.models import MODEL_TYPES, Classifier, build_model
 from hepclf.normalize import Normalizer
@@ -92,7 +94,11 @@ def select_models(config: PipelineConfig, names: list[str] | None) -> dict[str, 
 
 def model_scores(model: Classifier, X: np.ndarray) -> np.ndarray:
     """The signal score (n,) of a two-class model; the (n, K) probabilities otherwise."""
-    proba = model.predict_proba(X)
+    return scores_of(model.predict_proba(X))
+
+
+def scores_of(proba: np.ndarray) -> np.ndarray:
+    """The signal score (n,) from two-class probabilities; (n, K) probabilities as they are."""
     return proba[:, 1] if proba.shape[1] == 2 else proba
 
 
@@ -108,21 +114,54 @@ def fit_model(
     return model, time.perf_counter() - start
 
 
-def evaluate_scores(
-    config: PipelineConfig, data: PreparedData, scores: dict[str, np.ndarray]
-) -> ClassifierReport:
-    """HEP metrics of a two-class model on its test and training scores (physical weights)."""
-    y_tr, w_tr = data.labels_and_weights("train")
-    y_te, w_te = data.labels_and_weights("test")
+Parts = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(labels, scores, physical weights) of the test or training events."""
+
+
+def evaluate_parts(
+    config: PipelineConfig, test: Parts, train: Parts, yield_scale: float = 1.0
+) -> ClassifierReport | MulticlassReport:
+    """Two-class HEP metrics, or the multi-class ones for K > 2 classes."""
+    if config.multiclass:
+        return evaluate_multiclass(
+            *test,
+            *train,
+            config.class_names,
+            config.signal_classes,
+            ks_threshold=config.evaluation.ks_threshold,
+            ks_bins=config.evaluation.ks_bins,
+            yield_scale=yield_scale,
+        )
     return evaluate_classifier(
-        y_te,
-        scores["test"],
-        w_te,
-        y_tr,
-        scores["train"],
-        w_tr,
+        *test,
+        *train,
         ks_threshold=config.evaluation.ks_threshold,
         ks_bins=config.evaluation.ks_bins,
+    )
+
+
+def evaluate_scores(
+    config: PipelineConfig, data: PreparedData, scores: dict[str, np.ndarray]
+) -> ClassifierReport | MulticlassReport | CategoryReport:
+    """HEP metrics of a model on its test and training scores (physical weights).
+
+    With ``categories:`` the combined figures (each event scored by its own category's
+    model) come with one report per category.
+    """
+    y_tr, w_tr = data.labels_and_weights("train")
+    y_te, w_te = data.labels_and_weights("test")
+    test, train = (y_te, scores["test"], w_te), (y_tr, scores["train"], w_tr)
+    weight = data.table.weight
+    yield_scale = float(weight.sum() / weight[data.split.test].sum())  # test -> all events
+    if not config.categories:
+        return evaluate_parts(config, test, train, yield_scale)
+    assert data.table.category is not None
+    return evaluate_by_category(
+        config.categories,
+        {part: data.table.category[getattr(data.split, part)] for part in ("train", "test")},
+        test,
+        train,
+        lambda te, tr: evaluate_parts(config, te, tr, yield_scale),
     )
 
 
@@ -133,17 +172,24 @@ def train_model(
     data: PreparedData,
     progress: Progress | None = None,
 ) -> ModelResult:
-    """Fit one model, score its training and test events, and evaluate it. With a k-fold
-    split the model is a fold ensemble evaluated out-of-fold
-    (:func:`hepclf.crossval.train_folds`)."""
+    """Fit one model (one per category with ``categories:``), score its training and test
+    events, and evaluate it. With a k-fold split the model is a fold ensemble evaluated
+    out-of-fold (:func:`hepclf.crossval.train_folds`)."""
     if data.split.folds is not None:
         from hepclf.crossval import train_folds
 
         return train_folds(name, params, config, data, progress)
-    model, train_seconds = fit_model(name, params, config, data)
-    features = {part: data.part(part)[0] for part in ("train", "test")}
-    start = time.perf_counter()
-    scores = {part: model_scores(model, X) for part, X in features.items()}
+    if config.categories:
+        start = time.perf_counter()
+        model: Any = fit_categories(name, params, config, data)
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        scores = {p: scores_of(category_scores(model, data, p)[0]) for p in ("train", "test")}
+    else:
+        model, train_seconds = fit_model(name, params, config, data)
+        features = {part: data.part(part)[0] for part in ("train", "test")}
+        start = time.perf_counter()
+        scores = {part: model_scores(model, X) for part, X in features.items()}
     predict_seconds = time.perf_counter() - start
     report = evaluate_scores(config, data, scores)
     return ModelResult(
@@ -158,6 +204,14 @@ def train_model(
 
 def bundle_of(result: ModelResult, config: PipelineConfig, data: PreparedData) -> ModelBundle:
     """The trained model with the feature specification and normaliser it needs."""
+    from hepclf.crossval import fold_event_id
+
     return ModelBundle(
-        result.name, list(config.features), data.normalizer, result.classifier, pipeline=config.name
+        result.name,
+        list(config.features),
+        data.normalizer,
+        result.classifier,
+        pipeline=config.name,
+        class_names=config.class_names,
+        event_id=fold_event_id(result.classifier, config),
     )

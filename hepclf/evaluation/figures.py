@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hepclf.evaluation import plots
+from hepclf.evaluation.multiclass_plots import plot_multiclass
 
 if TYPE_CHECKING:
     from hepclf.results import ModelResult
@@ -70,22 +71,13 @@ def model_plots(
     (y_tr, w_tr), (y_te, w_te) = train, test
     s_tr, s_te = result.scores["train"], result.scores["test"]
     report, name, model = result.report, result.name, result.classifier
-    files = [
-        plots.plot_overtraining(
-            s_tr[y_tr == 1],
-            w_tr[y_tr == 1],
-            s_tr[y_tr == 0],
-            w_tr[y_tr == 0],
-            s_te[y_te == 1],
-            w_te[y_te == 1],
-            s_te[y_te == 0],
-            w_te[y_te == 0],
-            report.ks_signal.pvalue,
-            report.ks_background.pvalue,
-            folder / f"{name}_overtraining.png",
-            name,
+    if s_te.ndim == 2:  # multi-class: per-class ROC, confusion, node outputs, per-node KS
+        scores = {"train": (y_tr, s_tr, w_tr), "test": (y_te, s_te, w_te)}
+        files = list(
+            plot_multiclass(getattr(report, "combined", report), scores, folder, name).values()
         )
-    ]
+    else:
+        files = [_overtraining(result, train, test, folder)]
     if result.folds is not None:  # k-fold: out-of-fold ROC with the band of the folds
         from hepclf.crossval import plot_fold_roc
 
@@ -108,12 +100,43 @@ def model_plots(
     return {p.stem: p for p in files}
 
 
+def _overtraining(
+    result: ModelResult,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    folder: Path,
+) -> Path:
+    """TMVA's two-class overtraining plot (signal = label 1)."""
+    (y_tr, w_tr), (y_te, w_te) = train, test
+    s_tr, s_te = result.scores["train"], result.scores["test"]
+    report, name = result.report, result.name
+    return plots.plot_overtraining(
+        s_tr[y_tr == 1],
+        w_tr[y_tr == 1],
+        s_tr[y_tr == 0],
+        w_tr[y_tr == 0],
+        s_te[y_te == 1],
+        w_te[y_te == 1],
+        s_te[y_te == 0],
+        w_te[y_te == 0],
+        report.ks_signal.pvalue,
+        report.ks_background.pvalue,
+        folder / f"{name}_overtraining.png",
+        name,
+    )
+
+
 def roc_overlay(results: Mapping[str, ModelResult], folder: Path) -> Path:
     """The test-sample ROC curves of all models in one plot, ``roc.png``."""
+    # multi-class: the signal node against the rest (the per-class curves are per model)
+    curves = {
+        n: getattr(r.report, "signal_roc_test", None) or r.report.roc_test
+        for n, r in results.items()
+    }
     return plots.plot_roc_overlay(
-        {n: (r.report.roc_test.eff_s, r.report.roc_test.eff_b) for n, r in results.items()},
+        {n: (roc.eff_s, roc.eff_b) for n, roc in curves.items()},
         folder / "roc.png",
-        aucs={n: r.report.auc_test for n, r in results.items()},
+        aucs={n: roc.auc for n, roc in curves.items()},
     )
 
 

@@ -104,6 +104,16 @@ class MulticlassReport:
     ks: dict[str, dict[str, KSResult]]
     ks_threshold: float
     node_yields: dict[str, dict[str, float]]
+    yield_scale: float = 1.0
+
+    @property
+    def signal_roc_test(self) -> RocCurve:
+        """The one-vs-rest ROC of the (first) signal class's node: what a two-class plot shows."""
+        return self.roc_test[self.classes.index((self.signal_classes or self.classes)[0])]
+
+    @property
+    def signal_auc_test(self) -> float:
+        return self.signal_roc_test.auc
 
     @property
     def auc_test_per_class(self) -> dict[str, float]:
@@ -135,9 +145,20 @@ class MulticlassReport:
         return min(r.pvalue for per_class in self.ks.values() for r in per_class.values())
 
     @property
+    def ks_threshold_per_test(self) -> float:
+        """Šidák's per-test threshold for the K×K node-by-class tests.
+
+        Without it a well-trained K-class model would be flagged far more often than a
+        two-class one at the same ``ks_threshold`` (16 tests for four classes); with it, the
+        chance that any test falls below is ``ks_threshold`` (less: the tests are correlated).
+        """
+        tests = sum(len(per_class) for per_class in self.ks.values())
+        return 1.0 - (1.0 - self.ks_threshold) ** (1.0 / tests)
+
+    @property
     def overtrained(self) -> bool:
         """TMVA's criterion, node by node: some class's train and test outputs differ."""
-        return self.ks_pvalue_min < self.ks_threshold
+        return self.ks_pvalue_min < self.ks_threshold_per_test
 
     def signal_background_yields(self) -> dict[str, dict[str, float]]:
         """Per node, the expected signal (``signal_classes``) and background yields."""
@@ -191,6 +212,7 @@ class MulticlassReport:
             },
             "ks_pvalue_min": self.ks_pvalue_min,
             "ks_threshold": self.ks_threshold,
+            "ks_threshold_per_test": self.ks_threshold_per_test,
             "overtrained": self.overtrained,
             "node_yields": self.node_yields,
             "node_signal_background": self.signal_background_yields(),
@@ -246,4 +268,5 @@ def evaluate_multiclass(
             node: {c: float(yields[i, j]) for i, c in enumerate(classes)}
             for j, node in enumerate(classes)
         },
+        yield_scale=yield_scale,
     )

@@ -218,10 +218,11 @@ def plot_multiclass(
     scores: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
     folder: PathLike,
     model_name: str,
-    *,
-    yield_scale: float = 1.0,
 ) -> dict[str, Path]:
-    """Every multi-class plot of one model; ``scores``: 'train'/'test' -> (y, proba, w)."""
+    """Every multi-class plot of one model; ``scores``: 'train'/'test' -> (y, proba, w).
+
+    The node plots show expected yields: test weights times the report's ``yield_scale``.
+    """
     folder = Path(folder)
     y_tr, p_tr, w_tr = scores["train"]
     y_te, p_te, w_te = scores["test"]
@@ -235,7 +236,7 @@ def plot_multiclass(
             report.classes,
             folder / f"{model_name}_node_outputs.png",
             model_name,
-            yield_scale=yield_scale,
+            yield_scale=report.yield_scale,
         ),
         "overtraining": plot_multiclass_overtraining(
             y_tr,

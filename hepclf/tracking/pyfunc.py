@@ -46,15 +46,26 @@ class HepclfPyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(
         self, context, model_input: pd.DataFrame, params: dict[str, str] | None = None
-    ) -> np.ndarray:
-        return self.bundle.score_features(self.bundle.features_from_frame(model_input))
+    ) -> np.ndarray | pd.DataFrame:
+        """Signal scores; for a multi-class model one probability column per class."""
+        X = self.bundle.features_from_frame(model_input)
+        if self.bundle.multiclass:
+            return pd.DataFrame(self.bundle.probabilities(X), columns=self.bundle.classes)
+        return self.bundle.score_features(X)
 
 
 def signature_for(bundle: ModelBundle) -> ModelSignature:
-    """Inputs: the raw feature columns (double); output: the signal score."""
+    """Inputs: the raw feature columns (double) and, with categories, the branches that route
+    events; output: the signal score, or one probability per class (in class order)."""
+    outputs = [ColSpec("double", c) for c in bundle.classes] if bundle.multiclass else None
+    inputs = bundle.columns + bundle.routing_columns
     return ModelSignature(
-        inputs=Schema([ColSpec("double", c) for c in bundle.columns]),
-        outputs=Schema([ColSpec("double", "score")]),
+        inputs=Schema(
+            [ColSpec("double", c) for c in dict.fromkeys(inputs)]
+            # k-fold: the event id picks the fold model; without it the folds are averaged
+            + [ColSpec("long", c, required=False) for c in bundle.fold_columns]
+        ),
+        outputs=Schema(outputs or [ColSpec("double", "score")]),
     )
 
 
@@ -72,8 +83,13 @@ def requirements_for(bundle: ModelBundle) -> list[str]:
     return pins
 
 
-def input_example_for(bundle: ModelBundle, X: np.ndarray, rows: int = 5) -> pd.DataFrame:
-    """A few real events as the raw feature columns the model takes (float64, as signed)."""
+def input_example_for(bundle: ModelBundle, X: np.ndarray, rows: int = 5) -> pd.DataFrame | None:
+    """A few real events as the raw feature columns the model takes (float64, as signed).
+
+    None for a category model: it also needs the routing branches, which are not features.
+    """
+    if bundle.routing_columns:
+        return None
     return pd.DataFrame(np.asarray(X[:rows], dtype=np.float64), columns=bundle.columns)
 
 
@@ -96,5 +112,6 @@ def log_bundle(
             signature=signature_for(bundle),
             input_example=input_example,
             pip_requirements=requirements_for(bundle),
+            metadata={"classes": bundle.classes} if bundle.multiclass else None,
         )
     return info.model_uri
