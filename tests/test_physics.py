@@ -100,6 +100,17 @@ def test_workspace_validates_and_pyhf_cls_reproduces_the_limit(tmp_path: Path) -
             assert cls["CLs_obs"] == pytest.approx(0.05, abs=5e-4)
 
 
+def test_limit_band_equals_pyhf_upper_limit() -> None:
+    events = toy_events(n=20_000)
+    result = physics_result(events, ResultConfig(binning={"edges": [0.0, 0.5, 0.7, 1.0]}))
+    model = pyhf.Workspace(result.workspace).model()
+    data = pyhf.Workspace(result.workspace).data(model)
+    _, expected = pyhf.infer.intervals.upper_limits.upper_limit(data, model, level=0.05)
+    mine = result.mu_up_expected.to_dict()
+    for key, theirs in zip(("-2", "-1", "median", "+1", "+2"), expected, strict=True):
+        assert mine[key] == pytest.approx(float(theirs), rel=2e-3)
+
+
 def test_templates_read_back_equal_binned_weights(tmp_path: Path) -> None:
     events = toy_events(n=20_000)
     result = physics_result(events, ResultConfig(binning={"bins": 5}))
