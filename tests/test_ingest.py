@@ -272,7 +272,7 @@ def _with_input(path: Path, good: Path):
                 {"name": "s", "files": [str(path)], "label": "signal"},
                 {"name": "b", "files": [str(good)], "label": "background"},
             ],
-            "features": ["x", "y"],
+            "features": ["xvalue", "yvalue"],
         }
     )
 
@@ -281,7 +281,7 @@ def _small_tree(path: Path) -> Path:
     """Two branches of rounded numbers: they compress, so each basket is a zlib block."""
     rng = np.random.default_rng(3)
     x, y = (np.round(rng.normal(size=2000), 2) for _ in range(2))
-    return _write_tree(path, {"x": x, "y": y})
+    return _write_tree(path, {"xvalue": x, "yvalue": y})
 
 
 def _overwrite_middle(path: Path, start: int, length: int, out: Path) -> Path:
@@ -304,7 +304,7 @@ def bad_root_files(folder: Path) -> dict[str, tuple[Path, str]]:
     cut = folder / "cut.root"
     cut.write_bytes(good.read_bytes()[: size // 2])
     with uproot.open(good) as f:
-        branch = f["Events"]["y"]
+        branch = f["Events"]["yvalue"]
         basket = (int(branch.member("fBasketSeek")[0]), int(branch.member("fBasketBytes")[0]))
         key = f.key("Events")
         described = (key.fSeekKey + key.fKeylen, key.fNbytes - key.fKeylen)
@@ -321,17 +321,30 @@ def bad_root_files(folder: Path) -> dict[str, tuple[Path, str]]:
         ),
         "basket": (
             _overwrite_middle(good, *basket, folder / "bad_basket.root"),
-            r"bad_basket\.root \(tree 'Events'.*\): corrupted data in branch 'y' \(entries "
+            r"bad_basket\.root \(tree 'Events'.*\): corrupted data in branch 'yvalue' \(entries "
             r"0-1999; decompression failed\)",
         ),
         "tree": (
             _overwrite_middle(good, *described, folder / "bad_tree.root"),
             r"bad_tree\.root: corrupted data in the description of tree 'Events'",
         ),
+        "names": (
+            _garble_name(good, b"yvalue", folder / "bad_names.root"),
+            r"bad_names\.root: corrupted data in the description of tree 'Events' \(garbled "
+            r"branch names",
+        ),
     }
 
 
-@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "basket", "tree"])
+def _garble_name(path: Path, name: bytes, out: Path) -> Path:
+    """A copy of ``path`` whose first copy of a branch name has unprintable bytes."""
+    data = path.read_bytes()
+    at = data.index(name)
+    out.write_bytes(data[:at] + b"\xff\xfe\x01\x02" + data[at + 4 :])
+    return out
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "basket", "tree", "names"])
 def test_broken_root_files_say_what_is_wrong(kind: str, tmp_path: Path, cache_dir: Path) -> None:
     path, message = bad_root_files(tmp_path)[kind]
     with pytest.raises(InputDataError, match=message) as err:
@@ -340,7 +353,7 @@ def test_broken_root_files_say_what_is_wrong(kind: str, tmp_path: Path, cache_di
     assert ("copy it again" in str(err.value)) == (kind != "text")
 
 
-@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "basket", "tree"])
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "basket", "tree", "names"])
 def test_scoring_reports_broken_files_the_same_way(kind: str, tmp_path: Path) -> None:
     """The scoring reader fails the file with the same plain message (and writes nothing)."""
     from sklearn.linear_model import LogisticRegression
@@ -356,7 +369,7 @@ def test_scoring_reports_broken_files_the_same_way(kind: str, tmp_path: Path) ->
     y = (X[:, 0] > 0).astype(int)
     bundle = ModelBundle(
         "lr",
-        [FeatureConfig(name="x", branch="x"), FeatureConfig(name="y", branch="y")],
+        [FeatureConfig(name="x", branch="xvalue"), FeatureConfig(name="y", branch="yvalue")],
         Normalizer.fit(X, NormalizationConfig()),
         LogisticRegression().fit(X, y),  # type: ignore[arg-type]
     )

@@ -155,8 +155,21 @@ def open_tree(path: str, tree: str) -> Any:
 
 
 def branch_names(tree_obj: Any) -> set[str]:
-    """Every branch name of a tree, nested ones by full path and by their own name."""
-    return set(tree_obj.keys(recursive=True, full_paths=True)) | set(tree_obj.keys())
+    """Every branch name of a tree, nested ones by full path and by their own name.
+
+    Names with unprintable characters come from corrupted bytes in the tree's description:
+    that is reported as corruption, not later as a "missing" branch.
+    """
+    names = set(tree_obj.keys(recursive=True, full_paths=True)) | set(tree_obj.keys())
+    garbled = sorted(name for name in names if not name.isprintable())
+    if garbled:
+        path = getattr(getattr(tree_obj, "file", None), "file_path", "the file")
+        raise InputDataError(
+            f"{path}: corrupted data in the description of tree "
+            f"{getattr(tree_obj, 'name', '?')!r} (garbled branch names: "
+            f"{', '.join(ascii(n) for n in garbled[:3])}). {DAMAGED_HINT}"
+        )
+    return names
 
 
 def check_branches(tree_obj: Any, needed: set[str], where: str) -> None:
