@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hepclf.errors import HepclfError, InputDataError
+from hepclf.expressions import parse
 from hepclf.features import branches_of
 from hepclf.files import with_hints
 from hepclf.ingest.reader import branch_names, iterate_chunks, open_tree
@@ -50,6 +51,10 @@ class ScoreSettings:
     selection: str | None = None
     overwrite: bool = False
     on_nonfinite: NonFinite = "error"
+
+    def __post_init__(self) -> None:
+        if self.selection:  # a bad or unbounded selection is refused before any file is read
+            parse(self.selection)
 
 
 def parse_step_size(text: str) -> str | int:

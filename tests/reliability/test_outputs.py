@@ -243,3 +243,24 @@ def test_a_wrong_checksum_is_damage(tmp_path: Path) -> None:
         file[DONE_KEY] = '{"entries": 4, "sha256": {"score_x": "0000"}}'
     found = inspect_output(final, "root", "Events")
     assert found.state == "damaged" and "checksums" in found.why
+
+
+def test_the_pyfunc_names_non_finite_features_when_scoring(
+    registered_models: RegisteredModels, xgb: ScoringModel
+) -> None:
+    frame = pd.DataFrame({c: [1.0, 2.0, 3.0] for c in xgb.bundle.columns})
+    frame.loc[1, "met"] = np.nan
+    with tracking_uri(registered_models.tracking_uri):
+        model = mlflow.pyfunc.load_model(f"models:/{registered_models.xgb}/1")
+        assert np.isfinite(model.predict(frame.drop(index=1))).all()
+        with pytest.raises(Exception, match=r"cannot score with model 'xgb'") as err:
+            model.predict(frame)
+    assert "'met' for 1 events (rows 1)" in str(err.value)
+    assert "training" not in str(err.value)
+
+
+def test_an_unbounded_selection_is_refused_before_any_file_is_read(tmp_path: Path) -> None:
+    from hepclf.errors import InputDataError
+
+    with pytest.raises(InputDataError, match="beyond 64-bit integers"):
+        ScoreSettings(out_dir=tmp_path, selection="lep_pt > 9**9**8")
