@@ -19,7 +19,7 @@ from hepclf import __version__
 from hepclf.categories import CategoryModel, is_category_model
 from hepclf.config import FeatureConfig
 from hepclf.errors import InputDataError
-from hepclf.features import compute_features, feature_branches
+from hepclf.features import compute_features, describe_nonfinite, feature_branches
 from hepclf.models import Classifier, load_model
 from hepclf.normalize import Normalizer
 
@@ -55,6 +55,9 @@ class ModelBundle:
     classifier: Classifier | CategoryModel
     pipeline: str = ""
     class_names: list[str] = field(default_factory=list)
+    event_id: str | None = None
+    """k-fold models: the event-id branch; an event is scored by the fold model that did not
+    train on it (``event_id % folds``), an event without it by the average of the folds."""
 
     @property
     def classes(self) -> list[str]:
@@ -79,13 +82,30 @@ class ModelBundle:
         return [c for f in self.features for c in f.columns]
 
     @property
+    def fold_columns(self) -> list[str]:
+        """The event-id branch of a k-fold model (none otherwise)."""
+        return [self.event_id] if self.event_id else []
+
+    @property
     def required_branches(self) -> list[str]:
         """Branches an input file must hold to be scored."""
-        return sorted(feature_branches(self.features) | set(self.routing_columns))
+        needed = feature_branches(self.features) | set(self.routing_columns)
+        return sorted(needed | set(self.fold_columns))
+
+    def _fold_of(self, event_id: Any, n_events: int) -> np.ndarray:
+        """The fold column appended for k-fold models: ``event_id % folds``, -1 if unknown."""
+        if event_id is None:
+            return np.full(n_events, -1.0, dtype=np.float32)
+        ids = np.asarray(event_id).astype(np.int64)
+        return (ids % self.classifier.folds).astype(np.float32)
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """(n, K) class probabilities for raw feature columns (NaN where unrouted)."""
         X = np.asarray(X, dtype=np.float32)
+        if self.event_id and X.shape[1] == len(self.columns) + 1:  # last column: the fold
+            fold = X[:, -1].astype(np.int64)
+            proba = self.classifier.predict_proba_folds(self.normalizer.transform(X[:, :-1]), fold)
+            return np.asarray(proba, dtype=np.float64)
         if isinstance(self.classifier, CategoryModel):
             category = X[:, -1].astype(np.int64)
             proba = self.classifier.predict_proba(self.normalizer.transform(X[:, :-1]), category)
@@ -106,6 +126,16 @@ class ModelBundle:
                 f"{self.columns}"
             )
         X = frame[self.columns].to_numpy(dtype=np.float32)
+        problem = describe_nonfinite(X, self.columns, np.arange(len(X)))
+        if problem is not None:  # the same rule as batch scoring and the service
+            raise InputDataError(
+                f"cannot score with model {self.name!r}: {problem.replace('(entries', '(rows')}"
+                "; compute the features as hepclf does (empty collections take the "
+                "feature's fill value) or drop these rows"
+            )
+        if self.event_id:  # an event id column picks the fold model; without it: the average
+            ids = frame[self.event_id].to_numpy() if self.event_id in frame.columns else None
+            return np.column_stack([X, self._fold_of(ids, len(frame))])
         if not self.routing_columns:
             return X
         missing = [c for c in self.routing_columns if c not in frame.columns]
@@ -122,6 +152,8 @@ class ModelBundle:
     def features_from_branches(self, arrays: Mapping[str, Any], n_events: int) -> np.ndarray:
         """Compute the feature columns from raw branches (awkward or NumPy arrays)."""
         X = compute_features(self.features, arrays, n_events)
+        if self.event_id:
+            return np.column_stack([X, self._fold_of(arrays[self.event_id], n_events)])
         if not self.routing_columns:
             return X
         return np.column_stack([X, self.classifier.route(arrays, n_events)])
@@ -142,6 +174,8 @@ class ModelBundle:
         }
         if self.routing_columns:
             spec["categories"] = [c.model_dump() for c in self.classifier.categories]
+        if self.event_id:
+            spec["event_id"] = self.event_id
         (directory / SPEC_FILE).write_text(json.dumps(spec, indent=2))
         return directory
 
@@ -163,4 +197,5 @@ class ModelBundle:
             ),
             pipeline=spec.get("pipeline", ""),
             class_names=spec.get("classes", []),
+            event_id=spec.get("event_id"),
         )

@@ -451,3 +451,11 @@ def train_folds(
         predict_seconds=predict_seconds,
         folds=folds,
     )
+
+
+def fold_event_id(model: Any, config: PipelineConfig) -> str | None:
+    """The event-id branch a bundle reads to score each event with the fold model that did
+    not train on it; None unless ``model`` is a fold ensemble whose folds followed the ids."""
+    if isinstance(model, FoldEnsemble) and model.fold_rule_ == RULE_EVENT_ID:
+        return config.event_id
+    return None

@@ -168,3 +168,65 @@ def test_fold_roc_plot_is_written(tmp_path: Path) -> None:
     path = plot_fold_roc(result, tmp_path / "roc_folds.png", "linear")
     with Image.open(path) as image:
         assert image.format == "PNG" and image.size[0] >= 500
+
+
+@pytest.mark.slow
+def test_kfold_pipeline_scores_training_files_exactly_out_of_fold(
+    demo_dir: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """k-fold pipeline -> registered fold ensemble -> score the training ROOT files with the
+    batch scorer and with the pyfunc: every event gets exactly its out-of-fold score."""
+    import json
+
+    import mlflow
+    import pandas as pd
+    import uproot
+
+    from hepclf.config import parse_pipeline
+    from hepclf.pipeline import run_pipeline
+    from hepclf.scoring.file_job import ScoreSettings
+    from hepclf.scoring.runner import score_files
+    from hepclf.scoring.scorers import load_scoring_models
+    from tests.conftest import demo_pipeline_dict
+
+    raw = demo_pipeline_dict(
+        demo_dir,
+        split={"method": "kfold", "folds": 3, "seed": 5},
+        models={"xgb": TINY_XGB, "linear": {}},
+    )
+    config = parse_pipeline(raw, base_dir=tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = run_pipeline(config, output=tmp_path / "out", tracking_uri=uri, register="kf")
+    doc = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    table_rows = result.results[result.best]
+    oof = table_rows.scores["test"]
+    entry = doc[result.best]
+    assert len(entry["auc_folds"]) == 3
+    assert entry["auc_test"] == pytest.approx(table_rows.report.auc_test)
+    assert (tmp_path / "out" / "plots" / f"{result.best}_roc_folds.png").is_file()
+
+    from hepclf.ingest import ingest
+
+    table = ingest(config)
+    mlflow.set_tracking_uri(uri)
+    models = load_scoring_models(["models:/kf@champion"])
+    summary = score_files(
+        [str(demo_dir / "signal.root"), str(demo_dir / "background.root")],
+        models,
+        ScoreSettings(out_dir=tmp_path / "scored", keep_branches=("event",)),
+    )
+    assert [r.status for r in summary.results] == ["scored", "scored"]
+    branch = models[0].branch
+    for sample, stem in enumerate(("signal", "background")):
+        with uproot.open(tmp_path / "scored" / f"{stem}_scores.root") as f:
+            scored = f["Events"].arrays([branch, "event"], library="np")
+        rows = np.flatnonzero(table.sample == sample)
+        by_event = dict(zip(scored["event"].tolist(), scored[branch].tolist(), strict=True))
+        got = np.array([by_event[e] for e in table.event_id[rows].tolist()])
+        assert np.array_equal(got, oof[rows])  # exactly, not approximately
+    frame = pd.DataFrame(table.X, columns=table.columns)
+    pyfunc = mlflow.pyfunc.load_model("models:/kf@champion")
+    assert np.array_equal(pyfunc.predict(frame.assign(event=table.event_id)), oof)
+    averaged = pyfunc.predict(frame)  # no event id: the average of the fold models
+    assert not np.array_equal(averaged, oof)
+    assert abs(roc_auc_score(table.label, averaged) - roc_auc_score(table.label, oof)) < 0.05
