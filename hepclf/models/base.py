@@ -122,8 +122,8 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
         self.classes_, y_code = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"{self.name}: training needs at least two classes; y holds only class "
-                f"{self.classes_[0]!r}"
+                f"{self.name}: training needs at least two classes; y holds only one class "
+                f"({self.classes_[0]!r})"
             )
         w = training_weights(sample_weight, len(X))
         val = None
@@ -170,7 +170,8 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each event (for two classes: score >= 0.5 is signal)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # first: an unfitted model raises NotFittedError
+        return self.classes_[np.argmax(proba, axis=1)]
 
     @abc.abstractmethod
     def _predict_proba(self, X: np.ndarray) -> np.ndarray:
