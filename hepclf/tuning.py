@@ -503,3 +503,45 @@ def tune_pipeline(
                 f"(study {r.study_name!r} in {r.storage})"
             )
     return results
+
+
+def run_tuning(
+    config: PipelineConfig,
+    *,
+    models: list[str] | None = None,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    output: Path | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, TuningResult]:
+    """``hepclf tune``: ingest, prepare and tune, without the final fit.
+
+    One MLflow run (tag ``hepclf.kind=tuning``) holds a nested run per trial, the best CV
+    AUC per model and ``tuned_params.yaml``, which is also written to ``output``. Without
+    a ``tune:`` block the defaults of :class:`~hepclf.config.TuneConfig` apply.
+    """
+    import mlflow
+
+    from hepclf.config import TuneConfig
+    from hepclf.files import write_atomic
+    from hepclf.ingest import ingest
+    from hepclf.progress import Progress
+    from hepclf.tracking.logging import PipelineTracker
+    from hepclf.training import prepare, select_models
+
+    progress = progress or Progress()
+    if config.tune is None:
+        config = config.model_copy(update={"tune": TuneConfig()})
+    chosen = select_models(config, models)
+    data = prepare(config, ingest(config, use_cache=use_cache, show_progress=progress.bars))
+    with PipelineTracker(config, tracking_uri, experiment) as tracker:
+        mlflow.set_tags({"hepclf.kind": "tuning"})
+        results = tune_pipeline(config, data, list(chosen), tracker.tracking_uri, progress)
+        for name, r in results.items():
+            mlflow.log_metric(f"{name}_tuning_cv_auc", r.best_value)
+        text = tuned_yaml(results)
+        mlflow.log_text(text, "tuned_params.yaml")
+    if output is not None:
+        write_atomic(text.encode(), output)
+    return results

@@ -161,3 +161,33 @@ def test_unknown_or_untunable_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no search space"):
         tune_model("nope", X, y, trials=1, storage=tmp_path / "x.db")
     assert TuneConfig(timeout_s=10).folds == 3
+
+
+@pytest.mark.slow
+def test_tune_command_writes_pasteable_yaml_and_resumes(
+    demo_dir: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from hepclf.cli import app
+    from hepclf.config import parse_pipeline
+    from tests.conftest import demo_pipeline_dict, write_pipeline
+
+    raw = demo_pipeline_dict(demo_dir, models={"xgb": TINY_XGB, "linear": {}})
+    raw["tune"] = {"timeout_s": 120, "trials": 2, "folds": 2, "models": ["xgb"]}
+    path = write_pipeline(tmp_path / "p.yaml", raw)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    out = tmp_path / "best.yaml"
+    args = ["tune", str(path), "--tracking-uri", uri, "--output", str(out)]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    tuned = yaml.safe_load(out.read_text())["models"]
+    assert set(tuned) == {"xgb"} and set(tuned["xgb"]) == set(SEARCH_SPACES["xgb"](
+        optuna.create_study().ask()))  # fmt: skip
+    # the block pastes into the pipeline as it is
+    parse_pipeline({**raw, "models": {"xgb": {**TINY_XGB, **tuned["xgb"]}}}, base_dir=tmp_path)
+    second = CliRunner().invoke(app, [*args, "--trials", "4"])
+    assert second.exit_code == 0, second.output
+    assert "(4 trials in study" in second.output
+    studies = optuna.get_all_study_summaries(f"sqlite:///{tmp_path}/hepclf_tuning.db")
+    assert [s.n_trials for s in studies] == [4]  # one study, continued

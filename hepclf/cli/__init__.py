@@ -15,7 +15,7 @@ import warnings
 from rich.markup import escape
 
 # Command modules, one per topic: importing one registers its commands on `app`.
-from hepclf.cli import data, deploy, result, score, serve, train  # noqa: F401
+from hepclf.cli import data, deploy, result, score, serve, train, tune  # noqa: F401
 from hepclf.cli.app import app, err_console
 from hepclf.errors import HepclfError
 

@@ -1,0 +1,67 @@
+"""``hepclf tune``: the budgeted hyperparameter search alone (``hepclf train`` tunes first
+when the pipeline has a ``tune:`` block)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hepclf.cli.app import TRACKING_URI_HELP, app, console, err_console
+
+
+@app.command()
+def tune(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML (its 'tune:' block, if any).")],
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated models to tune (default: tune.models).")
+    ] = None,
+    timeout_s: Annotated[
+        float | None, typer.Option(min=1, help="Time budget per model in seconds.")
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option(min=1, help="Total trials per study (a resumed one counts on).")
+    ] = None,
+    output: Annotated[
+        Path, typer.Option(help="YAML file for the best parameters (a models: block to paste).")
+    ] = Path("tuned_params.yaml"),
+    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    cache: Annotated[bool, typer.Option(help="Reuse a cached feature table.")] = True,
+) -> None:
+    """Search each model's parameters by cross-validated AUC on the training events only.
+
+    The study is stored in hepclf_tuning.db beside the tracking store: run the command again
+    (or with more --trials) to continue it. Each trial is a nested MLflow run.
+    """
+    from hepclf.cli.render import RichProgress
+    from hepclf.config import TuneConfig, load_pipeline
+    from hepclf.tuning import run_tuning
+
+    config = load_pipeline(pipeline)
+    settings = (config.tune or TuneConfig()).model_dump()
+    if timeout_s is not None:
+        settings["timeout_s"] = timeout_s
+    if trials is not None:
+        settings["trials"] = trials
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    if chosen:
+        settings["models"] = chosen
+    config = config.model_copy(update={"tune": TuneConfig(**settings)})
+    results = run_tuning(
+        config,
+        models=chosen,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        output=output,
+        use_cache=cache,
+        progress=RichProgress(console, err_console),
+    )
+    for name, r in results.items():
+        console.print(
+            f"{name}: best CV AUC {r.best_value:.4f} ({r.n_trials} trials in study "
+            f"{r.study_name!r})",
+            highlight=False,
+        )
+    console.print(f"best parameters written to {output}", highlight=False)
