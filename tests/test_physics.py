@@ -111,6 +111,19 @@ def test_limit_band_equals_pyhf_upper_limit() -> None:
         assert mine[key] == pytest.approx(float(theirs), rel=2e-3)
 
 
+def test_limit_when_mc_statistics_dominate() -> None:
+    # 3000 MC events standing for ~10^6 background events: staterror drives the limit far
+    # above the data-statistics estimate 2/sqrt(Σ s²/b), and the POI range must still hold it
+    events = toy_events(n=3000, weights=(0.3, 600.0, 600.0))
+    result = physics_result(events, ResultConfig())
+    s, b = result.templates.signal_yield, result.templates.background_yield
+    assert result.mu_up_expected.median > 50.0 / np.sqrt(np.sum(s * s / b))
+    model = pyhf.Workspace(result.workspace).model()
+    data = pyhf.Workspace(result.workspace).data(model)
+    cls = pyhf.infer.hypotest(result.mu_up_expected.median, data, model)
+    assert float(cls) == pytest.approx(0.05, abs=5e-4)
+
+
 def test_templates_read_back_equal_binned_weights(tmp_path: Path) -> None:
     events = toy_events(n=20_000)
     result = physics_result(events, ResultConfig(binning={"bins": 5}))

@@ -106,7 +106,7 @@ class _AsimovQ:
 
 def _solve(sqrt_q: _AsimovQ, target: float, guess: float, upper: float) -> float:
     """mu with sqrt(q_mu,A) = target: bracket from the near-linear guess, then Brent."""
-    low, high = 0.8 * guess, 1.25 * guess
+    low, high = 0.8 * guess, min(1.25 * guess, upper)
     while sqrt_q(low) > target and low > 1e-9:
         low *= 0.5
     while sqrt_q(high) < target:

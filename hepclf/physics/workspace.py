@@ -31,14 +31,19 @@ def _normsys(name: str, size: float | tuple[float, float]) -> dict[str, Any]:
     return {"name": name, "type": "normsys", "data": {"hi": 1.0 + up, "lo": 1.0 - down}}
 
 
-def poi_upper_bound(templates: Templates) -> float:
-    """A POI range that surely holds the limit: 50× the no-systematics σ(mu), at least 10.
+def poi_upper_bound(templates: Templates, systematics: SystematicsConfig) -> float:
+    """A POI range that surely holds the limit: 50× a rough σ(mu), at least 10.
 
-    σ(mu) ≈ 1/sqrt(Σ s²/b) is the Asimov uncertainty of mu without systematics; the limit is
-    about twice that, more with systematics. The range only bounds the fits.
+    σ(mu) ≈ 1/sqrt(Σ s²/V) with V the background variance per bin from data statistics,
+    MC statistics and the normalisation uncertainties added linearly; the limit is about
+    twice σ. The range only bounds the fits, so generous costs nothing.
     """
     s, b = templates.signal_yield, templates.background_yield
-    information = float(np.sum(s * s / b))
+    fraction = systematics.background + sum(
+        max(size) if isinstance(size, tuple) else size for size in systematics.normsys.values()
+    )
+    variance = b + templates.background_sumw2 + (fraction * b) ** 2
+    information = float(np.sum(s * s / variance))
     sigma = 1.0 / np.sqrt(information) if information > 0 else np.inf
     return float(min(max(10.0, 50.0 * sigma), 1e6))
 
@@ -59,6 +64,7 @@ def build_workspace(templates: Templates, systematics: SystematicsConfig) -> dic
         if name in systematics.normsys:
             modifiers.append(_normsys(f"norm_{name}", systematics.normsys[name]))
         samples.append({"name": name, "data": templates.sumw[i].tolist(), "modifiers": modifiers})
+    bounds = [[0.0, poi_upper_bound(templates, systematics)]]
     spec = {
         "channels": [{"name": CHANNEL, "samples": samples}],
         "observations": [{"name": CHANNEL, "data": templates.background_yield.tolist()}],
@@ -67,7 +73,7 @@ def build_workspace(templates: Templates, systematics: SystematicsConfig) -> dic
                 "name": MEASUREMENT,
                 "config": {
                     "poi": POI,
-                    "parameters": [{"name": POI, "bounds": [[0.0, poi_upper_bound(templates)]]}],
+                    "parameters": [{"name": POI, "bounds": bounds}],
                 },
             }
         ],
