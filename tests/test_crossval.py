@@ -230,3 +230,31 @@ def test_kfold_pipeline_scores_training_files_exactly_out_of_fold(
     averaged = pyfunc.predict(frame)  # no event id: the average of the fold models
     assert not np.array_equal(averaged, oof)
     assert abs(roc_auc_score(table.label, averaged) - roc_auc_score(table.label, oof)) < 0.05
+
+
+@pytest.mark.parametrize("name", ["xgb", "linear"])
+def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: Path) -> None:
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from hepclf.bundle import ModelBundle
+    from hepclf.config import FeatureConfig, NormalizationConfig
+    from hepclf.deploy.onnx_export.export import export_onnx
+    from hepclf.normalize import Normalizer
+
+    X, y, w, ids = events(1500, seed=11)
+    X = X * 3.0 + 1.0  # raw columns: the exported graph normalises them itself
+    columns = [f"x{i}" for i in range(X.shape[1])]
+    normalizer = Normalizer.fit(X, NormalizationConfig())
+    params = TINY_XGB if name == "xgb" else {}
+    ensemble = FoldEnsemble(build_model(name, params, seed=1), folds=3).fit(
+        normalizer.transform(X), y, w, ids
+    )
+    bundle = ModelBundle(
+        name, [FeatureConfig(name=c, branch=c) for c in columns], normalizer, ensemble,
+        event_id="event",
+    )  # fmt: skip
+    result = export_onnx(bundle, tmp_path / "model.onnx")
+    session = onnxruntime.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    got = session.run(["score"], {"features": X.astype(np.float32)})[0]
+    Z = normalizer.transform(X)
+    average = np.mean([m.predict_proba(Z)[:, 1] for m in ensemble.estimators_], axis=0)
+    np.testing.assert_allclose(got, average, atol=1e-5)

@@ -78,7 +78,12 @@ def build_onnx(bundle: ModelBundle) -> tuple[onnx.ModelProto, float]:
             f"model {bundle.name!r} is of type {model_type!r}, which has no ONNX export; "
             f"supported types: {', '.join(sorted(CONVERTERS))}"
         )
-    converter = importlib.import_module(CONVERTERS[model_type])
+    from hepclf.crossval import FoldEnsemble
+
+    folds = isinstance(bundle.classifier, FoldEnsemble)  # k-fold: one graph, the fold average
+    converter = importlib.import_module(
+        "hepclf.deploy.onnx_export.folds" if folds else CONVERTERS[model_type]
+    )
     graph = converter.to_graph(bundle.classifier, len(bundle.columns))
     clip = bundle.normalizer.clip
     n_classes = len(bundle.classifier.classes_)
