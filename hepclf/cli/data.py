@@ -15,12 +15,20 @@ def demo_data(
     out: Annotated[Path, typer.Option(help="Folder for signal.root and background.root.")],
     events: Annotated[int, typer.Option(min=1, help="Events per process.")] = 30_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 1,
+    processes: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated processes for a multi-class demo, one <process>.root each "
+            "(from ttH, ttbb, ttcc, ttlf), instead of signal.root and background.root."
+        ),
+    ] = None,
 ) -> None:
     """Write synthetic signal and background ROOT files (TTree 'Events')."""
     from hepclf.demo_data import write_demo_data
 
+    chosen = [p.strip() for p in processes.split(",") if p.strip()] if processes else None
     with console.status(f"writing {events:,} events per process to {out}"):
-        paths = write_demo_data(out, events=events, seed=seed)
+        paths = write_demo_data(out, events=events, seed=seed, processes=chosen)
     for label, path in paths.items():
         console.print(f"{label}: {path}")
 
