@@ -72,7 +72,7 @@ class SVMParams(BaseModel):
         description="Nystroem kernel features + linear SVM (fast prediction); "
         "false: exact SVC (two classes, ~2k events/s prediction)",
     )
-    n_components: int = Field(1000, ge=10, description="Nystroem kernel features")
+    n_components: int = Field(1000, ge=1, description="Nystroem kernel features")
 
 
 class SVM(Classifier):
@@ -225,14 +225,21 @@ class SVM(Classifier):
             out[start : start + len(x)] = d2 @ weights
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Raw SVM margins: (n,) for two classes, (n, K) one-vs-rest otherwise."""
+        """Calibrated one-vs-rest log-odds a * margin + b: (n,) for two classes, else (n, K).
+
+        Their sign (two classes) or argmax agrees with ``predict``; the raw margins are
+        ``svm_.decision_function``.
+        """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
-        decision = self._decision(X)
-        return decision[:, 0] if decision.shape[1] == 1 else decision
+        logit = self._logit(X)
+        return logit[:, 0] if logit.shape[1] == 1 else logit
+
+    def _logit(self, X: np.ndarray) -> np.ndarray:
+        return self._decision(X) * self.platt_coef_ + self.platt_intercept_
 
     def _predict_proba(self, X: np.ndarray) -> np.ndarray:
-        proba = expit(self._decision(X) * self.platt_coef_ + self.platt_intercept_)
+        proba = expit(self._logit(X))
         if proba.shape[1] == 1:
             return np.column_stack([1.0 - proba[:, 0], proba[:, 0]])
         total = proba.sum(axis=1, keepdims=True)
