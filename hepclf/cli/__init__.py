@@ -72,5 +72,6 @@ def main() -> None:
         sys.exit(2)
     except SystemExit:
         if _terminated:
+            err_console.print("stopped by SIGTERM: nothing was published", highlight=False)
             sys.exit(143)
         raise
