@@ -146,17 +146,20 @@ class ModelBundle:
                 + "; ".join(f"{c.name}: {c.selection}" for c in self.classifier.categories)
                 + ")"
             )
-        arrays = {c: frame[c].to_numpy() for c in self.routing_columns}
-        return np.column_stack([X, self.classifier.route(arrays, len(frame))])
+        return self.routed(X, {c: frame[c].to_numpy() for c in self.routing_columns})
+
+    def routed(self, X: np.ndarray, arrays: Mapping[str, Any]) -> np.ndarray:
+        """Feature columns plus, for a category model, each event's category from ``arrays``."""
+        if not self.routing_columns:
+            return X
+        return np.column_stack([X, self.classifier.route(arrays, len(X))])
 
     def features_from_branches(self, arrays: Mapping[str, Any], n_events: int) -> np.ndarray:
         """Compute the feature columns from raw branches (awkward or NumPy arrays)."""
         X = compute_features(self.features, arrays, n_events)
         if self.event_id:
             return np.column_stack([X, self._fold_of(arrays[self.event_id], n_events)])
-        if not self.routing_columns:
-            return X
-        return np.column_stack([X, self.classifier.route(arrays, n_events)])
+        return self.routed(X, arrays)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)

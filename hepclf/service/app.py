@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -100,7 +101,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         """Registered models: aliases, latest and aliased versions with their run's metrics."""
         return {"models": list_models()}
 
-    @guarded.post("/models/{name}/score", tags=["models"])
+    @guarded.post("/models/{name}/score", tags=["models"], response_model_exclude_none=True)
     def score(name: str, request: ScoreRequest) -> ScoreResponse:
         """Scores for raw branch values per event, or for feature columns."""
         if request.size > settings.max_events:
@@ -116,8 +117,21 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         else:
             assert request.columns is not None
             X = features_from_columns(request.columns, model.bundle)
-        scores = model.score(X).tolist() if len(X) else []
-        return ScoreResponse(scores=scores, model=name, version=version)
+        proba = model.probabilities(X) if len(X) else np.empty((0, len(model.bundle.classes)))
+        unrouted = np.flatnonzero(~np.isfinite(proba).all(axis=1))
+        if unrouted.size:
+            raise PayloadError(
+                f"events {unrouted[:5].tolist()}{' ...' if unrouted.size > 5 else ''} fall in "
+                f"no category or in several of model {name!r}; each event must pass exactly "
+                "one category selection"
+            )
+        if model.bundle.multiclass:
+            classes = model.bundle.classes
+            columns = {c: proba[:, k].tolist() for k, c in enumerate(classes)}
+            return ScoreResponse(
+                model=name, version=version, classes=classes, probabilities=columns
+            )
+        return ScoreResponse(scores=proba[:, 1].tolist(), model=name, version=version)
 
     @guarded.post("/jobs", status_code=202, tags=["jobs"])
     def submit(request: JobRequest) -> dict[str, Any]:

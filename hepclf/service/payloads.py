@@ -76,11 +76,17 @@ class ScoreRequest(BaseModel):
 
 
 class ScoreResponse(BaseModel):
-    """Signal scores in request order, and the model version that produced them."""
+    """Signal scores in request order, and the model version that produced them.
 
-    scores: list[float]
+    A multi-class model answers with ``probabilities`` (one list per class, in the model's
+    class order, summing to 1 per event) and ``classes`` instead of ``scores``.
+    """
+
+    scores: list[float] | None = None
     model: str
     version: int
+    classes: list[str] | None = None
+    probabilities: dict[str, list[float]] | None = None
 
 
 def _json_type(value: Any) -> str:
@@ -197,4 +203,11 @@ def features_from_columns(columns: Mapping[str, Sequence[Any]], bundle: ModelBun
     X = np.empty((lengths[names[0]], len(names)), dtype=np.float32)
     for j, name in enumerate(names):
         X[:, j] = _numbers(columns[name], f"columns.{name}")
-    return X
+    missing = [c for c in bundle.routing_columns if c not in columns]
+    if missing:
+        raise PayloadError(
+            f"missing column(s) {missing}: model {bundle.name!r} routes events to its "
+            "categories with them"
+        )
+    routing = {c: _numbers(columns[c], f"columns.{c}") for c in bundle.routing_columns}
+    return bundle.routed(X, routing)
