@@ -274,6 +274,7 @@ class BDT(Classifier):
 
     name = "bdt"
     Params = BDTParams
+    uses_validation = True
 
     def __init__(
         self,
@@ -411,18 +412,19 @@ class BDT(Classifier):
 
     def _votes(self, X: np.ndarray, engine: str) -> np.ndarray:
         if engine == "compiled" or (engine == "auto" and len(X) >= COMPILE_MIN_EVENTS):
-            predictor = self._predictor(strict=engine == "compiled")
+            predictor = self._predictor(X, strict=engine == "compiled")
             if predictor is not None:
                 return predictor.predict(X)
         return self._numpy_votes(X)
 
-    def _predictor(self, strict: bool) -> compiled_trees.CompiledForest | None:
-        """The compiled forest, built once per model (and cached on disk across processes)."""
+    def _predictor(self, X: np.ndarray, strict: bool) -> compiled_trees.CompiledForest | None:
+        """The compiled forest, built once per model (and cached on disk across processes);
+        ``X`` shows the compiler which branches are likely."""
         if getattr(self, "_compiled", None) is None:
             try:
                 self._compiled = compiled_trees.compile_forest(
                     self.feature_, self.threshold_, self.leaf_class_, self.alpha_,
-                    len(self.classes_), self.n_features_in_,
+                    len(self.classes_), self.n_features_in_, sample=X,
                 )  # fmt: skip
             except compiled_trees.CompileError as exc:
                 if strict:
