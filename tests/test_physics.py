@@ -224,3 +224,58 @@ def test_binning_templates_match_numpy_histogram() -> None:
     s, b = binned(events, edges)
     np.testing.assert_allclose(templates.signal_yield, s)
     np.testing.assert_allclose(templates.background_yield, b)
+
+
+@pytest.mark.slow
+def test_pipeline_and_result_command_end_to_end(demo_dir: Path, tmp_path: Path) -> None:
+    """Train with the demo's result block, then recompute with `hepclf result` (no training)."""
+    import mlflow
+
+    from hepclf.config import parse_pipeline
+    from hepclf.pipeline import run_pipeline
+    from tests.conftest import demo_pipeline_dict, tracking_uri, write_pipeline
+
+    config = demo_pipeline_dict(
+        demo_dir,
+        models={"linear": {}, "bdt": {"n_trees": 40}},
+        evaluation={"select_metric": "mu_up_expected"},
+    )
+    assert config["result"]["luminosity"] > 0  # the demo pipeline has its result block on
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with tracking_uri(store):
+        run = run_pipeline(parse_pipeline(config), output=tmp_path / "out", tracking_uri=store)
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    limits = {}
+    for name in ("linear", "bdt"):
+        entry = metrics[name]
+        assert entry["z0_expected"] > 0
+        assert set(entry["mu_up_expected"]) == {"median", "-2", "-1", "+1", "+2"}
+        limits[name] = entry["mu_up_expected"]["median"]
+        folder = tmp_path / "out" / "results" / name
+        pyhf.schema.validate(json.loads((folder / "workspace.json").read_text()), "workspace.json")
+        assert (folder / "templates.root").is_file() and (folder / "templates.png").is_file()
+        logged = mlflow.MlflowClient(store).get_run(run.results[name].run_id)
+        assert logged.data.metrics["z0_expected"] == pytest.approx(entry["z0_expected"])
+    fine = [n for n in limits if not metrics[n]["overtrained"]] or list(limits)
+    assert run.best == min(fine, key=limits.get)  # lower expected limit is better
+    assert "Z0 exp" in (tmp_path / "out" / "summary.md").read_text()
+
+    # Same pipeline, no training: the logged models reproduce the numbers
+    pipeline = write_pipeline(tmp_path / "p.yaml", config)
+    command = ["result", run.run_id, "--config", str(pipeline), "--output", str(tmp_path / "again")]
+    done = subprocess.run(
+        [sys.executable, "-m", "hepclf", *command, "--tracking-uri", store],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("linear", "bdt"):
+        again = json.loads((tmp_path / "again" / "results" / name / "result.json").read_text())
+        assert again["z0_expected"] == pytest.approx(metrics[name]["z0_expected"], rel=1e-6)
+    client = mlflow.MlflowClient(store)
+    (result_run,) = client.search_runs(
+        [client.get_run(run.run_id).info.experiment_id], "tags.`hepclf.kind` = 'result'"
+    )
+    assert result_run.data.tags["hepclf.source_run"] == run.run_id
+    assert "linear.mu_up_expected" in result_run.data.metrics
