@@ -57,6 +57,10 @@ class PreparedData:
         rows = getattr(self.split, name)
         return self.table.label[rows], self.table.weight[rows]
 
+    def fit_and_validation(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        """(X_fit, X_val), (y_fit, y_val), (w_fit, w_val): for models without early stopping."""
+        return (self.X_fit, self.X_val), (self.y_fit, self.y_val), (self.w_fit, self.w_val)
+
     @property
     def negative_weights(self) -> int:
         """Training and validation events with negative weight (they train as |w|)."""
@@ -110,7 +114,10 @@ def fit_model(
     start = time.perf_counter()
     with warnings.catch_warnings():  # said once per run by the pipeline, not once per model
         warnings.filterwarnings("ignore", message=".*negative weights.*")
-        model.fit(data.X_fit, data.y_fit, data.w_fit, data.X_val, data.y_val, data.w_val)
+        if model.uses_validation:  # early stopping / pruning on the validation part
+            model.fit(data.X_fit, data.y_fit, data.w_fit, data.X_val, data.y_val, data.w_val)
+        else:  # nothing to stop early on: the validation events train as well
+            model.fit(*(np.concatenate(p) for p in data.fit_and_validation()))
     return model, time.perf_counter() - start
 
 

@@ -90,6 +90,9 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type[pydantic.BaseModel]]
+    uses_validation: ClassVar[bool] = False
+    """Whether ``fit`` uses ``X_val`` (early stopping, pruning): the pipeline gives its
+    validation events only to such models and trains the others on them as well."""
 
     # -- parameters ---------------------------------------------------------------------
     @property

@@ -244,6 +244,7 @@ class DNN(Classifier):
 
     name = "dnn"
     Params = DNNParams
+    uses_validation = True
 
     def __init__(
         self,

@@ -60,6 +60,7 @@ class XGB(Classifier):
 
     name = "xgb"
     Params = XGBParams
+    uses_validation = True
 
     def __init__(
         self,
