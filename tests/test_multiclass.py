@@ -261,3 +261,168 @@ def test_scoring_writes_per_class_branches_and_node(
     events = uproot.open(multiclass_dir / "ttcc.root")["Events"].arrays()
     expected = bundle.probabilities(bundle.features_from_branches(events, len(events)))
     np.testing.assert_allclose(proba, expected, rtol=1e-6)
+
+
+def test_pyfunc_returns_one_column_per_class(trained_bundle, mlflow_server: str) -> None:
+    import mlflow
+    import pandas as pd
+
+    from hepclf.bundle import ModelBundle
+    from hepclf.tracking.pyfunc import log_bundle
+    from tests.conftest import tracking_uri
+
+    _, data, folder = trained_bundle
+    bundle = ModelBundle.load(folder)
+    frame = pd.DataFrame(data.table.X[data.split.test[:200]], columns=bundle.columns)
+    with tracking_uri(mlflow_server):
+        mlflow.set_experiment("hepclf-multiclass-tests")
+        with mlflow.start_run():
+            uri = log_bundle(bundle)
+        loaded = mlflow.pyfunc.load_model(uri)
+        out = loaded.predict(frame)
+        info = mlflow.models.get_model_info(uri)
+    assert list(out.columns) == PROCESSES
+    np.testing.assert_allclose(out.to_numpy().sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(out.to_numpy(), bundle.probabilities(frame.to_numpy()), rtol=1e-6)
+    assert [c["name"] for c in info.signature.outputs.to_dict()] == PROCESSES
+    assert info.metadata == {"classes": PROCESSES}
+
+
+def test_onnx_export_gives_the_class_probabilities(trained_bundle, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    from hepclf.bundle import ModelBundle
+    from hepclf.deploy.onnx_export.export import export_onnx, onnx_scores
+
+    _, data, folder = trained_bundle
+    bundle = ModelBundle.load(folder)
+    result = export_onnx(bundle, tmp_path / "mc.onnx")
+    model = onnx.load(str(result.path))
+    X = data.table.X[data.split.test[:300]]
+    proba = onnx_scores(model, X)
+    assert proba.shape == (300, 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(proba, bundle.probabilities(X), atol=1e-5)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["classes"]) == PROCESSES
+
+
+@pytest.mark.slow
+def test_service_returns_per_class_probabilities(
+    trained_bundle, multiclass_dir: Path, mlflow_server: str, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+    import mlflow
+
+    from hepclf.bundle import ModelBundle
+    from hepclf.tracking.pyfunc import log_bundle
+    from hepclf.tracking.registry import register_model
+    from tests.conftest import free_port, stop_process_group, tracking_uri, wait_for_http
+
+    _, _, folder = trained_bundle
+    bundle = ModelBundle.load(folder)
+    with tracking_uri(mlflow_server):
+        mlflow.set_experiment("hepclf-multiclass-tests")
+        with mlflow.start_run():
+            register_model(log_bundle(bundle), "multiclass-test")
+    port, token = free_port(), "t" * 32
+    (tmp_path / "token").write_text(token)
+    (tmp_path / "data").mkdir()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "hepclf", "serve", "--port", str(port)),
+            *("--data-root", str(tmp_path / "data"), "--token-file", str(tmp_path / "token")),
+            *("--tracking-uri", mlflow_server),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        env={k: v for k, v in os.environ.items() if k != "HEPCLF_TOKEN"},
+        start_new_session=True,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", process)
+        events = uproot.open(multiclass_dir / "ttbb.root")["Events"].arrays(entry_stop=50)
+        payload = [
+            {b: ak.to_list(events[b][i]) for b in bundle.required_branches} for i in range(50)
+        ]
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/models/multiclass-test/score",
+            json={"events": payload},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+    finally:
+        stop_process_group(process)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["classes"] == PROCESSES and "scores" not in body
+    proba = np.column_stack([body["probabilities"][c] for c in PROCESSES])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    expected = bundle.probabilities(bundle.features_from_branches(events, 50))
+    np.testing.assert_allclose(proba, expected, rtol=1e-5)
+
+
+# -- the two-class path is unchanged ------------------------------------------------------
+TWO_CLASS_FLAT_KEYS = [
+    "auc_test",
+    "auc_train",
+    "accuracy_test",
+    "accuracy_train",
+    "accuracy_best_test",
+    "best_cut",
+    "eff_s_at_eff_b_0.01_test",
+    "eff_s_at_eff_b_0.01_train",
+    "eff_s_at_eff_b_0.1_test",
+    "eff_s_at_eff_b_0.1_train",
+    "eff_s_at_eff_b_0.3_test",
+    "eff_s_at_eff_b_0.3_train",
+    "bkg_rejection_at_eff_s_0.5_test",
+    "bkg_rejection_at_eff_s_0.5_test_err",
+    "bkg_rejection_at_eff_s_0.7_test",
+    "bkg_rejection_at_eff_s_0.7_test_err",
+    "bkg_rejection_at_eff_s_0.9_test",
+    "bkg_rejection_at_eff_s_0.9_test_err",
+    "separation_test",
+    "ks_statistic_signal",
+    "ks_pvalue_signal",
+    "ks_statistic_background",
+    "ks_pvalue_background",
+    "overtrained",
+    "significance_best",
+    "significance_best_cut",
+    "asimov_best",
+    "asimov_best_cut",
+    "ams_best",
+    "ams_best_cut",
+]
+
+
+def test_two_class_metrics_keys_and_branch_names_are_unchanged(demo_dir: Path) -> None:
+    from hepclf.bundle import ModelBundle
+    from hepclf.ingest import ingest
+    from hepclf.scoring.scorers import ModelSpec, ScoringModel
+    from hepclf.training import bundle_of, prepare, train_model
+    from tests.conftest import demo_pipeline_dict
+
+    config = parse_pipeline(demo_pipeline_dict(demo_dir))
+    data = prepare(config, ingest(config, use_cache=False, show_progress=False))
+    assert data.table.label.dtype == np.int8 and set(np.unique(data.table.label)) == {0, 1}
+    assert (data.table.label == 1).sum() == data.table.info["samples"][0]["selected"]
+    result = train_model("linear", {}, config, data)
+    assert list(result.report.to_flat_dict()) == TWO_CLASS_FLAT_KEYS
+    assert "auc_test_per_class" not in result.report.to_summary()
+    assert result.scores["test"].ndim == 1
+    bundle = bundle_of(result, config, data)
+    assert bundle.classes == ["background", "signal"] and not bundle.multiclass
+    model = ScoringModel(ModelSpec("x", "score_linear"), bundle)
+    assert model.columns == ("score_linear",)
+    X = data.table.X[data.split.test[:50]]
+    outputs = model.outputs(bundle.probabilities(X))
+    assert list(outputs) == ["score_linear"]
+    np.testing.assert_array_equal(outputs["score_linear"], bundle.score_features(X))
+    assert isinstance(bundle, ModelBundle)
