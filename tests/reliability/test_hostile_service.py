@@ -249,3 +249,25 @@ def test_sigterm_stops_the_server_and_its_job_within_seconds(
         for output in outputs:
             assert inspect_output(output, "root", "Events").state == "complete"
         assert json.dumps(status)  # the job's answer was JSON throughout
+
+
+def test_a_job_past_its_time_limit_fails_saying_so(
+    registered_models: RegisteredModels, tmp_path: Path
+) -> None:
+    with running_server(registered_models, tmp_path, "--job-time-limit", "2") as server:
+        data = server.root / "data"
+        for i in range(40):
+            shutil.copy(data / "signal.root", data / f"copy{i:02d}.root")
+        payload = job(registered_models, server, step_size=50)
+        payload["inputs"] = [str(data / "copy*.root")]
+        with server.client() as client:
+            submitted = client.post("/jobs", json=payload)
+            assert submitted.status_code == 202, submitted.text
+            status = wait_for_job(client, submitted.json()["id"], timeout=60)
+        assert status["status"] == "failed", status
+        assert "the job ran longer than its limit of 2 s" in status["error"]
+        assert status["finished"] - status["started"] < 10
+        outputs = sorted((server.root / "out").iterdir())
+        assert len(outputs) == len(status["files"]) < 40
+        for output in outputs:
+            assert inspect_output(output, "root", "Events").state == "complete"
