@@ -15,6 +15,7 @@ from rich.table import Table
 from hepclf.progress import Progress
 
 if TYPE_CHECKING:
+    from hepclf.ingest.summary import Rows
     from hepclf.report import Comparison
     from hepclf.results import ModelResult
     from hepclf.tracking.compare import ExperimentRuns
@@ -26,6 +27,16 @@ def comparison_table(comparison: Comparison) -> Table:
     for i, header in enumerate(comparison.headers):
         table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
     for row in comparison.rows:
+        table.add_row(*row)
+    return table
+
+
+def rows_table(rows: Rows) -> Table:
+    """Plain rows (e.g. the ingest summary) as a table: names left, numbers right."""
+    table = Table(title=rows.title, title_justify="left")
+    for i, header in enumerate(rows.headers):
+        table.add_column(header, justify="left" if i < rows.text_columns else "right")
+    for row in rows.rows:
         table.add_row(*row)
     return table
 

@@ -1,19 +1,28 @@
-"""A readable account of an ingested table: per-sample bookkeeping and per-class features."""
+"""A readable account of an ingested table, as plain rows: per-sample bookkeeping and
+per-class feature statistics. The command line draws them (``hepclf.cli.render``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
 from hepclf.ingest.table import FeatureTable
 
 
-def print_summary(table: FeatureTable, console: Console | None = None) -> None:
-    """Events per sample before/after selection, weights, and feature mean/std per class."""
-    console = console or Console()
-    samples = Table(title="Samples", title_justify="left")
-    for column in (
+@dataclass(frozen=True)
+class Rows:
+    """A titled table of text cells: ``text_columns`` name columns, then numbers."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    text_columns: int = 1
+
+
+def sample_rows(table: FeatureTable) -> Rows:
+    """Events per sample before/after selection, weights, and events dropped for NaN/inf."""
+    headers = [
         "sample",
         "class",
         "files",
@@ -22,10 +31,9 @@ def print_summary(table: FeatureTable, console: Console | None = None) -> None:
         "sum of weights",
         "negative weights",
         "dropped (NaN/inf)",
-    ):
-        samples.add_column(column, justify="left" if column in ("sample", "class") else "right")
-    for s in table.info.get("samples", []):
-        samples.add_row(
+    ]
+    rows = [
+        [
             s["name"],
             s["label"],
             str(s["files"]),
@@ -34,21 +42,42 @@ def print_summary(table: FeatureTable, console: Console | None = None) -> None:
             f"{s['sum_weights']:.6g}",
             f"{s['negative_weights']:,}",
             f"{s['dropped_nonfinite']:,}",
-        )
-    console.print(samples)
-
-    features = Table(title="Features (unweighted)", title_justify="left")
-    for column in ("feature", "signal mean", "signal std", "background mean", "background std"):
-        features.add_column(column, justify="left" if column == "feature" else "right")
-    signal, background = table.X[table.label == 1], table.X[table.label == 0]
-    stats = [
-        (s.mean(axis=0, dtype=np.float64), s.std(axis=0, dtype=np.float64))
-        for s in (signal, background)
+        ]
+        for s in table.info.get("samples", [])
     ]
-    for i, name in enumerate(table.columns):
-        features.add_row(name, *(f"{v[i]:.4g}" for pair in stats for v in pair))
-    console.print(features)
+    return Rows("Samples", headers, rows, text_columns=2)
+
+
+def class_names(table: FeatureTable) -> dict[int, str]:
+    """Label index -> class name, read from the samples that carry each label."""
+    names: dict[int, str] = {}
+    for i, summary in enumerate(table.info.get("samples", [])):
+        labels = table.label[table.sample == i]
+        if len(labels):
+            names.setdefault(int(labels[0]), summary["label"])
+    return {k: names.get(k, str(k)) for k in sorted({*names, *np.unique(table.label).tolist()})}
+
+
+def feature_rows(table: FeatureTable) -> Rows:
+    """Unweighted mean and standard deviation of every feature, per class."""
+    classes = class_names(table)
+    headers = ["feature"] + [
+        f"{name} {stat}" for name in classes.values() for stat in ("mean", "std")
+    ]
+    stats = []
+    for label in classes:
+        X = table.X[table.label == label]
+        stats.append((X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)))
+    rows = [
+        [name, *(f"{v[i]:.4g}" for pair in stats for v in pair)]
+        for i, name in enumerate(table.columns)
+    ]
+    return Rows("Features (unweighted)", headers, rows)
+
+
+def origin_line(table: FeatureTable) -> str:
+    """Events, columns, and whether the table was read now or reused from the cache."""
     origin = (
         "reused from cache" if table.info.get("cached") else f"{table.info.get('seconds', 0)} s"
     )
-    console.print(f"{len(table):,} events, {len(table.columns)} feature columns ({origin})")
+    return f"{len(table):,} events, {len(table.columns)} feature columns ({origin})"
