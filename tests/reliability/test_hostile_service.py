@@ -271,3 +271,14 @@ def test_a_job_past_its_time_limit_fails_saying_so(
         assert len(outputs) == len(status["files"]) < 40
         for output in outputs:
             assert inspect_output(output, "root", "Events").state == "complete"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/models/%00/score", "/models/a%00b/score", "/models/" + "x" * 5000 + "/score"],
+)
+def test_hostile_model_names_are_4xx(server: Server, path: str) -> None:
+    with server.client() as client:
+        answer = client.post(path, json={"events": [FIRST_EVENT]})
+        assert 400 <= answer.status_code < 500, answer.text
+        assert client.get("/jobs/%00").status_code == 404
