@@ -124,6 +124,8 @@ def score(
             line = f"{result.status}: {result.output} ({result.written:,} entries)"
             if result.nan_scores:
                 line += f"; {result.nan_scores:,} NaN scores (non-finite features)"
+            if result.note and (workers > 1 or scheduler is not None):  # else warned already
+                line += f"; {result.note}"
             stdout.print(line, highlight=False, soft_wrap=True)
     stdout.print(
         f"{len(summary.results)} files: {summary.count('scored')} scored, "
