@@ -1,0 +1,205 @@
+"""Categories (TMVA's Category method): per-category training, routing, evaluation, outputs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import uproot
+import yaml
+from sklearn.metrics import roc_auc_score
+
+from hepclf.categories import CategoryModel, CategoryReport, assign, category_scores
+from hepclf.config import CategoryConfig, load_pipeline, parse_pipeline
+from hepclf.errors import ConfigError
+from tests.conftest import REPO, demo_pipeline_dict, shared_file
+
+CUT = 1.3  # TMVA's example: |eta| <= 1.3 and > 1.3
+
+
+def test_categories_config_is_checked() -> None:
+    base = demo_pipeline_dict(Path("/nowhere"))
+    with pytest.raises(ConfigError, match=r"categories\[0\]\.name: String should match"):
+        parse_pipeline({**base, "categories": [{"name": "a b", "selection": "met > 1"}]})
+    with pytest.raises(ConfigError, match=r"category 'x': the expression 'met >' is not valid"):
+        parse_pipeline({**base, "categories": [{"name": "x", "selection": "met >"}]})
+    with pytest.raises(ConfigError, match=r"unique names"):
+        parse_pipeline({**base, "categories": [{"name": "x", "selection": "met > 1"}] * 2})
+    config = load_pipeline(REPO / "pipelines" / "categories.yaml")
+    assert [c.name for c in config.categories] == ["central", "forward"]
+
+
+def test_assign_marks_no_and_several_categories() -> None:
+    categories = [
+        CategoryConfig(name="a", selection="x < 1"),
+        CategoryConfig(name="b", selection="x > 0"),
+    ]
+    x = np.array([-1.0, 0.5, 2.0])
+    np.testing.assert_array_equal(assign(categories, {"x": x}, 3), [0, -2, 1])
+    lone = [CategoryConfig(name="a", selection="x < 0")]
+    np.testing.assert_array_equal(assign(lone, {"x": x}, 3), [0, -1, -1])
+
+
+def _toy_config(tmp_path: Path, categories: list[dict] | None = None) -> Path:
+    toy = shared_file("toy_sigbkg_categ_offset.root")
+    config = yaml.safe_load((REPO / "pipelines" / "categories.yaml").read_text())
+    for sample in config["samples"]:
+        sample["files"] = [str(toy)]
+    config["event_id"] = None
+    if categories is not None:
+        config["categories"] = categories
+    path = tmp_path / "categories.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_overlapping_categories_are_a_config_error_with_counts(tmp_path: Path) -> None:
+    from hepclf.ingest import ingest
+
+    toy = shared_file("toy_sigbkg_categ_offset.root")
+    eta = uproot.open(toy)["TreeS"]["eta"].array(library="np")
+    overlap = int(((np.abs(eta) <= 1.5) & (np.abs(eta) > CUT)).sum())
+    path = _toy_config(
+        tmp_path,
+        [
+            {"name": "central", "selection": "abs(eta) <= 1.5"},
+            {"name": "forward", "selection": f"abs(eta) > {CUT}"},
+        ],
+    )
+    with pytest.raises(
+        ConfigError,
+        match=rf"sample 'sig': 0 event\(s\) pass no category .* {overlap} pass more than one, "
+        "out of 10000",
+    ):
+        ingest(load_pipeline(path), use_cache=False, show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def toy_training(tmp_path_factory: pytest.TempPathFactory):
+    """Per-category and inclusive linear models on TMVA's category toy."""
+    from hepclf.ingest import ingest
+    from hepclf.training import bundle_of, prepare, train_model
+
+    folder = tmp_path_factory.mktemp("categories")
+    config = load_pipeline(_toy_config(folder))
+    data = prepare(config, ingest(config, use_cache=False, show_progress=False))
+    result = train_model("linear", {}, config, data)
+    inclusive = train_model("linear", {}, config.model_copy(update={"categories": None}), data)
+    bundle = bundle_of(result, config, data)
+    bundle.save(folder / "bundle")
+    return config, data, result, inclusive, folder
+
+
+def _toy_events(toy: Path) -> dict[int, dict[str, np.ndarray]]:
+    with uproot.open(toy) as file:
+        return {i: file[tree].arrays(library="np") for i, tree in enumerate(("TreeS", "TreeB"))}
+
+
+def test_combined_and_per_category_auc_match_scikit_learn(toy_training) -> None:
+    _, data, result, inclusive, _ = toy_training
+    report = result.report
+    assert isinstance(report, CategoryReport) and isinstance(result.classifier, CategoryModel)
+    # independent routing: |eta| from the ROOT file, each event scored by its own model
+    events = _toy_events(shared_file("toy_sigbkg_categ_offset.root"))
+    rows = data.split.test
+    sample, entry = data.table.sample[rows], data.table.event_id[rows]
+    eta = np.array([events[s]["eta"][e] for s, e in zip(sample, entry, strict=True)])
+    forward = (np.abs(eta) > CUT).astype(int)
+    X = data.normalizer.transform(data.table.X[rows])
+    score = np.empty(len(rows))
+    for k, model in enumerate(result.classifier.models):
+        score[forward == k] = model.predict_proba(X[forward == k])[:, 1]
+    y = data.table.label[rows]
+    np.testing.assert_allclose(result.scores["test"], score)
+    assert report.auc_test == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    for k, name in enumerate(["central", "forward"]):
+        expected = roc_auc_score(y[forward == k], score[forward == k])
+        assert report.per_category[name].auc_test == pytest.approx(expected, abs=1e-12)
+    summary = report.to_summary()
+    assert summary["auc_test"] == report.auc_test
+    assert set(summary["categories"]) == {"central", "forward"}
+    assert "category_forward_auc_test" in report.to_flat_dict()
+    # the point of categories: a linear model per region beats one inclusive linear model
+    assert report.auc_test > 0.90 and report.auc_test > inclusive.report.auc_test + 0.08
+
+
+def test_scoring_routes_events_as_training_did(toy_training, tmp_path: Path) -> None:
+    from hepclf.scoring.file_job import ScoreSettings, score_file
+    from hepclf.scoring.scorers import load_scoring_models
+
+    _, data, result, _, folder = toy_training
+    toy = shared_file("toy_sigbkg_categ_offset.root")
+    models = load_scoring_models([str(folder / "bundle")])
+    out = tmp_path / "sig.root"
+    outcome = score_file(str(toy), out, models, ScoreSettings(tree="TreeS"))
+    assert outcome.status == "scored" and outcome.nan_scores == 0
+    with uproot.open(out) as file:
+        written = file["TreeS"]["score_linear"].array(library="np")
+    proba, category = category_scores(result.classifier, data, "test")
+    signal = data.table.sample[data.split.test] == 0
+    entries = data.table.event_id[data.split.test][signal]
+    np.testing.assert_allclose(written[entries], proba[signal, 1], rtol=1e-6)
+    eta = uproot.open(toy)["TreeS"]["eta"].array(library="np")
+    np.testing.assert_array_equal(category[signal], (np.abs(eta[entries]) > CUT).astype(int))
+
+
+def test_unrouted_events_get_nan_and_a_logged_count(toy_training, caplog) -> None:
+    from hepclf.bundle import ModelBundle
+
+    _, _, result, _, folder = toy_training
+    bundle = ModelBundle.load(folder / "bundle")
+    gap = [
+        CategoryConfig(name="central", selection="abs(eta) <= 1.0"),
+        CategoryConfig(name="forward", selection=f"abs(eta) > {CUT}"),
+    ]
+    bundle.classifier = CategoryModel("linear", gap, result.classifier.models)
+    events = _toy_events(shared_file("toy_sigbkg_categ_offset.root"))[0]
+    X = bundle.features_from_branches(events, len(events["eta"]))
+    with caplog.at_level(logging.WARNING, logger="hepclf.categories"):
+        scores = bundle.score_features(X)
+    lost = (np.abs(events["eta"]) > 1.0) & (np.abs(events["eta"]) <= CUT)
+    np.testing.assert_array_equal(np.isnan(scores), lost)
+    assert f"{int(lost.sum())} event(s) in no category and 0 in several" in caplog.text
+
+
+def test_category_bundle_round_trip_and_pyfunc(toy_training, mlflow_server: str) -> None:
+    import mlflow
+
+    from hepclf.bundle import ModelBundle
+    from hepclf.tracking.pyfunc import log_bundle
+    from tests.conftest import tracking_uri
+
+    _, data, result, _, folder = toy_training
+    bundle = ModelBundle.load(folder / "bundle")
+    assert bundle.routing_columns == ["eta"] and bundle.required_branches[0] == "eta"
+    events = _toy_events(shared_file("toy_sigbkg_categ_offset.root"))[1]
+    frame = pd.DataFrame({k: events[k][:300] for k in ("var1", "var2", "var3", "var4", "eta")})
+    expected = bundle.score_features(bundle.features_from_frame(frame))
+    proba, _ = category_scores(result.classifier, data, "test")
+    assert np.isfinite(expected).all() and np.isfinite(proba).all()
+    with tracking_uri(mlflow_server):
+        mlflow.set_experiment("hepclf-category-tests")
+        with mlflow.start_run():
+            uri = log_bundle(bundle)
+        loaded = mlflow.pyfunc.load_model(uri)
+        np.testing.assert_allclose(loaded.predict(frame), expected, rtol=1e-6)
+        with pytest.raises(Exception, match=r"missing inputs \['eta'\]"):  # the signature
+            loaded.predict(frame.drop(columns="eta"))
+
+
+def test_service_columns_need_the_routing_branch(toy_training) -> None:
+    from hepclf.bundle import ModelBundle
+    from hepclf.service.payloads import PayloadError, features_from_columns
+
+    _, _, _, _, folder = toy_training
+    bundle = ModelBundle.load(folder / "bundle")
+    columns = {"var1": [0.1, 2.0], "var2": [0.0, 1.0], "var3": [0.3, 1.0], "var4": [0.2, 2.0]}
+    with pytest.raises(PayloadError, match=r"missing column\(s\) \['eta'\]"):
+        features_from_columns(columns, bundle)
+    X = features_from_columns({**columns, "eta": [0.5, -2.0]}, bundle)
+    np.testing.assert_array_equal(X[:, -1], [0, 1])
+    proba = bundle.probabilities(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
