@@ -264,3 +264,27 @@ def test_an_unbounded_selection_is_refused_before_any_file_is_read(tmp_path: Pat
 
     with pytest.raises(InputDataError, match="beyond 64-bit integers"):
         ScoreSettings(out_dir=tmp_path, selection="lep_pt > 9**9**8")
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log")
+def test_the_cli_fails_on_non_finite_features_or_counts_nan_scores(
+    registered_models: RegisteredModels, xgb: ScoringModel, tmp_path: Path
+) -> None:
+    features = [
+        FeatureConfig(name="met", expr="log(met - 40) * 0 + met") if f.name == "met" else f
+        for f in xgb.bundle.features
+    ]
+    folder = ModelBundle(
+        "xgb", features, xgb.bundle.normalizer, xgb.bundle.classifier, "reliability"
+    ).save(tmp_path / "model")
+    path = registered_models.data / "signal.root"
+    bad = int((uproot.open(path)["Events"]["met"].array(library="np") < 40).sum())
+    args = ["score", "-m", str(folder), str(path), "--out", str(tmp_path / "out")]
+    failed = cli(*args, cwd=tmp_path)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    message = " ".join(failed.stderr.split())
+    assert f"cannot score with 'xgb': NaN or infinite values in feature 'met' for {bad}" in message
+    assert "--nan-score" in message
+    scored = cli(*args, "--nan-score", cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    assert f"{bad:,} NaN scores (non-finite features)" in " ".join(scored.stdout.split())
