@@ -105,7 +105,24 @@ class _AsimovQ:
 
 
 def _solve(sqrt_q: _AsimovQ, target: float, guess: float, upper: float) -> float:
-    """mu with sqrt(q_mu,A) = target: bracket from the near-linear guess, then Brent."""
+    """mu with sqrt(q_mu,A) = target.
+
+    sqrt(q_mu,A) is nearly proportional to mu, so secant steps from the guess converge in
+    two or three fits; Brent's method on a bracket is the fallback.
+    """
+    x0 = min(guess, upper)
+    x1 = min(x0 * target / max(sqrt_q(x0), 1e-12), upper)
+    for _ in range(8):
+        f0, f1 = sqrt_q(x0) - target, sqrt_q(x1) - target
+        if abs(x1 - x0) <= 0.1 * RTOL * abs(x1) or f1 == f0:
+            break
+        x0, x1 = x1, x1 - f1 * (x1 - x0) / (f1 - f0)
+        if not 0.0 < x1 < upper:
+            break
+    else:
+        x1 = -1.0
+    if 0.0 < x1 < upper and abs(sqrt_q(x1) - target) <= RTOL * target:
+        return float(x1)
     low, high = 0.8 * guess, min(1.25 * guess, upper)
     while sqrt_q(low) > target and low > 1e-9:
         low *= 0.5
