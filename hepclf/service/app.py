@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -82,7 +83,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
         if err.status_code == 400 and err.detail == _UNPARSED_BODY:  # FastAPI's words
             return JSONResponse({"detail": _UNPARSED_BODY_422}, status_code=422)
-        return JSONResponse({"detail": err.detail}, err.status_code, headers=err.headers)
+        return await http_exception_handler(request, err)
 
     @app.exception_handler(RecursionError)
     @app.exception_handler(OverflowError)
