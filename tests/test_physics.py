@@ -279,3 +279,44 @@ def test_pipeline_and_result_command_end_to_end(demo_dir: Path, tmp_path: Path) 
     )
     assert result_run.data.tags["hepclf.source_run"] == run.run_id
     assert "linear.mu_up_expected" in result_run.data.metrics
+
+
+def test_multiclass_discriminant_is_the_summed_signal_probability() -> None:
+    """Multi-class: one channel on P(signal classes); per-sample templates of all processes."""
+    import yaml
+
+    from hepclf.config import parse_pipeline
+    from hepclf.ingest import FeatureTable
+    from hepclf.physics.step import discriminant, model_physics
+    from tests.conftest import REPO
+
+    config = yaml.safe_load((REPO / "pipelines" / "multiclass.yaml").read_text())
+    config["result"] = {"luminosity": 10.0, "binning": {"bins": 4}}
+    config = parse_pipeline(config)
+    rng = np.random.default_rng(5)
+    n = 8000
+    sample = rng.integers(0, 4, n)  # samples in config order: ttH, ttbb, ttcc, ttlf
+    proba = rng.dirichlet(np.ones(4), n)
+    proba[sample == 0, 0] += 1.0  # signal events lean to the ttH node
+    proba /= proba.sum(axis=1, keepdims=True)
+    table = FeatureTable(
+        X=np.zeros((n, 1), np.float32),
+        columns=["x"],
+        label=sample,  # class order equals sample order here
+        weight=np.full(n, 0.5),
+        sample=sample,
+        sample_names=["ttH", "ttbb", "ttcc", "ttlf"],
+        event_id=np.arange(n),
+    )
+    np.testing.assert_allclose(
+        discriminant(proba, config.class_names, config.signal_classes),
+        proba[:, config.class_names.index("ttH")],
+    )
+    rows = np.arange(0, n, 2)  # half the events evaluated: yields count twice
+    result = model_physics(config, table, rows, proba[rows])
+    assert result.templates.names == ["ttH", "ttbb", "ttcc", "ttlf"]
+    assert result.templates.signal == ["ttH"]
+    # luminosity x weight ÷ evaluated fraction of each sample: the full samples' yields
+    expected = [10.0 * 0.5 * np.count_nonzero(sample == k) for k in range(4)]
+    np.testing.assert_allclose(result.templates.sumw.sum(axis=1), expected, rtol=1e-9)
+    assert result.z0_expected > 0
