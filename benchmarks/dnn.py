@@ -5,12 +5,19 @@ the same batch size and validation set; the bare one is compiled and fitted with
 defaults. Early stopping is disabled so epoch counts match. Each fit is timed end to end
 for 1 and for 1 + ``--epochs`` epochs (best of ``--repeats``); the difference is the
 steady per-epoch cost, without the one-off build and tracing.
-Goal: ratio >= 0.9. Run: .venv/bin/python benchmarks/dnn.py [--events 50000] [--epochs 5]
+Goal: ratio >= 0.9.
+
+Prediction: events/s through ``DNN.predict_proba`` (what scoring and the pyfunc call) for
+the default network, beside a bare traced forward pass of the same Keras network on large
+batches and Keras's ``model.predict``. Goal: >= 300k events/s on 2 cores, ratio to the bare
+forward pass >= 0.9.
+Run: .venv/bin/python benchmarks/dnn.py [--events 50000] [--epochs 5] [--predict-events 500000]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -50,12 +57,62 @@ def hepclf_fit(X, y, w, X_val, y_val, w_val, hp: DNNParams) -> float:
     return time.perf_counter() - start
 
 
+def best_rate(n_events: int, run, repeats: int = 3) -> float:
+    """Events per second of the fastest of ``repeats`` calls."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return n_events / min(times)
+
+
+def prediction(n_events: int) -> None:
+    """Print predict_proba, bare forward pass and Keras predict throughput."""
+    from hepclf.models.dnn import import_tensorflow
+
+    tf = import_tensorflow()
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(n_events, 28)).astype(np.float32)
+    y = (X[:, 0] + rng.normal(size=n_events) > 0).astype(int)
+    model = build_model("dnn", {"epochs": 1}, seed=0).fit(X[:5000], y[:5000])
+    network = model.network_
+    spec = tf.TensorSpec((None, 28), tf.float32)
+    forward = tf.function(lambda x: network(x, training=False), input_signature=[spec])
+    block = 65_536
+
+    def bare() -> None:
+        for i in range(0, n_events, block):
+            forward(X[i : i + block]).numpy()
+
+    bare()
+    model.predict_proba(X[:1000])  # traces the model's own forward pass
+    rates = {
+        "hepclf DNN.predict_proba": best_rate(n_events, lambda: model.predict_proba(X)),
+        "bare traced forward pass": best_rate(n_events, bare),
+        "keras model.predict (batch 16384)": best_rate(
+            n_events, lambda: network.predict(X, 16_384, verbose=0), repeats=2
+        ),
+    }
+    load = os.getloadavg()[0]
+    print(f"prediction, default network, {n_events} events, 28 features")
+    print(
+        f"(load average {load:.1f} on {os.cpu_count()} cores: rates are only comparable when idle)"
+    )
+    for name, value in rates.items():
+        print(f"{name:34s} {value:9.0f} events/s")
+    ratio = rates["hepclf DNN.predict_proba"] / rates["bare traced forward pass"]
+    print(f"ratio predict_proba / bare forward pass: {ratio:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000, help="training events")
     parser.add_argument("--epochs", type=int, default=5, help="timed epochs after the first")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--predict-events", type=int, default=500_000)
     args = parser.parse_args()
+    prediction(args.predict_events)
 
     rng = np.random.default_rng(0)
     n_val = args.events // 4
