@@ -1,8 +1,8 @@
 """hepclf's TMVA-style BDT against scikit-learn's AdaBoost on HIGGS-like events.
 
 Prints both fit times, the speed-up and both test AUCs (goal: >= 5x faster at |dAUC| <=
-0.005), then the prediction speed of the default 850-tree forest: the compiled library
-(treelite + tl2cgen; goal >= 1M events/s on 2 cores), the numpy walk and scikit-learn's
+0.005), then the prediction speed of the default 850-tree forest: the compiled branch-free
+kernel (goal >= 1M events/s on 2 cores), the numpy walk and scikit-learn's
 ``AdaBoostClassifier`` on the same events, with the ratios and the largest difference
 between the compiled and the numpy scores.
 Run: .venv/bin/python benchmarks/bdt.py [--events 10000] [--predict-events 1000000] [--seed 1]
@@ -144,7 +144,7 @@ def predict_speed(ours, theirs, X: np.ndarray) -> None:
     X = X.astype(np.float32)
     os.environ["HEPCLF_COMPILED_CACHE"] = tempfile.mkdtemp(prefix="hepclf-bench-")
     start = time.perf_counter()
-    ours.class_votes(X[:50_000], engine="compiled")  # compiles, cached for later processes
+    ours.class_votes(X[:50_000], engine="compiled")  # compiles the kernel, cached per machine
     t_compile = time.perf_counter() - start
     fast = rate(lambda x: ours.predict_proba(x), X)
     small = X[:50_000]

@@ -6,8 +6,8 @@ a tree costs a few passes over the binned data instead of a sort per node.
 
 Trees are stored as complete binary trees of depth ``max_depth``: a node that does not
 split sends every event left (threshold +inf) and its empty sibling inherits its class.
-Large predictions run through a compiled library of the forest (treelite + tl2cgen, see
-:mod:`hepclf.models.compiled_trees`); small ones, and machines without a compiler, walk
+Predictions of more than a few events run through a branch-free compiled loop over the
+same arrays (:mod:`hepclf.models.compiled_trees`); small ones, and machines without gcc, walk
 all trees at once with numpy indexing.
 """
 
@@ -28,8 +28,8 @@ from hepclf.models.base import Classifier
 
 PREDICT_CHUNK = 1 << 20  # events x trees handled per vectorised prediction step
 PRUNE_STEP = 10
-# below this many events the numpy walk is quicker than compiling (a few seconds, once)
-COMPILE_MIN_EVENTS = 50_000
+# below this many events the numpy walk is fast enough (and needs no compiler)
+COMPILE_MIN_EVENTS = 1_000
 
 
 class BDTParams(BaseModel):
@@ -402,9 +402,10 @@ class BDT(Classifier):
     ) -> np.ndarray:
         """Alpha-weighted votes: two classes sum(alpha*h) with h = +-1 (n,), else (n, K).
 
-        ``engine``: 'numpy' walks the arrays, 'compiled' uses the compiled library (built
-        and cached on first use; an error if it cannot be built), 'auto' the library for
-        ``COMPILE_MIN_EVENTS`` events or more when it can be built, else numpy.
+        ``engine``: 'numpy' walks the arrays, 'compiled' uses the compiled kernel (built
+        once per machine on first use; an error if it cannot be built), 'auto' the kernel
+        for ``COMPILE_MIN_EVENTS`` events or more when it can be built, else numpy. Both
+        give the same votes up to the rounding of a sum of doubles.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
@@ -412,20 +413,23 @@ class BDT(Classifier):
 
     def _votes(self, X: np.ndarray, engine: str) -> np.ndarray:
         if engine == "compiled" or (engine == "auto" and len(X) >= COMPILE_MIN_EVENTS):
-            predictor = self._predictor(X, strict=engine == "compiled")
+            predictor = self._predictor(strict=engine == "compiled")
             if predictor is not None:
                 return predictor.predict(X)
         return self._numpy_votes(X)
 
-    def _predictor(self, X: np.ndarray, strict: bool) -> compiled_trees.CompiledForest | None:
-        """The compiled forest, built once per model (and cached on disk across processes);
-        ``X`` shows the compiler which branches are likely."""
+    def _predictor(self, strict: bool) -> compiled_trees.CompiledForest | None:
+        """The forest prepared for the compiled kernel (once per model object)."""
         if getattr(self, "_compiled", None) is None:
+            k = len(self.classes_)
+            if k == 2:  # TMVA's vote: alpha * (+-1) per leaf
+                value = self.alpha_[:, None] * (2 * self.leaf_class_ - 1)
+            else:  # SAMME: alpha in the column of the leaf's class
+                value = self.alpha_[:, None, None] * (self.leaf_class_[..., None] == np.arange(k))
             try:
-                self._compiled = compiled_trees.compile_forest(
-                    self.feature_, self.threshold_, self.leaf_class_, self.alpha_,
-                    len(self.classes_), self.n_features_in_, sample=X,
-                )  # fmt: skip
+                self._compiled = compiled_trees.CompiledForest(
+                    self.feature_, self.threshold_, value
+                )
             except compiled_trees.CompileError as exc:
                 if strict:
                     raise
