@@ -87,13 +87,27 @@ def _model_uri(run: mlflow.entities.Run) -> str:
 
 def bundle_scores(
     bundle: ModelBundle, config: PipelineConfig, table: FeatureTable
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The model's scores and the rows they belong to (None: every event, out-of-fold)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's scores on the evaluated rows, and those rows.
+
+    Test part: the split of training, rebuilt. k-fold: every event, each scored by the fold
+    model that did not train on it (by event id, as the bundle does, or by the split's
+    seeded folds when there are no ids). Category models: each event's category from the
+    table.
+    """
     split = split_table(table, config.split, use_event_id=config.event_id is not None)
-    frame = table.features_frame()
-    if table.category is not None and bundle.routing_columns:
-        raise HepclfError("hepclf result does not handle per-category models yet")
-    if config.split.method == "kfold":
+    rows = split.test
+    frame = table.features_frame().iloc[rows]
+    frame = frame.assign(**{column: table.event_id[rows] for column in bundle.fold_columns})
+    if bundle.routing_columns:
+        if table.category is None:
+            raise ConfigError(
+                f"model {bundle.name!r} has per-category models; give the pipeline YAML with "
+                "the 'categories:' it was trained with"
+            )
+        X = np.column_stack([bundle.features_from_frame(frame), table.category[rows]])
+        proba = bundle.probabilities(X)
+    elif config.split.method == "kfold" and not bundle.fold_columns:
         predict_folds = getattr(bundle.classifier, "predict_proba_folds", None)
         if predict_folds is None or split.folds is None:
             raise ConfigError(
@@ -101,11 +115,9 @@ def bundle_scores(
                 "kfold; give the pipeline YAML the model was trained with"
             )
         X = bundle.normalizer.transform(bundle.features_from_frame(frame))
-        proba = np.asarray(predict_folds(X, split.folds))
-        return (proba[:, 1] if proba.shape[1] == 2 else proba), split.test
-    rows = split.test
-    X = bundle.features_from_frame(frame.iloc[rows])
-    proba = bundle.probabilities(X)
+        proba = np.asarray(predict_folds(X, split.folds[rows]))
+    else:
+        proba = bundle.probabilities(bundle.features_from_frame(frame))
     return (proba[:, 1] if proba.shape[1] == 2 else proba), rows
 
 
