@@ -258,3 +258,20 @@ def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: 
     Z = normalizer.transform(X)
     average = np.mean([m.predict_proba(Z)[:, 1] for m in ensemble.estimators_], axis=0)
     np.testing.assert_allclose(got, average, atol=1e-5)
+
+
+def test_kfold_with_categories_is_refused_when_the_pipeline_loads(demo_dir: Path) -> None:
+    from hepclf.config import parse_pipeline
+    from hepclf.errors import ConfigError
+    from tests.conftest import demo_pipeline_dict
+
+    raw = demo_pipeline_dict(
+        demo_dir,
+        split={"method": "kfold"},
+        categories=[
+            {"name": "a", "selection": "nJet >= 4"},
+            {"name": "b", "selection": "nJet < 4"},
+        ],
+    )
+    with pytest.raises(ConfigError, match=r"kfold.*two classes without categories"):
+        parse_pipeline(raw)
