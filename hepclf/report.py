@@ -20,7 +20,7 @@ from hepclf.results import ModelResult, PipelineResult, Selection
 
 @dataclass(frozen=True)
 class Column:
-    """A comparison column: one metric key, or a (test, train) pair shown as 'a / b'."""
+    """A comparison column: one metric key, or a (test, train) pair shown as 'a/b'."""
 
     title: str
     keys: tuple[str, ...]
@@ -28,27 +28,27 @@ class Column:
 
     def cell(self, metrics: Mapping[str, float]) -> str:
         values = [format_value(k, metrics.get(k)) for k in self.keys]
-        return " / ".join(values)
+        return "/".join(values)
 
 
 COLUMNS: tuple[Column, ...] = (
     Column("AUC test", ("auc_test",)),
     Column("AUC train", ("auc_train",)),
     Column(
-        "effS@B=0.01 test / train",
+        "effS@B=0.01 test/train",
         ("eff_s_at_eff_b_0.01_test", "eff_s_at_eff_b_0.01_train"),
-        "effS@B=0.01\ntest / train",
+        "effS@B=0.01\ntest/train",
     ),
     Column(
-        "effS@B=0.1 test / train",
+        "effS@B=0.1 test/train",
         ("eff_s_at_eff_b_0.1_test", "eff_s_at_eff_b_0.1_train"),
-        "effS@B=0.1\ntest / train",
+        "effS@B=0.1\ntest/train",
     ),
     Column("KS p sig", ("ks_pvalue_signal",)),
     Column("KS p bkg", ("ks_pvalue_background",)),
     Column("Z0 exp", ("z0_expected",)),
     Column("mu95 exp", ("mu_up_expected",)),
-    Column("overtrained", ("overtrained",)),
+    Column("overtrained", ("overtrained",), "overtrained"),
     Column("train s", ("train_seconds",)),
 )
 """The comparison columns (flat metric keys, as logged to MLflow)."""
@@ -141,9 +141,7 @@ def select_champion(results: Mapping[str, ModelResult], metric: str) -> Selectio
             "'auc_test' or 'eff_s_at_eff_b_0.1_test' ('z0_expected' and 'mu_up_expected' need "
             "a 'result:' block)"
         )
-    ranked = sorted(
-        values, key=lambda n: float(values[n]), reverse=metric not in LOWER_IS_BETTER
-    )
+    ranked = sorted(values, key=lambda n: float(values[n]), reverse=metric not in LOWER_IS_BETTER)
     fine = [n for n in ranked if not results[n].overtrained]
     if not fine:
         best = ranked[0]

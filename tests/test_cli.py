@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,17 @@ def test_bad_input_exits_2_with_one_message(
     assert message in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert out.read_bytes() == b"earlier result"  # nothing overwritten half-way
+
+
+def test_help_is_whole_at_100_columns() -> None:
+    """Outside a terminal help is laid out for 100 columns: nothing cut with an ellipsis."""
+    commands = ["demo-data", "ingest", "train", "compare", "score", "serve", "export"]
+    env = {k: v for k, v in os.environ.items() if k not in ("TERMINAL_WIDTH", "COLUMNS")}
+    for command in [*commands, "tracking-server"]:
+        done = run(command, "--help", env=env)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert "…" not in done.stdout, command
+        assert max(len(line) for line in lines) <= 100, command
+    help_text = run("score", "--help", env=env).stdout
+    assert "models:/NAME@ALIAS," in help_text and "runs:/RUN_ID/MODEL" in help_text

@@ -15,7 +15,10 @@ from sklearn.metrics import roc_auc_score
 
 from hepclf.config import parse_pipeline
 from hepclf.errors import ConfigError
+from hepclf.evaluation import evaluate_classifier
 from hepclf.ingest import ingest
+from hepclf.report import select_champion
+from hepclf.results import ModelResult
 from hepclf.split import split_table
 from tests.conftest import REPO, demo_pipeline_dict, write_pipeline
 
@@ -92,6 +95,9 @@ def test_outputs_and_comparison_table(trained: dict) -> None:
     ):
         assert (out / "plots" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
     assert "Model comparison" in trained["stdout"] and "overtrained" in trained["stdout"]
+    lines = trained["stdout"].splitlines()
+    rows = [line for line in lines if line.split()[:1] in (["linear"], ["bdt"])]
+    assert len(rows) == 2 and max(len(line) for line in rows) <= 100  # readable at 100 columns
     assert (
         "| bdt" in (out / "summary.md").read_text() or "**bdt**" in (out / "summary.md").read_text()
     )
@@ -113,6 +119,7 @@ def test_auc_matches_sklearn_on_the_same_split(trained: dict, mlflow_server: str
 def test_runs_read_back_from_the_server(trained: dict, mlflow_server: str) -> None:
     client = mlflow.MlflowClient(tracking_uri=mlflow_server)
     parent = client.get_run(trained["metrics"]["mlflow_run_id"])
+    columns = parse_pipeline(trained["config"]).feature_columns
     assert parent.data.tags["hepclf.kind"] == "pipeline"
     assert parent.data.tags["version.mlflow"] == mlflow.__version__
     assert parent.data.params["split.test_fraction"] == "0.5"
@@ -139,6 +146,14 @@ def test_runs_read_back_from_the_server(trained: dict, mlflow_server: str) -> No
         assert child.data.tags["hepclf.device"].startswith("CPU")
         plots = {a.path for a in client.list_artifacts(child.info.run_id, "plots")}
         assert f"plots/{name}_overtraining.png" in plots
+        mlflow.set_tracking_uri(mlflow_server)
+        info = mlflow.models.get_model_info(trained["metrics"][name]["model_uri"])
+        assert info.name == name  # logged models are named after their type
+        assert [c.name for c in info.signature.inputs] == list(columns)
+        example = mlflow.models.Model.load(info.model_uri).load_input_example(
+            mlflow.artifacts.download_artifacts(info.model_uri)
+        )
+        assert list(example.columns) == list(columns) and len(example) == 5
     bdt = next(c for c in children if c.data.tags["hepclf.model"] == "bdt")
     assert bdt.data.params["n_trees"] == "40"
     per_tree = client.get_metric_history(bdt.info.run_id, "curve_tree_error")
@@ -236,3 +251,32 @@ def test_yaml_errors_say_what_was_meant(demo_dir: Path, mutate, message: str) ->
     with pytest.raises(ConfigError) as err:
         parse_pipeline(config, source="p.yaml")
     assert message in str(err.value) and str(err.value).startswith("p.yaml: ")
+
+
+def _result(name: str, overtrained: bool, auc_shift: float) -> ModelResult:
+    """A model result evaluated for real on drawn scores: test scores separate with
+    ``auc_shift``; an over-trained model's training scores separate far better."""
+    rng = np.random.default_rng(len(name))
+    y = rng.integers(0, 2, 4000)
+    test = rng.normal(auc_shift * y, 1.0)
+    train = rng.normal((4.0 if overtrained else auc_shift) * y, 1.0)
+    report = evaluate_classifier(y, test, None, y, train, None)
+    assert report.overtrained == overtrained
+    return ModelResult(name, None, report, 0.1, {"train": train, "test": test})
+
+
+def test_champion_passes_over_overtrained_models() -> None:
+    results = {r.name: r for r in (_result("xgb", True, 1.5), _result("bdt", False, 1.0))}
+    assert results["xgb"].report.auc_test > results["bdt"].report.auc_test
+    selection = select_champion(results, "auc_test")
+    assert selection.best == "bdt" and selection.passed_over == ["xgb"]
+    assert "xgb" in selection.note and "over-trained" in selection.note
+    assert not selection.warning
+
+
+def test_champion_when_every_model_is_overtrained_warns_why() -> None:
+    results = {r.name: r for r in (_result("xgb", True, 1.5), _result("rf", True, 1.0))}
+    selection = select_champion(results, "auc_test")
+    assert selection.best == "xgb"
+    assert "every model is flagged over-trained" in selection.warning
+    assert "KS p-value" in selection.warning

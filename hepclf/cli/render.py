@@ -23,7 +23,13 @@ if TYPE_CHECKING:
 
 def comparison_table(comparison: Comparison) -> Table:
     """A compact table (two-line headers, no inner borders): fits 100 columns."""
-    table = Table(title=comparison.title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=comparison.title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for i, header in enumerate(comparison.headers):
         table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
     for row in comparison.rows:
