@@ -457,3 +457,9 @@ def test_bdt_uses_the_compiled_kernel_unless_it_cannot_be_built(
     np.testing.assert_allclose(fallback_proba, proba, rtol=0, atol=1e-12)
     with pytest.raises(compiled_trees.CompileError):
         pickle.loads(pickle.dumps(model)).class_votes(X, engine="compiled")
+
+
+def test_xgb_refuses_weights_that_leave_one_class(data):
+    (X, y), _, _ = data
+    with pytest.raises(ValueError, match="only class 1 with positive weight"):
+        build_model("xgb", FAST["xgb"], seed=0).fit(X, y, sample_weight=y.astype(float))

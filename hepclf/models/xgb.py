@@ -107,10 +107,16 @@ class XGB(Classifier):
         w: np.ndarray,
         val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     ) -> None:
+        n_classes = len(self.classes_)
+        weighted = np.flatnonzero(np.bincount(y, w, n_classes) > 0)
+        if len(weighted) < 2:
+            raise ValueError(
+                f"xgb: the sample weights leave only class {self.classes_[weighted[0]]!r} with "
+                "positive weight; training needs at least two classes"
+            )
         X, y, w, (X_val, y_val, w_val) = split_validation(
             X, y, w, val, hp.validation_fraction, self.seed
         )
-        n_classes = len(self.classes_)
         train = xgboost.DMatrix(X, label=y, weight=w)
         valid = xgboost.DMatrix(X_val, label=y_val, weight=w_val)
         logloss = "logloss" if n_classes == 2 else "mlogloss"
@@ -178,9 +184,11 @@ def _pruned(booster: xgboost.Booster, val_auc: list[float], tolerance: float) ->
     validation AUC but keep fitting the training sample, which the train-vs-test KS
     check then flags; those rounds are dropped.
     """
-    considered = val_auc[: booster.best_iteration + 1]
-    target = max(considered) - tolerance
-    rounds = next(i for i, auc in enumerate(considered) if auc >= target) + 1
+    considered = np.asarray(val_auc[: booster.best_iteration + 1])
+    if not np.isfinite(considered).any():  # a validation set of one class has no AUC
+        return booster
+    target = np.nanmax(considered) - tolerance
+    rounds = int(np.flatnonzero(considered >= target)[0]) + 1
     pruned = booster[:rounds]
     pruned.set_attr(best_iteration=str(rounds - 1))
     return pruned
