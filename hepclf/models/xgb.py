@@ -111,7 +111,7 @@ class XGB(Classifier):
         weighted = np.flatnonzero(np.bincount(y, w, n_classes) > 0)
         if len(weighted) < 2:
             raise ValueError(
-                f"xgb: the sample weights leave only class {self.classes_[weighted[0]]!r} with "
+                f"xgb: the sample weights leave only class {self.classes_[weighted[0]].item()!r} with "
                 "positive weight; training needs at least two classes"
             )
         X, y, w, (X_val, y_val, w_val) = split_validation(
