@@ -14,6 +14,7 @@ float32 either way), whose scores differ from the bfloat16 ones by bfloat16's ro
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,9 @@ def keras_to_onnx(model: keras.Model, n_features: int) -> onnx.ModelProto:
     tf = import_tensorflow()
 
     signature = [tf.TensorSpec((None, n_features), tf.float32, name="x")]
-    with tempfile.TemporaryDirectory(prefix="hepclf-onnx-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="hepclf-onnx-") as tmp, warnings.catch_warnings():
+        # Keras's bundled tf2onnx probes np.object, a FutureWarning on every export
+        warnings.filterwarnings("ignore", "In the future `np.object`", FutureWarning)
         path = Path(tmp) / "dnn.onnx"
         model.export(
             str(path),
