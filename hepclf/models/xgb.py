@@ -110,9 +110,10 @@ class XGB(Classifier):
         n_classes = len(self.classes_)
         weighted = np.flatnonzero(np.bincount(y, w, n_classes) > 0)
         if len(weighted) < 2:
+            only = self.classes_[weighted[0]].item()
             raise ValueError(
-                f"xgb: the sample weights leave only class {self.classes_[weighted[0]].item()!r} with "
-                "positive weight; training needs at least two classes"
+                f"xgb: the sample weights leave only class {only!r} with positive weight; "
+                "training needs at least two classes"
             )
         X, y, w, (X_val, y_val, w_val) = split_validation(
             X, y, w, val, hp.validation_fraction, self.seed
