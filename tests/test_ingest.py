@@ -39,13 +39,42 @@ def test_demo_features_match_direct_uproot_read(demo_dir: Path, cache_dir: Path)
     btag = raw.Jet_btag[ak.argsort(raw.Jet_pt, axis=1, ascending=False)]
     lead_b = ak.to_numpy(ak.fill_none(ak.pad_none(btag, 4, clip=True), -1.0))
     np.testing.assert_array_equal(sig.X[:, [col[f"jet_btag_{i}"] for i in range(4)]], lead_b)
-    np.testing.assert_allclose(sig.weight, ak.to_numpy(raw.genWeight).astype(np.float64))
+    scale = config.samples[0].scale  # weight = genWeight x scale (cross-section / events)
+    np.testing.assert_allclose(sig.weight, ak.to_numpy(raw.genWeight).astype(np.float64) * scale)
     np.testing.assert_array_equal(sig.event_id, ak.to_numpy(raw.event))
     assert set(np.unique(table.label)) == {0, 1}
     assert table.X.dtype == np.float32
     summary = table.info["samples"][0]
     assert summary["entries"] == 4000 and summary["selected"] == len(raw)
     assert summary["negative_weights"] == int((ak.to_numpy(raw.genWeight) < 0).sum())
+
+
+@pytest.mark.parametrize("selection", ["nJet >= 7", "nJet >= 2", None])
+def test_small_chunks_and_selections_match_a_direct_read(
+    demo_dir: Path, cache_dir: Path, selection: str | None
+) -> None:
+    """Many chunks, a tight, a loose and no cut: the same rows as uproot + a NumPy mask, and
+    no memory kept for rejected events."""
+    data = demo_pipeline_dict(demo_dir, selection=selection, step_size=700)
+    data["samples"][1]["selection"] = "met > 30"  # the second sample cuts on its own
+    config = _config(data)
+    table = read_samples(config, show_progress=False)
+    col = {c: i for i, c in enumerate(table.columns)}
+    for i, (name, extra) in enumerate((("signal.root", None), ("background.root", "met > 30"))):
+        raw = uproot.open(demo_dir / name)["Events"].arrays(library="ak")
+        keep = np.ones(len(raw), bool)
+        if selection:
+            keep &= ak.to_numpy(raw.nJet) >= int(selection.split()[-1])
+        if extra:
+            keep &= ak.to_numpy(raw.met) > 30
+        part = table.subset(table.sample == i)
+        np.testing.assert_array_equal(part.event_id, ak.to_numpy(raw.event)[keep])
+        np.testing.assert_array_equal(part.X[:, col["met"]], ak.to_numpy(raw.met)[keep])
+        ordered = raw.Jet_eta[keep][ak.argsort(raw.Jet_pt[keep], axis=1, ascending=False)]
+        lead = ak.to_numpy(ak.fill_none(ak.pad_none(ordered, 4, clip=True), 0.0))
+        np.testing.assert_array_equal(part.X[:, [col[f"jet_eta_{j}"] for j in range(4)]], lead)
+    base = table.X.base if table.X.base is not None else table.X
+    assert base.nbytes <= 1.12 * table.X.nbytes
 
 
 def test_cache_is_reused_and_invalidated(demo_dir: Path, cache_dir: Path, tmp_path: Path) -> None:

@@ -62,7 +62,12 @@ class _SamplePlan:
 
 
 class _Table:
-    """One growing table for all samples: features column-major, room for every entry read."""
+    """One growing table for all samples: features column-major, weights, ids, categories.
+
+    Sized up front for every sample without a selection; a selection's share is estimated
+    from the events it kept so far, so a tight cut does not reserve room for every entry
+    read, and a loose one grows the table once or twice rather than chunk by chunk.
+    """
 
     def __init__(self, n_columns: int, capacity: int) -> None:
         self.X = np.empty((n_columns, capacity), dtype=np.float32)
@@ -71,11 +76,34 @@ class _Table:
         self.category = np.empty(capacity, dtype=np.int16)
         self.filled = 0
 
-    def rows(self, n: int) -> slice:
-        """The next ``n`` free rows."""
-        rows = slice(self.filled, self.filled + n)
-        self.filled += n
+    @property
+    def capacity(self) -> int:
+        return self.X.shape[1]
+
+    def rows(self, n: int, expected_more: int = 0) -> slice:
+        """The next ``n`` free rows; ``expected_more`` rows are likely to follow."""
+        needed = self.filled + n
+        if needed > self.capacity:
+            self._resize(max(needed + expected_more, self.capacity + self.capacity // 4))
+        rows = slice(self.filled, needed)
+        self.filled = needed
         return rows
+
+    def _resize(self, capacity: int) -> None:
+        n = self.filled
+        X = np.empty((self.X.shape[0], capacity), dtype=np.float32)
+        X[:, :n] = self.X[:, :n]
+        self.X = X
+        for name in ("weight", "event_id", "category"):
+            old = getattr(self, name)
+            new = np.empty(capacity, dtype=old.dtype)
+            new[:n] = old[:n]
+            setattr(self, name, new)
+
+    def trim(self) -> None:
+        """Give back the unused room (a copy only when more than a tenth is unused)."""
+        if self.capacity - self.filled > self.capacity // 10:
+            self._resize(self.filled)
 
     def features(self) -> np.ndarray:
         """The filled part as an (events, columns) array, moved together without a copy."""
@@ -133,8 +161,13 @@ def _plan(config: PipelineConfig, sample: SampleConfig) -> _SamplePlan:
 
 
 def _read_sample(
-    config: PipelineConfig, plan: _SamplePlan, table: _Table, progress: Progress | None
+    config: PipelineConfig,
+    plan: _SamplePlan,
+    table: _Table,
+    progress: Progress | None,
+    reserved_later: int,
 ) -> SampleSummary:
+    """Read one sample into ``table``; ``reserved_later``: rows later samples will surely add."""
     sample = plan.sample
     task = progress.add_task(sample.name, total=plan.entries) if progress else None
     first = table.filled
@@ -154,7 +187,9 @@ def _read_sample(
                 mask = selection_mask(plan.selection, chunk, n_read)
                 chunk, ids = chunk[mask], ids[mask]
                 n = len(ids)
-            rows = table.rows(n)
+            kept = table.filled - first + n  # this sample's share so far sizes a growth
+            expected = (plan.entries - entries) * kept // max(entries, 1) + reserved_later
+            rows = table.rows(n, expected)
             try:
                 compute_features(config.features, chunk, n, out=table.X[:, rows])
                 table.weight[rows] = _weights(sample, chunk, n)
@@ -225,9 +260,14 @@ def read_samples(config: PipelineConfig, show_progress: bool = True) -> FeatureT
     )
     start = time.perf_counter()
     plans = [_plan(config, sample) for sample in config.samples]
-    table = _Table(len(config.feature_columns), sum(plan.entries for plan in plans))
+    certain = [plan.entries if plan.selection is None else 0 for plan in plans]
+    table = _Table(len(config.feature_columns), sum(certain))
     with progress or nullcontext():
-        summaries = [_read_sample(config, plan, table, progress) for plan in plans]
+        summaries = [
+            _read_sample(config, plan, table, progress, sum(certain[i + 1 :]))
+            for i, plan in enumerate(plans)
+        ]
+    table.trim()
     X = table.features()
     n = table.filled
     weight, event_id = table.weight[:n], table.event_id[:n]
