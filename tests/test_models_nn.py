@@ -245,3 +245,26 @@ def test_tensorflow_start_up_is_quiet():
     )
     for noise in ("cuInit", "cuda", "oneDNN", "absl", "tensorflow"):
         assert noise not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("n_events", [1, 1024, 2500])
+def test_svm_onnx_graph_scores_in_blocks(n_events, three_classes):
+    """The exported kernel runs block by block (bounded memory); padding must not leak."""
+    import onnxruntime as ort
+
+    from hepclf.deploy.onnx_export.svm import BLOCK, to_graph
+
+    (X, y), _ = three_classes
+    X_many = np.tile(X, (2, 1))[:n_events]
+    for labels in (y, (y == 1).astype(int)):
+        model = build_model("svm", {"n_components": 100}, seed=0).fit(X, labels)
+        graph = to_graph(model, X.shape[1])
+        session = ort.InferenceSession(
+            graph.model.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        (onnx_out,) = session.run([graph.output], {"x": X_many})
+        proba = model.predict_proba(X_many)
+        expected = proba if proba.shape[1] > 2 else proba[:, 1:]
+        assert onnx_out.shape == expected.shape
+        np.testing.assert_allclose(onnx_out, expected, rtol=0, atol=1e-6)
+    assert BLOCK < 2500  # the largest case spans several blocks
