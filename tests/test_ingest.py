@@ -94,6 +94,20 @@ def test_cache_is_reused_and_invalidated(demo_dir: Path, cache_dir: Path, tmp_pa
     assert third.info["cached"] is False and len(third) < len(first)
 
 
+def test_cache_written_in_the_background_is_a_snapshot(demo_dir: Path, cache_dir: Path) -> None:
+    """Changing the returned table at once (in place) does not reach the cache entry."""
+    from hepclf.ingest import cache
+
+    config = _config(demo_pipeline_dict(demo_dir))
+    first = ingest(config, show_progress=False)
+    expected = first.X.copy()
+    first.X[:] = -1.0  # while the cache may still be being written
+    cache.wait()
+    again = ingest(config, show_progress=False)
+    assert again.info["cached"] is True
+    np.testing.assert_array_equal(again.X, expected)
+
+
 def test_parquet_round_trip(demo_dir: Path, tmp_path: Path) -> None:
     table = read_samples(_config(demo_pipeline_dict(demo_dir)), show_progress=False)
     path = table.write_parquet(tmp_path / "t.parquet")

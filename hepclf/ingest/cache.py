@@ -62,10 +62,11 @@ def load_cached(key: str) -> FeatureTable | None:
 def store(key: str, table: FeatureTable, background: bool = True) -> Path:
     """Write the table under its key (atomically, so a crash leaves no half entry).
 
-    The Arrow table is built here, so later changes to ``table`` do not reach the cache.
+    The Arrow table is built here from a copy, so later changes to ``table`` (or to its
+    arrays, in place) do not reach the cache.
     """
     path = _path(key)
-    arrow = table.to_arrow()
+    arrow = table.to_arrow(copy=background)
     if not background:
         return table.write_parquet(path, arrow)
 

@@ -62,9 +62,15 @@ class FeatureTable:
         frame["event_id"] = self.event_id
         return frame
 
-    def to_arrow(self) -> pa.Table:
-        """The table as Arrow columns (features without a copy when stored column by column)."""
-        arrays = [pa.array(self.X[:, i]) for i in range(self.X.shape[1])]
+    def to_arrow(self, copy: bool = False) -> pa.Table:
+        """The table as Arrow columns.
+
+        Without ``copy`` the feature columns share memory with ``X`` (no copy when it is
+        stored column by column); ``copy=True`` gives a snapshot that later changes to ``X``
+        cannot reach, for a writer running in the background.
+        """
+        features = np.array(self.X.T, order="C") if copy else self.X.T
+        arrays = [pa.array(column) for column in features]
         arrays += [
             pa.array(self.label.astype(np.int8)),
             pa.array(self.weight.astype(np.float64)),
