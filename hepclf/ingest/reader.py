@@ -52,9 +52,14 @@ def root_file_problem(path: str) -> str | None:
     """
     if "://" in path:  # remote (root://, https://): uproot reports what it finds
         return None
-    size = os.path.getsize(path)
-    with open(path, "rb") as handle:
-        head = handle.read(64)
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as err:
+        return (
+            f"{path}: cannot be read ({err.strerror or err}); check that it is a file you may read"
+        )
     if size == 0:
         return f"{path}: empty file (0 bytes), not a ROOT file. {INCOMPLETE_HINT}"
     if not head.startswith(b"root"):
@@ -118,6 +123,8 @@ def _cause(err: BaseException) -> str:
 def open_tree(path: str, tree: str) -> Any:
     """The TTree or RNTuple ``tree`` in ``path``; errors say what is wrong with the file."""
     if "://" not in path and not os.path.isfile(path):
+        if os.path.isdir(path):
+            raise InputDataError(f"{path}: a folder, not a file; give its files (e.g. DIR/*.root)")
         raise InputDataError(f"{path}: file not found")
     problem = root_file_problem(path)
     if problem is not None:
