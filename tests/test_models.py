@@ -425,7 +425,7 @@ def test_compiled_bdt_equals_the_numpy_walk(n_classes, fitted, data, three_class
     else:
         (X_fit, y_fit), _, (X, _) = three_classes
         model = BDT(n_trees=40, seed=0).fit(X_fit, y_fit)
-    X = np.concatenate([X, X * 3, X[:, ::-1]])  # also far out and mixed-up events
+    X = np.concatenate([X, X * 3, X[:, ::-1]])[:-1]  # far out and mixed-up events; odd count
     compiled = model.class_votes(X, engine="compiled")
     numpy = model.class_votes(X, engine="numpy")
     np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
@@ -434,6 +434,14 @@ def test_compiled_bdt_equals_the_numpy_walk(n_classes, fitted, data, three_class
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_allclose(again.class_votes(X, engine="compiled"), numpy, rtol=0, atol=1e-12)
     assert len(list(compile_cache.glob("trees-*.so"))) == 1
+
+
+@pytest.mark.parametrize("depth", [1, 5])
+def test_compiled_bdt_equals_the_numpy_walk_at_other_depths(depth, data, compile_cache):
+    (X, y), _, (X_test, _) = data
+    model = BDT(n_trees=20, max_depth=depth, min_node_size=0.0, seed=0).fit(X, y)
+    votes = model.class_votes(X_test[:-3], engine="compiled")
+    np.testing.assert_allclose(votes, model.class_votes(X_test[:-3], engine="numpy"), atol=1e-12)
 
 
 def test_bdt_uses_the_compiled_kernel_unless_it_cannot_be_built(
