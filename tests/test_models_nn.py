@@ -93,7 +93,7 @@ def test_default_svm_is_within_0005_auc_of_exact_svc(two_classes):
     """The Nystroem design (the default) against scikit-learn's exact SVC, same C and gamma."""
     (X, y), (X_test, y_test) = two_classes
     ours = build_model("svm", None, seed=0).fit(X, y)
-    exact = SVC(C=0.5, gamma=0.01).fit(X, y)
+    exact = SVC(C=ours.C, gamma=ours.gamma).fit(X, y)
     auc_ours = roc_auc_score(y_test, ours.predict_proba(X_test)[:, 1])
     auc_exact = roc_auc_score(y_test, exact.decision_function(X_test))
     assert auc_ours > auc_exact - 0.005
@@ -103,7 +103,7 @@ def test_default_svm_is_within_0005_auc_of_exact_svc(two_classes):
 def test_exact_svm_is_sklearn_svc(two_classes):
     (X, y), (X_test, _) = two_classes
     ours = build_model("svm", {"approximate": False}, seed=0).fit(X[:1500], y[:1500])
-    exact = SVC(C=0.5, gamma=0.01).fit(X[:1500], y[:1500])
+    exact = SVC(C=ours.C, gamma=ours.gamma).fit(X[:1500], y[:1500])
     np.testing.assert_array_equal(ours.support_vectors_, exact.support_vectors_)
     margins = ours.svm_.decision_function(X_test)
     np.testing.assert_allclose(margins, exact.decision_function(X_test), rtol=1e-6, atol=1e-9)
