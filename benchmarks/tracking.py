@@ -22,7 +22,7 @@ import numpy as np
 
 from hepclf.evaluation import figures, plots
 from hepclf.ingest import FeatureTable
-from hepclf.tracking.logging import _TableDataset
+from hepclf.tracking.logging import TableDataset
 from hepclf.tracking.store import use_store
 
 
@@ -66,7 +66,7 @@ def main() -> None:
                 mlflow.log_input(dataset, context="training")
 
             def hepclf_dataset() -> None:
-                mlflow.log_input(_TableDataset(table, tmp, "b"), context="training")
+                mlflow.log_input(TableDataset(table, tmp, "b"), context="training")
 
             old, new = timed(mlflow_dataset), timed(hepclf_dataset)
         print(f"log_input, {args.events:,} events: from_pandas {old:.2f} s, hepclf {new:.3f} s")

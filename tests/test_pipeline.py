@@ -127,6 +127,10 @@ def test_runs_read_back_from_the_server(trained: dict, mlflow_server: str) -> No
     if head.returncode == 0:  # a checkout: the commit of the code that ran is logged
         assert parent.data.tags["mlflow.source.git.commit"] == head.stdout.strip()
     assert parent.inputs.dataset_inputs, "the input dataset is logged"
+    dataset = parent.inputs.dataset_inputs[0].dataset
+    assert json.loads(dataset.profile)["num_rows"] == parent.data.metrics["events_total"]
+    schema = [c["name"] for c in json.loads(dataset.schema)["mlflow_colspec"]]
+    assert schema == [*columns, "label", "weight", "sample", "event_id"]
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {
         "pipeline.yaml",

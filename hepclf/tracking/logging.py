@@ -58,7 +58,7 @@ def end_status(kind: type[BaseException] | None) -> str:
     return "FAILED"
 
 
-class _TableDataset(MetaDataset):
+class TableDataset(MetaDataset):
     """The feature table as an MLflow dataset: explicit schema and a content digest, so
     logging it costs milliseconds instead of inspecting every cell."""
 
@@ -74,6 +74,10 @@ class _TableDataset(MetaDataset):
     @property
     def profile(self) -> dict[str, int]:
         return {"num_rows": self.rows, "num_elements": self.rows * self.width}
+
+    def to_dict(self) -> dict[str, str]:
+        """What MLflow stores: MetaDataset's fields plus the profile (size) of the table."""
+        return {**super().to_dict(), "profile": json.dumps(self.profile)}
 
 
 def _schema(table: FeatureTable) -> Schema:
@@ -162,7 +166,7 @@ class PipelineTracker:
                 "events_background": int((table.label == 0).sum()),
             }
         )
-        dataset = _TableDataset(table, str(self.config.base_dir), self.config.name)
+        dataset = TableDataset(table, str(self.config.base_dir), self.config.name)
         mlflow.log_input(dataset, context="training")
 
     def log_files(self, paths: Iterable[Path], folder: str | None = None) -> None:
