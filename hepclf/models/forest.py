@@ -1,4 +1,4 @@
-"""Random forest (scikit-learn), regularised by default so it does not over-train."""
+"""Random forest (scikit-learn) with a leaf size given as a count of events."""
 
 from __future__ import annotations
 
@@ -14,20 +14,24 @@ from hepclf.models.base import Classifier
 
 
 class ForestParams(BaseModel):
-    """A fully grown forest memorises its training events; leaf size and bootstrap size
-    keep the train and test score distributions compatible. ``min_samples_leaf=1,
-    max_samples=null`` is the classic over-trained configuration."""
+    """Defaults from the study in the README ("Defaults"): 10 events per leaf and full
+    bootstrap samples beat scikit-learn's forest at 2·10^4 events on three samples (two
+    HIGGS-like generators, the TMVA example). A leaf size given as a fraction (the former
+    1 %) grows with the sample and starves large ones of depth; a count does not. Like any
+    forest it scores its own training events higher than new ones, so the KS check flags
+    it: compare it out-of-fold (``split: {method: kfold}``). ``min_samples_leaf=1`` is the
+    fully grown, most over-trained forest."""
 
     model_config = ConfigDict(extra="forbid")
 
     n_estimators: int = Field(300, ge=1)
     max_depth: int | None = Field(None, ge=1)
     min_samples_leaf: float = Field(
-        0.01, gt=0, description="events per leaf: a count if >= 1, else a fraction of events"
+        10, gt=0, description="events per leaf: a count if >= 1, else a fraction of events"
     )
     max_features: Literal["sqrt", "log2"] | float = Field("sqrt", description="features per split")
     max_samples: float | None = Field(
-        0.5, gt=0, le=1, description="bootstrap fraction per tree; null = all events"
+        None, gt=0, le=1, description="bootstrap fraction per tree; null = all events"
     )
     criterion: Literal["gini", "entropy", "log_loss"] = "gini"
     n_jobs: int = Field(-1, description="parallel trees; -1 uses all cores")
@@ -49,9 +53,9 @@ class Forest(Classifier):
         *,
         n_estimators: int = 300,
         max_depth: int | None = None,
-        min_samples_leaf: float = 0.01,
+        min_samples_leaf: float = 10,
         max_features: str | float = "sqrt",
-        max_samples: float | None = 0.5,
+        max_samples: float | None = None,
         criterion: str = "gini",
         n_jobs: int = -1,
         seed: int = 42,
