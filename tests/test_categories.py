@@ -203,3 +203,30 @@ def test_service_columns_need_the_routing_branch(toy_training) -> None:
     np.testing.assert_array_equal(X[:, -1], [0, 1])
     proba = bundle.probabilities(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_onnx_export_writes_one_file_per_category(toy_training, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    import json
+
+    import onnx
+
+    from hepclf.bundle import ModelBundle
+    from hepclf.deploy.onnx_export.export import export_onnx_categories, onnx_scores
+
+    _, data, result, _, folder = toy_training
+    bundle = ModelBundle.load(folder / "bundle")
+    written = export_onnx_categories(bundle, tmp_path / "toy.onnx")
+    assert {n: r.path.name for n, r in written.items()} == {
+        "central": "toy_central.onnx",
+        "forward": "toy_forward.onnx",
+    }
+    proba, category = category_scores(result.classifier, data, "test")
+    X = data.table.X[data.split.test]
+    for k, name in enumerate(["central", "forward"]):
+        model = onnx.load(str(written[name].path))
+        meta = {p.key: p.value for p in model.metadata_props}
+        assert meta["category"] == name
+        assert json.loads(meta["categories"])[k]["selection"] == meta["category_selection"]
+        rows = category == k
+        np.testing.assert_allclose(onnx_scores(model, X[rows]), proba[rows, 1], atol=1e-5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -114,8 +114,11 @@ def export(
     ] = True,
     tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
 ) -> None:
-    """Export a trained model for use outside Python (ONNX: raw features in, score out)."""
-    from hepclf.deploy.onnx_export.export import export_onnx
+    """Export a trained model for use outside Python (ONNX: raw features in, score out).
+
+    A category model is written as one file per category, <out stem>_<category>.onnx,
+    each with its category's selection in the metadata."""
+    from hepclf.deploy.onnx_export.export import export_onnx, export_onnx_categories
     from hepclf.tracking.registry import load_bundle
     from hepclf.tracking.store import use_store_for
 
@@ -125,7 +128,16 @@ def export(
     with console.status(
         f"converting {bundle.classifier.name} model {bundle.name!r} to {fmt.value}"
     ):
-        result = export_onnx(bundle, out, check=check)
+        if bundle.routing_columns:
+            results = export_onnx_categories(bundle, out, check=check)
+        else:
+            results = {"": export_onnx(bundle, out, check=check)}
+    for category, result in results.items():
+        _print_export(result, bundle.name, category)
+
+
+def _print_export(result: Any, name: str, category: str) -> None:
+    where = f", category {category!r} (selection in the metadata)" if category else ""
     checked = (
         f"; ONNX Runtime agrees with the model on {result.checked_events} events "
         f"(max |Δscore| {result.max_abs_diff:.1g}, tolerance {result.tolerance:g})"
@@ -133,7 +145,7 @@ def export(
         else "; not checked (--no-check)"
     )
     console.print(
-        f"wrote {result.path}: {result.model_type} model {bundle.name!r}, input 'features' "
+        f"wrote {result.path}: {result.model_type} model {name!r}{where}, input 'features' "
         f"float32 [N, {result.n_features}] (raw columns, names in the file's metadata), output "
         f"'score' float32 [N]{checked}",
         highlight=False,

@@ -64,7 +64,9 @@ def require_packages(model_type: str) -> None:
         )
 
 
-def build_onnx(bundle: ModelBundle) -> tuple[onnx.ModelProto, float]:
+def build_onnx(
+    bundle: ModelBundle, extra_metadata: dict[str, str] | None = None
+) -> tuple[onnx.ModelProto, float]:
     """The complete ONNX model (raw ``features`` in, ``score`` out, or ``probabilities`` for
     K > 2 classes; columns and classes in metadata) and the largest score difference to the
     Python model it may show."""
@@ -72,6 +74,11 @@ def build_onnx(bundle: ModelBundle) -> tuple[onnx.ModelProto, float]:
 
     from hepclf.deploy.onnx_export.graph import wrap
 
+    if bundle.routing_columns:
+        raise HepclfError(
+            f"model {bundle.name!r} has one classifier per category; export it with "
+            "export_onnx_categories (one file per category, `hepclf export` does this)"
+        )
     model_type = bundle.classifier.name
     if model_type not in CONVERTERS:
         raise HepclfError(
@@ -99,6 +106,7 @@ def build_onnx(bundle: ModelBundle) -> tuple[onnx.ModelProto, float]:
         metadata["score"] = "signal score in [0, 1] (higher: more signal-like)"
     else:
         metadata["probabilities"] = "class probabilities, one column per entry of 'classes'"
+    metadata.update(extra_metadata or {})
     model = wrap(graph, bundle.normalizer, bundle.columns, metadata, n_classes)
     size = model.ByteSize()
     if size >= MAX_BYTES:
@@ -151,11 +159,49 @@ def compare(
     return diff
 
 
-def export_onnx(bundle: ModelBundle, out: Path, check: bool = True) -> ExportResult:
+def export_onnx(
+    bundle: ModelBundle,
+    out: Path,
+    check: bool = True,
+    extra_metadata: dict[str, str] | None = None,
+) -> ExportResult:
     """Convert ``bundle``, verify it with ONNX Runtime (unless ``check`` is off), write it."""
     require_packages(bundle.classifier.name)
-    model, tolerance = build_onnx(bundle)
+    model, tolerance = build_onnx(bundle, extra_metadata)
     diff = compare(model, bundle, check_events(bundle), tolerance) if check else None
     path = write_atomic(model.SerializeToString(), Path(out))
     checked = CHECK_EVENTS if check else 0
     return ExportResult(path, bundle.classifier.name, len(bundle.columns), checked, diff, tolerance)
+
+
+def export_onnx_categories(
+    bundle: ModelBundle, out: Path, check: bool = True
+) -> dict[str, ExportResult]:
+    """One ONNX file per category of a category model: ``<out stem>_<category>.onnx``.
+
+    ONNX has no notion of the branches that route an event (|eta| need not be a feature),
+    so the caller routes: each file's metadata holds its ``category``, the
+    ``category_selection`` (hepclf's expression syntax, which reads as C++ for comparisons,
+    ``&&``, ``||`` and ``abs``) and ``categories``, the JSON list of every category in order.
+    An event must pass exactly one selection; that file scores it.
+    """
+    model = bundle.classifier
+    categories = json.dumps([c.model_dump() for c in model.categories])
+    results = {}
+    for category, classifier in zip(model.categories, model.models, strict=True):
+        part = ModelBundle(
+            f"{bundle.name}_{category.name}",
+            bundle.features,
+            bundle.normalizer,
+            classifier,
+            bundle.pipeline,
+            bundle.class_names,
+        )
+        meta = {
+            "category": category.name,
+            "category_selection": category.selection,
+            "categories": categories,
+        }
+        path = out.with_name(f"{out.stem}_{category.name}{out.suffix or '.onnx'}")
+        results[category.name] = export_onnx(part, path, check, meta)
+    return results
