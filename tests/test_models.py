@@ -472,3 +472,13 @@ def test_xgb_refuses_weights_that_leave_one_class(data):
     (X, y), _, _ = data
     with pytest.raises(ValueError, match="only class 1 with positive weight"):
         build_model("xgb", FAST["xgb"], seed=0).fit(X, y, sample_weight=y.astype(float))
+
+
+def test_compiled_kernel_refuses_a_cache_folder_others_can_write(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    monkeypatch.setenv(compiled_trees.CACHE_ENV, str(shared))
+    with pytest.raises(compiled_trees.CompileError, match="not a private folder"):
+        compiled_trees.kernel()
+    assert not list(shared.glob("*.so"))

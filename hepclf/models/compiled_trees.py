@@ -24,6 +24,7 @@ import ctypes
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from functools import cache
@@ -133,6 +134,16 @@ def _compiler_version() -> str:
     return done.stdout.splitlines()[0] if done.returncode == 0 and done.stdout else ""
 
 
+def _check_private(folder: Path) -> None:
+    """Refuse a cache folder others could write to: a library found there gets loaded."""
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise CompileError(
+            f"{folder} is not a private folder of this user (owner uid {info.st_uid}, mode "
+            f"{stat.filemode(info.st_mode)}); set {CACHE_ENV} to a folder only you can write"
+        )
+
+
 @cache
 def _load(folder: Path) -> ctypes.CDLL:
     """Compile the kernel into ``folder`` (unless there already) and load it."""
@@ -144,6 +155,7 @@ def _load(folder: Path) -> ctypes.CDLL:
     libpath = folder / f"trees-{key}.so"
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _check_private(folder)
         with FileLock(str(folder / f"trees-{key}.lock")):
             if not libpath.is_file():
                 with tempfile.TemporaryDirectory(dir=folder) as tmp:
