@@ -492,7 +492,10 @@ class BDT(Classifier):
         with np.load(directory / "bdt.npz") as data:
             self.feature_ = data["feature"]
             self.threshold_ = data["threshold"]
-            self.leaf_class_ = data["leaf_class"]
+            if "leaf_class" in data:
+                self.leaf_class_ = data["leaf_class"]
+            else:  # saved before multi-class: leaves held TMVA's +-1
+                self.leaf_class_ = ((data["leaf"].astype(np.int16) + 1) // 2).astype(np.int16)
             self.alpha_ = data["alpha"]
         self._compiled = None
 
