@@ -23,6 +23,7 @@ import numpy as np
 
 from hepclf.config import PipelineConfig
 from hepclf.ingest import ingest
+from hepclf.interrupts import Deferred
 from hepclf.progress import Progress
 from hepclf.report import select_champion, write_reports
 from hepclf.results import ModelResult, PipelineResult
@@ -97,7 +98,7 @@ def run_pipeline(
     plots = staging / "plots"
     train_parts = data.labels_and_weights("train"), data.labels_and_weights("test")
     try:
-        with PipelineTracker(config, tracking_uri, experiment) as tracker:
+        with Deferred() as commit, PipelineTracker(config, tracking_uri, experiment) as tracker:
             tracker.log_data(table, data.split)
             train = data.split.train
             with progress.step("drawing the input plots"):
@@ -137,19 +138,21 @@ def run_pipeline(
                 progress.note(selection.note)
             if selection.warning:
                 progress.warn(selection.warning)
-            if register:
-                version = tracker.register(result, register)
-                progress.note(
-                    f"registered {result.best} as models:/{register}/{version} (alias @champion)"
-                )
             result.wall_seconds = time.perf_counter() - start
             files = write_reports(result, staging)
             if tuned:  # the best parameters as a models: block to paste into the pipeline
                 files["tuned_params"] = staging / "tuned_params.yaml"
                 files["tuned_params"].write_text(tuned_yaml(tuned))
             tracker.log_result(result, files.values())
+            commit.hold()  # registry, run status and files: all of them or none
+            if register:
+                version = tracker.register(result, register)
+                progress.note(
+                    f"registered {result.best} as models:/{register}/{version} (alias @champion)"
+                )
+            if output is not None:
+                publish_outputs(staging, output)
         if output is not None:
-            publish_outputs(staging, output)
             result.output = output
             result.plots = {k: output / p.relative_to(staging) for k, p in result.plots.items()}
             for r in results.values():

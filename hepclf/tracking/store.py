@@ -10,13 +10,12 @@ compare) never create one: a missing store is an error naming where they looked.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from hepclf.errors import HepclfError
+from hepclf.interrupts import deferred
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 LOCK_TIMEOUT_S = 300.0
@@ -83,18 +82,11 @@ def _initialise_sqlite(uri: str, path: Path) -> None:
     from filelock import FileLock
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    interrupts = {signal.SIGINT, signal.SIGTERM}
-    blocked = threading.current_thread() is threading.main_thread()
-    if blocked:  # a migration stopped half-way would leave a store nobody can open
-        signal.pthread_sigmask(signal.SIG_BLOCK, interrupts)
-    try:
-        with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S):
-            client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-            client.search_experiments(max_results=1)
-            client.search_registered_models(max_results=1)
-    finally:
-        if blocked:  # a signal that arrived meanwhile is delivered now
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts)
+    # a migration stopped half-way would leave a store nobody can open
+    with deferred(), FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S):
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
 
 
 def describe_store(uri: str) -> str:

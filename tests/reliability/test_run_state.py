@@ -18,6 +18,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from hepclf.interrupts import deferred
 from hepclf.tracking.compare import recent_runs
 from hepclf.tracking.logging import end_status
 from tests.conftest import demo_pipeline_dict, write_pipeline
@@ -188,3 +189,22 @@ def test_compare_names_a_champion_only_for_finished_runs(tmp_path: Path) -> None
 )
 def test_end_status(error: type[BaseException] | None, status: str) -> None:
     assert end_status(error) == status
+
+
+def test_interrupts_wait_until_a_step_that_must_finish_is_done() -> None:
+    """SIGTERM during registration and publishing is delivered after it, not in the middle."""
+    fired: list[float] = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: fired.append(time.monotonic()))
+    try:
+        with deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+            assert fired == []
+            finished = time.monotonic()
+        for _ in range(100):
+            if fired:
+                break
+            time.sleep(0.01)
+        assert fired and fired[0] >= finished
+    finally:
+        signal.signal(signal.SIGTERM, previous)
