@@ -13,22 +13,27 @@ from hepclf.models.base import Classifier, split_validation
 
 
 class XGBParams(BaseModel):
-    """Defaults: shallow trees and a slow learning rate, the round count set by early stopping.
+    """Defaults: depth-4 trees and a slow learning rate, the round count set by early stopping.
 
-    Chosen on HIGGS-like data of 10^4-10^5 events: depth 4 with at least ~40 events per
-    leaf (min_child_weight=10, weights have mean 1) matched or beat depth 5-6 in test AUC
-    while keeping train and test scores much closer.
+    From the study in the README ("Defaults"), on two HIGGS-like generators (2·10^4 and
+    2·10^5 events) and the TMVA example, none of them the demo: depth 4, learning rate
+    0.05, at least 10 units of weight per leaf (weights have mean 1) and pruning only to
+    0.0005 of the best validation AUC beat the former depth-2 setting (chosen on the demo)
+    by up to 0.005 AUC, by more with more events, and beat HistGradientBoosting and
+    xgboost's own defaults on every sample. Early stopping sets the number of rounds, so
+    the setting scales with the sample. Train scores separate more than test ones on 10^4
+    events (KS flag): compare out-of-fold with ``split: {method: kfold}``.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     n_estimators: int = Field(3000, ge=1, description="maximum boosting rounds")
-    learning_rate: float = Field(0.1, gt=0, le=1)
-    max_depth: int = Field(2, ge=1, le=30)
-    min_child_weight: float = Field(20.0, ge=0, description="minimum hessian (weight) per leaf")
-    subsample: float = Field(0.7, gt=0, le=1, description="event fraction per round")
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    max_depth: int = Field(4, ge=1, le=30)
+    min_child_weight: float = Field(10.0, ge=0, description="minimum hessian (weight) per leaf")
+    subsample: float = Field(0.8, gt=0, le=1, description="event fraction per round")
     colsample_bytree: float = Field(0.8, gt=0, le=1, description="feature fraction per tree")
-    reg_lambda: float = Field(5.0, ge=0, description="L2 penalty on leaf values")
+    reg_lambda: float = Field(2.0, ge=0, description="L2 penalty on leaf values")
     reg_alpha: float = Field(0.0, ge=0, description="L1 penalty on leaf values")
     gamma: float = Field(0.0, ge=0, description="minimum loss reduction to split")
     max_bin: int = Field(256, ge=2, description="histogram bins per feature")
@@ -41,7 +46,7 @@ class XGBParams(BaseModel):
     )
     n_jobs: int | None = Field(None, description="threads; None uses all cores")
     prune_tolerance: float = Field(
-        0.002,
+        0.0005,
         ge=0,
         lt=0.1,
         description="keep the fewest rounds whose validation AUC is within this of the best",
@@ -66,12 +71,12 @@ class XGB(Classifier):
         self,
         *,
         n_estimators: int = 3000,
-        learning_rate: float = 0.1,
-        max_depth: int = 2,
-        min_child_weight: float = 20.0,
-        subsample: float = 0.7,
+        learning_rate: float = 0.05,
+        max_depth: int = 4,
+        min_child_weight: float = 10.0,
+        subsample: float = 0.8,
         colsample_bytree: float = 0.8,
-        reg_lambda: float = 5.0,
+        reg_lambda: float = 2.0,
         reg_alpha: float = 0.0,
         gamma: float = 0.0,
         max_bin: int = 256,
@@ -79,7 +84,7 @@ class XGB(Classifier):
         eval_metric: str = "logloss",
         validation_fraction: float = 0.2,
         n_jobs: int | None = None,
-        prune_tolerance: float = 0.002,
+        prune_tolerance: float = 0.0005,
         seed: int = 42,
     ) -> None:
         self.n_estimators = n_estimators
