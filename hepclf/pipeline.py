@@ -59,7 +59,7 @@ def run_pipeline(
     config: PipelineConfig,
     *,
     models: list[str] | None = None,
-    output: Path | None = None,
+    output: str | Path | None = None,
     tracking_uri: str | None = None,
     experiment: str | None = None,
     register: str | None = None,
@@ -79,6 +79,7 @@ def run_pipeline(
     from hepclf.tuning import tune_pipeline, tuned_yaml
 
     start = time.perf_counter()
+    output = Path(output) if output is not None else None
     progress = progress or Progress()
     chosen = select_models(config, models)
     table = ingest(config, use_cache=use_cache, show_progress=progress.bars)
