@@ -10,7 +10,8 @@ The public Python API (what ``hepclf train``/``score`` do, from a notebook or a 
     bundle = hepclf.load_bundle("models:/demo@champion")     # a trained model + features
     scores = bundle.score_features(table.X)                  # signal scores
     models = hepclf.load_scoring_models(["models:/demo@champion"])
-    summary = hepclf.score_files(["data.root"], models, hepclf.ScoreSettings(out_dir="out"))
+    settings = hepclf.ScoreSettings(out_dir=Path("scored"))   # outputs: scored/*_scores.root
+    summary = hepclf.score_files(["data.root"], models, settings)
 
 and :func:`build_model`/:data:`MODEL_TYPES` (the classifier zoo, scikit-learn estimators),
 :func:`evaluate_classifier` (HEP metrics of any scores). Names are imported on first use,
