@@ -6,17 +6,21 @@ Design (issue 13): an exact kernel SVM keeps most training events as support vec
 approximation on ``n_components`` landmark events and a linear SVM (hinge loss, same ``C``)
 is trained on those kernel features; the Nystroem normalisation is folded into the linear
 weights, so a prediction is one kernel row of ``n_components`` exponentials and a dot
-product. Measured on 20k + 20k HIGGS-like events (28 features, C=0.5, gamma=0.01), 2 cores:
+product. Measured on 20k + 20k HIGGS-like events (28 features, C=1, gamma='scale'),
+prediction per CPU-second (one core; two threads use both cores of a 2-core machine):
 
-=====================  ========  =================
-design                 test AUC  prediction
-=====================  ========  =================
-exact SVC              0.8206    2.3k events/s
-Nystroem 300 + linear  0.8131    2.3M events/s
-Nystroem 1000 + linear 0.8194    0.66M events/s
-=====================  ========  =================
+======================  ========  ==================
+design                  test AUC  prediction
+======================  ========  ==================
+exact SVC (12.4k SV)    0.8295    ~2k events/s
+Nystroem 1000 + linear  0.8249    ~0.3M events/s
+Nystroem 1500 + linear  0.8266    ~0.2M events/s
+Nystroem 2000 + linear  0.8277    ~0.15M events/s
+======================  ========  ==================
 
-so the default costs 0.0012 AUC for ~280x faster prediction. ``approximate: false`` keeps
+(with the former C=0.5, gamma=0.01, a wider kernel, 1000 landmarks already came within
+0.0012 of the exact SVC). The default, 1500 landmarks, costs 0.003 AUC (goal: <= 0.005) for
+~100x faster prediction (``benchmarks/svm.py``). ``approximate: false`` keeps
 the exact scikit-learn SVC (two classes only; warned about when it keeps many support
 vectors). Both train on at most ``max_train_events`` (a stratified, seeded subsample with a
 warning above that): the exact fit scales as n^2..n^3, the approximate one needs
@@ -29,7 +33,9 @@ sigmoids are normalised to sum to 1, as scikit-learn's ``CalibratedClassifierCV`
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +55,8 @@ from hepclf.models.base import Classifier
 
 # rows per kernel block in prediction: (block x n_components) doubles stay in cache
 PREDICT_BLOCK = 1024
+# prediction threads, each on its own share of the events
+PREDICT_THREADS = min(2, os.cpu_count() or 1)
 # exact SVC: warn above this many support vectors (prediction then runs at < ~10k events/s)
 SUPPORT_VECTOR_WARNING = 5000
 
@@ -74,7 +82,7 @@ class SVMParams(BaseModel):
         description="Nystroem kernel features + linear SVM (fast prediction); "
         "false: exact SVC (two classes, ~2k events/s prediction)",
     )
-    n_components: int = Field(1000, ge=1, description="Nystroem kernel features")
+    n_components: int = Field(1500, ge=1, description="Nystroem kernel features")
 
 
 class SVM(Classifier):
@@ -93,7 +101,7 @@ class SVM(Classifier):
         gamma: str | float = "scale",
         max_train_events: int = 20_000,
         approximate: bool = True,
-        n_components: int = 1000,
+        n_components: int = 1500,
         seed: int = 42,
     ) -> None:
         self.C = C
@@ -149,8 +157,8 @@ class SVM(Classifier):
                     ),
                 ]
             )
-            # one BLAS thread (as in prediction): the 1000 x 1000 SVD took 0.5 s alone but
-            # 2-11 s with two BLAS threads on a loaded 2-core machine
+            # one BLAS thread (as in prediction): the SVD of 1000 landmarks took 0.5 s alone
+            # but 2-11 s with two BLAS threads on a loaded 2-core machine
             with threadpool_limits(1, user_api="blas"):
                 self.svm_.fit(X_fit.astype(np.float64), y_fit, linearsvc__sample_weight=w_fit)
         else:
@@ -202,10 +210,19 @@ class SVM(Classifier):
         weights = nystroem.normalization_.T @ linear.coef_.T
         norms = (landmarks**2).sum(axis=1)
         out = np.empty((len(X), weights.shape[1]), dtype=np.float64)
-        # one BLAS thread: these products are too small to gain from more, and on a busy
-        # machine BLAS threads waiting on each other made prediction up to 10x slower
-        with threadpool_limits(1, user_api="blas"):
-            self._kernel_blocks(X, landmarks, norms, nystroem.gamma, weights, out)
+        # one BLAS thread per worker: these products are too small to gain from BLAS threads,
+        # and on a busy machine BLAS threads waiting on each other made prediction up to 10x
+        # slower; independent halves in Python threads (NumPy releases the GIL) use the cores
+        workers = min(PREDICT_THREADS, -(-len(X) // PREDICT_BLOCK))
+        edges = np.linspace(0, len(X), workers + 1).astype(int)
+
+        def share(start: int, stop: int) -> None:
+            self._kernel_blocks(
+                X[start:stop], landmarks, norms, nystroem.gamma, weights, out[start:stop]
+            )
+
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            list(pool.map(share, edges[:-1], edges[1:]))
         return out + linear.intercept_
 
     @staticmethod
