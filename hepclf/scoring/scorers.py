@@ -115,8 +115,11 @@ def pin_source(source: str) -> tuple[str, str | None]:
     try:
         version = MlflowClient().get_model_version_by_alias(name, alias_name).version
     except MlflowException as err:
+        import mlflow
+
         raise HepclfError(
-            f"model {source!r}: the registry has no alias {alias_name!r} for model {name!r} "
+            f"model {source!r}: the registry at {mlflow.get_tracking_uri()} has no alias "
+            f"{alias_name!r} for model {name!r} "
             f"({err.message.splitlines()[0]}). List models and aliases in the MLflow UI or with "
             "`GET /models` of `hepclf serve`, and check --tracking-uri / MLFLOW_TRACKING_URI."
         ) from None

@@ -21,6 +21,7 @@ import pytest
 from hepclf.interrupts import deferred
 from hepclf.tracking.compare import recent_runs
 from hepclf.tracking.logging import end_status
+from hepclf.tracking.store import use_store
 from tests.conftest import demo_pipeline_dict, write_pipeline
 
 HEPCLF = [sys.executable, "-m", "hepclf"]
@@ -208,3 +209,23 @@ def test_interrupts_wait_until_a_step_that_must_finish_is_done() -> None:
         assert fired and fired[0] >= finished
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_model_missing_from_the_store_names_the_store(demo_dir: Path, tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    previous = mlflow.get_tracking_uri()
+    try:
+        use_store(uri, create=True)  # an existing store, without the model
+    finally:
+        mlflow.set_tracking_uri(previous)
+    done = subprocess.run(
+        [*HEPCLF, "score", str(demo_dir / "signal.root"), "-m", "models:/nope@champion"],
+        cwd=tmp_path,
+        env={**_env(tmp_path), "MLFLOW_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"the registry at {uri} has no alias 'champion'" in done.stderr.replace("\n", "")
+    assert not list(tmp_path.glob("*_scores.root"))
