@@ -274,6 +274,11 @@ class PipelineConfig(_Strict):
             _check_categories(self.categories)
             if "category" in self.feature_columns:
                 raise ValueError("with 'categories', no feature may be called 'category'")
+            if self.split.method == "kfold":
+                raise ValueError(
+                    "'categories' and split.method 'kfold' cannot be combined yet; use the "
+                    "'random' or 'event_id' split with categories"
+                )
         columns = self.feature_columns
         duplicates = sorted({c for c in columns if columns.count(c) > 1})
         if duplicates:

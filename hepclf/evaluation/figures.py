@@ -78,6 +78,16 @@ def model_plots(
         )
     else:
         files = [_overtraining(result, train, test, folder)]
+    per_category = getattr(report, "per_category", None)
+    if per_category and s_te.ndim == 1:  # each category's ROC beside the combined one
+        curves = {"combined": report.roc_test, **{c: r.roc_test for c, r in per_category.items()}}
+        files.append(
+            plots.plot_roc_overlay(
+                {c: (roc.eff_s, roc.eff_b) for c, roc in curves.items()},
+                folder / f"{name}_roc_categories.png",
+                aucs={c: roc.auc for c, roc in curves.items()},
+            )
+        )
     if result.folds is not None:  # k-fold: out-of-fold ROC with the band of the folds
         from hepclf.crossval import plot_fold_roc
 

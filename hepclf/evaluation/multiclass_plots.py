@@ -48,7 +48,7 @@ def _colors(n: int) -> list[str]:
 
 
 def _grid(n: int) -> tuple[int, int]:
-    ncols = min(3, n)
+    ncols = n if n <= 3 else math.ceil(math.sqrt(n))
     return math.ceil(n / ncols), ncols
 
 
