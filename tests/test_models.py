@@ -22,7 +22,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from hepclf.errors import ConfigError
 from hepclf.models import MODEL_TYPES, build_model, compiled_trees, load_model
-from hepclf.models import bdt as bdt_module
 from hepclf.models.bdt import BDT
 
 # small settings per model so the whole file runs in seconds
@@ -445,12 +444,25 @@ def test_compiled_bdt_equals_the_numpy_walk_at_other_depths(depth, data, compile
     np.testing.assert_allclose(votes, model.class_votes(X_test[:-3], engine="numpy"), atol=1e-12)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_bdt_scores_do_not_depend_on_the_batch(n_classes, fitted, data, three_classes):
+    """k-fold scoring must reproduce out-of-fold scores exactly, whatever the chunking."""
+    if n_classes == 2:
+        model, X = fitted["bdt"], data[2][0]
+    else:
+        (X_fit, y_fit), _, (X, _) = three_classes
+        model = BDT(n_trees=30, seed=0).fit(X_fit, y_fit)
+    whole = model.predict_proba(X)
+    parts = [model.predict_proba(X[i : i + 7]) for i in range(0, 70, 7)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole[:70])
+    np.testing.assert_array_equal(model.predict_proba(X[::-1])[::-1], whole)
+
+
 def test_bdt_uses_the_compiled_kernel_unless_it_cannot_be_built(
     fitted, data, compile_cache, monkeypatch
 ):
     model, X = fitted["bdt"], data[2][0]
     numpy = model.class_votes(X, engine="numpy")
-    monkeypatch.setattr(bdt_module, "COMPILE_MIN_EVENTS", 100)
     fresh = pickle.loads(pickle.dumps(model))
     proba = fresh.predict_proba(X)
     assert len(list(compile_cache.glob("trees-*.so"))) == 1

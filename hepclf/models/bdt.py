@@ -6,9 +6,9 @@ a tree costs a few passes over the binned data instead of a sort per node.
 
 Trees are stored as complete binary trees of depth ``max_depth``: a node that does not
 split sends every event left (threshold +inf) and its empty sibling inherits its class.
-Predictions of more than a few events run through a branch-free compiled loop over the
-same arrays (:mod:`hepclf.models.compiled_trees`); small ones, and machines without gcc, walk
-all trees at once with numpy indexing.
+Predictions run through a branch-free compiled loop over the same arrays
+(:mod:`hepclf.models.compiled_trees`); machines without gcc walk all trees at once with
+numpy indexing.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from hepclf.models.base import Classifier
 
 PREDICT_CHUNK = 1 << 20  # events x trees handled per vectorised prediction step
 PRUNE_STEP = 10
-# below this many events the numpy walk is fast enough (and needs no compiler)
-COMPILE_MIN_EVENTS = 1_000
 
 
 class BDTParams(BaseModel):
@@ -404,15 +402,17 @@ class BDT(Classifier):
 
         ``engine``: 'numpy' walks the arrays, 'compiled' uses the compiled kernel (built
         once per machine on first use; an error if it cannot be built), 'auto' the kernel
-        for ``COMPILE_MIN_EVENTS`` events or more when it can be built, else numpy. Both
-        give the same votes up to the rounding of a sum of doubles.
+        when it can be built, else numpy. Both give the same votes up to the rounding of a
+        sum of doubles; 'auto' never mixes them for one model, and the kernel sums each
+        event's trees in a fixed order, so an event's score does not depend on the batch it
+        comes in (k-fold scoring reproduces out-of-fold scores exactly).
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
         return self._votes(X, engine)
 
     def _votes(self, X: np.ndarray, engine: str) -> np.ndarray:
-        if engine == "compiled" or (engine == "auto" and len(X) >= COMPILE_MIN_EVENTS):
+        if engine != "numpy":
             predictor = self._predictor(strict=engine == "compiled")
             if predictor is not None:
                 return predictor.predict(X)
