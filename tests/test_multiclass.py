@@ -73,6 +73,7 @@ def test_classes_key_fixes_the_order_and_signal_may_be_several() -> None:
         ({"classes": ["ttH", "ttbb", "ttlf", "tt2b"]}, r"no sample has \['tt2b'\]"),
         ({"signal": "ttW"}, r"'signal' names \['ttW'\], which no sample has"),
         ({"signal": ["ttH", "ttbb", "ttlf"]}, r"'signal' names every class"),
+        ({"split": {"method": "kfold"}}, r"k-fold cross-validation supports two classes so far"),
     ],
 )
 def test_bad_classes_are_config_errors(extra: dict, message: str) -> None:
