@@ -11,7 +11,9 @@ import os
 import signal
 import sys
 import warnings
+from typing import Annotated
 
+import typer
 from rich.markup import escape
 
 # Command modules, one per topic: importing one registers its commands on `app`.
@@ -30,7 +32,7 @@ def quiet_third_party() -> None:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow resets its loggers
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for name in ("mlflow", "alembic", "absl", "tensorflow", "distributed"):
+    for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     for message in (
         ".*type hints to the `predict` method.*",
@@ -40,6 +42,27 @@ def quiet_third_party() -> None:
     ):
         warnings.filterwarnings("ignore", message=message)
     warnings.showwarning = _show_warning
+
+
+NOISY_LOGGERS = ("mlflow", "alembic", "absl", "tensorflow", "distributed")
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help="Show the libraries' own output too: MLflow and TensorFlow logs (e.g. CUDA "
+            "probing), with HEPCLF_VERBOSE=1 for the child processes.",
+        ),
+    ] = False,
+) -> None:
+    """Separate signal from background events in ROOT files: ingest, train, evaluate, score."""
+    if verbose:
+        os.environ.update(HEPCLF_VERBOSE="1", TF_CPP_MIN_LOG_LEVEL="0", MLFLOW_LOGGING_LEVEL="INFO")
+        for name in NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
