@@ -159,11 +159,13 @@ class PipelineTracker:
             "samples": table.info.get("samples", []),
         }
         mlflow.log_dict(summary, "data_summary.json")
+        config = self.config
+        signal = np.isin(table.label, [config.class_names.index(c) for c in config.signal_classes])
         mlflow.log_metrics(
             {
                 "events_total": len(table),
-                "events_signal": int((table.label == 1).sum()),
-                "events_background": int((table.label == 0).sum()),
+                "events_signal": int(signal.sum()),
+                "events_background": int((~signal).sum()),
             }
         )
         dataset = TableDataset(table, str(self.config.base_dir), self.config.name)
