@@ -14,6 +14,7 @@ numpy indexing.
 from __future__ import annotations
 
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,8 @@ from hepclf.models.base import Classifier
 
 PREDICT_CHUNK = 1 << 20  # events x trees handled per vectorised prediction step
 PRUNE_STEP = 10
+# fitted BDT -> (its alpha_ array, the forest prepared for the kernel or None: no kernel)
+_PREPARED: weakref.WeakKeyDictionary[Any, tuple[np.ndarray, Any]] = weakref.WeakKeyDictionary()
 
 
 class BDTParams(BaseModel):
@@ -307,7 +310,6 @@ class BDT(Classifier):
         w: np.ndarray,
         val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     ) -> None:
-        self._compiled = None
         n, k = len(X), len(self.classes_)
         cuts = make_cuts(X, w, hp.n_cuts)
         sample = BinnedSample(X, y, cuts, k)
@@ -419,23 +421,29 @@ class BDT(Classifier):
         return self._numpy_votes(X)
 
     def _predictor(self, strict: bool) -> compiled_trees.CompiledForest | None:
-        """The forest prepared for the compiled kernel (once per model object)."""
-        if getattr(self, "_compiled", None) is None:
-            k = len(self.classes_)
-            if k == 2:  # TMVA's vote: alpha * (+-1) per leaf
-                value = self.alpha_[:, None] * (2 * self.leaf_class_ - 1)
-            else:  # SAMME: alpha in the column of the leaf's class
-                value = self.alpha_[:, None, None] * (self.leaf_class_[..., None] == np.arange(k))
-            try:
-                self._compiled = compiled_trees.CompiledForest(
-                    self.feature_, self.threshold_, value
-                )
-            except compiled_trees.CompileError as exc:
-                if strict:
-                    raise
-                warnings.warn(f"BDT: using the slower numpy prediction ({exc})", stacklevel=4)
-                self._compiled = False
-        return self._compiled or None
+        """The forest prepared for the compiled kernel, once per fitted forest.
+
+        Kept beside the model (keyed by it, tied to its ``alpha_`` array) rather than in
+        it: prediction must not change the estimator's attributes (scikit-learn's contract),
+        and a pickled model carries no loaded library.
+        """
+        cached = _PREPARED.get(self)
+        if cached is not None and cached[0] is self.alpha_ and (cached[1] or not strict):
+            return cached[1]
+        k = len(self.classes_)
+        if k == 2:  # TMVA's vote: alpha * (+-1) per leaf
+            value = self.alpha_[:, None] * (2 * self.leaf_class_ - 1)
+        else:  # SAMME: alpha in the column of the leaf's class
+            value = self.alpha_[:, None, None] * (self.leaf_class_[..., None] == np.arange(k))
+        try:
+            forest = compiled_trees.CompiledForest(self.feature_, self.threshold_, value)
+        except compiled_trees.CompileError as exc:
+            if strict:
+                raise
+            warnings.warn(f"BDT: using the slower numpy prediction ({exc})", stacklevel=4)
+            forest = None
+        _PREPARED[self] = (self.alpha_, forest)
+        return forest
 
     def _numpy_votes(self, X: np.ndarray) -> np.ndarray:
         """Walk all trees at once with numpy indexing, ``PREDICT_CHUNK`` cells at a time."""
@@ -497,13 +505,6 @@ class BDT(Classifier):
             else:  # saved before multi-class: leaves held TMVA's +-1
                 self.leaf_class_ = ((data["leaf"].astype(np.int16) + 1) // 2).astype(np.int16)
             self.alpha_ = data["alpha"]
-        self._compiled = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the loaded library (it is rebuilt, or found in the cache)."""
-        state = super().__getstate__()
-        state.pop("_compiled", None)
-        return state
 
 
 class _Monitor:
