@@ -46,14 +46,27 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column("KS p sig", ("ks_pvalue_signal",)),
     Column("KS p bkg", ("ks_pvalue_background",)),
+    Column("KS p min", ("ks_pvalue_min",)),
     Column("Z0 exp", ("z0_expected",)),
     Column("mu95 exp", ("mu_up_expected",)),
     Column("overtrained", ("overtrained",), "overtrained"),
     Column("train s", ("train_seconds",)),
 )
 """The comparison columns (flat metric keys, as logged to MLflow)."""
-OPTIONAL_KEYS = frozenset({"z0_expected", "mu_up_expected"})
-"""Columns shown only when some model has them (the physics result needs ``result:``)."""
+OPTIONAL_KEYS = frozenset(
+    {
+        "z0_expected",
+        "mu_up_expected",
+        "eff_s_at_eff_b_0.01_test",
+        "eff_s_at_eff_b_0.1_test",
+        "ks_pvalue_signal",
+        "ks_pvalue_background",
+        "ks_pvalue_min",
+    }
+)
+"""Columns shown only when some model has them: the physics result needs ``result:``; a
+two-class model has signal efficiencies and two KS p-values, a multi-class one the smallest
+of its per-node KS p-values."""
 LOWER_IS_BETTER = frozenset({"mu_up_expected"})
 """Selection metrics where the smallest value wins (an expected upper limit)."""
 
