@@ -109,7 +109,7 @@ def score(
         models = load_scoring_models(model)
     for m in models:
         version = f" (version {m.version})" if m.version else ""
-        console.print(f"{m.branch}: {m.spec.source}{version}", highlight=False)
+        console.print(f"{', '.join(m.columns)}: {m.spec.source}{version}", highlight=False)
     summary = score_files(
         files,
         models,
