@@ -238,3 +238,44 @@ def test_onnx_export_writes_one_file_per_category(toy_training, tmp_path: Path) 
         assert json.loads(meta["categories"])[k]["selection"] == meta["category_selection"]
         rows = category == k
         np.testing.assert_allclose(onnx_scores(model, X[rows]), proba[rows, 1], atol=1e-5)
+
+
+def test_multiclass_model_per_category(tmp_path: Path) -> None:
+    from hepclf.bundle import ModelBundle
+    from hepclf.demo_data import write_demo_data
+    from hepclf.evaluation.multiclass import MulticlassReport
+    from hepclf.ingest import ingest
+    from hepclf.scoring.scorers import ModelSpec, ScoringModel
+    from hepclf.training import bundle_of, prepare, train_model
+
+    processes = ["ttH", "ttbb", "ttlf"]
+    write_demo_data(tmp_path, events=1500, seed=9, processes=processes)
+    config = yaml.safe_load((REPO / "pipelines" / "multiclass.yaml").read_text())
+    config["samples"] = [
+        {**s, "files": [str(tmp_path / f"{s['name']}.root")]}
+        for s in config["samples"]
+        if s["name"] in processes
+    ]
+    config["classes"] = processes
+    config["features"].append("lep_eta")
+    config["categories"] = [
+        {"name": "central", "selection": "abs(lep_eta) <= 1"},
+        {"name": "forward", "selection": "abs(lep_eta) > 1"},
+    ]
+    pipeline = parse_pipeline(config, base_dir=tmp_path)
+    data = prepare(pipeline, ingest(pipeline, use_cache=False, show_progress=False))
+    result = train_model("linear", {}, pipeline, data)
+    report = result.report
+    assert isinstance(report.combined, MulticlassReport)
+    assert set(report.per_category) == {"central", "forward"}
+    assert list(report.per_category["forward"].auc_test_per_class) == processes
+    assert report.to_summary()["auc_test_per_class"] == report.combined.auc_test_per_class
+    bundle: ModelBundle = bundle_of(result, pipeline, data)
+    events = uproot.open(tmp_path / "ttbb.root")["Events"].arrays()
+    X = bundle.features_from_branches(events, len(events))
+    outputs = ScoringModel(ModelSpec("x", "score_mc"), bundle).outputs(bundle.probabilities(X))
+    proba = np.column_stack([outputs[f"score_mc_{c}"] for c in processes])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    central = np.abs(np.asarray(events["lep_eta"])) <= 1
+    direct = result.classifier.models[0].predict_proba(data.normalizer.transform(X[central, :-1]))
+    np.testing.assert_allclose(proba[central], direct)

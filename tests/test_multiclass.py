@@ -427,3 +427,30 @@ def test_two_class_metrics_keys_and_branch_names_are_unchanged(demo_dir: Path) -
     assert list(outputs) == ["score_linear"]
     np.testing.assert_array_equal(outputs["score_linear"], bundle.score_features(X))
     assert isinstance(bundle, ModelBundle)
+
+
+@pytest.mark.slow
+def test_pipeline_writes_multiclass_metrics_and_plots(
+    multiclass_dir: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    from hepclf.pipeline import run_pipeline
+
+    config = load_pipeline(multiclass_dir / "mc.yaml")
+    out = tmp_path / "out"
+    result = run_pipeline(
+        config, models=["linear"], output=out, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}"
+    )
+    doc = json.loads((out / "metrics.json").read_text())["linear"]
+    assert doc["auc_test"] == pytest.approx(np.mean(list(doc["auc_test_per_class"].values())))
+    assert list(doc["auc_test_per_class"]) == PROCESSES
+    assert doc["confusion_test"]["classes"] == PROCESSES
+    assert np.asarray(doc["confusion_test"]["weighted"]).shape == (4, 4)
+    assert set(doc["node_signal_background"]) == set(PROCESSES)
+    # expected yields per node add up to the total weight of all events
+    total = sum(sb["signal"] + sb["background"] for sb in doc["node_signal_background"].values())
+    from hepclf.ingest import ingest
+
+    assert total == pytest.approx(ingest(config, show_progress=False).weight.sum(), rel=1e-9)
+    for plot in ("roc_per_class", "confusion", "node_outputs", "overtraining"):
+        assert (out / "plots" / f"linear_{plot}.png").is_file()
+    assert result.results["linear"].report.auc_test == doc["auc_test"]
