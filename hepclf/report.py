@@ -49,7 +49,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("KS p min", ("ks_pvalue_min",)),
     Column("Z0 exp", ("z0_expected",)),
     Column("mu95 exp", ("mu_up_expected",)),
-    Column("overtrained", ("overtrained",), "overtrained"),
+    Column("overtrained", ("overtrained",), "over-\ntrained"),
     Column("train s", ("train_seconds",)),
 )
 """The comparison columns (flat metric keys, as logged to MLflow)."""
@@ -79,8 +79,8 @@ def format_value(key: str, value: Any) -> str:
         return "YES" if value else "no"
     if key.endswith("_seconds"):
         return f"{value:.1f}"
-    if key.startswith("ks_pvalue"):
-        return f"{value:.2g}"
+    if key.startswith("ks_pvalue"):  # two digits; tiny ones need only their magnitude
+        return f"{value:.0e}" if value < 1e-3 else f"{value:.2g}"
     if key.startswith("eff_s_at_eff_b"):
         return f"{value:.3f}"
     if key == "z0_expected":

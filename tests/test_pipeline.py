@@ -94,10 +94,14 @@ def test_outputs_and_comparison_table(trained: dict) -> None:
         "bdt_learning_curve.png",
     ):
         assert (out / "plots" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
-    assert "Model comparison" in trained["stdout"] and "overtrained" in trained["stdout"]
+    assert "Model comparison" in trained["stdout"] and "over-" in trained["stdout"]
     lines = trained["stdout"].splitlines()
     rows = [line for line in lines if line.split()[:1] in (["linear"], ["bdt"])]
     assert len(rows) == 2 and max(len(line) for line in rows) <= 100  # readable at 100 columns
+    assert "…" not in trained["stdout"]
+    for row in rows:  # the overtraining flag, as in metrics.json
+        name = row.split()[0]
+        assert row.split()[-2] == ("YES" if trained["metrics"][name]["overtrained"] else "no")
     assert (
         "| bdt" in (out / "summary.md").read_text() or "**bdt**" in (out / "summary.md").read_text()
     )
@@ -284,3 +288,37 @@ def test_champion_when_every_model_is_overtrained_warns_why() -> None:
     assert selection.best == "xgb"
     assert "every model is flagged over-trained" in selection.warning
     assert "KS p-value" in selection.warning
+
+
+def test_comparison_table_fits_100_columns_with_every_column() -> None:
+    """Worst case: physics columns, tiny KS p-values, long trainings; nothing cut."""
+    from rich.console import Console
+
+    from hepclf.cli.render import comparison_table
+    from hepclf.report import comparison
+
+    metrics = {
+        "auc_test": 0.7752,
+        "auc_train": 0.7904,
+        "eff_s_at_eff_b_0.01_test": 0.129,
+        "eff_s_at_eff_b_0.01_train": 0.181,
+        "eff_s_at_eff_b_0.1_test": 0.449,
+        "eff_s_at_eff_b_0.1_train": 0.485,
+        "ks_pvalue_signal": 2.9e-15,
+        "ks_pvalue_background": 0.0036,
+        "overtrained": 1.0,
+        "train_seconds": 1234.4,
+        "z0_expected": 2.345,
+        "mu_up_expected": 0.1234,
+    }
+    names = ["linear", "bdt", "xgb", "dnn", "rf", "svm"]
+    table = comparison({n: metrics for n in names}, "linear", "Model comparison (best: linear)")
+    console = Console(width=100, record=True)
+    console.print(comparison_table(table))
+    text = console.export_text()
+    assert "…" not in text and max(len(line.rstrip()) for line in text.splitlines()) <= 100
+    row = next(line for line in text.splitlines() if line.split()[:1] == ["linear"]).split()
+    assert row == [
+        "linear", "*", "0.7752", "0.7904", "0.129/0.181", "0.449/0.485",
+        "3e-15", "0.0036", "2.35", "0.123", "YES", "1234.4",
+    ]  # fmt: skip
