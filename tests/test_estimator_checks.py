@@ -36,8 +36,6 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "xgb": {
         WEIGHT_EQUIVALENCE: "subsample draws events at random, and repeated events change the "
         "validation split carved for early stopping",
-        "check_classifiers_one_label_sample_weights": "known bug: validation AUC is NaN when "
-        "the weights leave one class and xgb's plateau pruning raises StopIteration",
     },
     "rf": {
         WEIGHT_EQUIVALENCE: "bootstrap samples draw events, not weights (as scikit-learn's "
