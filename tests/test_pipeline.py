@@ -249,7 +249,10 @@ def test_unknown_model_and_parameter_are_named(demo_dir: Path, tmp_path: Path) -
             "samples[0].weigth: Extra inputs are not permitted (got 'w'); did you mean 'weight'?",
         ),
         (lambda c: c.update(split={"tst_fraction": 0.3}), "did you mean 'test_fraction'?"),
-        (lambda c: c.update(models={"xgb": {"max_depht": 3}}), "unknown parameter 'max_depht'"),
+        (
+            lambda c: c.update(models={"xgb": {"max_depht": 3}}),
+            "unknown parameter 'max_depht' (did you mean 'max_depth'?)",
+        ),
         (lambda c: c.update(models={"cnn": {}}), "Unknown model type 'cnn'"),
     ],
 )

@@ -24,6 +24,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hepclf.errors import ConfigError
+from hepclf.files import close_matches
 
 META_FILE = "model.json"
 
@@ -40,7 +41,9 @@ def validate_params(
         for err in exc.errors():
             key = ".".join(str(part) for part in err["loc"]) or "<params>"
             if err["type"] == "extra_forbidden":
-                problems.append(f"unknown parameter '{key}'")
+                near = close_matches(key, schema.model_fields, n=1)
+                hint = f" (did you mean '{near[0]}'?)" if near else ""
+                problems.append(f"unknown parameter '{key}'{hint}")
             else:
                 problems.append(f"parameter '{key}': {err['msg']} (got {err.get('input')!r})")
         raise ConfigError(
