@@ -220,9 +220,14 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
                 f"{directory} holds a '{meta['name']}' model, not '{cls.name}'; "
                 "use hepclf.models.load_model to load any type."
             )
-        model = cls(**meta["params"])
-        model.classes_ = np.asarray(meta["classes"])
-        model.n_features_in_ = meta["n_features_in"]
+        params = dict(meta["params"])
+        if "seed" in meta:  # saved before the estimator contract: seed stood beside params
+            params.setdefault("seed", meta["seed"])
+        model = cls(**params)
+        # two-class models saved before the contract carry neither field
+        model.classes_ = np.asarray(meta.get("classes", [0, 1]))
+        if "n_features_in" in meta:
+            model.n_features_in_ = meta["n_features_in"]
         model.device_ = meta["device"]
         model.history_ = meta["history"]
         if meta["feature_importances"] is not None:

@@ -104,4 +104,6 @@ class Linear(Classifier):
 
     def _load_model(self, directory: Path) -> None:
         with np.load(directory / "linear.npz") as saved:
-            self.coef_, self.intercept_ = saved["coef"], saved["intercept"]
+            # two-class models saved before the contract held a flat coef and a scalar
+            self.coef_ = np.atleast_2d(saved["coef"])
+            self.intercept_ = np.atleast_1d(saved["intercept"])
