@@ -133,11 +133,16 @@ def export(
         else:
             results = {"": export_onnx(bundle, out, check=check)}
     for category, result in results.items():
-        _print_export(result, bundle.name, category)
+        _print_export(result, bundle, category)
 
 
-def _print_export(result: Any, name: str, category: str) -> None:
+def _print_export(result: Any, bundle: Any, category: str) -> None:
     where = f", category {category!r} (selection in the metadata)" if category else ""
+    output = (
+        f"'probabilities' float32 [N, {len(bundle.classes)}] (classes in the metadata)"
+        if bundle.multiclass
+        else "'score' float32 [N]"
+    )
     checked = (
         f"; ONNX Runtime agrees with the model on {result.checked_events} events "
         f"(max |Δscore| {result.max_abs_diff:.1g}, tolerance {result.tolerance:g})"
@@ -145,8 +150,8 @@ def _print_export(result: Any, name: str, category: str) -> None:
         else "; not checked (--no-check)"
     )
     console.print(
-        f"wrote {result.path}: {result.model_type} model {name!r}{where}, input 'features' "
-        f"float32 [N, {result.n_features}] (raw columns, names in the file's metadata), output "
-        f"'score' float32 [N]{checked}",
+        f"wrote {result.path}: {result.model_type} model {bundle.name!r}{where}, input "
+        f"'features' float32 [N, {result.n_features}] (raw columns, names in the file's "
+        f"metadata), output {output}{checked}",
         highlight=False,
     )
