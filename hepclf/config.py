@@ -270,12 +270,11 @@ class PipelineConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"sample names must be unique, got {names}")
         _check_classes(self)
-        if self.multiclass and (self.split.method == "kfold" or self.tune is not None):
-            what = "k-fold cross-validation" if self.split.method == "kfold" else "'tune'"
+        if self.multiclass and self.split.method == "kfold":
             raise ValueError(
-                f"{what} supports two classes so far, and this pipeline has "
+                f"k-fold cross-validation supports two classes so far, and this pipeline has "
                 f"{len(self.class_names)} ({', '.join(self.class_names)}); use the 'random' or "
-                "'event_id' split and set the hyperparameters under 'models:'"
+                "'event_id' split"
             )
         if self.categories is not None:
             _check_categories(self.categories)

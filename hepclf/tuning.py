@@ -33,6 +33,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
 from hepclf.evaluation import roc_auc
+from hepclf.evaluation.multiclass import one_vs_rest_rocs
 from hepclf.ingest.table import FeatureTable
 from hepclf.models import build_model
 from hepclf.normalize import Normalizer
@@ -195,11 +196,20 @@ def cross_validated_auc(
         with warnings.catch_warnings():  # the pipeline says it once per run
             warnings.filterwarnings("ignore", message=".*negative weights.*")
             model.fit(X[train], y[train], w)
-        score = model.predict_proba(X[test])[:, 1]
-        aucs.append(roc_auc(y[test], score, None if eval_weight is None else eval_weight[test]))
+        proba = model.predict_proba(X[test])
+        aucs.append(_auc(y[test], proba, None if eval_weight is None else eval_weight[test]))
         if report is not None:
             report(k, float(np.mean(aucs)))
     return aucs
+
+
+def _auc(y: np.ndarray, proba: np.ndarray, weight: np.ndarray | None) -> float:
+    """The pipeline's ``auc_test`` measure: the signal AUC for two classes, the macro
+    one-vs-rest AUC for more."""
+    if proba.shape[1] == 2:
+        return roc_auc(y, proba[:, 1], weight)
+    rocs = one_vs_rest_rocs(y, proba, weight, proba.shape[1])
+    return float(np.mean([roc.auc for roc in rocs]))
 
 
 def tune_model(

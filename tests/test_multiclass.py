@@ -454,3 +454,19 @@ def test_pipeline_writes_multiclass_metrics_and_plots(
     for plot in ("roc_per_class", "confusion", "node_outputs", "overtraining"):
         assert (out / "plots" / f"linear_{plot}.png").is_file()
     assert result.results["linear"].report.auc_test == doc["auc_test"]
+
+
+def test_tuning_objective_is_the_macro_auc_for_several_classes() -> None:
+    from hepclf.models import build_model
+    from hepclf.split import assign_folds
+    from hepclf.tuning import cross_validated_auc
+
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 3, 1500)
+    X = rng.normal(size=(1500, 4)) + 0.8 * np.eye(4)[y % 4]
+    fold = assign_folds(len(X), 3, 1)
+    aucs = cross_validated_auc("linear", {}, X, y, None, None, fold, 1)
+    for k, auc in enumerate(aucs):
+        model = build_model("linear", {}, 1).fit(X[fold != k], y[fold != k])
+        proba = model.predict_proba(X[fold == k])
+        assert auc == pytest.approx(roc_auc_score(y[fold == k], proba, multi_class="ovr"))
