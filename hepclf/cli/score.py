@@ -119,11 +119,13 @@ def score(
         console=console,
         show_progress=True,
     )
+    categories = any(m.bundle.routing_columns for m in models)
+    routed = ", or events in no category or several" if categories else ""
     for result in summary.results:
         if result.status != "failed":
             line = f"{result.status}: {result.output} ({result.written:,} entries)"
             if result.nan_scores:
-                line += f"; {result.nan_scores:,} NaN scores (non-finite features)"
+                line += f"; {result.nan_scores:,} NaN scores (non-finite features{routed})"
             if result.note and (workers > 1 or scheduler is not None):  # else warned already
                 line += f"; {result.note}"
             stdout.print(line, highlight=False, soft_wrap=True)
