@@ -14,7 +14,9 @@ The public Python API (what ``hepclf train``/``score`` do, from a notebook or a 
     summary = hepclf.score_files(["data.root"], models, settings)
 
 and :func:`build_model`/:data:`MODEL_TYPES` (the classifier zoo, scikit-learn estimators),
-:func:`evaluate_classifier` (HEP metrics of any scores). Names are imported on first use,
+:func:`evaluate_classifier` (HEP metrics of any scores), :func:`evaluate_multiclass` (per-class
+metrics of K-class probabilities), :class:`CategoryModel` (one model per analysis category).
+Names are imported on first use,
 so ``import hepclf`` stays cheap (no TensorFlow, MLflow or matplotlib).
 """
 
@@ -43,11 +45,14 @@ _API = {
     "load_model": "hepclf.models",
     "MODEL_TYPES": "hepclf.models",
     "evaluate_classifier": "hepclf.evaluation",
+    "evaluate_multiclass": "hepclf.evaluation.multiclass",
+    "CategoryModel": "hepclf.categories",
     "HepclfError": "hepclf.errors",
 }
 
 __all__ = [
     "MODEL_TYPES",
+    "CategoryModel",
     "FeatureTable",
     "HepclfError",
     "ModelBundle",
@@ -58,6 +63,7 @@ __all__ = [
     "__version__",
     "build_model",
     "evaluate_classifier",
+    "evaluate_multiclass",
     "ingest",
     "load_bundle",
     "load_model",
@@ -70,9 +76,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from hepclf.bundle import ModelBundle
+    from hepclf.categories import CategoryModel
     from hepclf.config import PipelineConfig, load_pipeline, parse_pipeline
     from hepclf.errors import HepclfError
     from hepclf.evaluation import evaluate_classifier
+    from hepclf.evaluation.multiclass import evaluate_multiclass
     from hepclf.ingest import FeatureTable, ingest
     from hepclf.models import MODEL_TYPES, build_model, load_model
     from hepclf.pipeline import run_pipeline
