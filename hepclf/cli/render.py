@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def comparison_table(comparison: Comparison) -> Table:
     """A compact table (two-line headers, no inner borders): fits 100 columns."""
     table = Table(
-        title=comparison.title,
+        title=comparison.title or None,
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -47,8 +47,12 @@ def rows_table(rows: Rows) -> Table:
     return table
 
 
-def run_tables(found: ExperimentRuns) -> list[Table]:
-    """One comparison table per pipeline run, titled with its id, start and status."""
+def run_tables(found: ExperimentRuns) -> list[tuple[str, Table]]:
+    """Per pipeline run: a heading (id, start, status, champion) and its comparison table.
+
+    The heading is a line of its own rather than the table's title, which Rich would wrap
+    to the width of a narrow table.
+    """
     from hepclf.report import comparison
 
     tables = []
@@ -58,12 +62,12 @@ def run_tables(found: ExperimentRuns) -> list[Table]:
             champion = f", best: {run.best}" if run.best else ""
         else:
             champion = " (not finished: no champion)"
-        title = f"run {run.run_id[:8]}  {run.started}  {status}{champion}"
+        heading = f"run {run.run_id[:8]}  {run.started}  {status}{champion}"
         rows = {
             name + ("" if run.model_status.get(name) == "FINISHED" else " (unfinished)"): m
             for name, m in run.models.items()
         }
-        tables.append(comparison_table(comparison(rows, run.best, title)))
+        tables.append((heading, comparison_table(comparison(rows, run.best, ""))))
     return tables
 
 

@@ -75,6 +75,9 @@ def compare(
     console.print(
         f"Experiment {found.experiment!r} in the store at {describe_store(found.tracking_uri)}",
         highlight=False,
+        soft_wrap=True,
     )
-    for table in run_tables(found):
+    for heading, table in run_tables(found):
+        console.print()
+        console.print(heading, highlight=False)
         console.print(table)

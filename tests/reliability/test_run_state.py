@@ -181,7 +181,7 @@ def test_compare_names_a_champion_only_for_finished_runs(tmp_path: Path) -> None
     assert "FINISHED, best: linear" in out and "FAILED" in out and "RUNNING" in out
     assert out.count("linear *") == 1 and out.count("(not finished: no champion)") == 2
     assert str(tmp_path / "mlflow.db") in out  # says which store it read
-    assert max(len(line) for line in out.splitlines()) <= 100
+    assert max(len(line) for line in out.splitlines()[1:]) <= 100  # all but the store's path
 
 
 @pytest.mark.parametrize(
