@@ -66,7 +66,15 @@ def use_store(explicit: str | None = None, *, create: bool) -> str:
 def use_store_for(models: list[str], explicit: str | None = None) -> str:
     """Like ``use_store(create=False)``, for commands given model sources: a store is only
     required when a source is not a local folder (models:/, runs:/, m-...)."""
-    if all(Path(m.split("=", 1)[-1]).expanduser().exists() for m in models):
+    sources = [m.split("=", 1)[-1] for m in models]
+    for source in sources:
+        if not Path(source).expanduser().exists() and not _is_mlflow_reference(source):
+            raise HepclfError(
+                f"model {source!r}: no such folder, and not an MLflow URI; give "
+                "models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model, a logged model "
+                "id (m-...) or a model folder"
+            )
+    if all(Path(source).expanduser().exists() for source in sources):
         # local folders need no MLflow (seconds to import); it reads this if ever imported
         uri = resolve_tracking_uri(explicit)
         os.environ["MLFLOW_TRACKING_URI"] = uri
@@ -74,6 +82,11 @@ def use_store_for(models: list[str], explicit: str | None = None) -> str:
             sys.modules["mlflow"].set_tracking_uri(uri)
         return uri
     return use_store(explicit, create=False)
+
+
+def _is_mlflow_reference(source: str) -> bool:
+    """models:/..., runs:/..., other artifact URIs, or a logged-model id (m-...)."""
+    return ":/" in source or source.startswith("m-")
 
 
 def _initialise_sqlite(uri: str, path: Path) -> None:
