@@ -297,11 +297,6 @@ class PipelineConfig(_Strict):
             )
         if self.split.method == "event_id" and self.event_id is None:
             raise ValueError("split.method 'event_id' needs the top-level key 'event_id: BRANCH'")
-        if self.split.method == "kfold" and (self.categories or self.multiclass):
-            raise ValueError(
-                "split.method 'kfold' supports two classes without categories for now; use "
-                "'random' or 'event_id'"
-            )
         return self
 
     @model_validator(mode="after")
