@@ -35,7 +35,7 @@ from hepclf.errors import ConfigError
 from hepclf.evaluation import roc_auc
 from hepclf.evaluation.multiclass import one_vs_rest_rocs
 from hepclf.ingest.table import FeatureTable
-from hepclf.models import build_model
+from hepclf.models import MODEL_TYPES, build_model
 from hepclf.normalize import Normalizer
 from hepclf.split import SplitIndices, assign_folds
 from hepclf.weights import training_weights
@@ -279,6 +279,8 @@ def tune_model(
         trial.set_user_attr("params", drawn)
         return float(np.mean(aucs))
 
+    if not study.get_trials(deepcopy=False):
+        _enqueue_current(study, name, base)
     done = _counted(study)
     remaining = None if trials is None else max(0, trials - done)
     if remaining == 0:  # a resumed study that already has its trials
@@ -291,6 +293,30 @@ def tune_model(
                 objective, n_trials=remaining, timeout=timeout_s, callbacks=[callback], catch=()
             )
     return _result(name, study, storage_url)
+
+
+def _enqueue_current(study: optuna.Study, name: str, base: dict[str, Any]) -> None:
+    """Make the first trial the model's current setting (defaults + the pipeline's values),
+    so the search only ever reports a setting that beat it in cross-validation.
+
+    Parameters the space draws under another name or outside its range (``layers``, a
+    ``null`` bootstrap fraction, ``gamma: scale``) are left to the sampler.
+    """
+    current = {**MODEL_TYPES[name].Params().model_dump(), **base}
+    probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    SEARCH_SPACES[name](probe)
+    values = {}
+    for key, dist in probe.distributions.items():
+        value = current.get(key)
+        if value is None or isinstance(value, list | dict):
+            continue
+        try:
+            inside = dist._contains(dist.to_internal_repr(value))
+        except (TypeError, ValueError):
+            inside = False
+        if inside:
+            values[key] = value
+    study.enqueue_trial(values, skip_if_exists=True)
 
 
 def _counted(study: optuna.Study) -> int:

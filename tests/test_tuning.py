@@ -191,3 +191,17 @@ def test_tune_command_writes_pasteable_yaml_and_resumes(
     assert "(4 trials in study" in second.output
     studies = optuna.get_all_study_summaries(f"sqlite:///{tmp_path}/hepclf_tuning.db")
     assert [s.n_trials for s in studies] == [4]  # one study, continued
+
+
+def test_first_trial_is_the_current_setting(tmp_path: Path) -> None:
+    """The search starts from the defaults plus the pipeline's values, so its best is never
+    a setting that lost to them in cross-validation."""
+    X, y = events(800)
+    base = {**TINY_XGB, "max_depth": 3}
+    tune_model("xgb", X, y, base_params=base, folds=2, trials=1, storage=tmp_path / "s.db")
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{tmp_path}/s.db")
+    first = study.trials[0].params
+    defaults = MODEL_TYPES["xgb"].Params().model_dump()
+    assert first["max_depth"] == 3
+    for key in ("learning_rate", "min_child_weight", "subsample", "reg_lambda"):
+        assert first[key] == pytest.approx(defaults[key])
