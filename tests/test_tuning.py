@@ -191,6 +191,38 @@ def test_tune_command_writes_pasteable_yaml_and_resumes(
     assert "(4 trials in study" in second.output
     studies = optuna.get_all_study_summaries(f"sqlite:///{tmp_path}/hepclf_tuning.db")
     assert [s.n_trials for s in studies] == [4]  # one study, continued
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    trial_runs = mlflow.search_runs(
+        search_all_experiments=True, filter_string="tags.`hepclf.kind` = 'tuning-trial'"
+    )
+    assert len(trial_runs) == 4 and trial_runs["metrics.cv_auc"].notna().all()
+
+
+@pytest.mark.slow
+def test_train_tunes_first_and_fits_with_the_best(
+    demo_dir: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from hepclf.config import parse_pipeline
+    from hepclf.pipeline import run_pipeline
+    from tests.conftest import demo_pipeline_dict
+
+    raw = demo_pipeline_dict(demo_dir, models={"xgb": TINY_XGB, "linear": {}})
+    raw["tune"] = {"timeout_s": 120, "trials": 3, "folds": 2, "models": ["xgb"]}
+    config = parse_pipeline(raw, base_dir=tmp_path)
+    result = run_pipeline(
+        config, output=tmp_path / "out", tracking_uri=f"sqlite:///{tmp_path}/mlflow.db"
+    )
+    doc = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    tuned = doc["xgb"]["tuned_params"]
+    assert doc["xgb"]["tuning_trials"] == 3 and "tuned_params" not in doc["linear"]
+    fitted = result.results["xgb"].classifier.get_params()
+    assert all(fitted[k] == pytest.approx(v) for k, v in tuned.items())
+    pasted = yaml.safe_load((tmp_path / "out" / "tuned_params.yaml").read_text())
+    assert pasted == {"models": {"xgb": tuned}}
 
 
 def test_first_trial_is_the_current_setting(tmp_path: Path) -> None:
