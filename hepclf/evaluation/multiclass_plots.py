@@ -8,38 +8,18 @@ numpy.
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-import matplotlib.style
 import mplhep
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 from numpy.typing import ArrayLike
 
 from hepclf.evaluation.multiclass import MulticlassReport, check_probabilities, row_normalised
+from hepclf.evaluation.plots import PathLike, styled_figure
 
-PathLike = str | os.PathLike[str]
-DPI = 100
 MAX_CURVE_POINTS = 4000
-
-
-@contextmanager
-def _figure(
-    path: PathLike, figsize: tuple[float, float], rc: Mapping[str, Any] | None = None
-) -> Iterator[Figure]:
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with matplotlib.style.context([mplhep.style.ROOT, dict(rc or {})]):
-        fig = Figure(figsize=figsize, layout="constrained")
-        FigureCanvasAgg(fig)
-        yield fig
-        fig.savefig(out, dpi=DPI)
 
 
 def _colors(n: int) -> list[str]:
@@ -54,7 +34,7 @@ def _grid(n: int) -> tuple[int, int]:
 
 def plot_multiclass_roc(report: MulticlassReport, path: PathLike, model_name: str) -> Path:
     """One-vs-rest ROC of every output node: efficiency of its class against the rest's."""
-    with _figure(path, (10.0, 10.0)) as fig:
+    with styled_figure(path, (10.0, 10.0)) as fig:
         ax = fig.subplots()
         for color, name, roc in zip(
             _colors(len(report.classes)), report.classes, report.roc_test, strict=True
@@ -81,7 +61,7 @@ def plot_confusion(report: MulticlassReport, path: PathLike, model_name: str) ->
     matrix = row_normalised(report.confusion_test)
     n = len(report.classes)
     side = max(8.0, 1.2 * n + 4.0)
-    with _figure(path, (side + 1.5, side), {"font.size": 16}) as fig:
+    with styled_figure(path, (side + 1.5, side), {"font.size": 16}) as fig:
         ax = fig.subplots()
         image = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
         fig.colorbar(image, ax=ax, shrink=0.8, label="Fraction of the true class")
@@ -120,7 +100,7 @@ def plot_node_outputs(
     nrows, ncols = _grid(len(classes))
     colors = _colors(len(classes))
     rc = {"font.size": 14, "legend.fontsize": "x-small", "xaxis.labellocation": "center"}
-    with _figure(path, (5.5 * ncols, 4.5 * nrows), rc) as fig:
+    with styled_figure(path, (5.5 * ncols, 4.5 * nrows), rc) as fig:
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         lower = 1.0 / len(classes)  # the winning output is never below 1/K
         edges = np.linspace(lower, 1.0, bins + 1)
@@ -176,7 +156,7 @@ def plot_multiclass_overtraining(
     nrows, ncols = _grid(k)
     colors = _colors(k)
     rc = {"font.size": 14, "legend.fontsize": "xx-small", "xaxis.labellocation": "center"}
-    with _figure(path, (5.5 * ncols, 4.5 * nrows), rc) as fig:
+    with styled_figure(path, (5.5 * ncols, 4.5 * nrows), rc) as fig:
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for j, (ax, node) in enumerate(zip(axes, report.classes, strict=False)):
             for i, (cls, color) in enumerate(zip(report.classes, colors, strict=True)):

@@ -38,17 +38,18 @@ MAX_ANNOTATED_FEATURES = 15
 
 
 @contextmanager
-def _figure(
+def styled_figure(
     path: PathLike, figsize: tuple[float, float], rc: Mapping[str, Any] | None = None
 ) -> Iterator[Figure]:
-    """Yield a styled figure and save it to ``path`` when the block ends without error."""
+    """Yield a styled figure and save it to ``path`` as PNG when the block ends without error
+    (PNG whatever the suffix, so an atomic temporary name works too)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     with matplotlib.style.context([mplhep.style.ROOT, dict(rc or {})]):
         fig = Figure(figsize=figsize, layout="constrained")
         FigureCanvasAgg(fig)
         yield fig
-        fig.savefig(out, dpi=DPI)
+        fig.savefig(out, dpi=DPI, format="png")
 
 
 def _density(
@@ -100,7 +101,7 @@ def plot_roc_overlay(
     """
     if not curves:
         raise ValueError("no ROC curves to plot")
-    with _figure(path, (10.0, 10.0)) as fig:
+    with styled_figure(path, (10.0, 10.0)) as fig:
         ax = fig.subplots()
         for name, (eff_s, eff_b) in curves.items():
             s, b = np.asarray(eff_s, dtype=np.float64), np.asarray(eff_b, dtype=np.float64)
@@ -194,7 +195,7 @@ def plot_overtraining(
     lo, hi = float(scores.min()), float(scores.max())
     edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.array([lo - 0.5, hi + 0.5])
     centres = 0.5 * (edges[1:] + edges[:-1])
-    with _figure(path, (10.0, 8.0), {"legend.fontsize": "x-small"}) as fig:
+    with styled_figure(path, (10.0, 8.0), {"legend.fontsize": "x-small"}) as fig:
         ax = fig.subplots()
         top = 0.0
         for c in classes:
@@ -235,7 +236,7 @@ def plot_learning_curves(
     series = {name: np.asarray(v, dtype=np.float64) for name, v in history.items() if len(v)}
     if not series:
         raise ValueError("the training history has no values to plot")
-    with _figure(path, (10.0, 8.0)) as fig:
+    with styled_figure(path, (10.0, 8.0)) as fig:
         ax = fig.subplots()
         for name, values in series.items():
             steps = np.arange(1, values.size + 1)
@@ -275,7 +276,7 @@ def plot_correlation_matrices(
 def _correlation_figure(corr: np.ndarray, names: list[str], title: str, path: PathLike) -> None:
     n = len(names)
     side = max(8.0, 0.3 * n + 5.0)
-    with _figure(path, (side + 1.5, side), {"font.size": 16}) as fig:
+    with styled_figure(path, (side + 1.5, side), {"font.size": 16}) as fig:
         ax = fig.subplots()
         image = ax.imshow(corr, cmap="RdBu_r", vmin=-100.0, vmax=100.0, interpolation="nearest")
         fig.colorbar(image, ax=ax, shrink=0.8)
@@ -312,7 +313,7 @@ def plot_feature_distributions(
     nrows = math.ceil(len(names) / ncols)
     ranges = np.percentile(data, [0.5, 99.5], axis=0)
     rc = {"font.size": 14, "legend.fontsize": "small", "xaxis.labellocation": "center"}
-    with _figure(path, (4.5 * ncols, 4.0 * nrows), rc) as fig:
+    with styled_figure(path, (4.5 * ncols, 4.0 * nrows), rc) as fig:
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for j, (ax, name) in enumerate(zip(axes, names, strict=False)):
             edges = _feature_edges(data[:, j], *ranges[:, j], bins)
@@ -350,7 +351,7 @@ def plot_feature_importance(
     order = np.argsort(values)[::-1]
     positions = np.arange(values.size)
     rc = {"font.size": 16, "xaxis.labellocation": "center"}
-    with _figure(path, (10.0, max(4.0, 0.45 * values.size + 2.0)), rc) as fig:
+    with styled_figure(path, (10.0, max(4.0, 0.45 * values.size + 2.0)), rc) as fig:
         ax = fig.subplots()
         ax.barh(positions, values[order], color=SIGNAL_COLOR)
         ax.set_yticks(positions, [names[i] for i in order])
@@ -392,7 +393,7 @@ def plot_roc_folds(
 
     folds = np.array([rejection(*c) for c in fold_curves])
     aucs = np.asarray(auc_folds, dtype=np.float64)
-    with _figure(path, (10.0, 10.0)) as fig:
+    with styled_figure(path, (10.0, 10.0)) as fig:
         ax = fig.subplots()
         ax.fill_between(
             grid,

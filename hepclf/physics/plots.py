@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.style
 import mplhep
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from hepclf.evaluation.plots import DPI, SIGNAL_COLOR
+from hepclf.evaluation.plots import SIGNAL_COLOR, styled_figure
 from hepclf.physics.templates import Templates
 
 BACKGROUND_COLORS = ("#bd1f01", "#ffa90e", "#94a4a2", "#832db6", "#a96b59", "#e76300", "#b9ac70")
@@ -32,7 +29,6 @@ def signal_scale(templates: Templates) -> float:
 
 def plot_templates(templates: Templates, path: Path, title: str, summary: str = "") -> Path:
     """Write the stacked background templates with the signal overlaid as a PNG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     n = templates.n_bins
     positions = np.arange(n + 1, dtype=np.float64)
     background = [i for i, s in enumerate(templates.is_signal) if not s]
@@ -40,9 +36,7 @@ def plot_templates(templates: Templates, path: Path, title: str, summary: str = 
     total = templates.background_yield
     error = np.sqrt(templates.background_sumw2)
     factor = signal_scale(templates)
-    with matplotlib.style.context(mplhep.style.ROOT):
-        fig = Figure(figsize=(10.0, 8.0), layout="constrained")
-        FigureCanvasAgg(fig)
+    with styled_figure(path, (10.0, 8.0)) as fig:
         ax = fig.subplots()
         mplhep.histplot(
             [templates.sumw[i] for i in order],
@@ -81,5 +75,4 @@ def plot_templates(templates: Templates, path: Path, title: str, summary: str = 
         ax.set_xlabel(f"{title} score (bin edges, equal-width bins)")
         ax.set_ylabel("Expected events per bin")
         ax.legend(title=summary or None, ncols=2, loc="upper right", fontsize="small")
-        fig.savefig(path, dpi=DPI, format="png")
     return path
