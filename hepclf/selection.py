@@ -20,13 +20,29 @@ def combine(*selections: str | None) -> str | None:
     return cuts[0] if len(cuts) == 1 else " && ".join(f"({c})" for c in cuts)
 
 
-def selection_mask(selection: str, arrays: Mapping[str, Any], n: int) -> np.ndarray:
-    """One boolean per event; a selection giving a list per event is an error."""
-    values = parse(selection).evaluate(arrays)
-    if isinstance(values, ak.Array) and values.ndim > 1:
-        raise InputDataError(
-            f"the selection {selection!r} gives a list per event, not one decision; reduce it, "
-            "e.g. 'any(Jet_pt > 30)' or 'num(Jet_pt) >= 2'"
-        )
-    mask = np.asarray(ak.to_numpy(values) if isinstance(values, ak.Array) else values, dtype=bool)
-    return np.broadcast_to(mask, (n,)) if mask.ndim == 0 else mask
+def per_event(
+    expression: str, arrays: Mapping[str, Any], n: int, dtype: Any, jagged: str
+) -> np.ndarray:
+    """One value per event of ``expression`` (a constant is broadcast to ``n``); ``jagged`` is
+    the error message for an expression that gives a list per event."""
+    values = parse(expression).evaluate(arrays)
+    if isinstance(values, ak.Array):
+        if values.ndim > 1:
+            raise InputDataError(jagged)
+        values = ak.to_numpy(values)
+    out = np.asarray(values, dtype=dtype)
+    return np.broadcast_to(out, (n,)) if out.ndim == 0 else out
+
+
+def selection_mask(
+    selection: str, arrays: Mapping[str, Any], n: int, what: str = "the selection"
+) -> np.ndarray:
+    """One boolean per event; a selection giving a list per event is an error naming ``what``."""
+    return per_event(
+        selection,
+        arrays,
+        n,
+        bool,
+        f"{what} {selection!r} gives a list per event, not one decision; reduce it, "
+        "e.g. 'any(Jet_pt > 30)' or 'num(Jet_pt) >= 2'",
+    )

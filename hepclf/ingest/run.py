@@ -21,12 +21,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hepclf.categories import assign, category_branches, require_one_category
 from hepclf.config import PipelineConfig, SampleConfig
 from hepclf.errors import InputDataError
-from hepclf.expressions import parse
 from hepclf.features import branches_of, compute_features, feature_branches, nonfinite_counts
 from hepclf.files import expand_files
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree, read_ahead
 from hepclf.ingest.table import FeatureTable
-from hepclf.selection import combine, selection_mask
+from hepclf.selection import combine, per_event, selection_mask
 
 
 @dataclass
@@ -133,15 +132,11 @@ def sample_files(config: PipelineConfig, sample: SampleConfig) -> list[str]:
 def _weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
     if sample.weight is None:
         return np.full(n, sample.scale, dtype=np.float64)
-    values = parse(sample.weight).evaluate(chunk)
-    if isinstance(values, ak.Array):
-        if values.ndim > 1:
-            raise InputDataError(
-                f"sample {sample.name!r}: the weight {sample.weight!r} gives a list per event; "
-                "it must be one number per event"
-            )
-        values = ak.to_numpy(values)
-    return np.broadcast_to(np.asarray(values, dtype=np.float64), (n,)) * sample.scale
+    jagged = (
+        f"sample {sample.name!r}: the weight {sample.weight!r} gives a list per event; "
+        "it must be one number per event"
+    )
+    return per_event(sample.weight, chunk, n, np.float64, jagged) * sample.scale
 
 
 def _plan(config: PipelineConfig, sample: SampleConfig) -> _SamplePlan:
