@@ -11,9 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
+
+if TYPE_CHECKING:
+    import httpx
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -141,6 +145,31 @@ def stop_process_group(process: subprocess.Popen) -> None:
             continue
 
 
+TWO_CLASS_METRIC_KEYS = [
+    "auc_test",
+    "auc_train",
+    "accuracy_test",
+    "accuracy_train",
+    "accuracy_best_test",
+    "best_cut",
+    *(f"eff_s_at_eff_b_{p}_{s}" for p in ("0.01", "0.1", "0.3") for s in ("test", "train")),
+    *(f"bkg_rejection_at_eff_s_{p}_test{e}" for p in ("0.5", "0.7", "0.9") for e in ("", "_err")),
+    "separation_test",
+    "ks_statistic_signal",
+    "ks_pvalue_signal",
+    "ks_statistic_background",
+    "ks_pvalue_background",
+    "overtrained",
+    "significance_best",
+    "significance_best_cut",
+    "asimov_best",
+    "asimov_best_cut",
+    "ams_best",
+    "ams_best_cut",
+]
+"""The flat two-class metrics (``metrics.json`` keys), in their order; they must not change."""
+
+
 # --- scoring and service (tests/test_scoring.py, tests/test_service.py) ---
 
 
@@ -155,6 +184,54 @@ def tracking_uri(uri: str) -> Iterator[str]:
         yield uri
     finally:
         mlflow.set_tracking_uri(previous)
+
+
+@dataclass
+class Server:
+    """A running ``hepclf serve`` process (see :func:`serve`)."""
+
+    url: str
+    token: str
+    root: Path
+    process: subprocess.Popen
+    log: Path
+
+    def client(self, timeout: float = 60.0) -> httpx.Client:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+
+@contextmanager
+def serve(base: Path, root: Path, tracking: str, *extra: str) -> Iterator[Server]:
+    """``hepclf serve`` on a free port over data root ``root``, with a fresh token in
+    ``base/token`` and its log in ``base/service.log``; stopped with its workers at the end."""
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    (base / "token").write_text(token + "\n")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "HEPCLF_TOKEN"}
+    log_path = base / "service.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "hepclf", "serve", "--port", str(port)),
+                *("--data-root", str(root), "--token-file", str(base / "token")),
+                *("--tracking-uri", tracking, *extra),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_http(f"{url}/health", process)
+            yield Server(url, token, root, process, log_path)
+        finally:
+            stop_process_group(process)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from hepclf.errors import ConfigError
 from hepclf.evaluation.multiclass import confusion_matrix, evaluate_multiclass, row_normalised
 from hepclf.evaluation.multiclass_plots import plot_multiclass
 from hepclf.weights import training_weights
-from tests.conftest import REPO
+from tests.conftest import REPO, TWO_CLASS_METRIC_KEYS
 
 PROCESSES = ["ttH", "ttbb", "ttcc", "ttlf"]
 
@@ -313,17 +313,12 @@ def test_onnx_export_gives_the_class_probabilities(trained_bundle, tmp_path: Pat
 def test_service_returns_per_class_probabilities(
     trained_bundle, multiclass_dir: Path, mlflow_server: str, tmp_path: Path
 ) -> None:
-    import os
-    import subprocess
-    import sys
-
-    import httpx
     import mlflow
 
     from hepclf.bundle import ModelBundle
     from hepclf.tracking.pyfunc import log_bundle
     from hepclf.tracking.registry import register_model
-    from tests.conftest import free_port, stop_process_group, tracking_uri, wait_for_http
+    from tests.conftest import serve, tracking_uri
 
     _, _, folder = trained_bundle
     bundle = ModelBundle.load(folder)
@@ -331,34 +326,13 @@ def test_service_returns_per_class_probabilities(
         mlflow.set_experiment("hepclf-multiclass-tests")
         with mlflow.start_run():
             register_model(log_bundle(bundle), "multiclass-test")
-    port, token = free_port(), "t" * 32
-    (tmp_path / "token").write_text(token)
     (tmp_path / "data").mkdir()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "hepclf", "serve", "--port", str(port)),
-            *("--data-root", str(tmp_path / "data"), "--token-file", str(tmp_path / "token")),
-            *("--tracking-uri", mlflow_server),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        env={k: v for k, v in os.environ.items() if k != "HEPCLF_TOKEN"},
-        start_new_session=True,
-    )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", process)
+    with serve(tmp_path, tmp_path / "data", mlflow_server) as server, server.client() as client:
         events = uproot.open(multiclass_dir / "ttbb.root")["Events"].arrays(entry_stop=50)
         payload = [
             {b: ak.to_list(events[b][i]) for b in bundle.required_branches} for i in range(50)
         ]
-        response = httpx.post(
-            f"http://127.0.0.1:{port}/models/multiclass-test/score",
-            json={"events": payload},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=60,
-        )
-    finally:
-        stop_process_group(process)
+        response = client.post("/models/multiclass-test/score", json={"events": payload})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["classes"] == PROCESSES and "scores" not in body
@@ -369,40 +343,6 @@ def test_service_returns_per_class_probabilities(
 
 
 # -- the two-class path is unchanged ------------------------------------------------------
-TWO_CLASS_FLAT_KEYS = [
-    "auc_test",
-    "auc_train",
-    "accuracy_test",
-    "accuracy_train",
-    "accuracy_best_test",
-    "best_cut",
-    "eff_s_at_eff_b_0.01_test",
-    "eff_s_at_eff_b_0.01_train",
-    "eff_s_at_eff_b_0.1_test",
-    "eff_s_at_eff_b_0.1_train",
-    "eff_s_at_eff_b_0.3_test",
-    "eff_s_at_eff_b_0.3_train",
-    "bkg_rejection_at_eff_s_0.5_test",
-    "bkg_rejection_at_eff_s_0.5_test_err",
-    "bkg_rejection_at_eff_s_0.7_test",
-    "bkg_rejection_at_eff_s_0.7_test_err",
-    "bkg_rejection_at_eff_s_0.9_test",
-    "bkg_rejection_at_eff_s_0.9_test_err",
-    "separation_test",
-    "ks_statistic_signal",
-    "ks_pvalue_signal",
-    "ks_statistic_background",
-    "ks_pvalue_background",
-    "overtrained",
-    "significance_best",
-    "significance_best_cut",
-    "asimov_best",
-    "asimov_best_cut",
-    "ams_best",
-    "ams_best_cut",
-]
-
-
 def test_two_class_metrics_keys_and_branch_names_are_unchanged(demo_dir: Path) -> None:
     from hepclf.bundle import ModelBundle
     from hepclf.ingest import ingest
@@ -415,7 +355,7 @@ def test_two_class_metrics_keys_and_branch_names_are_unchanged(demo_dir: Path) -
     assert data.table.label.dtype == np.int8 and set(np.unique(data.table.label)) == {0, 1}
     assert (data.table.label == 1).sum() == data.table.info["samples"][0]["selected"]
     result = train_model("linear", {}, config, data)
-    assert list(result.report.to_flat_dict()) == TWO_CLASS_FLAT_KEYS
+    assert list(result.report.to_flat_dict()) == TWO_CLASS_METRIC_KEYS
     assert "auc_test_per_class" not in result.report.to_summary()
     assert result.scores["test"].ndim == 1
     bundle = bundle_of(result, config, data)

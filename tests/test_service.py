@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,34 +20,17 @@ import uproot
 
 from hepclf.features import compute_features
 from hepclf.tracking.registry import load_bundle
-from tests.conftest import (
-    RegisteredModels,
-    free_port,
-    stop_process_group,
-    tracking_uri,
-    wait_for_http,
-)
+from tests.conftest import RegisteredModels, Server, serve, tracking_uri
 
 BRANCHES = ["lep_pt", "lep_eta", "met", "nJet", "Jet_pt", "Jet_eta", "Jet_btag"]
-
-
-@dataclass(frozen=True)
-class Service:
-    url: str
-    token: str
-    root: Path
-    outside: Path
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token or self.token}"}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60.0)
 
 
 @pytest.fixture(scope="module")
 def service(
     registered_models: RegisteredModels, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Service]:
-    """``hepclf serve`` on a free port: one data root, a folder outside it, symlinks out."""
+) -> Iterator[Server]:
+    """``hepclf serve`` on a free port: one data root, a folder ``outside`` beside it, symlinks
+    out."""
     base = tmp_path_factory.mktemp("service")
     root, outside = base / "root", base / "outside"
     (root / "data").mkdir(parents=True)
@@ -62,30 +40,10 @@ def service(
     shutil.copy(registered_models.data / "signal.root", outside / "secret.root")
     (root / "link.root").symlink_to(outside / "secret.root")
     (root / "linkdir").symlink_to(outside, target_is_directory=True)
-    token = secrets.token_urlsafe(32)
-    (base / "token").write_text(token + "\n")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "HEPCLF_TOKEN"}
-    log = (base / "service.log").open("w")
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "hepclf", "serve", "--port", str(port)),
-            *("--data-root", str(root), "--token-file", str(base / "token")),
-            *("--tracking-uri", registered_models.tracking_uri),
-            *("--max-events", "1000", "--max-body-mb", "1"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", process)
-        yield Service(url, token, root, outside)
-    finally:
-        stop_process_group(process)
-        log.close()
+    with serve(
+        base, root, registered_models.tracking_uri, "--max-events", "1000", "--max-body-mb", "1"
+    ) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +63,12 @@ def pyfunc_scores(registered: RegisteredModels, events: list[dict[str, Any]]) ->
         return np.asarray(mlflow.pyfunc.load_model(uri).predict(frame))
 
 
-def test_health_needs_no_token(service: Service) -> None:
+def test_health_needs_no_token(service: Server) -> None:
     answer = httpx.get(f"{service.url}/health", timeout=10)
     assert answer.status_code == 200 and answer.json()["status"] == "ok"
 
 
-def test_every_other_endpoint_needs_the_token(service: Service) -> None:
+def test_every_other_endpoint_needs_the_token(service: Server) -> None:
     wrong = [
         {},
         {"Authorization": "Bearer " + "x" * 43},
@@ -129,7 +87,7 @@ def test_every_other_endpoint_needs_the_token(service: Service) -> None:
 
 
 def test_models_lists_aliases_versions_and_metrics(
-    service: Service, registered_models: RegisteredModels
+    service: Server, registered_models: RegisteredModels
 ) -> None:
     with service.client() as client:
         listing = {m["name"]: m for m in client.get("/models").json()["models"]}
@@ -140,7 +98,7 @@ def test_models_lists_aliases_versions_and_metrics(
 
 
 def test_scores_equal_pyfunc_for_events_and_columns(
-    service: Service, registered_models: RegisteredModels, events: list[dict[str, Any]]
+    service: Server, registered_models: RegisteredModels, events: list[dict[str, Any]]
 ) -> None:
     expected = pyfunc_scores(registered_models, events)
     with service.client() as client:
@@ -161,7 +119,7 @@ def test_scores_equal_pyfunc_for_events_and_columns(
 
 
 def test_bad_payloads_are_422_naming_the_field(
-    service: Service, registered_models: RegisteredModels, events: list[dict[str, Any]]
+    service: Server, registered_models: RegisteredModels, events: list[dict[str, Any]]
 ) -> None:
     path = f"/models/{registered_models.xgb}/score"
     no_met = [{k: v for k, v in e.items() if k != "met"} for e in events[:3]]
@@ -199,7 +157,7 @@ def test_bad_payloads_are_422_naming_the_field(
 
 
 def test_too_many_events_or_bytes_are_413(
-    service: Service, registered_models: RegisteredModels, events: list[dict[str, Any]]
+    service: Server, registered_models: RegisteredModels, events: list[dict[str, Any]]
 ) -> None:
     path = f"/models/{registered_models.xgb}/score"
     with service.client() as client:
@@ -222,9 +180,9 @@ def test_too_many_events_or_bytes_are_413(
 
 
 def test_job_paths_outside_the_roots_are_403(
-    service: Service, registered_models: RegisteredModels
+    service: Server, registered_models: RegisteredModels
 ) -> None:
-    root, outside = service.root, service.outside
+    root, outside = service.root, service.root.parent / "outside"
     escapes = [
         str(outside / "secret.root"),
         f"{root}/../outside/secret.root",
@@ -248,7 +206,7 @@ def test_job_paths_outside_the_roots_are_403(
 
 
 def test_job_scores_files_in_the_background(
-    service: Service, registered_models: RegisteredModels
+    service: Server, registered_models: RegisteredModels
 ) -> None:
     root = service.root
     request = {
@@ -277,7 +235,7 @@ def test_job_scores_files_in_the_background(
 
 
 def test_concurrent_clients_get_consistent_answers(
-    service: Service, registered_models: RegisteredModels, events: list[dict[str, Any]]
+    service: Server, registered_models: RegisteredModels, events: list[dict[str, Any]]
 ) -> None:
     """8 clients x 50 requests, each bounded by a timeout; every answer is right."""
     path = f"/models/{registered_models.xgb}/score"

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import awkward as ak
@@ -19,20 +14,7 @@ import numpy as np
 import pytest
 import uproot
 
-from tests.conftest import RegisteredModels, free_port, stop_process_group, wait_for_http
-
-
-@dataclass
-class Server:
-    url: str
-    token: str
-    root: Path
-    process: subprocess.Popen
-    log: Path
-
-    def client(self) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
+from tests.conftest import RegisteredModels, Server, serve
 
 
 def health_seconds(url: str) -> float:
@@ -50,29 +32,8 @@ def running_server(registered: RegisteredModels, base: Path, *extra: str) -> Ite
     (root / "data").mkdir(parents=True)
     for name in ("signal.root", "background.root"):
         shutil.copy(registered.data / name, root / "data" / name)
-    token = secrets.token_urlsafe(32)
-    (base / "token").write_text(token + "\n")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "HEPCLF_TOKEN"}
-    log_path = base / "service.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "hepclf", "serve", "--port", str(port)),
-                *("--data-root", str(root), "--token-file", str(base / "token")),
-                *("--tracking-uri", registered.tracking_uri, *extra),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_for_http(f"{url}/health", process)
-            yield Server(url, token, root, process, log_path)
-        finally:
-            stop_process_group(process)
+    with serve(base, root, registered.tracking_uri, *extra) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

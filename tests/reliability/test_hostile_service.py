@@ -18,8 +18,8 @@ import uproot
 
 from hepclf.scoring.outputs import inspect_output
 from hepclf.tracking.registry import load_bundle
-from tests.conftest import RegisteredModels, tracking_uri
-from tests.reliability.conftest import Server, health_seconds, running_server, write_without_jets
+from tests.conftest import RegisteredModels, Server, tracking_uri
+from tests.reliability.conftest import health_seconds, running_server, write_without_jets
 
 pytestmark = pytest.mark.slow
 BRANCHES = ["lep_pt", "lep_eta", "met", "nJet", "Jet_pt", "Jet_eta", "Jet_btag"]
@@ -216,21 +216,26 @@ def test_events_without_jets_score_finitely(
     assert empty[0] == 0
 
 
+def submit_long_job(registered: RegisteredModels, server: Server, client: Any) -> str:
+    """Submit a job over 40 copies of the signal file in small steps; returns its id."""
+    data = server.root / "data"
+    for i in range(40):
+        shutil.copy(data / "signal.root", data / f"copy{i:02d}.root")
+    payload = job(registered, server, step_size=50)
+    payload["inputs"] = [str(data / "copy*.root")]
+    submitted = client.post("/jobs", json=payload)
+    assert submitted.status_code == 202, submitted.text
+    return submitted.json()["id"]
+
+
 def test_sigterm_stops_the_server_and_its_job_within_seconds(
     registered_models: RegisteredModels, tmp_path: Path
 ) -> None:
     """A long job runs; /health stays fast; SIGTERM ends the server within seconds, the
     job is logged as stopped, complete outputs stay complete and no partial file is left."""
     with running_server(registered_models, tmp_path) as server:
-        data = server.root / "data"
-        for i in range(40):
-            shutil.copy(data / "signal.root", data / f"copy{i:02d}.root")
-        payload = job(registered_models, server, step_size=50)
-        payload["inputs"] = [str(data / "copy*.root")]
         with server.client() as client:
-            submitted = client.post("/jobs", json=payload)
-            assert submitted.status_code == 202, submitted.text
-            job_id = submitted.json()["id"]
+            job_id = submit_long_job(registered_models, server, client)
             deadline = time.monotonic() + 60
             while not (status := client.get(f"/jobs/{job_id}").json())["files"]:
                 assert status["status"] == "running" or status["status"] == "queued", status
@@ -255,15 +260,8 @@ def test_a_job_past_its_time_limit_fails_saying_so(
     registered_models: RegisteredModels, tmp_path: Path
 ) -> None:
     with running_server(registered_models, tmp_path, "--job-time-limit", "2") as server:
-        data = server.root / "data"
-        for i in range(40):
-            shutil.copy(data / "signal.root", data / f"copy{i:02d}.root")
-        payload = job(registered_models, server, step_size=50)
-        payload["inputs"] = [str(data / "copy*.root")]
         with server.client() as client:
-            submitted = client.post("/jobs", json=payload)
-            assert submitted.status_code == 202, submitted.text
-            status = wait_for_job(client, submitted.json()["id"], timeout=60)
+            status = wait_for_job(client, submit_long_job(registered_models, server, client), 60)
         assert status["status"] == "failed", status
         assert "the job ran longer than its limit of 2 s" in status["error"]
         assert status["finished"] - status["started"] < 10
