@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 HELP_WIDTH = 100
 """Help and tables are laid out for at least this many columns when not in a terminal
@@ -38,3 +39,12 @@ MODEL_HELP = (
     "A trained model: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/MODEL, an "
     "MLflow model URI or a model folder."
 )
+
+TrackingUriOption = Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)]
+ExperimentOption = Annotated[str | None, typer.Option(help="MLflow experiment name.")]
+CacheOption = Annotated[bool, typer.Option(help="Reuse a cached feature table.")]
+
+
+def comma_list(value: str | None) -> list[str] | None:
+    """The names of a comma-separated option (``"bdt, xgb"``), or None when it is not given."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hepclf.cli.app import app, console
+from hepclf.cli.app import app, comma_list, console
 
 
 @app.command("demo-data")
@@ -26,7 +26,7 @@ def demo_data(
     """Write synthetic signal and background ROOT files (TTree 'Events')."""
     from hepclf.demo_data import write_demo_data
 
-    chosen = [p.strip() for p in processes.split(",") if p.strip()] if processes else None
+    chosen = comma_list(processes)
     with console.status(f"writing {events:,} events per process to {out}"):
         paths = write_demo_data(out, events=events, seed=seed, processes=chosen)
     for label, path in paths.items():

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hepclf.cli.app import MODEL_HELP, TRACKING_URI_HELP, app, console
+from hepclf.cli.app import MODEL_HELP, TrackingUriOption, app, console
 from hepclf.deploy.tracking_server import (
     DEFAULT_ARTIFACTS,
     DEFAULT_DB,
@@ -112,7 +112,7 @@ def export(
             "with mixed_precision, exported in float32)."
         ),
     ] = True,
-    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
+    tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Export a trained model for use outside Python (ONNX: raw features in, score out).
 

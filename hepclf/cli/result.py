@@ -9,7 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from hepclf.cli.app import TRACKING_URI_HELP, app, console, err_console
+from hepclf.cli.app import CacheOption, TrackingUriOption, app, console, err_console
 
 
 @app.command()
@@ -31,11 +31,11 @@ def result(
     output: Annotated[
         Path, typer.Option(help="Folder for results/<model>/ (workspace, templates, plot).")
     ] = Path("result"),
-    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
+    tracking_uri: TrackingUriOption = None,
     log: Annotated[
         bool, typer.Option(help="Record the result as a new MLflow run beside the source run.")
     ] = True,
-    cache: Annotated[bool, typer.Option(help="Reuse a cached feature table.")] = True,
+    cache: CacheOption = True,
 ) -> None:
     """Expected discovery significance and limit on mu (pyhf) of trained models.
 

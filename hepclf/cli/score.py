@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from hepclf.cli.app import MODEL_HELP, TRACKING_URI_HELP, app
+from hepclf.cli.app import MODEL_HELP, TrackingUriOption, app, comma_list
 from hepclf.errors import HepclfError
 from hepclf.scoring import DEFAULT_STEP_SIZE
 
@@ -81,7 +81,7 @@ def score(
             "of failing the file."
         ),
     ] = False,
-    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
+    tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Score events with trained models: one output file per input, one entry per event."""
     from hepclf.scoring.file_job import ScoreSettings, parse_step_size
@@ -98,7 +98,7 @@ def score(
         out_dir=out,
         fmt=output_format.value,
         step_size=parse_step_size(step_size),
-        keep_branches=tuple(b.strip() for b in (keep_branches or "").split(",") if b.strip()),
+        keep_branches=tuple(comma_list(keep_branches) or ()),
         selection=selection,
         overwrite=overwrite,
         on_nonfinite="nan" if nan_score else "error",

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from hepclf.cli.app import TRACKING_URI_HELP, app
+from hepclf.cli.app import TrackingUriOption, app
 
 LOCALHOST = "127.0.0.1"
 
@@ -27,7 +27,7 @@ def serve(
     insecure_local: Annotated[
         bool, typer.Option(help="Allow serving without a token; forces --host 127.0.0.1.")
     ] = False,
-    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
+    tracking_uri: TrackingUriOption = None,
     max_events: Annotated[int, typer.Option(min=1, help="Most events per request.")] = 10_000,
     max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body.")] = 10.0,
     job_time_limit: Annotated[

@@ -7,11 +7,15 @@ from typing import Annotated
 
 import typer
 
-from hepclf.cli.app import TRACKING_URI_HELP, app, console, err_console
-
-
-def _model_list(value: str | None) -> list[str] | None:
-    return [m.strip() for m in value.split(",") if m.strip()] if value else None
+from hepclf.cli.app import (
+    CacheOption,
+    ExperimentOption,
+    TrackingUriOption,
+    app,
+    comma_list,
+    console,
+    err_console,
+)
 
 
 @app.command()
@@ -23,12 +27,12 @@ def train(
     output: Annotated[
         Path | None, typer.Option(help="Folder for metrics.json, summary.md and plots/.")
     ] = None,
-    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
-    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    tracking_uri: TrackingUriOption = None,
+    experiment: ExperimentOption = None,
     register: Annotated[
         str | None, typer.Option(help="Register the best model under this name (alias champion).")
     ] = None,
-    cache: Annotated[bool, typer.Option(help="Reuse a cached feature table.")] = True,
+    cache: CacheOption = True,
 ) -> None:
     """Train the model zoo, evaluate it, draw the plots and track everything in MLflow.
 
@@ -42,7 +46,7 @@ def train(
     config = load_pipeline(pipeline)
     result = run_pipeline(
         config,
-        models=_model_list(models),
+        models=comma_list(models),
         output=output,
         tracking_uri=tracking_uri,
         experiment=experiment,
@@ -62,9 +66,9 @@ def train(
 
 @app.command()
 def compare(
-    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    experiment: ExperimentOption = None,
     runs: Annotated[int, typer.Option(min=1, help="How many recent pipeline runs.")] = 5,
-    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
+    tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Show the models of recent pipeline runs side by side, with each run's status."""
     from hepclf.cli.render import run_tables

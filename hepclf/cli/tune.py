@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from hepclf.cli.app import TRACKING_URI_HELP, app, console, err_console
+from hepclf.cli.app import (
+    CacheOption,
+    ExperimentOption,
+    TrackingUriOption,
+    app,
+    comma_list,
+    console,
+    err_console,
+)
 
 
 @app.command()
@@ -26,9 +34,9 @@ def tune(
     output: Annotated[
         Path, typer.Option(help="YAML file for the best parameters (a models: block to paste).")
     ] = Path("tuned_params.yaml"),
-    tracking_uri: Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)] = None,
-    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
-    cache: Annotated[bool, typer.Option(help="Reuse a cached feature table.")] = True,
+    tracking_uri: TrackingUriOption = None,
+    experiment: ExperimentOption = None,
+    cache: CacheOption = True,
 ) -> None:
     """Search each model's parameters by cross-validated AUC on the training events only.
 
@@ -45,7 +53,7 @@ def tune(
         settings["timeout_s"] = timeout_s
     if trials is not None:
         settings["trials"] = trials
-    chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    chosen = comma_list(models)
     if chosen:
         settings["models"] = chosen
     config = config.model_copy(update={"tune": TuneConfig(**settings)})
