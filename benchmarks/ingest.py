@@ -91,7 +91,7 @@ def main() -> None:
             return uproot.concatenate(files, BRANCHES, library="ak")
 
         def ours():
-            return read_samples(config, show_progress=False)
+            return read_samples(config)
 
         events = len(bare())  # warm up both (imports, page cache) before timing
         ours()

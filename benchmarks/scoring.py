@@ -60,7 +60,7 @@ def train(name: str, folder: Path, events: int) -> Path:
     config_data["samples"][0]["files"] = [str(data / "signal.root")]
     config_data["samples"][1]["files"] = [str(data / "background.root")]
     config = parse_pipeline({**config_data, "selection": None})
-    table = read_samples(config, show_progress=False)
+    table = read_samples(config)
     normalizer = Normalizer.fit(table.X, NormalizationConfig())
     X = normalizer.transform(table.X)
     model = build_model(name, PARAMS[name], seed=1).fit(X, table.label, np.abs(table.weight))

@@ -37,7 +37,7 @@ def _models(folder: Path, data: Path) -> dict[str, Path]:
     from tests.conftest import demo_pipeline_dict
 
     config = parse_pipeline(demo_pipeline_dict(data))
-    table = read_samples(config, show_progress=False)
+    table = read_samples(config)
     normalizer = Normalizer.fit(table.X, config.normalization)
     folders = {}
     for name, params in (("linear", {}), ("xgb", {"n_estimators": 50})):

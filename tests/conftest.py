@@ -267,7 +267,7 @@ def registered_models(
     data = tmp_path_factory.mktemp("scoring") / "data"
     write_demo_data(data, events=5000, seed=11)
     config = parse_pipeline(demo_pipeline_dict(data, selection=None))
-    table = read_samples(config, show_progress=False)
+    table = read_samples(config)
     normalizer = Normalizer.fit(table.X, NormalizationConfig())
     X, y, w = normalizer.transform(table.X), table.label, np.abs(table.weight)
     params = {

@@ -58,7 +58,7 @@ def test_small_chunks_and_selections_match_a_direct_read(
     data = demo_pipeline_dict(demo_dir, selection=selection, step_size=700)
     data["samples"][1]["selection"] = "met > 30"  # the second sample cuts on its own
     config = _config(data)
-    table = read_samples(config, show_progress=False)
+    table = read_samples(config)
     col = {c: i for i, c in enumerate(table.columns)}
     for i, (name, extra) in enumerate((("signal.root", None), ("background.root", "met > 30"))):
         raw = uproot.open(demo_dir / name)["Events"].arrays(library="ak")
@@ -109,7 +109,7 @@ def test_cache_written_in_the_background_is_a_snapshot(demo_dir: Path, cache_dir
 
 
 def test_parquet_round_trip(demo_dir: Path, tmp_path: Path) -> None:
-    table = read_samples(_config(demo_pipeline_dict(demo_dir)), show_progress=False)
+    table = read_samples(_config(demo_pipeline_dict(demo_dir)))
     path = table.write_parquet(tmp_path / "t.parquet")
     back = FeatureTable.read_parquet(path)
     np.testing.assert_array_equal(back.X, table.X)

@@ -38,7 +38,7 @@ def test_scoring_a_model_folder_loads_no_heavy_stack(
     name: str, demo_dir: Path, tmp_path: Path
 ) -> None:
     config = parse_pipeline(demo_pipeline_dict(demo_dir))
-    table = read_samples(config, show_progress=False)
+    table = read_samples(config)
     normalizer = Normalizer.fit(table.X, config.normalization)
     params = {"n_estimators": 5} if name == "xgb" else {}
     model = build_model(name, params, 1).fit(normalizer.transform(table.X), table.label)

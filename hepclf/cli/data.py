@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hepclf.cli.app import app, comma_list, console
+from hepclf.cli.app import app, comma_list, console, err_console
 
 
 @app.command("demo-data")
@@ -40,13 +40,13 @@ def ingest(
     cache: Annotated[bool, typer.Option(help="Reuse a table cached for unchanged inputs.")] = True,
 ) -> None:
     """Read the pipeline's samples into one feature table and print a summary."""
-    from hepclf.cli.render import rows_table
+    from hepclf.cli.render import RichProgress, rows_table
     from hepclf.config import load_pipeline
     from hepclf.ingest import ingest as run_ingest
     from hepclf.ingest.summary import feature_rows, origin_line, sample_rows
 
     config = load_pipeline(pipeline)
-    table = run_ingest(config, use_cache=cache)
+    table = run_ingest(config, use_cache=cache, progress=RichProgress(console, err_console))
     console.print(rows_table(sample_rows(table)))
     console.print(rows_table(feature_rows(table)))
     console.print(origin_line(table))

@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+import rich.progress
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hepclf.bars import Advance
 from hepclf.progress import Progress
 
 if TYPE_CHECKING:
@@ -78,6 +80,31 @@ class RichProgress(Progress):
 
     def __init__(self, console: Console, err_console: Console) -> None:
         self.console, self.err_console = console, err_console
+        self._bars: rich.progress.Progress | None = None
+
+    @contextmanager
+    def bar(self, description: str, total: int) -> Iterator[Advance]:
+        """A transient bar on stderr; bars open at the same time share one live display."""
+        owner = self._bars is None
+        if self._bars is None:
+            self._bars = rich.progress.Progress(
+                rich.progress.TextColumn("[bold]{task.description:>6}"),
+                rich.progress.BarColumn(),
+                rich.progress.MofNCompleteColumn(),
+                rich.progress.TimeElapsedColumn(),
+                rich.progress.TimeRemainingColumn(),
+                console=self.err_console,
+                transient=True,
+            )
+            self._bars.start()
+        bars = self._bars
+        task = bars.add_task(escape(description), total=total)
+        try:
+            yield lambda n: bars.advance(task, n)
+        finally:
+            if owner:
+                bars.stop()
+                self._bars = None
 
     @contextmanager
     def step(self, description: str) -> Iterator[None]:

@@ -84,6 +84,7 @@ def score(
     tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Score events with trained models: one output file per input, one entry per event."""
+    from hepclf.cli.render import RichProgress
     from hepclf.scoring.file_job import ScoreSettings, parse_step_size
     from hepclf.scoring.runner import expand_inputs, score_files
     from hepclf.scoring.scorers import load_scoring_models
@@ -116,8 +117,7 @@ def score(
         settings,
         workers=workers,
         scheduler=scheduler,
-        console=console,
-        show_progress=True,
+        progress=RichProgress(stdout, console),
     )
     categories = any(m.bundle.routing_columns for m in models)
     routed = ", or events in no category or several" if categories else ""

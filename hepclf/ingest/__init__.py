@@ -9,15 +9,24 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hepclf.config import PipelineConfig
     from hepclf.ingest.table import FeatureTable
+    from hepclf.progress import Progress
 
 __all__ = ["FeatureTable", "ingest"]
 
 
 def ingest(
-    config: PipelineConfig, *, use_cache: bool = True, show_progress: bool = True
+    config: PipelineConfig,
+    *,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+    show_progress: bool | None = None,
 ) -> FeatureTable:
-    """The pipeline's feature table, from the content-keyed cache when inputs are unchanged."""
-    # imported here: scoring imports hepclf.ingest.reader and needs neither pandas nor rich
+    """The pipeline's feature table, from the content-keyed cache when inputs are unchanged;
+    ``progress`` gets a bar of events per sample read (see :mod:`hepclf.bars`).
+
+    ``show_progress`` is ignored: it stays only until hepclf/tuning.py passes ``progress``.
+    """
+    # imported here: scoring imports hepclf.ingest.reader and needs no pandas
     from hepclf.ingest import cache
     from hepclf.ingest.run import read_samples
 
@@ -25,7 +34,7 @@ def ingest(
     if key is not None and (table := cache.load_cached(key)) is not None:
         table.info["cached"] = True
         return table
-    table = read_samples(config, show_progress=show_progress)
+    table = read_samples(config, progress)
     table.info["cached"] = False
     if key is not None:
         cache.store(key, table)

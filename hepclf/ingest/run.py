@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import awkward as ak
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from hepclf.bars import Advance, bar
 from hepclf.categories import assign, category_branches, require_one_category
 from hepclf.config import PipelineConfig, SampleConfig
 from hepclf.errors import InputDataError
@@ -25,6 +24,7 @@ from hepclf.features import branches_of, compute_features, feature_branches, non
 from hepclf.files import expand_files
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree, read_ahead
 from hepclf.ingest.table import FeatureTable
+from hepclf.progress import Progress
 from hepclf.selection import combine, per_event, selection_mask
 
 
@@ -163,8 +163,14 @@ def _read_sample(
     reserved_later: int,
 ) -> SampleSummary:
     """Read one sample into ``table``; ``reserved_later``: rows later samples will surely add."""
+    with bar(progress, plan.sample.name, plan.entries) as advance:
+        return _fill(config, plan, table, advance, reserved_later)
+
+
+def _fill(
+    config: PipelineConfig, plan: _SamplePlan, table: _Table, advance: Advance, reserved_later: int
+) -> SampleSummary:
     sample = plan.sample
-    task = progress.add_task(sample.name, total=plan.entries) if progress else None
     first = table.filled
     entries = 0
     for path, tree in plan.trees:
@@ -193,8 +199,7 @@ def _read_sample(
             except InputDataError as err:
                 raise InputDataError(f"{where}: {err}") from None
             table.event_id[rows] = ids
-            if progress is not None and task is not None:
-                progress.advance(task, n_read)
+            advance(n_read)
     if entries and table.filled == first:
         raise InputDataError(
             f"sample {sample.name!r}: the selection {plan.selection!r} leaves no events out of "
@@ -239,29 +244,17 @@ def _nonfinite_rows(
     return keep
 
 
-def read_samples(config: PipelineConfig, show_progress: bool = True) -> FeatureTable:
-    """Read every sample, apply selection, features, weights and the NaN policy."""
-    progress = (
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("events"),
-            TimeRemainingColumn(),
-            transient=True,
-        )
-        if show_progress
-        else None
-    )
+def read_samples(config: PipelineConfig, progress: Progress | None = None) -> FeatureTable:
+    """Read every sample, apply selection, features, weights and the NaN policy; ``progress``
+    gets a bar of events per sample (see :mod:`hepclf.bars`)."""
     start = time.perf_counter()
     plans = [_plan(config, sample) for sample in config.samples]
     certain = [plan.entries if plan.selection is None else 0 for plan in plans]
     table = _Table(len(config.feature_columns), sum(certain))
-    with progress or nullcontext():
-        summaries = [
-            _read_sample(config, plan, table, progress, sum(certain[i + 1 :]))
-            for i, plan in enumerate(plans)
-        ]
+    summaries = [
+        _read_sample(config, plan, table, progress, sum(certain[i + 1 :]))
+        for i, plan in enumerate(plans)
+    ]
     table.trim()
     X = table.features()
     n = table.filled

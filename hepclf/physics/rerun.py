@@ -144,7 +144,7 @@ def recompute_results(
     progress = progress or Progress()
     start = time.perf_counter()
     sources, source_run = model_sources(source)
-    table = ingest(config, use_cache=use_cache, show_progress=progress.bars)
+    table = ingest(config, use_cache=use_cache, progress=progress)
     results: dict[str, PhysicsResult] = {}
     staging = staging_dir(output)
     try:

@@ -1,75 +1,46 @@
-"""A Rich progress display over files and events, fed by chunks or by finished files.
+"""Progress of a scoring run over files and events, fed by chunks or by finished files.
 
 In process, every chunk advances the event bar; on Dask workers only finished files are
 heard of, so a file's events are added when it completes. Either way each file's events
-are counted once.
+are counted once. The bars are the listener's (:mod:`hepclf.bars`): nothing is drawn here.
 """
 
 from __future__ import annotations
 
-from types import TracebackType
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
+from hepclf.bars import Advance, bar
 from hepclf.scoring.file_job import FileResult
 
+if TYPE_CHECKING:
+    from hepclf.progress import Progress
 
+
+@dataclass
 class ScoreProgress:
-    """Two bars, files and events; a no-op when disabled (the service, tests)."""
+    """Advances the files and events bars."""
 
-    def __init__(self, files: int, events: int, console: Console | None, enabled: bool) -> None:
-        self._progress = (
-            Progress(
-                TextColumn("[bold]{task.description:>6}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            )
-            if enabled
-            else None
-        )
-        self._files: TaskID | None = None
-        self._events: TaskID | None = None
-        self._counted = 0
-        if self._progress is not None:
-            self._files = self._progress.add_task("files", total=files)
-            self._events = self._progress.add_task("events", total=events)
-
-    def __enter__(self) -> ScoreProgress:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+    files: Advance
+    events: Advance
+    counted: int = 0
 
     def chunk(self, entries: int) -> None:
         """Entries of the file being scored in this process."""
-        self._counted += entries
-        if self._progress is not None and self._events is not None:
-            self._progress.advance(self._events, entries)
+        self.counted += entries
+        self.events(entries)
 
     def file_done(self, result: FileResult) -> None:
         """A finished file: its events not yet counted chunk by chunk, and one more file."""
-        rest, self._counted = max(result.entries - self._counted, 0), 0
-        if self._progress is not None and self._files is not None and self._events is not None:
-            self._progress.advance(self._events, rest)
-            self._progress.advance(self._files, 1)
+        rest, self.counted = max(result.entries - self.counted, 0), 0
+        self.events(rest)
+        self.files(1)
+
+
+@contextmanager
+def score_progress(progress: Progress | None, files: int, events: int) -> Iterator[ScoreProgress]:
+    """Bars over ``files`` files and ``events`` events while the block runs."""
+    with bar(progress, "files", files) as files_bar, bar(progress, "events", events) as events_bar:
+        yield ScoreProgress(files_bar, events_bar)

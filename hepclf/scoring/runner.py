@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uproot
-from rich.console import Console
 
 from hepclf.errors import InputDataError
 from hepclf.files import expand_files
+from hepclf.progress import Progress
 from hepclf.scoring.file_job import FileResult, ScoreSettings, score_file
 from hepclf.scoring.outputs import output_path
-from hepclf.scoring.progress import ScoreProgress
+from hepclf.scoring.progress import score_progress
 from hepclf.scoring.scorers import ScoringModel
 
 
@@ -83,19 +83,19 @@ def score_files(
     *,
     workers: int = 1,
     scheduler: str | None = None,
-    console: Console | None = None,
-    show_progress: bool = False,
+    progress: Progress | None = None,
 ) -> RunSummary:
-    """Score every input into its own output, in process (``workers=1``) or on Dask."""
+    """Score every input into its own output, in process (``workers=1``) or on Dask;
+    ``progress`` hears of files and events done (see :mod:`hepclf.bars`)."""
     plan = plan_outputs(inputs, settings)
     total = sum(_entries(path, settings.tree) for path, _ in plan)
     start = time.perf_counter()
     results: list[FileResult] = []
-    with ScoreProgress(len(plan), total, console, show_progress) as progress:
+    with score_progress(progress, len(plan), total) as counter:
         if workers <= 1 and scheduler is None:
             for path, output in plan:
-                result = score_file(path, output, models, settings, on_chunk=progress.chunk)
-                progress.file_done(result)
+                result = score_file(path, output, models, settings, on_chunk=counter.chunk)
+                counter.file_done(result)
                 results.append(result)
         else:
             import mlflow
@@ -105,5 +105,5 @@ def score_files(
             specs, uri = tuple(m.spec for m in models), mlflow.get_tracking_uri()
             with dask_client(workers, scheduler) as client:
                 warm_workers(client, specs, uri)
-                results = run_on_dask(client, plan, specs, uri, settings, progress.file_done)
+                results = run_on_dask(client, plan, specs, uri, settings, counter.file_done)
     return RunSummary(results, time.perf_counter() - start)
