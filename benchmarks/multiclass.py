@@ -31,7 +31,8 @@ from hepclf.demo_data import write_demo_data
 from hepclf.evaluation import roc_auc
 from hepclf.evaluation.multiclass import one_vs_rest_rocs
 from hepclf.ingest import ingest
-from hepclf.training import PreparedData, prepare, train_model
+from hepclf.prepare import PreparedData, prepare
+from hepclf.training import train_model
 
 REPO = Path(__file__).resolve().parents[1]
 

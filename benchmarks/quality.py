@@ -298,7 +298,8 @@ def run_kfold(
 ) -> list[tuple[str, float, float, str]]:
     """Out-of-fold AUC of all events: hepclf fold ensembles beside the library defaults
     trained on the same folds (``auc_folds`` mean ± std in the note)."""
-    from hepclf.crossval import FoldEnsemble, evaluate_folds, fold_scores
+    from hepclf.crossval import evaluate_folds, fold_scores
+    from hepclf.models.folds import FoldEnsemble
     from hepclf.split import assign_folds
 
     X = StandardScaler().fit_transform(X)

@@ -13,212 +13,30 @@ without id (or folds assigned at random in training) gets the average of the fol
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted
 
 from hepclf.errors import ConfigError
 from hepclf.evaluation import (
-    ClassifierReport,
     KSResult,
     RocCurve,
     evaluate_classifier,
     ks_test,
     roc_curve,
 )
-from hepclf.split import assign_folds
+from hepclf.evaluation.folds import CrossValReport
+from hepclf.models.folds import RULE_EVENT_ID, FoldEnsemble
 
 if TYPE_CHECKING:
     from hepclf.config import PipelineConfig
+    from hepclf.prepare import PreparedData
     from hepclf.progress import Progress
     from hepclf.results import ModelResult
-    from hepclf.training import PreparedData
-
-FOLD_ENSEMBLE = "fold_ensemble"
-"""The ``name`` a saved fold ensemble carries in its ``model.json``."""
-RULE_EVENT_ID = "event_id % folds"
-RULE_RANDOM = "random"
-_META = "model.json"
-
-
-class FoldEnsemble(ClassifierMixin, BaseEstimator):
-    """``folds`` copies of ``estimator``, each trained on all folds but its own.
-
-    Fitted attributes: ``estimators_`` (model ``k`` did not see fold ``k``), ``folds_``
-    (the fold of each training event), ``fold_rule_`` (``"event_id % folds"`` when folds
-    came from event ids, else ``"random"``), ``classes_``, ``n_features_in_``.
-    ``predict_proba(X, event_id)`` applies the rule; without ids it averages the folds.
-    """
-
-    def __init__(self, estimator: Any = None, folds: int = 5, seed: int = 7) -> None:
-        self.estimator = estimator
-        self.folds = folds
-        self.seed = seed
-
-    # -- what the rest of hepclf reads from a classifier ----------------------------------
-    @property
-    def name(self) -> str:
-        """The zoo type of the fold models (``xgb``, ...): exporters and requirements use it."""
-        return str(getattr(self.estimator, "name", type(self.estimator).__name__))
-
-    @property
-    def hyperparameters(self) -> dict[str, Any]:
-        """The fold models' hyperparameters (one set, shared by every fold)."""
-        base = self.estimator
-        if hasattr(base, "hyperparameters"):
-            return dict(base.hyperparameters)
-        return {k: v for k, v in base.get_params(deep=False).items() if k != "seed"}
-
-    @property
-    def device_(self) -> str:
-        return str(getattr(self.estimators_[0], "device_", "CPU"))
-
-    @property
-    def history_(self) -> dict[str, list[float]]:
-        """Learning curves of every fold model, keys prefixed ``fold<k>_``."""
-        return {
-            f"fold{k}_{key}": list(values)
-            for k, model in enumerate(self.estimators_)
-            for key, values in (getattr(model, "history_", None) or {}).items()
-        }
-
-    @property
-    def feature_importances_(self) -> np.ndarray | None:
-        """Mean of the fold models' importances (None when they have none)."""
-        parts = [getattr(m, "feature_importances_", None) for m in self.estimators_]
-        if any(p is None for p in parts):
-            return None
-        return np.mean(np.asarray(parts, dtype=np.float64), axis=0)
-
-    # -- fitting ----------------------------------------------------------------------------
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        sample_weight: Any = None,
-        event_id: Any = None,
-        *,
-        fold: np.ndarray | None = None,
-        on_fold: Callable[[int, float], None] | None = None,
-    ) -> Self:
-        """Train one model per fold on the other folds.
-
-        Folds come from ``fold`` when given (the pipeline's split), else from ``event_id``
-        (``event_id % folds``), else from a shuffle seeded with ``seed``. ``on_fold(k,
-        seconds)`` is called after each fold model, for progress display.
-        """
-        if self.estimator is None:
-            raise ConfigError("FoldEnsemble needs an estimator to copy for each fold")
-        X = np.asarray(X)
-        y = np.asarray(y)
-        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        if fold is None:
-            fold = assign_folds(len(X), self.folds, self.seed, event_id)
-            rule = RULE_RANDOM if event_id is None else RULE_EVENT_ID
-        else:
-            fold = np.asarray(fold, dtype=np.int64)
-            rule = RULE_EVENT_ID if event_id is not None else RULE_RANDOM
-        if len(fold) != len(X) or fold.min(initial=0) < 0 or fold.max(initial=0) >= self.folds:
-            raise ValueError(f"fold must give each of {len(X)} events a fold below {self.folds}")
-        if event_id is not None and rule == RULE_EVENT_ID:
-            expected = np.asarray(event_id).astype(np.int64) % self.folds
-            if not np.array_equal(expected, fold):
-                raise ValueError("the folds given do not follow event_id % folds")
-        self.estimators_: list[Any] = []
-        for k in range(self.folds):
-            start = time.perf_counter()
-            train = fold != k
-            model = clone(self.estimator)
-            if w is None:
-                model.fit(X[train], y[train])
-            else:
-                model.fit(X[train], y[train], sample_weight=w[train])
-            self.estimators_.append(model)
-            if on_fold is not None:
-                on_fold(k, time.perf_counter() - start)
-        first = self.estimators_[0]
-        self.classes_ = np.asarray(first.classes_)
-        self.n_features_in_ = int(first.n_features_in_)
-        self.folds_ = fold
-        self.fold_rule_ = rule
-        return self
-
-    # -- application ----------------------------------------------------------------------
-    def predict_proba(self, X: Any, event_id: Any = None) -> np.ndarray:
-        """Probabilities (n, K): by the model of the event's fold, or the fold average.
-
-        With ``event_id`` and folds that followed ``event_id % folds`` in training, each
-        event is scored by the one model that did not train on it. Otherwise (no ids, or
-        random folds in training) every model scores and the probabilities are averaged.
-        """
-        check_is_fitted(self, "estimators_")
-        X = np.asarray(X)
-        if event_id is None or self.fold_rule_ != RULE_EVENT_ID:
-            return np.mean([m.predict_proba(X) for m in self.estimators_], axis=0)
-        fold = assign_folds(len(X), self.folds, self.seed, event_id)
-        return self.predict_proba_folds(X, fold)
-
-    def predict_proba_folds(self, X: Any, fold: np.ndarray) -> np.ndarray:
-        """Probabilities with event ``i`` scored by model ``fold[i]``; fold -1: the average."""
-        check_is_fitted(self, "estimators_")
-        X = np.asarray(X)
-        fold = np.asarray(fold)
-        out = np.empty((len(X), len(self.classes_)), dtype=np.float64)
-        for k, model in enumerate(self.estimators_):
-            rows = np.flatnonzero(fold == k)
-            if len(rows):
-                out[rows] = model.predict_proba(X[rows])
-        unknown = np.flatnonzero(fold < 0)
-        if len(unknown):
-            out[unknown] = np.mean([m.predict_proba(X[unknown]) for m in self.estimators_], axis=0)
-        return out
-
-    def predict(self, X: Any, event_id: Any = None) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X, event_id), axis=1)]
-
-    # -- persistence ----------------------------------------------------------------------
-    def save(self, directory: Path | str) -> None:
-        """``model.json`` (rule, folds) plus one saved model folder per fold."""
-        check_is_fitted(self, "estimators_")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        for k, model in enumerate(self.estimators_):
-            model.save(directory / f"fold{k}")
-        meta = {
-            "name": FOLD_ENSEMBLE,
-            "model": self.name,
-            "folds": self.folds,
-            "seed": self.seed,
-            "fold_rule": self.fold_rule_,
-            "classes": self.classes_.tolist(),
-            "n_features_in": self.n_features_in_,
-        }
-        (directory / _META).write_text(json.dumps(meta, indent=2))
-
-    @classmethod
-    def load(cls, directory: Path | str) -> FoldEnsemble:
-        """Rebuild a saved ensemble; every fold model predicts exactly as when saved."""
-        from hepclf.models import load_model
-
-        directory = Path(directory)
-        meta = json.loads((directory / _META).read_text())
-        if meta.get("name") != FOLD_ENSEMBLE:
-            raise ConfigError(f"{directory} holds a {meta.get('name')!r} model, no fold ensemble")
-        estimators = [load_model(directory / f"fold{k}") for k in range(meta["folds"])]
-        ensemble = cls(clone(estimators[0]), folds=meta["folds"], seed=meta["seed"])
-        ensemble.estimators_ = estimators
-        ensemble.fold_rule_ = meta["fold_rule"]
-        ensemble.classes_ = np.asarray(meta["classes"])
-        ensemble.n_features_in_ = meta["n_features_in"]
-        return ensemble
 
 
 @dataclass
@@ -265,64 +83,6 @@ def fold_scores(
     oof = ensemble.predict_proba_folds(X, fold)[:, 1]
     in_fold = [m.predict_proba(X[fold != k])[:, 1] for k, m in enumerate(ensemble.estimators_)]
     return FoldScores(fold, oof, in_fold)
-
-
-@dataclass(frozen=True)
-class CrossValReport:
-    """The evaluation of a cross-validated model.
-
-    ``report`` measures the out-of-fold scores of every event as the "test" sample and all
-    in-fold scores as the "train" sample; its KS results are the per-fold ones combined
-    (largest D, smallest p times the number of folds, Bonferroni), so that a model that is
-    fine is flagged no more often than with one split, and an over-trained one in any fold
-    still is.
-    """
-
-    report: ClassifierReport
-    roc_folds: list[RocCurve]
-    ks_folds: list[tuple[KSResult, KSResult]]
-
-    @property
-    def auc_folds(self) -> list[float]:
-        """Out-of-fold AUC of each fold's events (TMVA's "Fold i ROC-Int")."""
-        return [roc.auc for roc in self.roc_folds]
-
-    @property
-    def auc_folds_mean(self) -> float:
-        return float(np.mean(self.auc_folds))
-
-    @property
-    def auc_folds_std(self) -> float:
-        return float(np.std(self.auc_folds, ddof=1)) if len(self.auc_folds) > 1 else 0.0
-
-    def fold_metrics(self) -> dict[str, float]:
-        """Scalar metrics beside the report's: fold AUC mean and spread."""
-        return {
-            "auc_folds_mean": self.auc_folds_mean,
-            "auc_folds_std": self.auc_folds_std,
-            "folds": float(len(self.auc_folds)),
-        }
-
-    def per_fold(self) -> list[dict[str, float]]:
-        """One dict per fold (for MLflow metrics with step = fold)."""
-        return [
-            {
-                "auc_fold": auc,
-                "ks_pvalue_signal_fold": s.pvalue,
-                "ks_pvalue_background_fold": b.pvalue,
-            }
-            for auc, (s, b) in zip(self.auc_folds, self.ks_folds, strict=True)
-        ]
-
-    def summary(self) -> dict[str, Any]:
-        """Extra keys for a model's ``metrics.json`` entry."""
-        return {
-            "auc_folds": self.auc_folds,
-            "auc_folds_mean": self.auc_folds_mean,
-            "auc_folds_std": self.auc_folds_std,
-            "ks_pvalue_signal_folds": [s.pvalue for s, _ in self.ks_folds],
-            "ks_pvalue_background_folds": [b.pvalue for _, b in self.ks_folds],
-        }
 
 
 def evaluate_folds(

@@ -24,10 +24,11 @@ import numpy as np
 from hepclf.config import PipelineConfig
 from hepclf.ingest import ingest
 from hepclf.interrupts import Deferred
+from hepclf.prepare import PreparedData, prepare
 from hepclf.progress import Progress
 from hepclf.report import select_champion, write_reports
 from hepclf.results import ModelResult, PipelineResult
-from hepclf.training import PreparedData, bundle_of, prepare, select_models, train_model
+from hepclf.training import bundle_of, select_models, train_model
 
 __all__ = ["ModelResult", "PipelineResult", "PreparedData", "prepare", "run_pipeline"]
 

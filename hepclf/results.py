@@ -14,16 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import yaml
 
 if TYPE_CHECKING:
-    from hepclf.crossval import CrossValReport
     from hepclf.evaluation import ClassifierReport
+    from hepclf.evaluation.folds import CrossValReport
     from hepclf.models import Classifier
     from hepclf.physics import PhysicsResult
-    from hepclf.tuning import TuningResult
 
 
 @dataclass
@@ -111,3 +111,30 @@ class PipelineResult:
     def best(self) -> str:
         """Name of the champion model."""
         return self.selection.best
+
+
+@dataclass
+class TuningResult:
+    """The outcome of a study: the best parameters and what they scored."""
+
+    model: str
+    best_params: dict[str, Any]
+    best_value: float
+    n_trials: int
+    n_complete: int
+    study_name: str
+    storage: str
+    trial_values: list[float] = field(default_factory=list)
+
+    def to_yaml(self) -> str:
+        """A ``models:`` block the user can paste into the pipeline YAML."""
+        return yaml.safe_dump({"models": {self.model: self.best_params}}, sort_keys=False)
+
+    def summary(self) -> dict[str, Any]:
+        """What ``metrics.json`` records under ``tuned_params`` and around it."""
+        return {
+            "tuned_params": self.best_params,
+            "tuning_cv_auc": self.best_value,
+            "tuning_trials": self.n_trials,
+            "tuning_study": self.study_name,
+        }

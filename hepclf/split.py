@@ -21,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from hepclf.config import SplitConfig
 from hepclf.errors import InputDataError
 from hepclf.ingest.table import FeatureTable
+from hepclf.models.folds import assign_folds
 
 
 @dataclass(frozen=True)
@@ -33,29 +34,6 @@ class SplitIndices:
     folds: np.ndarray | None = None
     """For ``kfold``: the fold of every row (train and test both hold every row: each event
     is scored out-of-fold by the model that did not train on it)."""
-
-
-def assign_folds(
-    n_events: int, folds: int, seed: int, event_id: np.ndarray | None = None
-) -> np.ndarray:
-    """The fold (0..folds-1) of each event: ``event_id % folds``, else a seeded shuffle.
-
-    The event-id rule lets a later job find, for any event, the fold model that did not
-    train on it. Without ids the folds are a seeded random permutation cut in equal parts
-    (sizes differ by at most one), so the assignment is reproducible but not recoverable
-    from the event alone.
-    """
-    if folds < 2:
-        raise ValueError(f"k-fold needs at least 2 folds, got {folds}")
-    if event_id is not None:
-        ids = np.asarray(event_id).astype(np.int64, copy=False)
-        if len(ids) != n_events:
-            raise ValueError(f"{n_events} events but {len(ids)} event ids")
-        return (ids % folds).astype(np.int64)
-    order = np.random.default_rng(seed).permutation(n_events)
-    fold = np.empty(n_events, dtype=np.int64)
-    fold[order] = np.arange(n_events) % folds
-    return fold
 
 
 def split_table(

@@ -19,7 +19,6 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -37,12 +36,13 @@ from hepclf.evaluation.multiclass import one_vs_rest_rocs
 from hepclf.ingest.table import FeatureTable
 from hepclf.models import MODEL_TYPES, build_model
 from hepclf.normalize import Normalizer
+from hepclf.results import TuningResult
 from hepclf.split import SplitIndices, assign_folds
 from hepclf.weights import training_weights
 
 if TYPE_CHECKING:
+    from hepclf.prepare import PreparedData
     from hepclf.progress import Progress
-    from hepclf.training import PreparedData
 
 STORAGE_FILE = "hepclf_tuning.db"
 SearchSpace = Callable[[optuna.Trial], dict[str, Any]]
@@ -133,33 +133,6 @@ def storage_path_for(tracking_uri: str | None) -> Path:
         if parsed.scheme in ("", "file"):
             return Path(parsed.path or tracking_uri).expanduser().resolve().parent / STORAGE_FILE
     return Path.cwd() / STORAGE_FILE
-
-
-@dataclass
-class TuningResult:
-    """The outcome of a study: the best parameters and what they scored."""
-
-    model: str
-    best_params: dict[str, Any]
-    best_value: float
-    n_trials: int
-    n_complete: int
-    study_name: str
-    storage: str
-    trial_values: list[float] = field(default_factory=list)
-
-    def to_yaml(self) -> str:
-        """A ``models:`` block the user can paste into the pipeline YAML."""
-        return yaml.safe_dump({"models": {self.model: self.best_params}}, sort_keys=False)
-
-    def summary(self) -> dict[str, Any]:
-        """What ``metrics.json`` records under ``tuned_params`` and around it."""
-        return {
-            "tuned_params": self.best_params,
-            "tuning_cv_auc": self.best_value,
-            "tuning_trials": self.n_trials,
-            "tuning_study": self.study_name,
-        }
 
 
 def fingerprint(*parts: Any) -> str:
@@ -562,9 +535,10 @@ def run_tuning(
     from hepclf.config import TuneConfig
     from hepclf.files import write_atomic
     from hepclf.ingest import ingest
+    from hepclf.prepare import prepare
     from hepclf.progress import Progress
     from hepclf.tracking.logging import PipelineTracker
-    from hepclf.training import prepare, select_models
+    from hepclf.training import select_models
 
     progress = progress or Progress()
     if config.tune is None:

@@ -12,7 +12,8 @@ import uproot
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from hepclf.categories import CategoryModel, CategoryReport, assign, category_scores
+from hepclf.categories import CategoryModel, assign
+from hepclf.category_training import CategoryReport, category_scores
 from hepclf.config import CategoryConfig, load_pipeline, parse_pipeline
 from hepclf.errors import ConfigError
 from tests.conftest import REPO, demo_pipeline_dict, shared_file
@@ -89,7 +90,8 @@ def test_overlapping_categories_are_a_config_error_with_counts(tmp_path: Path) -
 def toy_training(tmp_path_factory: pytest.TempPathFactory):
     """Per-category and inclusive linear models on TMVA's category toy."""
     from hepclf.ingest import ingest
-    from hepclf.training import bundle_of, prepare, train_model
+    from hepclf.prepare import prepare
+    from hepclf.training import bundle_of, train_model
 
     folder = tmp_path_factory.mktemp("categories")
     config = load_pipeline(_toy_config(folder))
@@ -245,8 +247,9 @@ def test_multiclass_model_per_category(tmp_path: Path) -> None:
     from hepclf.demo_data import write_demo_data
     from hepclf.evaluation.multiclass import MulticlassReport
     from hepclf.ingest import ingest
+    from hepclf.prepare import prepare
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
-    from hepclf.training import bundle_of, prepare, train_model
+    from hepclf.training import bundle_of, train_model
 
     processes = ["ttH", "ttbb", "ttlf"]
     write_demo_data(tmp_path, events=1500, seed=9, processes=processes)

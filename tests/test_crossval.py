@@ -11,15 +11,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from hepclf.config import SplitConfig
-from hepclf.crossval import (
-    RULE_EVENT_ID,
-    RULE_RANDOM,
-    FoldEnsemble,
-    evaluate_folds,
-    fold_scores,
-)
+from hepclf.crossval import evaluate_folds, fold_scores
 from hepclf.ingest.table import FeatureTable
 from hepclf.models import build_model, load_model
+from hepclf.models.folds import RULE_EVENT_ID, RULE_RANDOM, FoldEnsemble
 from hepclf.split import assign_folds, split_table
 
 TINY_XGB = {"n_estimators": 40, "n_jobs": 1, "early_stopping_rounds": 5, "max_depth": 3}

@@ -205,7 +205,8 @@ def test_unknown_demo_process_is_a_config_error(tmp_path: Path) -> None:
 def trained_bundle(multiclass_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     from hepclf.bundle import ModelBundle
     from hepclf.ingest import ingest
-    from hepclf.training import fit_model, prepare
+    from hepclf.prepare import prepare
+    from hepclf.training import fit_model
 
     config = load_pipeline(multiclass_dir / "mc.yaml")
     data = prepare(config, ingest(config, use_cache=False, show_progress=False))
@@ -346,8 +347,9 @@ def test_service_returns_per_class_probabilities(
 def test_two_class_metrics_keys_and_branch_names_are_unchanged(demo_dir: Path) -> None:
     from hepclf.bundle import ModelBundle
     from hepclf.ingest import ingest
+    from hepclf.prepare import prepare
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
-    from hepclf.training import bundle_of, prepare, train_model
+    from hepclf.training import bundle_of, train_model
     from tests.conftest import demo_pipeline_dict
 
     config = parse_pipeline(demo_pipeline_dict(demo_dir))

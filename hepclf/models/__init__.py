@@ -13,6 +13,7 @@ from hepclf.errors import ConfigError
 from hepclf.models.base import Classifier, read_meta, validate_params
 from hepclf.models.bdt import BDT
 from hepclf.models.dnn import DNN
+from hepclf.models.folds import FOLD_ENSEMBLE, FoldEnsemble
 from hepclf.models.forest import Forest
 from hepclf.models.linear import Linear
 from hepclf.models.svm import SVM
@@ -46,10 +47,8 @@ def build_model(name: str, params: dict[str, Any] | None, seed: int) -> Classifi
 def load_model(directory: Path | str) -> Classifier:
     """Load any model saved with ``Classifier.save``; ``model.json`` names its type."""
     name = read_meta(Path(directory))["name"]
-    if name == "fold_ensemble":  # k-fold models: one saved model per fold (hepclf.crossval)
-        from hepclf.crossval import FoldEnsemble
-
-        return FoldEnsemble.load(directory)
+    if name == FOLD_ENSEMBLE:  # k-fold models: one saved model per fold
+        return FoldEnsemble.load(directory, load_model)
     if name not in MODEL_TYPES:
         raise ConfigError(f"{directory} holds an unknown model type '{name}'.")
     return MODEL_TYPES[name].load(directory)

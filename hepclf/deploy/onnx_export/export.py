@@ -85,7 +85,7 @@ def build_onnx(
             f"model {bundle.name!r} is of type {model_type!r}, which has no ONNX export; "
             f"supported types: {', '.join(sorted(CONVERTERS))}"
         )
-    from hepclf.crossval import FoldEnsemble
+    from hepclf.models.folds import FoldEnsemble
 
     folds = isinstance(bundle.classifier, FoldEnsemble)  # k-fold: one graph, the fold average
     converter = importlib.import_module(

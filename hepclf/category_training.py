@@ -1,0 +1,134 @@
+"""TMVA's Category method, training side: one model per category, evaluated per category
+and combined (every event scored by its own category's model).
+
+The routing itself (which category an event is in) and the :class:`CategoryModel` that
+scoring uses live in :mod:`hepclf.categories`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hepclf.categories import CategoryModel
+from hepclf.config import CategoryConfig, PipelineConfig
+from hepclf.errors import ConfigError
+from hepclf.prepare import PreparedData
+from hepclf.weights import training_weights
+
+
+def fit_categories(
+    name: str, params: dict[str, Any], config: PipelineConfig, data: PreparedData
+) -> CategoryModel:
+    """Train one ``name`` model per category on that category's training events.
+
+    Training weights (negative-weight policy, class balance) are derived per category, as
+    TMVA does for each sub-method, so that every category's model sees balanced classes.
+    """
+    from hepclf.models import build_model
+
+    table, split = data.table, data.split
+    assert table.category is not None, "the table was ingested without categories"
+    categories = config.categories or []
+    n_classes = len(config.class_names)
+
+    def arrays(rows: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = rows[table.category[rows] == i]
+        keep, w = training_weights(
+            table.label[rows], table.weight[rows], config.class_balance, config.negative_weights
+        )
+        kept = rows[keep]
+        return data.normalizer.transform(table.X[kept]), table.label[kept], w
+
+    models = []
+    for i, category in enumerate(categories):
+        X, y, w = arrays(split.train, i)
+        X_val, y_val, w_val = arrays(split.validation, i)
+        present = np.unique(y)
+        if len(present) < n_classes:
+            missing = [c for k, c in enumerate(config.class_names) if k not in present]
+            raise ConfigError(
+                f"category {category.name!r} ({category.selection!r}) has no training events "
+                f"of class(es) {missing}; merge it with another category or loosen its selection"
+            )
+        with_val = len(np.unique(y_val)) == n_classes
+        model = build_model(name, params, seed=config.seed)
+        with warnings.catch_warnings():  # said once per run by the pipeline
+            warnings.filterwarnings("ignore", message=".*negative weights.*")
+            if with_val:
+                model.fit(X, y, w, X_val, y_val, w_val)
+            else:
+                model.fit(X, y, w)
+        models.append(model)
+    return CategoryModel(name, list(categories), models)
+
+
+def category_scores(
+    model: CategoryModel, data: PreparedData, part: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities of every event of 'train' or 'test' from its own category's model."""
+    rows = getattr(data.split, part)
+    category = data.table.category[rows]
+    return model.predict_proba(data.normalizer.transform(data.table.X[rows]), category), category
+
+
+@dataclass(frozen=True, eq=False)
+class CategoryReport:
+    """The combined evaluation (each event scored by its category's model) plus one per category.
+
+    Reads like the combined report (``auc_test``, ``roc_test``, ``overtrained``, ...), so
+    every consumer of a plain report keeps working; ``per_category`` adds the breakdown.
+    """
+
+    combined: Any
+    per_category: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("combined", "per_category"):
+            raise AttributeError(name)
+        return getattr(self.combined, name)
+
+    def to_flat_dict(self) -> dict[str, float]:
+        flat = dict(self.combined.to_flat_dict())
+        for category, report in self.per_category.items():
+            for key in ("auc_test", "auc_train", "accuracy_test", "overtrained"):
+                flat[f"category_{category}_{key}"] = float(report.to_flat_dict()[key])
+        return flat
+
+    def to_summary(self) -> dict[str, Any]:
+        return {
+            **self.combined.to_summary(),
+            "categories": {c: r.to_summary() for c, r in self.per_category.items()},
+        }
+
+
+def evaluate_by_category(
+    categories: Sequence[CategoryConfig],
+    category_of: Mapping[str, np.ndarray],
+    test: tuple[np.ndarray, ...],
+    train: tuple[np.ndarray, ...],
+    evaluate: Callable[[tuple[np.ndarray, ...], tuple[np.ndarray, ...]], Any],
+) -> CategoryReport:
+    """The combined report of all events plus one per category.
+
+    ``test``/``train`` are (labels, scores, weights) of all events, each already scored by
+    its own category's model; ``category_of`` gives their category per part; ``evaluate``
+    turns (test, train) into a report.
+    """
+    per_category = {}
+    for i, category in enumerate(categories):
+        te, tr = category_of["test"] == i, category_of["train"] == i
+        try:
+            per_category[category.name] = evaluate(
+                tuple(a[te] for a in test), tuple(a[tr] for a in train)
+            )
+        except ValueError as err:
+            raise ConfigError(
+                f"category {category.name!r} ({category.selection!r}) cannot be evaluated on "
+                f"its {int(te.sum())} test and {int(tr.sum())} training events: {err}"
+            ) from None
+    return CategoryReport(evaluate(test, train), per_category)
