@@ -83,7 +83,7 @@ def run_pipeline(
     output = Path(output) if output is not None else None
     progress = progress or Progress()
     chosen = select_models(config, models)
-    table = ingest(config, use_cache=use_cache, show_progress=progress.bars)
+    table = ingest(config, use_cache=use_cache, progress=progress)
     data = prepare(config, table)
     progress.note(
         f"{config.name}: {len(table):,} events, {len(table.columns)} features; "
