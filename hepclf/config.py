@@ -270,20 +270,15 @@ class PipelineConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"sample names must be unique, got {names}")
         _check_classes(self)
-        if self.multiclass and self.split.method == "kfold":
-            raise ValueError(
-                f"k-fold cross-validation supports two classes so far, and this pipeline has "
-                f"{len(self.class_names)} ({', '.join(self.class_names)}); use the 'random' or "
-                "'event_id' split"
-            )
         if self.categories is not None:
             _check_categories(self.categories)
             if "category" in self.feature_columns:
                 raise ValueError("with 'categories', no feature may be called 'category'")
             if self.split.method == "kfold":
                 raise ValueError(
-                    "'categories' and split.method 'kfold' cannot be combined yet; use the "
-                    "'random' or 'event_id' split with categories"
+                    "'categories' with split.method 'kfold' is not supported yet (k-fold "
+                    "cross-validation trains one model for all events); use split.method "
+                    "'random' or 'event_id' with categories, or drop 'categories' for k-fold"
                 )
         columns = self.feature_columns
         duplicates = sorted({c for c in columns if columns.count(c) > 1})

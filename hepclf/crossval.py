@@ -9,19 +9,21 @@ The fitted :class:`FoldEnsemble` applies the same rule later: an event with an e
 scored by the model whose fold it is (``event_id % folds``), so scoring the training files
 reproduces the out-of-fold scores exactly and gives unbiased friend-tree scores; an event
 without id (or folds assigned at random in training) gets the average of the fold models.
+With more than two classes the same holds for the (n, K) probabilities, evaluated with
+:mod:`hepclf.evaluation.multiclass` (macro one-vs-rest AUC out-of-fold and per fold).
 """
 
 from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hepclf.errors import ConfigError
 from hepclf.evaluation import (
     KSResult,
     RocCurve,
@@ -30,6 +32,7 @@ from hepclf.evaluation import (
     roc_curve,
 )
 from hepclf.evaluation.folds import CrossValReport
+from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.models.folds import RULE_EVENT_ID, FoldEnsemble
 
 if TYPE_CHECKING:
@@ -45,7 +48,8 @@ class FoldScores:
 
     ``out_of_fold[i]`` is the signal score of event ``i`` from the model that did not train
     on it; ``in_fold[k]`` are model ``k``'s scores of its own training events (rows
-    ``fold != k``, in row order).
+    ``fold != k``, in row order). With more than two classes each score is the row of K
+    class probabilities.
     """
 
     fold: np.ndarray
@@ -62,7 +66,7 @@ class FoldScores:
         Aligned with ``out_of_fold``, for plots that compare train and test scores event by
         event; the overtraining test itself uses every fold (``evaluate_folds``).
         """
-        score = np.empty(len(self.fold), dtype=np.float64)
+        score = np.empty((len(self.fold), *self.out_of_fold.shape[1:]), dtype=np.float64)
         k_all = self.n_folds
         for j in range(k_all):
             rows = np.flatnonzero(self.fold != j)
@@ -74,14 +78,16 @@ class FoldScores:
 def fold_scores(
     ensemble: FoldEnsemble, X: np.ndarray, fold: np.ndarray | None = None
 ) -> FoldScores:
-    """Out-of-fold and in-fold signal scores of the events ``ensemble`` was fitted on.
+    """Out-of-fold and in-fold signal scores of the events ``ensemble`` was fitted on
+    (two classes), or their (n, K) class probabilities (more classes).
 
     ``fold`` defaults to the fitted ``folds_``; give it when ``X`` also holds events left
     out of the fit (e.g. negative weights dropped from training but evaluated).
     """
     fold = ensemble.folds_ if fold is None else np.asarray(fold)
-    oof = ensemble.predict_proba_folds(X, fold)[:, 1]
-    in_fold = [m.predict_proba(X[fold != k])[:, 1] for k, m in enumerate(ensemble.estimators_)]
+    column = 1 if len(ensemble.classes_) == 2 else slice(None)
+    oof = ensemble.predict_proba_folds(X, fold)[:, column]
+    in_fold = [m.predict_proba(X[fold != k])[:, column] for k, m in enumerate(ensemble.estimators_)]
     return FoldScores(fold, oof, in_fold)
 
 
@@ -92,11 +98,15 @@ def evaluate_folds(
     *,
     ks_threshold: float = 0.05,
     ks_bins: int | None = 40,
+    classes: Sequence[str] = (),
+    signal_classes: Sequence[str] = (),
 ) -> CrossValReport:
     """Metrics on the out-of-fold scores, per-fold AUCs and the per-fold overtraining check.
 
     The in-fold sample weights are divided by ``folds - 1`` (each event is in the training
-    folds of that many models), so both samples carry the events' total weight.
+    folds of that many models), so both samples carry the events' total weight. (n, K)
+    probabilities are evaluated as multi-class (``classes`` names the columns; labels are
+    class indices), with ``auc_folds`` the per-fold macro AUCs.
     """
     y = np.asarray(y)
     w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64)
@@ -105,6 +115,30 @@ def evaluate_folds(
     y_in = np.concatenate([y[r] for r in rows_in])
     w_in = np.concatenate([w[r] for r in rows_in]) / (k_all - 1)
     s_in = np.concatenate(scores.in_fold)
+    if scores.out_of_fold.ndim == 2:
+        names = list(classes) or [str(c) for c in range(scores.out_of_fold.shape[1])]
+
+        def measure(test: tuple, train: tuple) -> MulticlassReport:
+            return evaluate_multiclass(
+                *test, *train, names, signal_classes, ks_threshold=ks_threshold, ks_bins=ks_bins
+            )
+
+        outs = [scores.fold == k for k in range(k_all)]
+        fold_reports = [
+            measure(
+                (y[outs[k]], scores.out_of_fold[outs[k]], w[outs[k]]),
+                (y[rows_in[k]], scores.in_fold[k], w[rows_in[k]]),
+            )
+            for k in range(k_all)
+        ]
+        overall = measure((y, scores.out_of_fold, w), (y_in, s_in, w_in))
+        ks = {  # per-fold tests combined, as for two classes
+            node: {c: _combined([r.ks[node][c] for r in fold_reports]) for c in names}
+            for node in names
+        }
+        return CrossValReport(
+            replace(overall, ks=ks), [r.signal_roc_test for r in fold_reports], [], fold_reports
+        )
     report = evaluate_classifier(
         y, scores.out_of_fold, w, y_in, s_in, w_in, ks_threshold=ks_threshold, ks_bins=ks_bins
     )
@@ -130,17 +164,24 @@ def evaluate_folds(
 
 
 def plot_fold_roc(result: CrossValReport, path: Path, model_name: str) -> Path:
-    """The ROC of the out-of-fold scores with the band spanned by the folds (PNG)."""
+    """The ROC of the out-of-fold scores with the band spanned by the folds (PNG); for more
+    than two classes, that of the signal class's node against the rest."""
     from hepclf.evaluation.plots import plot_roc_folds
 
-    roc = result.report.roc_test
+    report = result.report
+    if isinstance(report, MulticlassReport):
+        roc = report.signal_roc_test
+        signal = (report.signal_classes or report.classes)[0]
+        title, auc_folds = f"{model_name}: {signal} vs rest", [r.auc for r in result.roc_folds]
+    else:
+        roc, title, auc_folds = report.roc_test, model_name, result.auc_folds
     return plot_roc_folds(
         [(r.eff_s, r.eff_b) for r in result.roc_folds],
         (roc.eff_s, roc.eff_b),
         path,
-        model_name,
+        title,
         auc_out_of_fold=roc.auc,
-        auc_folds=result.auc_folds,
+        auc_folds=auc_folds,
     )
 
 
@@ -170,8 +211,6 @@ def train_folds(
     from hepclf.results import ModelResult
     from hepclf.weights import training_weights
 
-    if config.multiclass:
-        raise ConfigError("split.method 'kfold' supports two classes for now; use 'random'")
     table, fold = data.table, data.split.folds
     if fold is None:
         raise ValueError("train_folds needs a k-fold split (split.method: kfold)")
@@ -201,6 +240,8 @@ def train_folds(
         table.weight,
         ks_threshold=config.evaluation.ks_threshold,
         ks_bins=config.evaluation.ks_bins,
+        classes=config.class_names,
+        signal_classes=config.signal_classes,
     )
     return ModelResult(
         name,

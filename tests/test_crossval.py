@@ -268,5 +268,95 @@ def test_kfold_with_categories_is_refused_when_the_pipeline_loads(demo_dir: Path
             {"name": "b", "selection": "nJet < 4"},
         ],
     )
-    with pytest.raises(ConfigError, match=r"kfold"):
+    with pytest.raises(
+        ConfigError, match=r"'categories' with split.method 'kfold' is not supported"
+    ):
         parse_pipeline(raw)
+
+
+# -- more than two classes ---------------------------------------------------------------------
+def three_classes(
+    n: int = 2400, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Three Gaussian classes in 5 features, positive weights and sparse event ids."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = rng.normal(size=(n, 5)) + 0.9 * np.eye(5)[y]
+    w = rng.uniform(0.5, 1.5, n)
+    ids = rng.choice(10**12, size=n, replace=False)
+    return X.astype(np.float32), y, w, ids
+
+
+def test_multiclass_out_of_fold_auc_matches_scikit_learn() -> None:
+    X, y, w, ids = three_classes(seed=12)
+    ensemble = FoldEnsemble(build_model("linear", {}, seed=1), folds=4).fit(X, y, w, ids)
+    scores = fold_scores(ensemble, X)
+    assert scores.out_of_fold.shape == (len(X), 3)
+    result = evaluate_folds(scores, y, w, classes=["a", "b", "c"], signal_classes=["b"])
+    order = np.concatenate([np.flatnonzero(scores.fold == k) for k in range(4)])
+    oof = np.concatenate([scores.out_of_fold[scores.fold == k] for k in range(4)])
+    for i, name in enumerate("abc"):
+        expected = roc_auc_score(y[order] == i, oof[:, i], sample_weight=w[order])
+        assert result.report.auc_test_per_class[name] == pytest.approx(expected, abs=1e-12)
+    assert result.report.auc_test == pytest.approx(
+        np.mean(
+            [roc_auc_score(y == i, scores.out_of_fold[:, i], sample_weight=w) for i in range(3)]
+        )
+    )
+    for k in range(4):
+        rows = scores.fold == k
+        per_class = [
+            roc_auc_score(y[rows] == i, scores.out_of_fold[rows, i], sample_weight=w[rows])
+            for i in range(3)
+        ]
+        assert result.auc_folds[k] == pytest.approx(np.mean(per_class), abs=1e-12)
+        # the band plot's curve is the signal node's ROC in that fold
+        assert result.roc_folds[k].auc == pytest.approx(per_class[1], abs=1e-12)
+    assert result.auc_folds_std == pytest.approx(np.std(result.auc_folds, ddof=1))
+    summary = result.summary()
+    assert len(summary["auc_folds"]) == 4 and len(summary["ks_pvalue_min_folds"]) == 4
+    assert [set(row) for row in result.per_fold()] == [{"auc_fold", "ks_pvalue_min_fold"}] * 4
+    # KS per node and class: the per-fold tests combined (largest D, Bonferroni p)
+    folds = result.fold_reports
+    ks = result.report.ks["a"]["c"]
+    assert ks.statistic == max(r.ks["a"]["c"].statistic for r in folds)
+    assert ks.pvalue == pytest.approx(min(1.0, 4 * min(r.ks["a"]["c"].pvalue for r in folds)))
+    assert not result.report.overtrained  # a linear model has nothing to memorise
+
+
+def test_multiclass_scoring_with_event_ids_reproduces_out_of_fold_exactly(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from hepclf.bundle import ModelBundle
+    from hepclf.config import FeatureConfig, NormalizationConfig
+    from hepclf.normalize import Normalizer
+
+    X, y, w, ids = three_classes(1800, seed=13)
+    normalizer = Normalizer.fit(X, NormalizationConfig())
+    Z = normalizer.transform(X)
+    ensemble = FoldEnsemble(build_model("xgb", TINY_XGB, seed=2), folds=3).fit(Z, y, w, ids)
+    oof = fold_scores(ensemble, Z).out_of_fold
+    columns = [f"x{i}" for i in range(X.shape[1])]
+    bundle = ModelBundle(
+        "xgb", [FeatureConfig(name=c, branch=c) for c in columns], normalizer, ensemble,
+        class_names=["a", "b", "c"], event_id="event",
+    )  # fmt: skip
+    bundle.save(tmp_path / "bundle")
+    loaded = ModelBundle.load(tmp_path / "bundle")
+    assert loaded.multiclass and loaded.classes == ["a", "b", "c"] and loaded.event_id == "event"
+    shuffled = np.random.default_rng(1).permutation(len(X))
+    frame = pd.DataFrame(X[shuffled], columns=columns).assign(event=ids[shuffled])
+    proba = loaded.probabilities(loaded.features_from_frame(frame))
+    assert proba.shape == (len(X), 3)
+    assert np.array_equal(proba, oof[shuffled])  # exactly: each event by its own fold model
+    by_branches = loaded.probabilities(
+        loaded.features_from_branches(
+            {c: X[:, i] for i, c in enumerate(columns)} | {"event": ids}, len(X)
+        )
+    )
+    assert np.array_equal(by_branches, oof)
+    # without ids: the average of the fold models, still K probabilities summing to one
+    average = loaded.probabilities(loaded.features_from_frame(frame.drop(columns="event")))
+    expected = np.mean([m.predict_proba(Z[shuffled]) for m in ensemble.estimators_], axis=0)
+    np.testing.assert_allclose(average, expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(average.sum(axis=1), 1.0, atol=1e-6)

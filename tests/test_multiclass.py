@@ -73,7 +73,6 @@ def test_classes_key_fixes_the_order_and_signal_may_be_several() -> None:
         ({"classes": ["ttH", "ttbb", "ttlf", "tt2b"]}, r"no sample has \['tt2b'\]"),
         ({"signal": "ttW"}, r"'signal' names \['ttW'\], which no sample has"),
         ({"signal": ["ttH", "ttbb", "ttlf"]}, r"'signal' names every class"),
-        ({"split": {"method": "kfold"}}, r"k-fold cross-validation supports two classes so far"),
     ],
 )
 def test_bad_classes_are_config_errors(extra: dict, message: str) -> None:
@@ -412,3 +411,68 @@ def test_tuning_objective_is_the_macro_auc_for_several_classes() -> None:
         model = build_model("linear", {}, 1).fit(X[fold != k], y[fold != k])
         proba = model.predict_proba(X[fold == k])
         assert auc == pytest.approx(roc_auc_score(y[fold == k], proba, multi_class="ovr"))
+
+
+@pytest.mark.slow
+def test_kfold_multiclass_pipeline_scores_training_files_exactly_out_of_fold(
+    multiclass_dir: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    """k-fold with four classes: out-of-fold macro AUC in metrics.json, and the registered
+    fold ensemble scores every training event with the fold model that did not train on it
+    (pyfunc and batch scoring, one branch per class)."""
+    import mlflow
+    import pandas as pd
+
+    from hepclf.ingest import ingest
+    from hepclf.pipeline import run_pipeline
+    from hepclf.scoring.file_job import ScoreSettings
+    from hepclf.scoring.runner import score_files
+    from hepclf.scoring.scorers import load_scoring_models
+
+    raw = yaml.safe_load((multiclass_dir / "mc.yaml").read_text())
+    raw |= {
+        "split": {"method": "kfold", "folds": 3},
+        "event_id": "event",
+        "models": {"xgb": {"n_estimators": 30, "max_depth": 3, "n_jobs": 1}},
+    }
+    config = parse_pipeline(raw, base_dir=tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = run_pipeline(
+        config, models=["xgb"], output=tmp_path / "out", tracking_uri=uri, register="mckf"
+    )
+    doc = json.loads((tmp_path / "out" / "metrics.json").read_text())["xgb"]
+    model = result.results["xgb"]
+    table = ingest(config, show_progress=False)
+    oof = model.scores["test"]
+    assert oof.shape == (len(table), 4)
+    # every event out-of-fold is the test sample (genWeight has negative weights, which
+    # scikit-learn's AUC refuses: tests/test_crossval.py compares with it on positive ones)
+    report = evaluate_multiclass(
+        table.label, oof, table.weight, table.label, oof, table.weight, PROCESSES
+    )
+    assert doc["auc_test_per_class"] == pytest.approx(report.auc_test_per_class, abs=1e-12)
+    assert doc["auc_test"] == pytest.approx(np.mean(list(doc["auc_test_per_class"].values())))
+    assert len(doc["auc_folds"]) == 3
+    assert doc["auc_folds_mean"] == pytest.approx(np.mean(doc["auc_folds"]))
+    assert (tmp_path / "out" / "plots" / "xgb_roc_folds.png").is_file()
+
+    mlflow.set_tracking_uri(uri)
+    frame = pd.DataFrame(table.X, columns=table.columns).assign(event=table.event_id)
+    pyfunc = mlflow.pyfunc.load_model("models:/mckf@champion")
+    got = pyfunc.predict(frame)
+    assert list(got.columns) == PROCESSES
+    assert np.array_equal(got.to_numpy(), oof)  # exactly, not approximately
+    models = load_scoring_models(["models:/mckf@champion"])
+    files = [str(multiclass_dir / f"{p}.root") for p in PROCESSES]
+    settings = ScoreSettings(out_dir=tmp_path / "scored", keep_branches=("event",))
+    summary = score_files(files, models, settings)
+    assert [r.status for r in summary.results] == ["scored"] * 4
+    branches = [f"{models[0].branch}_{c}" for c in PROCESSES]
+    for sample, name in enumerate(PROCESSES):
+        with uproot.open(tmp_path / "scored" / f"{name}_scores.root") as f:
+            scored = f["Events"].arrays([*branches, "event"], library="np")
+        rows = np.flatnonzero(table.sample == sample)
+        position = {e: i for i, e in enumerate(scored["event"].tolist())}
+        pick = [position[e] for e in table.event_id[rows].tolist()]
+        proba = np.column_stack([scored[b][pick] for b in branches])
+        np.testing.assert_array_equal(proba, oof[rows].astype(proba.dtype))
