@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
 from hepclf.config import CategoryConfig
-from hepclf.errors import ConfigError, InputDataError
+from hepclf.errors import ConfigError
 from hepclf.expressions import parse
+from hepclf.selection import selection_mask
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +44,11 @@ def category_branches(categories: Sequence[CategoryConfig]) -> set[str]:
     return {b for c in categories for b in parse(c.selection).branches}
 
 
-def _passes(selection: str, arrays: Mapping[str, Any], n: int) -> np.ndarray:
-    values = parse(selection).evaluate(arrays)
-    if isinstance(values, ak.Array):
-        if values.ndim > 1:
-            raise InputDataError(
-                f"the category selection {selection!r} gives a list per event, not one "
-                "decision; reduce it, e.g. 'any(Jet_pt > 30)' or 'num(Jet_pt) >= 2'"
-            )
-        values = ak.to_numpy(values)
-    mask = np.asarray(values, dtype=bool)
-    return np.broadcast_to(mask, (n,)) if mask.ndim == 0 else mask
-
-
 def assign(categories: Sequence[CategoryConfig], arrays: Mapping[str, Any], n: int) -> np.ndarray:
     """Category index per event (int16): ``NO_CATEGORY`` / ``SEVERAL_CATEGORIES`` otherwise."""
-    passed = np.column_stack([_passes(c.selection, arrays, n) for c in categories])
+    passed = np.column_stack(
+        [selection_mask(c.selection, arrays, n, what="the category selection") for c in categories]
+    )
     count = passed.sum(axis=1)
     index = np.argmax(passed, axis=1).astype(np.int16)
     index[count == 0] = NO_CATEGORY

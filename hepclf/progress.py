@@ -8,8 +8,8 @@ logs notes at INFO and warnings at WARNING level of the ``hepclf`` logger.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,11 +18,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("hepclf")
 
 
+Advance = Callable[[int], None]
+"""Adds ``n`` done units (events, files) to a progress bar."""
+
+
+def _ignore(n: int) -> None:
+    pass
+
+
+@contextmanager
+def silent_bar(listener: object, description: str, total: int) -> Iterator[Advance]:
+    """The default ``Progress.bar`` hook: a bar that shows nothing."""
+    yield _ignore
+
+
 class Progress:
     """No-op base: subclass and override what you want to show."""
 
     bars = False
     """Whether steps that have their own progress bars (ingest, scoring) should draw them."""
+
+    bar = silent_bar
+    """A bar of ``total`` units: a context manager yielding ``advance(n)``; silent here,
+    drawn by the command line's ``RichProgress``."""
 
     @contextmanager
     def step(self, description: str) -> Iterator[None]:
@@ -42,3 +60,14 @@ class Progress:
         log.info(
             "%s: test AUC %.4f, %.1f s", result.name, result.report.auc_test, result.train_seconds
         )
+
+
+def bar(progress: Progress | None, description: str, total: int) -> AbstractContextManager[Advance]:
+    """A bar of ``total`` units from the listener where it draws bars, else a silent one.
+
+    Long loops (ingest, scoring) ask for one and call the ``advance(n)`` they get; the library
+    never draws: the command line's listener does.
+    """
+    if progress is None or not progress.bars:
+        return silent_bar(progress, description, total)
+    return progress.bar(description, total)

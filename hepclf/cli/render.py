@@ -13,8 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hepclf.bars import Advance
-from hepclf.progress import Progress
+from hepclf.progress import Advance, Progress
 
 if TYPE_CHECKING:
     from hepclf.ingest.summary import Rows

@@ -22,7 +22,7 @@ def ingest(
     show_progress: bool | None = None,
 ) -> FeatureTable:
     """The pipeline's feature table, from the content-keyed cache when inputs are unchanged;
-    ``progress`` gets a bar of events per sample read (see :mod:`hepclf.bars`).
+    ``progress`` gets a bar of events per sample read (see :func:`hepclf.progress.bar`).
 
     ``show_progress`` is ignored: it stays only until hepclf/tuning.py passes ``progress``.
     """

@@ -16,7 +16,6 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from hepclf.bars import Advance, bar
 from hepclf.categories import assign, category_branches, require_one_category
 from hepclf.config import PipelineConfig, SampleConfig
 from hepclf.errors import InputDataError
@@ -24,7 +23,7 @@ from hepclf.features import branches_of, compute_features, feature_branches, non
 from hepclf.files import expand_files
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree, read_ahead
 from hepclf.ingest.table import FeatureTable
-from hepclf.progress import Progress
+from hepclf.progress import Advance, Progress, bar
 from hepclf.selection import combine, per_event, selection_mask
 
 
@@ -246,7 +245,7 @@ def _nonfinite_rows(
 
 def read_samples(config: PipelineConfig, progress: Progress | None = None) -> FeatureTable:
     """Read every sample, apply selection, features, weights and the NaN policy; ``progress``
-    gets a bar of events per sample (see :mod:`hepclf.bars`)."""
+    gets a bar of events per sample (see :func:`hepclf.progress.bar`)."""
     start = time.perf_counter()
     plans = [_plan(config, sample) for sample in config.samples]
     certain = [plan.entries if plan.selection is None else 0 for plan in plans]

@@ -2,7 +2,7 @@
 
 In process, every chunk advances the event bar; on Dask workers only finished files are
 heard of, so a file's events are added when it completes. Either way each file's events
-are counted once. The bars are the listener's (:mod:`hepclf.bars`): nothing is drawn here.
+are counted once. The bars are the listener's (:func:`hepclf.progress.bar`): nothing is drawn here.
 """
 
 from __future__ import annotations
@@ -10,13 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from hepclf.bars import Advance, bar
+from hepclf.progress import Advance, Progress, bar
 from hepclf.scoring.file_job import FileResult
-
-if TYPE_CHECKING:
-    from hepclf.progress import Progress
 
 
 @dataclass

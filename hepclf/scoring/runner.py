@@ -86,7 +86,7 @@ def score_files(
     progress: Progress | None = None,
 ) -> RunSummary:
     """Score every input into its own output, in process (``workers=1``) or on Dask;
-    ``progress`` hears of files and events done (see :mod:`hepclf.bars`)."""
+    ``progress`` hears of files and events done (see :func:`hepclf.progress.bar`)."""
     plan = plan_outputs(inputs, settings)
     total = sum(_entries(path, settings.tree) for path, _ in plan)
     start = time.perf_counter()
