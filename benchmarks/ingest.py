@@ -104,7 +104,7 @@ def main() -> None:
             os.environ["HEPCLF_CACHE_DIR"] = str(Path(tmp) / f"cache{i}")  # a first run
             gc.collect()
             start = time.perf_counter()
-            ingest(config, show_progress=False)
+            ingest(config)
             cached_s.append(time.perf_counter() - start)
             cache.wait()  # the write runs in the background; how long until it is on disk
             written_s.append(time.perf_counter() - start)

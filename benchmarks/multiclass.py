@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def categories(models: list[str]) -> None:
     config = load_pipeline(REPO / "pipelines" / "categories.yaml")
-    data = prepare(config, ingest(config, use_cache=False, show_progress=False))
+    data = prepare(config, ingest(config, use_cache=False))
     inclusive = config.model_copy(update={"categories": None})
     print(f"TMVA category toy, {len(data.table):,} events, test {len(data.split.test):,}")
     print(f"  LDA per category (scikit-learn): {_lda_per_category(data):.4f}")
@@ -80,7 +80,7 @@ def threeclass(models: list[str], events: int) -> None:
         ]
         raw["classes"] = processes
         config = parse_pipeline(raw, base_dir=Path(tmp))
-        data = prepare(config, ingest(config, use_cache=False, show_progress=False))
+        data = prepare(config, ingest(config, use_cache=False))
     X_tr, y_tr, _ = data.part("train")
     X_te, y_te, w_te = data.part("test")
     print(f"demo ttH/ttbb/ttlf, {events:,} events each; macro one-vs-rest test AUC")

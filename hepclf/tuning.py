@@ -544,7 +544,7 @@ def run_tuning(
     if config.tune is None:
         config = config.model_copy(update={"tune": TuneConfig()})
     chosen = select_models(config, models)
-    data = prepare(config, ingest(config, use_cache=use_cache, show_progress=progress.bars))
+    data = prepare(config, ingest(config, use_cache=use_cache, progress=progress))
     with PipelineTracker(config, tracking_uri, experiment) as tracker:
         mlflow.set_tags({"hepclf.kind": "tuning"})
         results = tune_pipeline(config, data, list(chosen), tracker.tracking_uri, progress)

@@ -83,7 +83,7 @@ def test_overlapping_categories_are_a_config_error_with_counts(tmp_path: Path) -
         match=rf"sample 'sig': 0 event\(s\) pass no category .* {overlap} pass more than one, "
         "out of 10000",
     ):
-        ingest(load_pipeline(path), use_cache=False, show_progress=False)
+        ingest(load_pipeline(path), use_cache=False)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def toy_training(tmp_path_factory: pytest.TempPathFactory):
 
     folder = tmp_path_factory.mktemp("categories")
     config = load_pipeline(_toy_config(folder))
-    data = prepare(config, ingest(config, use_cache=False, show_progress=False))
+    data = prepare(config, ingest(config, use_cache=False))
     result = train_model("linear", {}, config, data)
     inclusive = train_model("linear", {}, config.model_copy(update={"categories": None}), data)
     bundle = bundle_of(result, config, data)
@@ -266,7 +266,7 @@ def test_multiclass_model_per_category(tmp_path: Path) -> None:
         {"name": "forward", "selection": "abs(lep_eta) > 1"},
     ]
     pipeline = parse_pipeline(config, base_dir=tmp_path)
-    data = prepare(pipeline, ingest(pipeline, use_cache=False, show_progress=False))
+    data = prepare(pipeline, ingest(pipeline, use_cache=False))
     result = train_model("linear", {}, pipeline, data)
     report = result.report
     assert isinstance(report.combined, MulticlassReport)

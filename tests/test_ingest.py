@@ -24,7 +24,7 @@ def _config(data: dict, base: Path | None = None):
 
 def test_demo_features_match_direct_uproot_read(demo_dir: Path, cache_dir: Path) -> None:
     config = _config(demo_pipeline_dict(demo_dir))
-    table = ingest(config, show_progress=False)
+    table = ingest(config)
     raw = uproot.open(demo_dir / "signal.root")["Events"].arrays(library="ak")
     raw = raw[raw.nJet >= 2]
     sig = table.subset(table.sample == 0)
@@ -83,14 +83,14 @@ def test_cache_is_reused_and_invalidated(demo_dir: Path, cache_dir: Path, tmp_pa
     for name in ("signal.root", "background.root"):
         (data_dir / name).write_bytes((demo_dir / name).read_bytes())
     config = _config(demo_pipeline_dict(data_dir))
-    first = ingest(config, show_progress=False)
-    second = ingest(config, show_progress=False)
+    first = ingest(config)
+    second = ingest(config)
     assert first.info["cached"] is False and second.info["cached"] is True
     np.testing.assert_array_equal(first.X, second.X)
     os.utime(data_dir / "signal.root", ns=(1, 1))
-    assert ingest(config, show_progress=False).info["cached"] is False
+    assert ingest(config).info["cached"] is False
     changed = _config(demo_pipeline_dict(data_dir, selection="nJet >= 3"))
-    third = ingest(changed, show_progress=False)
+    third = ingest(changed)
     assert third.info["cached"] is False and len(third) < len(first)
 
 
@@ -99,11 +99,11 @@ def test_cache_written_in_the_background_is_a_snapshot(demo_dir: Path, cache_dir
     from hepclf.ingest import cache
 
     config = _config(demo_pipeline_dict(demo_dir))
-    first = ingest(config, show_progress=False)
+    first = ingest(config)
     expected = first.X.copy()
     first.X[:] = -1.0  # while the cache may still be being written
     cache.wait()
-    again = ingest(config, show_progress=False)
+    again = ingest(config)
     assert again.info["cached"] is True
     np.testing.assert_array_equal(again.X, expected)
 
@@ -144,7 +144,7 @@ def test_tmva_example_weights_only_on_background(cache_dir: Path) -> None:
             "features": ["var1", "var2", {"name": "v34", "expr": "var3 * var4"}],
         }
     )
-    table = ingest(config, show_progress=False)
+    table = ingest(config)
     f = uproot.open(path)
     s, b = f["TreeS"].arrays(library="np"), f["TreeB"].arrays(library="np")
     assert len(table) == len(s["var1"]) + len(b["var1"]) == 12000
@@ -184,7 +184,7 @@ def test_std_vector_branches(cache_dir: Path) -> None:
             ],
         }
     )
-    table = ingest(config, show_progress=False)
+    table = ingest(config)
     raw = uproot.open(path)["test_tree"].arrays(library="ak")
     ordered = ak.concatenate([raw[raw.f3], raw[~raw.f3]])
     assert len(table) == len(raw)
@@ -222,7 +222,7 @@ def test_jagged_double_arrays_sorted_by_energy(cache_dir: Path) -> None:
             ],
         }
     )
-    table = ingest(config, show_progress=False)
+    table = ingest(config)
     raw = uproot.open(path)["myDataset"].arrays(library="ak")
     raw = ak.concatenate([raw[raw.nPart > 50], raw[raw.nPart <= 50]])
     order = ak.argsort(raw.E, axis=1, ascending=False)
@@ -262,7 +262,7 @@ def test_non_identifier_branch_names(tmp_path: Path, cache_dir: Path) -> None:
         },
         base=tmp_path,
     )
-    table = ingest(config, show_progress=False)
+    table = ingest(config)
     assert table.columns == ["jet1_b-tag", "twice"]
     np.testing.assert_allclose(table.X[:, 1], 2 * table.X[:, 0])
     assert (table.X[:, 0] > 0.1).all()
@@ -287,7 +287,7 @@ def test_rntuple_input(tmp_path: Path, cache_dir: Path) -> None:
         },
         base=tmp_path,
     )
-    table = ingest(config, show_progress=False)
+    table = ingest(config)
     expected = uproot.open(tmp_path / "s.root")["Events"].arrays(library="np")["x"]
     np.testing.assert_allclose(table.X[table.label == 1, 0], expected.astype(np.float32))
 
@@ -303,7 +303,7 @@ def test_glob_matching_nothing(demo_dir: Path, cache_dir: Path) -> None:
     data = demo_pipeline_dict(demo_dir)
     data["samples"][0]["files"] = [str(demo_dir / "nothing_*.root")]
     with pytest.raises(InputDataError, match=r"sample 'ttH': no file matches .*nothing_\*\.root"):
-        ingest(_config(data), show_progress=False)
+        ingest(_config(data))
 
 
 def _with_input(path: Path, good: Path):
@@ -391,7 +391,7 @@ def _garble_name(path: Path, name: bytes, out: Path) -> Path:
 def test_broken_root_files_say_what_is_wrong(kind: str, tmp_path: Path, cache_dir: Path) -> None:
     path, message = bad_root_files(tmp_path)[kind]
     with pytest.raises(InputDataError, match=message) as err:
-        ingest(_with_input(path, tmp_path / "good.root"), show_progress=False)
+        ingest(_with_input(path, tmp_path / "good.root"))
     assert "missing branch" not in str(err.value)
     assert ("copy it again" in str(err.value)) == (kind != "text")
 
@@ -437,28 +437,28 @@ def test_missing_tree_lists_present_trees(cache_dir: Path) -> None:
         }
     )
     with pytest.raises(InputDataError, match=r"no tree named 'Events'.*TreeB, TreeS"):
-        ingest(config, show_progress=False)
+        ingest(config)
 
 
 def test_missing_branch_suggests_close_names(demo_dir: Path, cache_dir: Path) -> None:
     data = demo_pipeline_dict(demo_dir)
     data["features"] = ["lep_pT", "met"]
     with pytest.raises(InputDataError, match=r"missing branch 'lep_pT' \(did you mean 'lep_pt'"):
-        ingest(_config(data), show_progress=False)
+        ingest(_config(data))
 
 
 def test_failing_expression(demo_dir: Path, cache_dir: Path) -> None:
     data = demo_pipeline_dict(demo_dir)
     data["features"] = [{"name": "bad", "expr": "Jet_pt + Jet_btag[:, :1]"}]
     with pytest.raises(InputDataError, match=r"signal\.root.*'Jet_pt \+ Jet_btag\[:, :1\]' failed"):
-        ingest(_config(data), show_progress=False)
+        ingest(_config(data))
 
 
 def test_selection_leaving_no_events(demo_dir: Path, cache_dir: Path) -> None:
     with pytest.raises(
         InputDataError, match=r"sample 'ttH': the selection .*nJet > 100.* leaves no"
     ):
-        ingest(_demo(demo_dir, selection="nJet > 100"), show_progress=False)
+        ingest(_demo(demo_dir, selection="nJet > 100"))
 
 
 def test_class_without_events(demo_dir: Path, tmp_path: Path, cache_dir: Path) -> None:
@@ -479,7 +479,7 @@ def test_class_without_events(demo_dir: Path, tmp_path: Path, cache_dir: Path) -
     with pytest.raises(
         InputDataError, match=r"no signal events after selection \(samples \['ttH'\]"
     ):
-        ingest(_config(data), show_progress=False)
+        ingest(_config(data))
 
 
 def test_nan_features_are_counted(demo_dir: Path, cache_dir: Path) -> None:
@@ -492,10 +492,10 @@ def test_nan_features_are_counted(demo_dir: Path, cache_dir: Path) -> None:
     with pytest.raises(
         InputDataError, match=r"NaN or inf values in features \(log_eta: \d+"
     ) as err:
-        ingest(_config(data), show_progress=False)
+        ingest(_config(data))
     assert "nan_policy: drop" in str(err.value)
     data["nan_policy"] = "drop"
-    table = ingest(_config(data), show_progress=False)
+    table = ingest(_config(data))
     assert np.isfinite(table.X).all()
     dropped = table.info["samples"][0]["dropped_nonfinite"]
     assert dropped == table.info["samples"][0]["entries"] - table.info["samples"][0]["selected"]
@@ -506,4 +506,4 @@ def test_jagged_feature_without_leading(demo_dir: Path, cache_dir: Path) -> None
     data = demo_pipeline_dict(demo_dir)
     data["features"] = ["met", "Jet_pt"]
     with pytest.raises(InputDataError, match=r"feature 'Jet_pt'.*variable number.*leading: N"):
-        ingest(_config(data), show_progress=False)
+        ingest(_config(data))

@@ -208,7 +208,7 @@ def trained_bundle(multiclass_dir: Path, tmp_path_factory: pytest.TempPathFactor
     from hepclf.training import fit_model
 
     config = load_pipeline(multiclass_dir / "mc.yaml")
-    data = prepare(config, ingest(config, use_cache=False, show_progress=False))
+    data = prepare(config, ingest(config, use_cache=False))
     model, _ = fit_model("xgb", {"n_estimators": 60}, config, data)
     bundle = ModelBundle(
         "xgb", list(config.features), data.normalizer, model, config.name, config.class_names
@@ -352,7 +352,7 @@ def test_two_class_metrics_keys_and_branch_names_are_unchanged(demo_dir: Path) -
     from tests.conftest import demo_pipeline_dict
 
     config = parse_pipeline(demo_pipeline_dict(demo_dir))
-    data = prepare(config, ingest(config, use_cache=False, show_progress=False))
+    data = prepare(config, ingest(config, use_cache=False))
     assert data.table.label.dtype == np.int8 and set(np.unique(data.table.label)) == {0, 1}
     assert (data.table.label == 1).sum() == data.table.info["samples"][0]["selected"]
     result = train_model("linear", {}, config, data)
@@ -391,7 +391,7 @@ def test_pipeline_writes_multiclass_metrics_and_plots(
     total = sum(sb["signal"] + sb["background"] for sb in doc["node_signal_background"].values())
     from hepclf.ingest import ingest
 
-    assert total == pytest.approx(ingest(config, show_progress=False).weight.sum(), rel=1e-9)
+    assert total == pytest.approx(ingest(config).weight.sum(), rel=1e-9)
     for plot in ("roc_per_class", "confusion", "node_outputs", "overtraining"):
         assert (out / "plots" / f"linear_{plot}.png").is_file()
     assert result.results["linear"].report.auc_test == doc["auc_test"]
@@ -442,7 +442,7 @@ def test_kfold_multiclass_pipeline_scores_training_files_exactly_out_of_fold(
     )
     doc = json.loads((tmp_path / "out" / "metrics.json").read_text())["xgb"]
     model = result.results["xgb"]
-    table = ingest(config, show_progress=False)
+    table = ingest(config)
     oof = model.scores["test"]
     assert oof.shape == (len(table), 4)
     # every event out-of-fold is the test sample (genWeight has negative weights, which

@@ -53,7 +53,7 @@ class Prepared:
 def _prepare(demo_dir: Path, tmp: Path, normalization: object) -> Prepared:
     raw = demo_pipeline_dict(demo_dir, normalization=normalization)
     config = parse_pipeline(raw, base_dir=tmp)
-    table = ingest(config, use_cache=False, show_progress=False)
+    table = ingest(config, use_cache=False)
     data = prepare(config, table)
     return Prepared(config, data, table.X[data.split.test])
 

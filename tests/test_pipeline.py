@@ -110,7 +110,7 @@ def test_outputs_and_comparison_table(trained: dict) -> None:
 def test_auc_matches_sklearn_on_the_same_split(trained: dict, mlflow_server: str) -> None:
     """Recompute the test AUC independently: pyfunc scores on the test split vs scikit-learn."""
     config = parse_pipeline(trained["config"])
-    table = ingest(config, use_cache=False, show_progress=False)
+    table = ingest(config, use_cache=False)
     test = table.subset(split_table(table, config.split).test)
     mlflow.set_tracking_uri(mlflow_server)
     for name in FAST_MODELS:
@@ -178,7 +178,7 @@ def test_champion_alias_points_at_best_model(trained: dict, mlflow_server: str) 
     assert version.run_id == metrics[best]["run_id"]
     mlflow.set_tracking_uri(mlflow_server)
     model = mlflow.pyfunc.load_model("models:/test-clf@champion")
-    frame = ingest(parse_pipeline(trained["config"]), show_progress=False).features_frame()
+    frame = ingest(parse_pipeline(trained["config"])).features_frame()
     reference = mlflow.pyfunc.load_model(metrics[best]["model_uri"]).predict(frame.head(200))
     np.testing.assert_allclose(model.predict(frame.head(200)), reference)
 

@@ -19,13 +19,9 @@ def ingest(
     *,
     use_cache: bool = True,
     progress: Progress | None = None,
-    show_progress: bool | None = None,
 ) -> FeatureTable:
     """The pipeline's feature table, from the content-keyed cache when inputs are unchanged;
-    ``progress`` gets a bar of events per sample read (see :func:`hepclf.progress.bar`).
-
-    ``show_progress`` is ignored: it stays only until hepclf/tuning.py passes ``progress``.
-    """
+    ``progress`` gets a bar of events per sample read (see :func:`hepclf.progress.bar`)."""
     # imported here: scoring imports hepclf.ingest.reader and needs no pandas
     from hepclf.ingest import cache
     from hepclf.ingest.run import read_samples
