@@ -97,20 +97,28 @@ class ModelBundle:
         if event_id is None:
             return np.full(n_events, -1.0, dtype=np.float32)
         ids = np.asarray(event_id).astype(np.int64)
-        return (ids % self.classifier.folds).astype(np.float32)
+        model = self.classifier
+        folds = model.models[0].folds if isinstance(model, CategoryModel) else model.folds
+        return (ids % folds).astype(np.float32)
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
-        """(n, K) class probabilities for raw feature columns (NaN where unrouted)."""
+        """(n, K) class probabilities for raw feature columns (NaN where unrouted).
+
+        Extra columns after the features: the category (category models), then the fold
+        (k-fold models given event ids; ``features_from_frame`` and friends append them).
+        """
         X = np.asarray(X, dtype=np.float32)
-        if self.event_id and X.shape[1] == len(self.columns) + 1:  # last column: the fold
+        n = len(self.columns)
+        if isinstance(self.classifier, CategoryModel):
+            category = X[:, n].astype(np.int64)
+            fold = X[:, n + 1].astype(np.int64) if self.event_id and X.shape[1] > n + 1 else None
+            Z = self.normalizer.transform(X[:, :n])
+            return np.asarray(self.classifier.predict_proba(Z, category, fold), dtype=np.float64)
+        if self.event_id and X.shape[1] == n + 1:  # last column: the fold
             fold = X[:, -1].astype(np.int64)
             proba = self.classifier.predict_proba_folds(self.normalizer.transform(X[:, :-1]), fold)
             return np.asarray(proba, dtype=np.float64)
-        if isinstance(self.classifier, CategoryModel):
-            category = X[:, -1].astype(np.int64)
-            proba = self.classifier.predict_proba(self.normalizer.transform(X[:, :-1]), category)
-        else:
-            proba = self.classifier.predict_proba(self.normalizer.transform(X))
+        proba = self.classifier.predict_proba(self.normalizer.transform(X))
         return np.asarray(proba, dtype=np.float64)
 
     def score_features(self, X: np.ndarray) -> np.ndarray:
@@ -133,11 +141,14 @@ class ModelBundle:
                 "; compute the features as hepclf does (empty collections take the "
                 "feature's fill value) or drop these rows"
             )
+        if self.routing_columns:
+            X = self._routed_from_frame(X, frame)
         if self.event_id:  # an event id column picks the fold model; without it: the average
             ids = frame[self.event_id].to_numpy() if self.event_id in frame.columns else None
             return np.column_stack([X, self._fold_of(ids, len(frame))])
-        if not self.routing_columns:
-            return X
+        return X
+
+    def _routed_from_frame(self, X: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.routing_columns if c not in frame.columns]
         if missing:
             raise InputDataError(
@@ -156,10 +167,10 @@ class ModelBundle:
 
     def features_from_branches(self, arrays: Mapping[str, Any], n_events: int) -> np.ndarray:
         """Compute the feature columns from raw branches (awkward or NumPy arrays)."""
-        X = compute_features(self.features, arrays, n_events)
+        X = self.routed(compute_features(self.features, arrays, n_events), arrays)
         if self.event_id:
             return np.column_stack([X, self._fold_of(arrays[self.event_id], n_events)])
-        return self.routed(X, arrays)
+        return X
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)

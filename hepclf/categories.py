@@ -136,14 +136,23 @@ class CategoryModel:
         """The category index of each event (see :func:`assign`)."""
         return assign(self.categories, arrays, n)
 
-    def predict_proba(self, X: np.ndarray, category: np.ndarray) -> np.ndarray:
-        """(n, K) probabilities from each event's own category model; NaN where unrouted."""
+    def predict_proba(
+        self, X: np.ndarray, category: np.ndarray, fold: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(n, K) probabilities from each event's own category model; NaN where unrouted.
+
+        ``fold`` (k-fold category models, whose models are fold ensembles) then picks the
+        fold model within the category: the one that did not train on the event.
+        """
         category = np.asarray(category)
         out = np.full((len(X), len(self.classes_)), np.nan)
         for i, model in enumerate(self.models):
             rows = category == i
             if rows.any():
-                out[rows] = model.predict_proba(X[rows])
+                if fold is None:
+                    out[rows] = model.predict_proba(X[rows])
+                else:
+                    out[rows] = model.predict_proba_folds(X[rows], np.asarray(fold)[rows])
         none, several = unrouted_counts(category)
         if none or several:
             log.warning(

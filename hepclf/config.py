@@ -274,12 +274,6 @@ class PipelineConfig(_Strict):
             _check_categories(self.categories)
             if "category" in self.feature_columns:
                 raise ValueError("with 'categories', no feature may be called 'category'")
-            if self.split.method == "kfold":
-                raise ValueError(
-                    "'categories' with split.method 'kfold' is not supported yet (k-fold "
-                    "cross-validation trains one model for all events); use split.method "
-                    "'random' or 'event_id' with categories, or drop 'categories' for k-fold"
-                )
         columns = self.feature_columns
         duplicates = sorted({c for c in columns if columns.count(c) > 1})
         if duplicates:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hepclf.errors import ConfigError
 from hepclf.evaluation import (
     KSResult,
     RocCurve,
@@ -206,43 +207,23 @@ def train_folds(
     labels into it), trained on by the models of the other folds with the pipeline's
     training weights, and evaluated out-of-fold with its physical weight. Events the
     weight policy leaves out of training (``negative_weights: drop``) are still scored.
+    With ``categories:`` each category gets its own fold ensemble (:func:`_category_folds`).
     """
-    from hepclf.models import build_model
     from hepclf.results import ModelResult
-    from hepclf.weights import training_weights
 
     table, fold = data.table, data.split.folds
     if fold is None:
         raise ValueError("train_folds needs a k-fold split (split.method: kfold)")
     X = data.normalizer.transform(table.X)
-    keep, w = training_weights(
-        table.label, table.weight, config.class_balance, config.negative_weights
-    )
-    ids = table.event_id[keep] if config.event_id else None
-    base = build_model(name, params, seed=config.seed)
-    ensemble = FoldEnsemble(base, folds=config.split.folds, seed=config.split.seed)
-
-    def on_fold(k: int, seconds: float) -> None:
-        if progress is not None:
-            progress.note(f"  {name} fold {k + 1}/{config.split.folds}: {seconds:.1f} s")
-
+    if config.categories:
+        return _category_folds(name, params, config, data, X, progress)
     start = time.perf_counter()
-    with warnings.catch_warnings():  # said once per run by the pipeline, not once per fold
-        warnings.filterwarnings("ignore", message=".*negative weights.*")
-        ensemble.fit(X[keep], table.label[keep], w, ids, fold=fold[keep], on_fold=on_fold)
+    ensemble = _fit_ensemble(name, params, config, data, X, np.arange(len(table)), progress)
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     scores = fold_scores(ensemble, X, fold)
     predict_seconds = time.perf_counter() - start
-    folds = evaluate_folds(
-        scores,
-        table.label,
-        table.weight,
-        ks_threshold=config.evaluation.ks_threshold,
-        ks_bins=config.evaluation.ks_bins,
-        classes=config.class_names,
-        signal_classes=config.signal_classes,
-    )
+    folds = _evaluate(config, scores, table.label, table.weight)
     return ModelResult(
         name,
         ensemble,
@@ -254,9 +235,144 @@ def train_folds(
     )
 
 
+def _fit_ensemble(
+    name: str,
+    params: dict[str, Any],
+    config: PipelineConfig,
+    data: PreparedData,
+    X: np.ndarray,
+    rows: np.ndarray,
+    progress: Progress | None,
+    label: str = "",
+) -> FoldEnsemble:
+    """A fold ensemble of ``name`` fitted on ``rows`` (normalised ``X``), with the training
+    weights of those rows and the split's folds."""
+    from hepclf.models import build_model
+    from hepclf.weights import training_weights
+
+    table, fold = data.table, data.split.folds
+    assert fold is not None
+    keep, w = training_weights(
+        table.label[rows], table.weight[rows], config.class_balance, config.negative_weights
+    )
+    kept = rows[keep]
+    ids = table.event_id[kept] if config.event_id else None
+    base = build_model(name, params, seed=config.seed)
+    ensemble = FoldEnsemble(base, folds=config.split.folds, seed=config.split.seed)
+
+    def on_fold(k: int, seconds: float) -> None:
+        if progress is not None:
+            progress.note(f"  {name}{label} fold {k + 1}/{config.split.folds}: {seconds:.1f} s")
+
+    with warnings.catch_warnings():  # said once per run by the pipeline, not once per fold
+        warnings.filterwarnings("ignore", message=".*negative weights.*")
+        ensemble.fit(X[kept], table.label[kept], w, ids, fold=fold[kept], on_fold=on_fold)
+    return ensemble
+
+
+def _evaluate(
+    config: PipelineConfig, scores: FoldScores, y: np.ndarray, weight: np.ndarray
+) -> CrossValReport:
+    return evaluate_folds(
+        scores,
+        y,
+        weight,
+        ks_threshold=config.evaluation.ks_threshold,
+        ks_bins=config.evaluation.ks_bins,
+        classes=config.class_names,
+        signal_classes=config.signal_classes,
+    )
+
+
+def _category_folds(
+    name: str,
+    params: dict[str, Any],
+    config: PipelineConfig,
+    data: PreparedData,
+    X: np.ndarray,
+    progress: Progress | None,
+) -> ModelResult:
+    """k-fold with categories: one fold ensemble per category, trained on its events.
+
+    Every event is scored by its own category's fold model that did not train on it; the
+    combined out-of-fold scores give ``report`` (and the per-fold figures), each category's
+    events its own report, as without folds.
+    """
+    from hepclf.categories import CategoryModel
+    from hepclf.category_training import CategoryReport
+    from hepclf.results import ModelResult
+
+    table, fold = data.table, data.split.folds
+    assert fold is not None and table.category is not None
+    categories = config.categories or []
+    members = [np.flatnonzero(table.category == i) for i in range(len(categories))]
+    n_classes = len(config.class_names)
+    for category, rows in zip(categories, members, strict=True):
+        present = np.unique(table.label[rows])
+        if len(present) < n_classes:
+            missing = [c for k, c in enumerate(config.class_names) if k not in present]
+            raise ConfigError(
+                f"category {category.name!r} ({category.selection!r}) has no events of "
+                f"class(es) {missing}; merge it with another category or loosen its selection"
+            )
+    start = time.perf_counter()
+    ensembles = [
+        _fit_ensemble(name, params, config, data, X, rows, progress, f" [{category.name}]")
+        for category, rows in zip(categories, members, strict=True)
+    ]
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    parts = [
+        fold_scores(e, X[rows], fold[rows]) for e, rows in zip(ensembles, members, strict=True)
+    ]
+    scores = _combined_scores(parts, members, fold)
+    predict_seconds = time.perf_counter() - start
+    folds = _evaluate(config, scores, table.label, table.weight)
+    per_category = {}
+    for category, rows, part in zip(categories, members, parts, strict=True):
+        try:
+            per_category[category.name] = _evaluate(
+                config, part, table.label[rows], table.weight[rows]
+            ).report
+        except ValueError as err:
+            raise ConfigError(
+                f"category {category.name!r} ({category.selection!r}) cannot be evaluated "
+                f"out-of-fold on its {len(rows)} events: {err}"
+            ) from None
+    return ModelResult(
+        name,
+        CategoryModel(name, list(categories), ensembles),
+        CategoryReport(folds.report, per_category),
+        train_seconds,
+        {"train": scores.in_fold_per_event(), "test": scores.out_of_fold},
+        predict_seconds=predict_seconds,
+        folds=folds,
+    )
+
+
+def _combined_scores(
+    parts: list[FoldScores], members: list[np.ndarray], fold: np.ndarray
+) -> FoldScores:
+    """The fold scores of all events from those of each category (``members``: its rows)."""
+    if sum(len(rows) for rows in members) != len(fold):
+        raise ValueError("every event must be in exactly one category")
+    shape = (len(fold), *parts[0].out_of_fold.shape[1:])
+    oof = np.empty(shape, dtype=np.float64)
+    in_fold = [np.empty(shape, dtype=np.float64) for _ in range(parts[0].n_folds)]
+    for part, rows in zip(parts, members, strict=True):
+        oof[rows] = part.out_of_fold
+        for k, scores in enumerate(part.in_fold):
+            in_fold[k][rows[part.fold != k]] = scores
+    return FoldScores(fold, oof, [s[fold != k] for k, s in enumerate(in_fold)])
+
+
 def fold_event_id(model: Any, config: PipelineConfig) -> str | None:
     """The event-id branch a bundle reads to score each event with the fold model that did
-    not train on it; None unless ``model`` is a fold ensemble whose folds followed the ids."""
-    if isinstance(model, FoldEnsemble) and model.fold_rule_ == RULE_EVENT_ID:
+    not train on it; None unless ``model`` is a fold ensemble whose folds followed the ids
+    (or a category model made of such ensembles)."""
+    from hepclf.categories import CategoryModel
+
+    members = model.models if isinstance(model, CategoryModel) else [model]
+    if all(isinstance(m, FoldEnsemble) and m.fold_rule_ == RULE_EVENT_ID for m in members):
         return config.event_id
     return None

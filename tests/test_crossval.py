@@ -255,23 +255,89 @@ def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: 
     np.testing.assert_allclose(got, average, atol=1e-5)
 
 
-def test_kfold_with_categories_is_refused_when_the_pipeline_loads(demo_dir: Path) -> None:
+@pytest.mark.slow
+def test_kfold_with_categories_routes_by_category_then_by_fold(
+    demo_dir: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """categories + k-fold: one fold ensemble per category; every event is scored, in the
+    out-of-fold evaluation and later by the registered model, by its own category's fold
+    model that did not train on it."""
+    import json
+
+    import mlflow
+    import pandas as pd
+    import uproot
+
+    from hepclf.categories import CategoryModel
     from hepclf.config import parse_pipeline
-    from hepclf.errors import ConfigError
+    from hepclf.ingest import ingest
+    from hepclf.pipeline import run_pipeline
+    from hepclf.scoring.file_job import ScoreSettings
+    from hepclf.scoring.runner import score_files
+    from hepclf.scoring.scorers import load_scoring_models
     from tests.conftest import demo_pipeline_dict
 
     raw = demo_pipeline_dict(
         demo_dir,
-        split={"method": "kfold"},
+        split={"method": "kfold", "folds": 3, "seed": 5},
+        models={"xgb": TINY_XGB},
         categories=[
-            {"name": "a", "selection": "nJet >= 4"},
-            {"name": "b", "selection": "nJet < 4"},
+            {"name": "many", "selection": "nJet >= 4"},
+            {"name": "few", "selection": "nJet < 4"},
         ],
     )
-    with pytest.raises(
-        ConfigError, match=r"'categories' with split.method 'kfold' is not supported"
-    ):
-        parse_pipeline(raw)
+    for sample in raw["samples"]:  # positive weights, so scikit-learn's AUC can check ours
+        sample.pop("weight", None)
+    config = parse_pipeline(raw, base_dir=tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = run_pipeline(config, output=tmp_path / "out", tracking_uri=uri, register="kfc")
+    entry = json.loads((tmp_path / "out" / "metrics.json").read_text())["xgb"]
+    trained = result.results["xgb"]
+    model = trained.classifier
+    assert isinstance(model, CategoryModel)
+    assert all(isinstance(m, FoldEnsemble) and m.fold_rule_ == RULE_EVENT_ID for m in model.models)
+    table = ingest(config)
+    oof = trained.scores["test"]
+    fold = table.event_id % 3
+    njet = table.X[:, table.columns.index("nJet")]
+    assert np.array_equal(table.category, np.where(njet >= 4, 0, 1))
+    for i, name in enumerate(("many", "few")):
+        rows = np.flatnonzero(table.category == i)
+        expected = roc_auc_score(table.label[rows], oof[rows], sample_weight=table.weight[rows])
+        assert entry["categories"][name]["auc_test"] == pytest.approx(expected, abs=1e-9)
+        for k in range(3):
+            assert len(np.flatnonzero(fold[rows] == k)) > 0
+    assert entry["auc_test"] == pytest.approx(
+        roc_auc_score(table.label, oof, sample_weight=table.weight), abs=1e-9
+    )
+    assert len(entry["auc_folds"]) == 3
+    for k in range(3):
+        rows = fold == k
+        assert entry["auc_folds"][k] == pytest.approx(
+            roc_auc_score(table.label[rows], oof[rows], sample_weight=table.weight[rows]),
+            abs=1e-9,
+        )
+
+    mlflow.set_tracking_uri(uri)
+    pyfunc = mlflow.pyfunc.load_model("models:/kfc@champion")
+    frame = pd.DataFrame(table.X, columns=table.columns).assign(event=table.event_id)
+    got = pyfunc.predict(frame)
+    assert np.array_equal(np.asarray(got, dtype=np.float64).ravel(), oof)  # exactly
+    models = load_scoring_models(["models:/kfc@champion"])
+    summary = score_files(
+        [str(demo_dir / "signal.root"), str(demo_dir / "background.root")],
+        models,
+        ScoreSettings(out_dir=tmp_path / "scored", keep_branches=("event",)),
+    )
+    assert [r.status for r in summary.results] == ["scored", "scored"]
+    branch = models[0].branch
+    for sample, stem in enumerate(("signal", "background")):
+        with uproot.open(tmp_path / "scored" / f"{stem}_scores.root") as f:
+            scored = f["Events"].arrays([branch, "event"], library="np")
+        rows = np.flatnonzero(table.sample == sample)
+        by_event = dict(zip(scored["event"].tolist(), scored[branch].tolist(), strict=True))
+        got = np.array([by_event[e] for e in table.event_id[rows].tolist()])
+        assert np.array_equal(got, oof[rows])  # routed by category, then by fold
 
 
 # -- more than two classes ---------------------------------------------------------------------
