@@ -283,13 +283,18 @@ def _enqueue_current(study: optuna.Study, name: str, base: dict[str, Any]) -> No
         value = current.get(key)
         if value is None or isinstance(value, list | dict):
             continue
-        try:
-            inside = dist._contains(dist.to_internal_repr(value))
-        except (TypeError, ValueError):
-            inside = False
-        if inside:
+        if _within(dist, value):
             values[key] = value
     study.enqueue_trial(values, skip_if_exists=True)
+
+
+def _within(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` is one the distribution can draw (public attributes only)."""
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return value in dist.choices
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    ranged = (optuna.distributions.FloatDistribution, optuna.distributions.IntDistribution)
+    return isinstance(dist, ranged) and numeric and dist.low <= value <= dist.high
 
 
 def _counted(study: optuna.Study) -> int:
