@@ -255,6 +255,37 @@ def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: 
     np.testing.assert_allclose(got, average, atol=1e-5)
 
 
+def test_onnx_export_of_a_multiclass_fold_ensemble_averages_probabilities(
+    tmp_path: Path,
+) -> None:
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from hepclf.bundle import ModelBundle
+    from hepclf.config import FeatureConfig, NormalizationConfig
+    from hepclf.deploy.onnx_export.export import export_onnx
+    from hepclf.normalize import Normalizer
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3, 1200)
+    X = rng.normal(size=(1200, 4)) + y[:, None] * np.array([1.0, -0.5, 0.3, 0.0])
+    ids = rng.permutation(10**6)[:1200]
+    normalizer = Normalizer.fit(X, NormalizationConfig())
+    ensemble = FoldEnsemble(build_model("linear", {"method": "logistic"}, seed=1), folds=3)
+    ensemble.fit(normalizer.transform(X), y, None, ids)
+    columns = [f"x{i}" for i in range(X.shape[1])]
+    bundle = ModelBundle(
+        "linear", [FeatureConfig(name=c, branch=c) for c in columns], normalizer, ensemble,
+        event_id="event", class_names=["a", "b", "c"],
+    )  # fmt: skip
+    result = export_onnx(bundle, tmp_path / "model.onnx")
+    session = onnxruntime.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    got = session.run(["probabilities"], {"features": X.astype(np.float32)})[0]
+    Z = normalizer.transform(X)
+    average = np.mean([m.predict_proba(Z) for m in ensemble.estimators_], axis=0)
+    assert got.shape == (1200, 3)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(got, average, atol=1e-5)
+
+
 @pytest.mark.slow
 def test_kfold_with_categories_routes_by_category_then_by_fold(
     demo_dir: Path, cache_dir: Path, tmp_path: Path

@@ -1,4 +1,5 @@
-"""ONNX export of a k-fold model: one graph that averages the signal scores of its folds.
+"""ONNX export of a k-fold model: one graph that averages the signal scores of its folds
+(the class probabilities [N, K] for more than two classes).
 
 An ONNX file has only the feature columns as input, so it cannot pick each event's fold
 model from an event id; it gives the fold average, which is what hepclf itself gives an
@@ -22,12 +23,12 @@ OUTPUT = "fold_mean"
 
 
 def to_graph(ensemble: Any, n_features: int) -> ClassifierGraph:
-    """Input ``x`` float32 [N, n] (normalised); output ``fold_mean`` [N, 1]: the mean over the
-    fold models of each one's signal score, converted by the fold models' own exporter."""
+    """Input ``x`` float32 [N, n] (normalised); output ``fold_mean``: the mean over the fold
+    models of each one's signal score [N, 1] (class probabilities [N, K] for K > 2 classes),
+    converted by the fold models' own exporter."""
     from hepclf.deploy.onnx_export.export import CONVERTERS
 
-    if len(ensemble.classes_) != 2:
-        raise ValueError("ONNX export of a k-fold model supports two classes")
+    n_classes = len(ensemble.classes_)
     converter = importlib.import_module(CONVERTERS[ensemble.name])
     parts = [converter.to_graph(m, n_features) for m in ensemble.estimators_]
     nodes: list[onnx.NodeProto] = []
@@ -45,18 +46,27 @@ def to_graph(ensemble: Any, n_features: int) -> ClassifierGraph:
         inits.extend(inner.graph.initializer)
         value_info.extend(inner.graph.value_info)
         functions.extend(f for f in inner.functions if f.name not in {g.name for g in functions})
-        column, score = f"{prefix}column", f"{prefix}signal"
-        inits.append(const(column, [part.column], np.int64))
-        cast = f"{prefix}signal_any"
-        nodes.append(helper.make_node("Gather", [prefix + part.output, column], [cast], axis=1))
-        nodes.append(helper.make_node("Cast", [cast], [score], to=TensorProto.FLOAT))
+        score = f"{prefix}signal"
+        if n_classes > 2:  # the fold's class probabilities [N, K], averaged as they are
+            nodes.append(
+                helper.make_node("Cast", [prefix + part.output], [score], to=TensorProto.FLOAT)
+            )
+        else:
+            column, cast = f"{prefix}column", f"{prefix}signal_any"
+            inits.append(const(column, [part.column], np.int64))
+            nodes.append(helper.make_node("Gather", [prefix + part.output, column], [cast], axis=1))
+            nodes.append(helper.make_node("Cast", [cast], [score], to=TensorProto.FLOAT))
         scores.append(score)
     nodes.append(helper.make_node("Mean", scores, [OUTPUT]))
     graph = helper.make_graph(
         nodes,
         "fold_ensemble",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n_features])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", 1])],
+        [
+            helper.make_tensor_value_info(
+                OUTPUT, TensorProto.FLOAT, ["N", n_classes if n_classes > 2 else 1]
+            )
+        ],
         initializer=inits,
         value_info=value_info,
     )
