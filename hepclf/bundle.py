@@ -92,6 +92,13 @@ class ModelBundle:
         needed = feature_branches(self.features) | set(self.routing_columns)
         return sorted(needed | set(self.fold_columns))
 
+    def with_folds(self, X: np.ndarray, event_id: Any) -> np.ndarray:
+        """``X`` plus, for a k-fold model, the fold column it reads (``event_id % folds``;
+        -1, the fold average, where ``event_id`` is None). Other models: ``X`` as it is."""
+        if not self.event_id:
+            return X
+        return np.column_stack([X, self._fold_of(event_id, len(X))])
+
     def _fold_of(self, event_id: Any, n_events: int) -> np.ndarray:
         """The fold column appended for k-fold models: ``event_id % folds``, -1 if unknown."""
         if event_id is None:
@@ -143,10 +150,9 @@ class ModelBundle:
             )
         if self.routing_columns:
             X = self._routed_from_frame(X, frame)
-        if self.event_id:  # an event id column picks the fold model; without it: the average
-            ids = frame[self.event_id].to_numpy() if self.event_id in frame.columns else None
-            return np.column_stack([X, self._fold_of(ids, len(frame))])
-        return X
+        # an event id column picks the fold model; without it: the average
+        ids = frame[self.event_id].to_numpy() if self.event_id in frame.columns else None
+        return self.with_folds(X, ids)
 
     def _routed_from_frame(self, X: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.routing_columns if c not in frame.columns]
@@ -168,9 +174,7 @@ class ModelBundle:
     def features_from_branches(self, arrays: Mapping[str, Any], n_events: int) -> np.ndarray:
         """Compute the feature columns from raw branches (awkward or NumPy arrays)."""
         X = self.routed(compute_features(self.features, arrays, n_events), arrays)
-        if self.event_id:
-            return np.column_stack([X, self._fold_of(arrays[self.event_id], n_events)])
-        return X
+        return self.with_folds(X, arrays[self.event_id] if self.event_id else None)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)

@@ -255,6 +255,35 @@ def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: 
     np.testing.assert_allclose(got, average, atol=1e-5)
 
 
+def test_service_columns_with_event_ids_score_each_event_out_of_fold() -> None:
+    from hepclf.bundle import ModelBundle
+    from hepclf.config import FeatureConfig, NormalizationConfig
+    from hepclf.normalize import Normalizer
+    from hepclf.service.payloads import PayloadError, features_from_columns
+
+    X, y, w, ids = events(900, seed=4)
+    normalizer = Normalizer.fit(X, NormalizationConfig())
+    ensemble = FoldEnsemble(build_model("linear", {}, seed=1), folds=3)
+    ensemble.fit(normalizer.transform(X), y, w, ids)
+    columns = [f"x{i}" for i in range(X.shape[1])]
+    bundle = ModelBundle(
+        "linear", [FeatureConfig(name=c, branch=c) for c in columns], normalizer, ensemble,
+        event_id="event",
+    )  # fmt: skip
+    payload = {c: X[:, j].tolist() for j, c in enumerate(columns)}
+    with_ids = bundle.score_features(
+        features_from_columns({**payload, "event": [int(i) for i in ids]}, bundle)
+    )
+    Z = normalizer.transform(X).astype(np.float32)
+    oof = ensemble.predict_proba_folds(Z, ensemble.folds_)[:, 1]
+    np.testing.assert_allclose(with_ids, oof, rtol=0, atol=1e-12)
+    averaged = bundle.score_features(features_from_columns(payload, bundle))
+    mean = np.mean([m.predict_proba(Z)[:, 1] for m in ensemble.estimators_], axis=0)
+    np.testing.assert_allclose(averaged, mean, rtol=0, atol=1e-12)
+    with pytest.raises(PayloadError, match=r"columns.event\[0\]: event ids must be 64-bit"):
+        features_from_columns({**payload, "event": [1.5] * len(ids)}, bundle)
+
+
 def test_onnx_export_of_a_multiclass_fold_ensemble_averages_probabilities(
     tmp_path: Path,
 ) -> None:

@@ -210,4 +210,17 @@ def features_from_columns(columns: Mapping[str, Sequence[Any]], bundle: ModelBun
             "categories with them"
         )
     routing = {c: _numbers(columns[c], f"columns.{c}") for c in bundle.routing_columns}
-    return bundle.routed(X, routing)
+    X = bundle.routed(X, routing)
+    # a k-fold model scores each event with its own fold's model when the id is given
+    ids = None
+    if bundle.event_id and bundle.event_id in columns:
+        ids = _event_ids(columns[bundle.event_id], f"columns.{bundle.event_id}")
+    return bundle.with_folds(X, ids)
+
+
+def _event_ids(values: Sequence[Any], where: str) -> np.ndarray:
+    """Event ids as exact int64 (never through float64); a PayloadError names a bad one."""
+    for i, value in enumerate(values):
+        if type(value) is not int or not -(2**63) <= value < 2**63:
+            raise PayloadError(f"{where}[{i}]: event ids must be 64-bit integers, got {value!r}")
+    return np.asarray(values, dtype=np.int64)
