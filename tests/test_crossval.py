@@ -175,13 +175,9 @@ def test_kfold_pipeline_scores_training_files_exactly_out_of_fold(
 
     import mlflow
     import pandas as pd
-    import uproot
 
     from hepclf.config import parse_pipeline
     from hepclf.pipeline import run_pipeline
-    from hepclf.scoring.file_job import ScoreSettings
-    from hepclf.scoring.runner import score_files
-    from hepclf.scoring.scorers import load_scoring_models
     from tests.conftest import demo_pipeline_dict
 
     raw = demo_pipeline_dict(  # trees: bit-identical per event whatever the batch (BLAS-based
@@ -204,21 +200,8 @@ def test_kfold_pipeline_scores_training_files_exactly_out_of_fold(
 
     table = ingest(config)
     mlflow.set_tracking_uri(uri)
-    models = load_scoring_models(["models:/kf@champion"])
-    summary = score_files(
-        [str(demo_dir / "signal.root"), str(demo_dir / "background.root")],
-        models,
-        ScoreSettings(out_dir=tmp_path / "scored", keep_branches=("event",)),
-    )
-    assert [r.status for r in summary.results] == ["scored", "scored"]
-    branch = models[0].branch
-    for sample, stem in enumerate(("signal", "background")):
-        with uproot.open(tmp_path / "scored" / f"{stem}_scores.root") as f:
-            scored = f["Events"].arrays([branch, "event"], library="np")
-        rows = np.flatnonzero(table.sample == sample)
-        by_event = dict(zip(scored["event"].tolist(), scored[branch].tolist(), strict=True))
-        got = np.array([by_event[e] for e in table.event_id[rows].tolist()])
-        assert np.array_equal(got, oof[rows])  # exactly, not approximately
+    scored = batch_scores_by_event("models:/kf@champion", demo_dir, table, tmp_path / "scored")
+    assert np.array_equal(scored, oof)  # exactly, not approximately
     frame = pd.DataFrame(table.X, columns=table.columns)
     pyfunc = mlflow.pyfunc.load_model("models:/kf@champion")
     assert np.array_equal(pyfunc.predict(frame.assign(event=table.event_id)), oof)
@@ -326,15 +309,11 @@ def test_kfold_with_categories_routes_by_category_then_by_fold(
 
     import mlflow
     import pandas as pd
-    import uproot
 
     from hepclf.categories import CategoryModel
     from hepclf.config import parse_pipeline
     from hepclf.ingest import ingest
     from hepclf.pipeline import run_pipeline
-    from hepclf.scoring.file_job import ScoreSettings
-    from hepclf.scoring.runner import score_files
-    from hepclf.scoring.scorers import load_scoring_models
     from tests.conftest import demo_pipeline_dict
 
     raw = demo_pipeline_dict(
@@ -383,21 +362,8 @@ def test_kfold_with_categories_routes_by_category_then_by_fold(
     frame = pd.DataFrame(table.X, columns=table.columns).assign(event=table.event_id)
     got = pyfunc.predict(frame)
     assert np.array_equal(np.asarray(got, dtype=np.float64).ravel(), oof)  # exactly
-    models = load_scoring_models(["models:/kfc@champion"])
-    summary = score_files(
-        [str(demo_dir / "signal.root"), str(demo_dir / "background.root")],
-        models,
-        ScoreSettings(out_dir=tmp_path / "scored", keep_branches=("event",)),
-    )
-    assert [r.status for r in summary.results] == ["scored", "scored"]
-    branch = models[0].branch
-    for sample, stem in enumerate(("signal", "background")):
-        with uproot.open(tmp_path / "scored" / f"{stem}_scores.root") as f:
-            scored = f["Events"].arrays([branch, "event"], library="np")
-        rows = np.flatnonzero(table.sample == sample)
-        by_event = dict(zip(scored["event"].tolist(), scored[branch].tolist(), strict=True))
-        got = np.array([by_event[e] for e in table.event_id[rows].tolist()])
-        assert np.array_equal(got, oof[rows])  # routed by category, then by fold
+    scored = batch_scores_by_event("models:/kfc@champion", demo_dir, table, tmp_path / "scored")
+    assert np.array_equal(scored, oof)  # routed by category, then by fold
 
 
 # -- more than two classes ---------------------------------------------------------------------
@@ -486,3 +452,30 @@ def test_multiclass_scoring_with_event_ids_reproduces_out_of_fold_exactly(tmp_pa
     expected = np.mean([m.predict_proba(Z[shuffled]) for m in ensemble.estimators_], axis=0)
     np.testing.assert_allclose(average, expected, rtol=0, atol=1e-6)
     np.testing.assert_allclose(average.sum(axis=1), 1.0, atol=1e-6)
+
+
+def batch_scores_by_event(model: str, demo_dir: Path, table: FeatureTable, out: Path) -> np.ndarray:
+    """Score the demo files with ``hepclf``'s batch scoring and return each table row's score,
+    found in the friend files by event number."""
+    import uproot
+
+    from hepclf.scoring.file_job import ScoreSettings
+    from hepclf.scoring.runner import score_files
+    from hepclf.scoring.scorers import load_scoring_models
+
+    models = load_scoring_models([model])
+    summary = score_files(
+        [str(demo_dir / "signal.root"), str(demo_dir / "background.root")],
+        models,
+        ScoreSettings(out_dir=out, keep_branches=("event",)),
+    )
+    assert [r.status for r in summary.results] == ["scored", "scored"]
+    branch = models[0].branch
+    scores = np.empty(len(table))
+    for sample, stem in enumerate(("signal", "background")):
+        with uproot.open(out / f"{stem}_scores.root") as f:
+            scored = f["Events"].arrays([branch, "event"], library="np")
+        rows = np.flatnonzero(table.sample == sample)
+        by_event = dict(zip(scored["event"].tolist(), scored[branch].tolist(), strict=True))
+        scores[rows] = [by_event[e] for e in table.event_id[rows].tolist()]
+    return scores
