@@ -82,8 +82,9 @@ def fold_scores(
     """Out-of-fold and in-fold signal scores of the events ``ensemble`` was fitted on
     (two classes), or their (n, K) class probabilities (more classes).
 
-    ``fold`` defaults to the fitted ``folds_``; give it when ``X`` also holds events left
-    out of the fit (e.g. negative weights dropped from training but evaluated).
+    ``fold`` defaults to the fitted ``folds_`` (not saved with the model: give it for a
+    loaded ensemble), and must be given when ``X`` also holds events left out of the fit
+    (e.g. negative weights dropped from training but evaluated).
     """
     fold = ensemble.folds_ if fold is None else np.asarray(fold)
     column = 1 if len(ensemble.classes_) == 2 else slice(None)

@@ -175,11 +175,6 @@ def select_champion(results: Mapping[str, ModelResult], metric: str) -> Selectio
     return selection
 
 
-def best_model(results: Mapping[str, ModelResult], metric: str) -> str:
-    """Name of the champion (see :func:`select_champion`)."""
-    return select_champion(results, metric).best
-
-
 # -- files --------------------------------------------------------------------------------
 
 

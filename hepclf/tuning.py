@@ -27,7 +27,8 @@ import numpy as np
 import optuna
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
 
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
@@ -376,7 +377,7 @@ class _progress_bar:
         study: optuna.Study,
         done: int,
     ) -> None:
-        self.progress = Progress(
+        self.progress = RichProgress(
             TextColumn("tuning [bold]{task.fields[model]}[/]"),
             BarColumn(),
             TextColumn("{task.fields[count]} trials, best CV AUC {task.fields[best]}"),
@@ -462,7 +463,8 @@ def tune_models(
     training = list(models or config.models)
     chosen = [n for n in tune.models or training if n in training]
     keep, sample_weight = training_weights(y, weight, config.class_balance, config.negative_weights)
-    X, y = X[keep], y[keep]
+    # trials train with the training weights and are judged, like auc_test, with physical ones
+    X, y, eval_weight = X[keep], y[keep], weight[keep]
     storage = tune.storage or storage_path_for(tracking_uri)
     data_key = data_fingerprint(X, y)
     seed = config.seed
@@ -474,7 +476,7 @@ def tune_models(
             X,
             y,
             sample_weight,
-            sample_weight,
+            eval_weight,
             base_params=base,
             folds=tune.folds,
             seed=seed,

@@ -147,6 +147,13 @@ class FoldEnsemble(ClassifierMixin, BaseEstimator):
             if on_fold is not None:
                 on_fold(k, time.perf_counter() - start)
         first = self.estimators_[0]
+        for k, model in enumerate(self.estimators_):
+            if not np.array_equal(model.classes_, first.classes_):
+                raise ValueError(
+                    f"fold {k}'s training events hold the classes {model.classes_.tolist()}, "
+                    f"fold 0's {first.classes_.tolist()}: every fold needs every class (use "
+                    "fewer folds or more events of the rare class)"
+                )
         self.classes_ = np.asarray(first.classes_)
         self.n_features_in_ = int(first.n_features_in_)
         self.folds_ = fold
@@ -173,6 +180,11 @@ class FoldEnsemble(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "estimators_")
         X = np.asarray(X)
         fold = np.asarray(fold)
+        if len(fold) != len(X) or fold.max(initial=-1) >= len(self.estimators_):
+            raise ValueError(
+                f"fold must give each of {len(X)} events a fold below {len(self.estimators_)} "
+                "(or -1 for the fold average)"
+            )
         out = np.empty((len(X), len(self.classes_)), dtype=np.float64)
         for k, model in enumerate(self.estimators_):
             rows = np.flatnonzero(fold == k)

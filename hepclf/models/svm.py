@@ -27,7 +27,8 @@ warning above that): the exact fit scales as n^2..n^3, the approximate one needs
 n x n_components x 8 bytes of memory.
 
 Probabilities: each class's one-vs-rest decision value goes through its own Platt sigmoid,
-fitted on the validation set when one is given (else on the training set); for K > 2 the
+fitted on the validation set when ``fit`` is given one (else on the training set; the
+pipeline gives none, since the svm trains on the validation events too); for K > 2 the
 sigmoids are normalised to sum to 1, as scikit-learn's ``CalibratedClassifierCV`` does.
 """
 
