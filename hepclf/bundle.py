@@ -103,7 +103,13 @@ class ModelBundle:
         """The fold column appended for k-fold models: ``event_id % folds``, -1 if unknown."""
         if event_id is None:
             return np.full(n_events, -1.0, dtype=np.float32)
-        ids = np.asarray(event_id).astype(np.int64)
+        raw = np.asarray(event_id)
+        if raw.dtype.kind == "f" and not np.isfinite(raw).all():  # unknown id: fold average
+            fold = np.full(n_events, -1.0, dtype=np.float32)
+            known = np.isfinite(raw)
+            fold[known] = self._fold_of(raw[known], int(known.sum()))
+            return fold
+        ids = raw.astype(np.int64)
         model = self.classifier
         folds = model.models[0].folds if isinstance(model, CategoryModel) else model.folds
         return (ids % folds).astype(np.float32)
@@ -130,6 +136,11 @@ class ModelBundle:
 
     def score_features(self, X: np.ndarray) -> np.ndarray:
         """Signal scores for raw (not normalised) feature columns (two-class models)."""
+        if self.multiclass:
+            raise ValueError(
+                f"model {self.name!r} has {len(self.classes)} classes: use "
+                "probabilities() for one column per class"
+            )
         return self.probabilities(X)[:, 1]
 
     def features_from_frame(self, frame: pd.DataFrame) -> np.ndarray:

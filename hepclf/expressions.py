@@ -312,7 +312,8 @@ def _fold(source: str, node: ast.AST) -> Any:
     if left is None or right is None:
         return None
     text = ast.unparse(node)
-    bits = right * np.log2(abs(left)) if type(right) is int and right > 0 and abs(left) > 1 else 0
+    integers = type(left) is int and type(right) is int  # floats overflow to inf, no hang
+    bits = right * np.log2(abs(left)) if integers and right > 0 and abs(left) > 1 else 0
     if isinstance(node.op, ast.Pow) and bits > 63:
         raise _refuse(
             source,

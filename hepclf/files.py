@@ -87,13 +87,13 @@ def matching_files(pattern: str) -> list[str]:
 def expand_files(patterns: Iterable[str], no_match: Callable[[str], Exception]) -> list[str]:
     """Every file of the patterns in order, each once; ``no_match(pattern)`` is raised for a
     pattern that names no file, so each caller words the error for its own users."""
-    files: list[str] = []
+    files: dict[str, None] = {}  # ordered and de-duplicated in linear time
     for pattern in patterns:
         matched = matching_files(pattern)
         if not matched:
             raise no_match(pattern)
-        files.extend(m for m in matched if m not in files)
-    return files
+        files.update(dict.fromkeys(matched))
+    return list(files)
 
 
 def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:

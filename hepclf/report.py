@@ -169,7 +169,7 @@ def select_champion(results: Mapping[str, ModelResult], metric: str) -> Selectio
     selection = Selection(best, metric, float(values[best]), passed)
     if passed:
         selection.note = (
-            f"passed over {', '.join(passed)} (higher {metric} but flagged over-trained); "
+            f"passed over {', '.join(passed)} (better {metric} but flagged over-trained); "
             f"champion: {best}"
         )
     return selection

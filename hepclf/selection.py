@@ -25,13 +25,22 @@ def per_event(
 ) -> np.ndarray:
     """One value per event of ``expression`` (a constant is broadcast to ``n``); ``jagged`` is
     the error message for an expression that gives a list per event."""
-    values = parse(expression).evaluate(arrays)
+    parsed = parse(expression)
+    values = parsed.evaluate(arrays)
     if isinstance(values, ak.Array):
         if values.ndim > 1:
             raise InputDataError(jagged)
         values = ak.to_numpy(values)
     out = np.asarray(values, dtype=dtype)
-    return np.broadcast_to(out, (n,)) if out.ndim == 0 else out
+    if out.ndim == 0 and not parsed.branches:  # a constant: the same for every event
+        return np.broadcast_to(out, (n,))
+    if out.ndim != 1 or len(out) != n:
+        raise InputDataError(
+            f"{expression!r} gives {out.size} value(s) for {n} events, not one per event: "
+            "indexing such as 'Jet_pt[0]' picks an event, not an object; write "
+            "'Jet_pt[:, 0]' for each event's first object"
+        )
+    return out
 
 
 def selection_mask(

@@ -350,3 +350,33 @@ def test_kfold_result_uses_every_event_unscaled(demo_dir: Path, tmp_path: Path) 
         row = physics.templates.names.index(name)
         assert physics.templates.sumw[row].sum() == pytest.approx(full, rel=1e-9)
     assert again.results["linear"].z0_expected == pytest.approx(physics.z0_expected, rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("split", [{"method": "random"}, {"method": "kfold", "folds": 3}])
+def test_result_of_category_models_reproduces_training(
+    split: dict, demo_dir: Path, tmp_path: Path
+) -> None:
+    """`hepclf result` on per-category models whose routing branch (nJet) is no feature:
+    the table's categories route the events, as in training."""
+    from hepclf.config import parse_pipeline
+    from hepclf.physics.rerun import recompute_results
+    from hepclf.pipeline import run_pipeline
+    from tests.conftest import demo_pipeline_dict, tracking_uri
+
+    raw = demo_pipeline_dict(demo_dir, models={"linear": {}}, split=split)
+    raw["features"] = [f for f in raw["features"] if f != "nJet"]
+    raw["categories"] = [
+        {"name": "many_jets", "selection": "nJet >= 4"},
+        {"name": "few_jets", "selection": "nJet < 4"},
+    ]
+    config = parse_pipeline(raw)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with tracking_uri(store):
+        run = run_pipeline(config, output=tmp_path / "out", tracking_uri=store)
+        again = recompute_results(run.run_id, config, tmp_path / "again", log=False)
+    physics = run.results["linear"].physics
+    assert physics is not None
+    rerun = again.results["linear"]
+    assert rerun.z0_expected == pytest.approx(physics.z0_expected, rel=1e-6)
+    np.testing.assert_allclose(rerun.templates.sumw, physics.templates.sumw, rtol=1e-9)

@@ -236,3 +236,28 @@ def test_local_cluster_gives_the_same_outputs(
         assert serial.fields == parallel.fields
         for field in serial.fields:
             np.testing.assert_array_equal(serial[field], parallel[field])
+
+
+def test_an_earlier_output_matched_as_input_is_refused(tmp_path: Path) -> None:
+    """`data/*.root` on a rerun also matches `a_scores.root`: scoring it would replace it
+    with the output of `a.root`, so the plan is refused, naming both."""
+    from hepclf.errors import InputDataError
+    from hepclf.scoring.runner import plan_outputs
+
+    inputs = [str(tmp_path / "a.root"), str(tmp_path / "a_scores.root")]
+    for path in inputs:
+        Path(path).write_bytes(b"")
+    with pytest.raises(InputDataError, match=r"a_scores.root is an input and also the output"):
+        plan_outputs(inputs, ScoreSettings())
+    assert len(plan_outputs(inputs[:1], ScoreSettings())) == 1
+
+
+def test_a_selection_giving_one_value_for_all_events_is_refused() -> None:
+    from hepclf.errors import InputDataError
+    from hepclf.selection import selection_mask
+
+    arrays = {"met": np.array([10.0, 50.0, 90.0])}
+    with pytest.raises(InputDataError, match=r"gives 1 value\(s\) for 3 events"):
+        selection_mask("met[0] > 20", arrays, 3)
+    np.testing.assert_array_equal(selection_mask("met > 20", arrays, 3), [False, True, True])
+    np.testing.assert_array_equal(selection_mask("1 > 0", arrays, 3), [True, True, True])

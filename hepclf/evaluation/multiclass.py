@@ -112,10 +112,6 @@ class MulticlassReport:
         return self.roc_test[self.classes.index((self.signal_classes or self.classes)[0])]
 
     @property
-    def signal_auc_test(self) -> float:
-        return self.signal_roc_test.auc
-
-    @property
     def auc_test_per_class(self) -> dict[str, float]:
         return {c: r.auc for c, r in zip(self.classes, self.roc_test, strict=True)}
 

@@ -95,6 +95,11 @@ def bundle_scores(
     seeded folds when there are no ids). Category models: each event's category from the
     table.
     """
+    if bundle.fold_columns and config.split.method != "kfold":
+        raise ConfigError(
+            f"model {bundle.name!r} is a k-fold model but the pipeline splits with "
+            f"{config.split.method!r}; give the pipeline YAML the model was trained with"
+        )
     split = split_table(table, config.split, use_event_id=config.event_id is not None)
     rows = split.test
     frame = table.features_frame().iloc[rows]
@@ -105,7 +110,11 @@ def bundle_scores(
                 f"model {bundle.name!r} has per-category models; give the pipeline YAML with "
                 "the 'categories:' it was trained with"
             )
-        X = np.column_stack([bundle.features_from_frame(frame), table.category[rows]])
+        # the table holds each event's category already; the routing branches need not be
+        # features, so the category column is appended here rather than recomputed
+        features = frame[bundle.columns].to_numpy(dtype=np.float32)
+        ids = table.event_id[rows] if bundle.fold_columns else None
+        X = bundle.with_folds(np.column_stack([features, table.category[rows]]), ids)
         proba = bundle.probabilities(X)
     elif config.split.method == "kfold" and not bundle.fold_columns:
         predict_folds = getattr(bundle.classifier, "predict_proba_folds", None)

@@ -64,6 +64,14 @@ def plan_outputs(inputs: Sequence[str], settings: ScoreSettings) -> list[tuple[s
                 "the same name into different --out folders"
             )
         seen[key] = path
+    inputs_resolved = {Path(path).resolve(): path for path in inputs}
+    clash = [inputs_resolved[out] for out in seen if out in inputs_resolved]
+    if clash:
+        raise InputDataError(
+            f"{clash[0]} is an input and also the output of {seen[Path(clash[0]).resolve()]}; "
+            "earlier outputs matched by a glob are not inputs: narrow the pattern or score "
+            "into another --out folder"
+        )
     return plan
 
 

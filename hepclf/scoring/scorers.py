@@ -61,11 +61,6 @@ class ScoringModel:
         per_class = [f"{self.branch}_{_NOT_IN_NAME.sub('_', c)}" for c in self.bundle.classes]
         return (*per_class, f"node_{label}")
 
-    def score(self, X: np.ndarray) -> np.ndarray:
-        """Signal scores (float64) for raw feature columns."""
-        with self._lock:
-            return np.asarray(self.bundle.score_features(X), dtype=np.float64)
-
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """(n, K) class probabilities (float64) for raw feature columns."""
         with self._lock:

@@ -144,7 +144,13 @@ def check_job(inputs: Sequence[str], model: ScoringModel, settings: ScoreSetting
 
 def _try_selection(tree: Any, selection: str) -> None:
     """Evaluate the selection on the first entries: type errors show before a job runs."""
-    chunk = tree.arrays(sorted(branches_of([selection])), entry_stop=_TRIAL_ENTRIES)
+    try:
+        chunk = tree.arrays(sorted(branches_of([selection])), entry_stop=_TRIAL_ENTRIES)
+    except Exception as err:  # a damaged input is the request's problem, not a 500
+        raise PayloadError(
+            f"selection: the first entries of the input cannot be read ({type(err).__name__}: "
+            f"{err})"
+        ) from None
     try:
         selection_mask(selection, chunk, len(chunk))
     except HepclfError as err:

@@ -174,6 +174,9 @@ def features_from_events(events: Sequence[Mapping[str, Any]], bundle: ModelBundl
         return np.empty((0, len(bundle.columns)), dtype=np.float32)
     needed = bundle.required_branches
     arrays = {branch: _branch_values(events, branch, needed) for branch in needed}
+    if bundle.event_id:  # exact ids: a fold picked from a rounded id could be the wrong one
+        ids = [event[bundle.event_id] for event in events]
+        arrays[bundle.event_id] = _event_ids(ids, f"events[].{bundle.event_id}")
     try:
         X = bundle.features_from_branches(arrays, len(events))
     except InputDataError as err:
