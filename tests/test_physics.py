@@ -6,13 +6,18 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyhf
 import pytest
 import uproot
 
-from hepclf.config import ResultConfig
+if TYPE_CHECKING:
+    from hepclf.physics import PhysicsResult
+    from hepclf.physics.rerun import RecomputedResult
+
+from hepclf.config import PipelineConfig, ResultConfig
 from hepclf.errors import ConfigError, InputDataError
 from hepclf.physics import (
     EvaluatedEvents,
@@ -328,21 +333,14 @@ def test_kfold_result_uses_every_event_unscaled(demo_dir: Path, tmp_path: Path) 
     (fold model by event id) reproduces the training run's numbers."""
     from hepclf.config import parse_pipeline
     from hepclf.ingest import ingest
-    from hepclf.physics.rerun import recompute_results
-    from hepclf.pipeline import run_pipeline
-    from tests.conftest import demo_pipeline_dict, tracking_uri
+    from tests.conftest import demo_pipeline_dict
 
     config = parse_pipeline(
         demo_pipeline_dict(
             demo_dir, models={"linear": {}}, split={"method": "kfold", "folds": 3, "seed": 4}
         )
     )
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    with tracking_uri(store):
-        run = run_pipeline(config, output=tmp_path / "out", tracking_uri=store)
-        again = recompute_results(run.run_id, config, tmp_path / "again", log=False)
-    physics = run.results["linear"].physics
-    assert physics is not None
+    physics, again = train_then_recompute(config, tmp_path)
     table = ingest(config)
     luminosity = config.result.luminosity
     for k, name in enumerate(table.sample_names):
@@ -360,9 +358,7 @@ def test_result_of_category_models_reproduces_training(
     """`hepclf result` on per-category models whose routing branch (nJet) is no feature:
     the table's categories route the events, as in training."""
     from hepclf.config import parse_pipeline
-    from hepclf.physics.rerun import recompute_results
-    from hepclf.pipeline import run_pipeline
-    from tests.conftest import demo_pipeline_dict, tracking_uri
+    from tests.conftest import demo_pipeline_dict
 
     raw = demo_pipeline_dict(demo_dir, models={"linear": {}}, split=split)
     raw["features"] = [f for f in raw["features"] if f != "nJet"]
@@ -371,12 +367,25 @@ def test_result_of_category_models_reproduces_training(
         {"name": "few_jets", "selection": "nJet < 4"},
     ]
     config = parse_pipeline(raw)
+    physics, again = train_then_recompute(config, tmp_path)
+    rerun = again.results["linear"]
+    assert rerun.z0_expected == pytest.approx(physics.z0_expected, rel=1e-6)
+    np.testing.assert_allclose(rerun.templates.sumw, physics.templates.sumw, rtol=1e-9)
+
+
+def train_then_recompute(
+    config: PipelineConfig, tmp_path: Path
+) -> tuple[PhysicsResult, RecomputedResult]:
+    """Train the pipeline's linear model into a fresh store, then run `hepclf result` on that
+    run; returns the training run's physics result and the recomputed results."""
+    from hepclf.physics.rerun import recompute_results
+    from hepclf.pipeline import run_pipeline
+    from tests.conftest import tracking_uri
+
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with tracking_uri(store):
         run = run_pipeline(config, output=tmp_path / "out", tracking_uri=store)
         again = recompute_results(run.run_id, config, tmp_path / "again", log=False)
     physics = run.results["linear"].physics
     assert physics is not None
-    rerun = again.results["linear"]
-    assert rerun.z0_expected == pytest.approx(physics.z0_expected, rel=1e-6)
-    np.testing.assert_allclose(rerun.templates.sumw, physics.templates.sumw, rtol=1e-9)
+    return physics, again
