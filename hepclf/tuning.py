@@ -1,7 +1,8 @@
 """Budgeted hyperparameter search with Optuna, on training events only.
 
 Each trial draws parameters from the model's documented search space (``SEARCH_SPACES``),
-trains one model per fold of the training events and scores the held-out fold: the
+trains one model per fold of the training events (folds stratified by class, so a rare
+class is in every fold) and scores the held-out fold: the
 objective is the cross-validated AUC, so the test part of the pipeline is never read (the
 caller hands in training events only). After each fold the running mean is reported, so
 the median pruner stops hopeless trials early. The study lives in an SQLite file, keyed by
@@ -18,7 +19,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -29,6 +30,7 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
+from sklearn.model_selection import StratifiedKFold
 
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
@@ -38,7 +40,7 @@ from hepclf.ingest.table import FeatureTable
 from hepclf.models import MODEL_TYPES, build_model
 from hepclf.normalize import Normalizer
 from hepclf.results import TuningResult
-from hepclf.split import SplitIndices, assign_folds
+from hepclf.split import SplitIndices
 from hepclf.weights import training_weights
 
 if TYPE_CHECKING:
@@ -46,6 +48,9 @@ if TYPE_CHECKING:
     from hepclf.progress import Progress
 
 STORAGE_FILE = "hepclf_tuning.db"
+FOLD_RULE = "stratified-kfold"
+"""How tuning folds are drawn; part of a study's fingerprint, so a study made with other
+folds is never resumed."""
 SearchSpace = Callable[[optuna.Trial], dict[str, Any]]
 
 
@@ -142,12 +147,43 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:10]
 
 
+def study_key(base: dict[str, Any], folds: int, seed: int, data_key: str) -> str:
+    """The fingerprint in a study's name: model settings, folds and their rule, seed, data."""
+    return fingerprint(base, folds, FOLD_RULE, seed, data_key)
+
+
 def data_fingerprint(X: np.ndarray, y: np.ndarray) -> str:
     """Hash of the training events, so a study is resumed only on the same events."""
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(X).tobytes())
     digest.update(np.ascontiguousarray(y).tobytes())
     return digest.hexdigest()[:10]
+
+
+def tuning_folds(
+    y: np.ndarray, folds: int, seed: int, classes: Sequence[str] | None = None
+) -> np.ndarray:
+    """The tuning fold of every event: seeded and stratified by class, so every fold holds
+    every class (a random assignment can leave a rare class out of a fold's training)."""
+    labels = np.unique(y) if classes is None else range(len(classes))
+    counts = np.bincount(y, minlength=len(labels))
+    for label in labels:
+        name, count = int(label) if classes is None else classes[label], int(counts[label])
+        if count < folds:
+            fix = (
+                f"lower tune.folds to {count}"
+                if count >= 2
+                else f"add events of class {name!r} (tuning needs two per class)"
+            )
+            raise ConfigError(
+                f"tuning: class {name!r} has {count} training event(s), fewer than tune.folds "
+                f"({folds}), so a tuning fold would lack it; {fix}"
+            )
+    fold = np.empty(len(y), dtype=np.int64)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for k, (_, held_out) in enumerate(splitter.split(np.zeros((len(y), 1)), y)):
+        fold[held_out] = k
+    return fold
 
 
 def cross_validated_auc(
@@ -202,21 +238,23 @@ def tune_model(
     study_name: str | None = None,
     pruning: bool = True,
     console: Console | None = None,
+    classes: Sequence[str] | None = None,
 ) -> TuningResult:
     """Search ``name``'s parameters on the given (training) events; returns the best.
 
     ``trials`` is the total for the study: a resumed study runs only the trials it still
     lacks. ``timeout_s`` bounds this call. ``base_params`` (the pipeline's own settings for
     the model) stay fixed unless the search space draws them. With a ``console``, a Rich
-    bar shows the trials and the best CV AUC so far.
+    bar shows the trials and the best CV AUC so far. ``classes`` (names of the labels)
+    name a class too rare for the folds in the error.
     """
     if name not in SEARCH_SPACES:
         raise ConfigError(
             f"tune.models: {name!r} has no search space; tunable: {sorted(SEARCH_SPACES)}"
         )
     base = dict(base_params or {})
-    fold = assign_folds(len(X), folds, seed)
-    study_name = study_name or f"{name}-{fingerprint(base, folds, seed, data_fingerprint(X, y))}"
+    fold = tuning_folds(y, folds, seed, classes)
+    study_name = study_name or f"{name}-{study_key(base, folds, seed, data_fingerprint(X, y))}"
     storage_url = _storage_url(storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
@@ -483,9 +521,10 @@ def tune_models(
             timeout_s=tune.timeout_s,
             trials=tune.trials,
             storage=storage,
-            study_name=f"{config.name}.{name}.{fingerprint(base, tune.folds, seed, data_key)}",
+            study_name=f"{config.name}.{name}.{study_key(base, tune.folds, seed, data_key)}",
             pruning=tune.pruning,
             console=console,
+            classes=config.class_names,
         )
     return results
 

@@ -237,3 +237,80 @@ def test_first_trial_is_the_current_setting(tmp_path: Path) -> None:
     assert first["max_depth"] == 3
     for key in ("learning_rate", "min_child_weight", "subsample", "reg_lambda"):
         assert first[key] == pytest.approx(defaults[key])
+
+
+def rare_signal(n: int = 600, rare: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``rare`` signal events among ``n``, well separated from the background."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n, np.int64)
+    y[rng.choice(n, rare, replace=False)] = 1
+    X = rng.normal(size=(n, 3)) + 1.5 * y[:, None]
+    return X.astype(np.float32), y
+
+
+def test_tuning_folds_are_stratified_so_a_rare_class_is_in_every_fold(tmp_path: Path) -> None:
+    """5 signal events in 600: every tuning fold holds one or two (seed 1 of the old random
+    fold rule left a fold without signal)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = rare_signal()
+    result = tune_model(
+        "linear", X, y, folds=3, trials=1, timeout_s=60, storage=tmp_path / "t.db", seed=1
+    )
+    # independent: scikit-learn's stratified folds with the same seed give the trial's value
+    fold = np.empty(len(y), np.int64)
+    for k, (_, held_out) in enumerate(StratifiedKFold(3, shuffle=True, random_state=1).split(X, y)):
+        fold[held_out] = k
+        assert 1 <= y[held_out].sum() <= 2
+    aucs = cross_validated_auc("linear", result.best_params, X, y, None, None, fold, 1)
+    assert result.trial_values == [pytest.approx(np.mean(aucs), abs=1e-12)]
+
+
+def test_class_rarer_than_the_folds_is_a_clear_error(tmp_path: Path) -> None:
+    """A class with fewer training events than tune.folds is named, with the fix."""
+    from hepclf.config import parse_pipeline
+    from hepclf.tuning import tune_models
+
+    config = parse_pipeline(
+        {
+            "name": "t",
+            "samples": [
+                {"name": n, "files": [f"{n}.root"], "label": n} for n in ("ttH", "ttbb", "ttlf")
+            ],
+            "signal": "ttH",
+            "features": ["x0", "x1", "x2"],
+            "models": {"linear": {}},
+            "tune": {"folds": 3, "trials": 1, "storage": str(tmp_path / "t.db")},
+        }
+    )
+    assert config.class_names == ["ttH", "ttbb", "ttlf"]
+    rng = np.random.default_rng(2)
+    y = np.r_[[0, 0], rng.integers(1, 3, 400)]
+    X = rng.normal(size=(len(y), 3)).astype(np.float32)
+    with pytest.raises(
+        ConfigError,
+        match=r"class 'ttH' has 2 training event\(s\), fewer than tune.folds \(3\).*"
+        r"lower tune.folds to 2",
+    ):
+        tune_models(config, X, y, np.ones(len(y)))
+    with pytest.raises(ConfigError, match=r"class 'ttH' has 1 training .*add events of class"):
+        tune_models(config, X[1:], y[1:], np.ones(len(y) - 1))
+
+
+def test_a_study_with_other_folds_is_not_resumed(tmp_path: Path) -> None:
+    """A study named as before folds were stratified (same settings otherwise) is left alone."""
+    from hepclf.tuning import data_fingerprint, fingerprint
+
+    X, y = events(600)
+    db = tmp_path / "t.db"
+    old_name = f"linear-{fingerprint({}, 3, 1, data_fingerprint(X, y))}"
+    old = optuna.create_study(study_name=old_name, storage=f"sqlite:///{db}", direction="maximize")
+    method = optuna.distributions.CategoricalDistribution(["fisher", "logistic"])
+    old.add_trial(
+        optuna.trial.create_trial(
+            params={"method": "logistic"}, distributions={"method": method}, value=0.999
+        )
+    )
+    result = tune_model("linear", X, y, folds=3, trials=1, timeout_s=60, storage=db, seed=1)
+    assert result.study_name != old_name
+    assert result.n_trials == 1 and result.trial_values != [0.999]
