@@ -218,8 +218,29 @@ def test_result_config_names_unknown_samples(demo_dir: Path) -> None:
     with pytest.raises(ConfigError, match=r"normsys names \['ttbarr'\]"):
         parse_pipeline(config)
     config = demo_pipeline_dict(demo_dir, result={"signal": "Higgs"})
-    with pytest.raises(ConfigError, match=r"result.signal names \['Higgs'\]"):
+    with pytest.raises(ConfigError, match=r"result.signal names 'Higgs', which is neither"):
         parse_pipeline(config)
+    config = demo_pipeline_dict(demo_dir, result={"signal": "tth"})
+    with pytest.raises(ConfigError, match=r"result.signal names 'tth' \(did you mean 'ttH'\?\)"):
+        parse_pipeline(config)
+
+
+@pytest.mark.parametrize("signal", ["ttbar", "background", ["ttH", "ttbar"]])
+def test_result_signal_must_be_of_the_signal_class(demo_dir: Path, signal: object) -> None:
+    """mu scales what the models were trained to find: a background sample is refused."""
+    from hepclf.config import parse_pipeline
+    from tests.conftest import demo_pipeline_dict
+
+    config = demo_pipeline_dict(demo_dir, result={"signal": signal})
+    with pytest.raises(
+        ConfigError,
+        match=r"result.signal scales 'ttbar' \(class 'background'\) by mu.*signal class\(es\) "
+        r"\['signal'\]; name samples of those classes \['ttH'\]",
+    ):
+        parse_pipeline(config)
+    for fine in (["ttH"], ["signal"], ["ttH", "signal"]):
+        config = demo_pipeline_dict(demo_dir, result={"signal": fine})
+        assert parse_pipeline(config).result.signal_names == fine
 
 
 def test_binning_templates_match_numpy_histogram() -> None:
@@ -389,3 +410,29 @@ def train_then_recompute(
     physics = run.results["linear"].physics
     assert physics is not None
     return physics, again
+
+
+def test_result_leaves_the_users_pyhf_backend_alone() -> None:
+    """hepclf fits with 64-bit NumPy, then gives a notebook its own backend back, also after
+    an error inside the fits."""
+    from hepclf.physics.inference import numpy_backend
+
+    events = toy_events(n=20_000)
+    config = ResultConfig(binning={"edges": [0.0, 0.5, 0.7, 1.0]})
+    before = pyhf.get_backend()
+    reference = physics_result(events, config)
+    try:
+        pyhf.set_backend("numpy", precision="32b")
+        user = pyhf.get_backend()
+        result = physics_result(events, config)
+        assert (pyhf.tensorlib.name, pyhf.tensorlib.precision) == ("numpy", "32b")
+        assert pyhf.get_backend()[0] is user[0] and pyhf.get_backend()[1] is user[1]
+        with pytest.raises(InputDataError, match="inside"), numpy_backend():
+            assert pyhf.tensorlib.precision == "64b"
+            raise InputDataError("inside the fits")
+        assert pyhf.tensorlib.precision == "32b"
+    finally:
+        pyhf.set_backend(*before)
+    # the user's 32-bit setting did not reach hepclf's fits: same numbers as in 64 bits
+    assert result.z0_expected == reference.z0_expected
+    assert result.mu_up_expected.to_dict() == reference.mu_up_expected.to_dict()

@@ -13,6 +13,7 @@ from hepclf.physics.inference import (
     expected_limit,
     expected_significance,
     model_of,
+    numpy_backend,
 )
 from hepclf.physics.templates import Templates
 from hepclf.physics.workspace import build_workspace
@@ -52,7 +53,8 @@ def physics_result(events: EvaluatedEvents, config: ResultConfig) -> PhysicsResu
     start = time.perf_counter()
     templates = choose_bins(events, config.binning)
     spec = build_workspace(templates, config.systematics)
-    model = model_of(spec)
-    z0 = expected_significance(model)
-    limit = expected_limit(model)
+    with numpy_backend():
+        model = model_of(spec)
+        z0 = expected_significance(model)
+        limit = expected_limit(model)
     return PhysicsResult(z0, limit, templates, spec, time.perf_counter() - start)

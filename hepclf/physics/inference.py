@@ -3,12 +3,15 @@
 Both are asymptotic (Cowan, Cranmer, Gross, Vitells) on Asimov data with the nuisance
 parameters at their nominal values: Z0 = sqrt(q0) on the data expected for mu = 1, and
 the 95 % CL upper limit on mu from CLs with the qtilde statistic on the background-only
-Asimov data, with its ±1σ and ±2σ band. The NumPy backend is enough for a one-channel
-workspace and keeps the result free of autodiff frameworks.
+Asimov data, with its ±1σ and ±2σ band. The NumPy backend (64-bit) is enough for a
+one-channel workspace and keeps the result free of autodiff frameworks; it is switched on
+only around hepclf's own fits (:func:`numpy_backend`), so a notebook's pyhf setting stays.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +39,23 @@ class ExpectedLimit:
         return {"median": self.median, **{k: self.band[k] for k in ("-2", "-1", "+1", "+2")}}
 
 
+@contextmanager
+def numpy_backend() -> Iterator[None]:
+    """pyhf's 64-bit NumPy backend inside the block; the caller's backend and optimizer after.
+
+    pyhf's backend is global: setting it for good would change a notebook user's own fits.
+    """
+    backend, optimizer = pyhf.get_backend()
+    pyhf.set_backend("numpy", precision="64b")
+    try:
+        yield
+    finally:
+        pyhf.set_backend(backend, optimizer)
+
+
 def model_of(spec: dict[str, Any]) -> pyhf.pdf.Model:
-    """The measurement's model of a workspace specification (NumPy backend)."""
-    pyhf.set_backend("numpy")
+    """The measurement's model of a workspace specification (build and fit it in
+    :func:`numpy_backend`)."""
     return pyhf.Workspace(spec).model()
 
 
