@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,13 @@ from hepclf.errors import ConfigError, InputDataError
 from hepclf.expressions import parse
 
 RESERVED_COLUMNS = ("label", "weight", "sample", "event_id")
+_NOT_IN_BRANCH = re.compile(r"[^A-Za-z0-9_]")
+
+
+def branch_safe(name: str) -> str:
+    """``name`` with every character other than a letter, digit or ``_`` as ``_``: the part
+    of an output branch (``score_<model>_<class>``) a label or class name becomes."""
+    return _NOT_IN_BRANCH.sub("_", name)
 
 
 class _Strict(BaseModel):
@@ -188,7 +196,8 @@ class ResultConfig(_Strict):
     Expected yield of an event = weight × sample ``scale`` × ``luminosity`` ÷ the
     fraction of its sample that was evaluated (the test part; 1 with out-of-fold scores).
     ``signal`` lists the classes or samples scaled by the signal strength ``mu``
-    (default: the pipeline's signal class); every other sample is background.
+    (default: the pipeline's signal class), all of the signal class(es): those are what
+    the discriminant is trained to find. Every other sample is background.
     """
 
     luminosity: float = Field(default=1.0, gt=0.0)
@@ -379,16 +388,42 @@ def _check_classes(config: PipelineConfig) -> None:
         raise ValueError(f"with two classes 'signal' must name one of them {labels}")
     if len(labels) > 2 and len(signal) == len(labels):
         raise ValueError("'signal' names every class; leave at least one as background")
+    if len(labels) > 2:  # one score branch per class: score_<model>_<class>
+        seen: dict[str, str] = {}
+        for label in labels:
+            first = seen.setdefault(branch_safe(label), label)
+            if first != label:
+                raise ValueError(
+                    f"the classes {first!r} and {label!r} would both be written to the score "
+                    f"branch score_<model>_{branch_safe(label)} (characters other than letters, "
+                    "digits and _ become _); rename one of them in the samples' 'label:'"
+                )
 
 
 def _check_result(config: PipelineConfig, result: ResultConfig) -> None:
+    from hepclf.files import with_hints
+
     samples = [s.name for s in config.samples]
     labels = list(dict.fromkeys(s.label for s in config.samples))
-    unknown = [n for n in result.signal_names or [] if n not in samples + labels]
+    names = result.signal_names or []
+    unknown = [n for n in names if n not in samples + labels]
     if unknown:
         raise ValueError(
-            f"result.signal names {unknown}, which is neither a class {labels} nor a sample "
-            f"{samples}"
+            f"result.signal names {with_hints(unknown, samples + labels)}, which is neither "
+            f"a class {labels} nor a sample {samples}"
+        )
+    # mu scales what the discriminant was trained to find: samples of the signal class(es)
+    signal = config.signal_classes
+    wrong = [
+        s for s in config.samples if (s.name in names or s.label in names) and s.label not in signal
+    ]
+    if wrong:
+        shown = ", ".join(f"{s.name!r} (class {s.label!r})" for s in wrong)
+        allowed = [s.name for s in config.samples if s.label in signal]
+        raise ValueError(
+            f"result.signal scales {shown} by mu, but the models are trained to find the "
+            f"signal class(es) {signal}; name samples of those classes {allowed} or the "
+            "classes themselves, or change the pipeline's 'signal:'"
         )
     unknown = [n for n in result.systematics.normsys if n not in samples]
     if unknown:

@@ -101,3 +101,20 @@ def test_fingerprint_tracks_ingest_settings_only() -> None:
     assert (
         a.ingest_fingerprint() != parse_pipeline(_minimal(selection="x > 1")).ingest_fingerprint()
     )
+
+
+def test_classes_that_clean_to_one_score_branch_are_refused() -> None:
+    """score_<model>_<class> replaces odd characters by '_': 'tt+H' and 'tt-H' would collide."""
+    samples = [
+        {"name": f"s{i}", "files": [f"{i}.root"], "label": label}
+        for i, label in enumerate(["tt+H", "ttbb", "tt-H"])
+    ]
+    with pytest.raises(
+        ConfigError,
+        match=r"the classes 'tt\+H' and 'tt-H' would both be written to the score branch "
+        r"score_<model>_tt_H .*rename one of them in the samples' 'label:'",
+    ):
+        parse_pipeline(_minimal(samples=samples))
+    samples[2]["label"] = "ttlf"  # distinct after cleaning: loads, one branch per class
+    config = parse_pipeline(_minimal(samples=samples))
+    assert config.class_names == ["tt+H", "ttbb", "ttlf"]

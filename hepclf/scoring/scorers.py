@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from hepclf.bundle import SPEC_FILE, ModelBundle, find_bundle
+from hepclf.config import branch_safe
 from hepclf.errors import HepclfError
 
 _LABELLED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
 _ALIAS_URI = re.compile(r"^models:/([^/@]+)@([^/@]+)$")
-_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class ScoringModel:
         if not self.bundle.multiclass:
             return (self.branch,)
         label = self.branch.removeprefix("score_")
-        per_class = [f"{self.branch}_{_NOT_IN_NAME.sub('_', c)}" for c in self.bundle.classes]
+        per_class = [f"{self.branch}_{branch_safe(c)}" for c in self.bundle.classes]
         return (*per_class, f"node_{label}")
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
@@ -80,7 +80,7 @@ class ScoringModel:
 
 def branch_for(label: str) -> str:
     """The score branch for a label: ``score_`` + the label with odd characters as ``_``."""
-    return "score_" + _NOT_IN_NAME.sub("_", label)
+    return "score_" + branch_safe(label)
 
 
 def bundle_folder(folder: Path) -> Path:
