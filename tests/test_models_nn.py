@@ -1,4 +1,5 @@
-"""dnn, svm and linear: multi-class, the fast SVM design, the DNN optimisers, the contract."""
+"""dnn, svm and linear: multi-class, the fast SVM design, the DNN optimisers, the contract
+(with the forest's predict-time state)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import joblib
 import numpy as np
 import pytest
 from scipy.special import expit
@@ -226,6 +228,49 @@ def test_clone_and_not_fitted(name, params, two_classes):
     assert fitted.n_features_in_ == 10 and list(fitted.classes_) == [0, 1]
     with pytest.raises(ValueError, match="features"):
         fitted.predict_proba(X_test[:, :5])
+
+
+def state(model) -> dict[str, object]:
+    """The estimator's attributes: joblib hashes of each, the Keras network by its weights."""
+    return {
+        key: joblib.hash([w.numpy() for w in value.weights] if key == "network_" else value)
+        for key, value in vars(model).items()
+    }
+
+
+def test_dnn_prediction_leaves_the_estimator_unchanged(two_classes, tmp_path):
+    """The traced forward pass is cached beside the model, not in it, yet built once."""
+    from hepclf.models import dnn
+
+    (X, y), (X_test, _) = two_classes
+    fitted = build_model("dnn", DNN_FAST, seed=0).fit(X[:1000], y[:1000])
+    fitted.save(tmp_path / "dnn")
+    loaded = load_model(tmp_path / "dnn")  # never predicted yet
+    for model in (fitted, loaded):
+        # parameters and public fitted attributes only: nothing cached in the model by fit
+        fitted_names = {key for key in vars(model) if key not in model.get_params()}
+        assert [key for key in fitted_names if key.startswith("_") or not key.endswith("_")] == []
+        before, network = state(model), model.network_
+        proba = model.predict_proba(X_test)
+        model.predict(X_test[:7])
+        assert state(model) == before and model.network_ is network
+        np.testing.assert_array_equal(proba, fitted.predict_proba(X_test))
+        # batches of any length reuse one graph: the speed the cache is for
+        assert dnn._FORWARD[model][1].experimental_get_tracing_count() == 1
+
+
+def test_forest_prediction_leaves_the_forest_unchanged(two_classes):
+    """Prediction runs the trees on one thread without setting n_jobs on the fitted forest."""
+    (X, y), (X_test, _) = two_classes
+    model = build_model("rf", {"n_estimators": 20, "n_jobs": -1}, seed=0).fit(X, y)
+    before, forest_before = state(model), state(model.forest_)
+    proba = model.predict_proba(X_test)
+    assert state(model) == before and state(model.forest_) == forest_before
+    assert model.forest_.n_jobs == -1
+    # the trees' class fractions averaged, as a single-threaded scikit-learn forest sums them
+    expected = sum(tree.predict_proba(X_test) for tree in model.estimators_) / 20
+    np.testing.assert_allclose(proba, expected, rtol=1e-12)
+    np.testing.assert_array_equal(model.predict_proba(X_test), proba)
 
 
 def test_tensorflow_start_up_is_quiet():

@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import warnings
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,6 +41,8 @@ PREDICT_BATCH = 16_384
 # per step is comparable to the maths of a small dense network, so this doubles throughput
 STEPS_PER_EXECUTION = 32
 VERBOSE_ENV = "HEPCLF_VERBOSE"
+# fitted DNN -> (its network_, that network's traced forward pass); see DNN._forward
+_FORWARD: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
 
 
 class DNNParams(BaseModel):
@@ -380,9 +383,12 @@ class DNN(Classifier):
     def _forward(self) -> Any:
         """The network's inference pass as one traced ``tf.function`` (built once per network).
 
-        Traced with a fixed input signature, so any batch length reuses the same graph.
+        Traced with a fixed input signature, so any batch length reuses the same graph. Kept
+        beside the model (keyed by it, tied to its ``network_``) rather than in it:
+        prediction must not change the estimator's attributes (scikit-learn's contract), and
+        a pickled model carries no traced function.
         """
-        cached = getattr(self, "_forward_cache", None)
+        cached = _FORWARD.get(self)
         if cached is not None and cached[0] is self.network_:
             return cached[1]
         tf = import_tensorflow()
@@ -393,7 +399,7 @@ class DNN(Classifier):
         def forward(x: Any) -> Any:
             return tf.cast(network(x, training=False), tf.float32)
 
-        self._forward_cache = (network, forward)
+        _FORWARD[self] = (network, forward)
         return forward
 
     def _predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -402,12 +408,6 @@ class DNN(Classifier):
             forward(X[i : i + PREDICT_BATCH]).numpy() for i in range(0, len(X), PREDICT_BATCH)
         ]
         return ensemble_proba(np.concatenate(logits) if len(logits) != 1 else logits[0])
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the traced function (rebuilt on first prediction)."""
-        state = super().__getstate__()
-        state.pop("_forward_cache", None)
-        return state
 
     def _save_model(self, directory: Path) -> None:
         self.network_.save(directory / "dnn.keras")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Literal
 
@@ -93,9 +94,11 @@ class Forest(Classifier):
 
     def _predict_proba(self, X: np.ndarray) -> np.ndarray:
         # one thread: scikit-learn's threads sum the trees in a varying order, which would
-        # make repeated predictions differ in the last bit
-        self.forest_.n_jobs = 1
-        return self.forest_.predict_proba(X)
+        # make repeated predictions differ in the last bit. Set on a shallow copy (the trees
+        # are shared, not copied): prediction must not change the fitted forest.
+        forest = copy.copy(self.forest_)
+        forest.n_jobs = 1
+        return forest.predict_proba(X)
 
     def _save_model(self, directory: Path) -> None:
         joblib.dump(self.forest_, directory / "forest.joblib", compress=3)
