@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import uproot
+import uvicorn
 
 from hepclf.features import compute_features
+from hepclf.scoring.scorers import ScoringModel
+from hepclf.service.app import create_app
+from hepclf.service.settings import ServiceSettings
 from hepclf.tracking.registry import load_bundle
-from tests.conftest import RegisteredModels, Server, serve, tracking_uri
+from tests.conftest import RegisteredModels, Server, free_port, serve, tracking_uri
 
 BRANCHES = ["lep_pt", "lep_eta", "met", "nJet", "Jet_pt", "Jet_eta", "Jet_btag"]
 
@@ -260,3 +266,59 @@ def test_concurrent_clients_get_consistent_answers(
         for _, scores in answers:
             np.testing.assert_allclose(scores, expected[i], rtol=1e-6, atol=1e-9)
     assert time.monotonic() - start < 180
+
+
+@contextmanager
+def in_process_server(token: str) -> Iterator[str]:
+    """The app under uvicorn in a thread of this process (so a test can make the model
+    fail), over real HTTP; its URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(ServiceSettings(token=token)), host="127.0.0.1", port=port, log_level="error"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "error", [RecursionError("maximum recursion depth exceeded"), OverflowError("math range")]
+)
+def test_a_failure_while_scoring_is_500_not_a_bad_body(
+    registered_models: RegisteredModels,
+    events: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+) -> None:
+    """An error the model raises (injected: the payload checks let no input reach one) is
+    the service's failure, a 500 naming it; a body too deep to parse stays a 422."""
+
+    def failing(self: ScoringModel, X: np.ndarray) -> np.ndarray:
+        raise error
+
+    token = "t" * 32
+    path = f"/models/{registered_models.xgb}/score"
+    with tracking_uri(registered_models.tracking_uri), in_process_server(token) as url:
+        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        with client:
+            assert client.post(path, json={"events": events[:5]}).status_code == 200
+            monkeypatch.setattr(ScoringModel, "probabilities", failing)
+            failed = client.post(path, json={"events": events[:5]}, timeout=30)
+            deep = b'{"events": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+            unreadable = client.post(
+                path, content=deep, headers={"content-type": "application/json"}, timeout=30
+            )
+    assert failed.status_code == 500, failed.text
+    detail = failed.json()["detail"]
+    assert f"{type(error).__name__}: {error}" in detail and "request was not at fault" in detail
+    assert unreadable.status_code == 422
+    assert "nested deeper than the parser allows" in unreadable.json()["detail"]

@@ -5,19 +5,26 @@ Every endpoint but ``/health`` needs the bearer token (the OpenAPI description a
 ``{"detail": ...}``: 401 token, 403 path outside the data roots, 404 unknown model, version,
 alias or job, 409 an output name holding a file hepclf did not write, 413 too large, 422 a
 payload that cannot be scored or a job that would fail (the field or file is named; also
-JSON nested too deeply to parse), 503 shutting down. ``/health`` runs on the event loop
-itself, so it answers while every worker thread is busy.
+JSON nested too deeply to parse), 500 a failure of the service itself (e.g. a
+RecursionError while scoring: never blamed on the request), 503 shutting down. ``/health``
+runs on the event loop itself, so it answers while every worker thread is busy.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -38,6 +45,7 @@ from hepclf.service.payloads import (
 from hepclf.service.registry import ModelCache, ModelNotFound, list_models
 from hepclf.service.settings import ServiceSettings
 
+_LOG = logging.getLogger("hepclf.service")
 _UNPARSED_BODY = "There was an error parsing the body"
 _UNPARSED_BODY_422 = (
     "the request body cannot be read: JSON nested deeper than the parser allows (about 1,000 "
@@ -45,9 +53,15 @@ _UNPARSED_BODY_422 = (
 )
 
 
+class ScoringFailed(HepclfError):
+    """A checked request that the model failed to score: the service's failure (500)."""
+
+
 def _status_of(err: HepclfError) -> int:
     if isinstance(err, PayloadError):
         return err.status_code
+    if isinstance(err, ScoringFailed):
+        return 500
     if isinstance(err, ForbiddenPath):
         return 403
     if isinstance(err, ModelNotFound):
@@ -85,10 +99,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             return JSONResponse({"detail": _UNPARSED_BODY_422}, status_code=422)
         return await http_exception_handler(request, err)
 
-    @app.exception_handler(RecursionError)
-    @app.exception_handler(OverflowError)
-    async def too_large(_: Request, err: Exception) -> JSONResponse:
-        return JSONResponse({"detail": f"{_UNPARSED_BODY_422} ({err})"}, status_code=422)
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, err: RequestValidationError) -> JSONResponse:
+        try:
+            return await request_validation_exception_handler(request, err)
+        except RecursionError:  # JSON just shallow enough to parse is too deep to echo back
+            errors = [{k: v for k, v in e.items() if k != "input"} for e in err.errors()]
+            return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
     @app.get("/health", tags=["service"])
     async def health() -> dict[str, str]:
@@ -113,12 +130,22 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             )
         version = cache.resolve(name, request.alias, request.version)
         model = cache.get(name, version)
-        if request.events is not None:
-            X = features_from_events(request.events, model.bundle)
-        else:
-            assert request.columns is not None
-            X = features_from_columns(request.columns, model.bundle)
-        proba = model.probabilities(X) if len(X) else np.empty((0, len(model.bundle.classes)))
+        try:
+            if request.events is not None:
+                X = features_from_events(request.events, model.bundle)
+            else:
+                assert request.columns is not None
+                X = features_from_columns(request.columns, model.bundle)
+            n_classes = len(model.bundle.classes)
+            proba = model.probabilities(X) if len(X) else np.empty((0, n_classes))
+        except HepclfError:
+            raise  # the request's fault, named (422)
+        except Exception as err:  # the values were checked: what fails now is the service
+            _LOG.exception("model %r version %s failed while scoring", name, version)
+            raise ScoringFailed(
+                f"model {name!r} version {version} failed while scoring ({type(err).__name__}: "
+                f"{err}); the request was not at fault, the service log has the details"
+            ) from None
         unrouted = np.flatnonzero(~np.isfinite(proba).all(axis=1))
         if unrouted.size:
             raise PayloadError(

@@ -1,10 +1,15 @@
 """Batch scoring jobs: checked before they are accepted, run in background threads.
 
-A job is checked in full before ``POST /jobs`` answers 202 (:func:`check_job`): the
-selection is parsed (bounded, see :mod:`hepclf.expressions`) and tried on the first
-entries, every input is opened and its branches checked against the model and the
-selection, and no output name may hold a file hepclf did not write. What is left to fail
-afterwards is the data itself (a file damaged after its first entries, a full disk).
+A job is checked before ``POST /jobs`` answers 202 (:func:`check_job`): the selection is
+parsed (bounded, see :mod:`hepclf.expressions`) and tried on the first entries, the first
+``CHECKED_INPUTS`` inputs are opened and their branches checked against the model and the
+selection, every other input must be a whole ROOT file by its size and header, and no
+output name may hold a file hepclf did not write. Opening each of up to 10,000 inputs
+(milliseconds per file on a local disk, more on network storage) would hold the request,
+and the interpreter ``/health`` shares, for tens of seconds; so a later input that lacks a
+branch fails in the job, which names it among its files while the others complete. What
+else is left to fail is the data itself (a file damaged after its first entries, a full
+disk).
 
 Jobs stop at the next chunk (about a second) when they pass the time limit or when the
 service shuts down (SIGTERM); their status says so, outputs already complete stay, and
@@ -29,7 +34,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 from hepclf.errors import HepclfError
 from hepclf.expressions import parse
 from hepclf.features import branches_of
-from hepclf.ingest.reader import open_tree
+from hepclf.ingest.reader import open_tree, root_file_problem
 from hepclf.scoring import DEFAULT_STEP_SIZE
 from hepclf.scoring.chunks import ChunkPlan
 from hepclf.scoring.file_job import ScoreSettings, check_branches, score_file
@@ -42,6 +47,7 @@ from hepclf.service.payloads import MAX_VERSION, PayloadError
 JobStatus = Literal["queued", "running", "done", "failed", "stopped"]
 _LOG = logging.getLogger("hepclf.service")
 _TRIAL_ENTRIES = 100
+CHECKED_INPUTS = 10  # inputs opened while the request waits (see the module docstring)
 _LISTED_PROBLEMS = 5
 
 
@@ -118,16 +124,12 @@ def check_job(inputs: Sequence[str], model: ScoringModel, settings: ScoreSetting
         parse(settings.selection)
     problems, foreign = [], []
     for index, (path, output) in enumerate(plan_outputs(inputs, settings)):
-        try:
-            tree = open_tree(path, settings.tree)
-            try:
-                check_branches(tree, plan, f"{path} (tree {settings.tree!r})")
-                if index == 0 and settings.selection:
-                    _try_selection(tree, settings.selection)
-            finally:
-                tree.file.close()
-        except HepclfError as err:
-            problems.append(str(err))
+        if index < CHECKED_INPUTS:
+            problem = _opening_problem(path, plan, settings, try_selection=index == 0)
+        else:  # size and header only: cheap for any number of files
+            problem = root_file_problem(path)
+        if problem is not None:
+            problems.append(problem)
         if not settings.overwrite and (output.exists() or output.is_symlink()):
             why = foreign_reason(output, settings.fmt)
             if why is not None:
@@ -140,6 +142,24 @@ def check_job(inputs: Sequence[str], model: ScoringModel, settings: ScoreSetting
         )
     if problems:
         raise PayloadError(_listing(problems))
+
+
+def _opening_problem(
+    path: str, plan: ChunkPlan, settings: ScoreSettings, try_selection: bool
+) -> str | None:
+    """What opening ``path`` shows wrong (tree, branches, the selection on its first
+    entries when ``try_selection``), or None."""
+    try:
+        tree = open_tree(path, settings.tree)
+        try:
+            check_branches(tree, plan, f"{path} (tree {settings.tree!r})")
+            if try_selection and settings.selection:
+                _try_selection(tree, settings.selection)
+        finally:
+            tree.file.close()
+    except HepclfError as err:
+        return str(err)
+    return None
 
 
 def _try_selection(tree: Any, selection: str) -> None:

@@ -17,6 +17,7 @@ import pytest
 import uproot
 
 from hepclf.scoring.outputs import inspect_output
+from hepclf.service.jobs import CHECKED_INPUTS
 from hepclf.tracking.registry import load_bundle
 from tests.conftest import RegisteredModels, Server, tracking_uri
 from tests.reliability.conftest import health_seconds, running_server, write_without_jets
@@ -81,15 +82,56 @@ def test_a_hostile_selection_is_422_before_any_work(
 def test_a_job_for_a_file_without_a_model_branch_is_422(
     registered_models: RegisteredModels, server: Server
 ) -> None:
-    arrays = uproot.open(server.root / "data" / "signal.root")["Events"].arrays(["lep_pt"])
-    with uproot.recreate(server.root / "data" / "lep_only.root") as file:
-        file["Events"] = {"lep_pt": arrays.lep_pt}
+    write_lep_only(server.root / "data" / "signal.root", server.root / "data" / "lep_only.root")
     inputs = [str(server.root / "data" / "lep_only.root"), str(server.root / "data" / "*.root")]
     with server.client() as client:
         answer = client.post("/jobs", json=job(registered_models, server, inputs=inputs))
     assert answer.status_code == 422
     assert "lep_only.root (tree 'Events'): model 'xgb'" in answer.json()["detail"]
     (server.root / "data" / "lep_only.root").unlink()
+
+
+def write_lep_only(source: Path, dest: Path) -> None:
+    """A ROOT file with ``source``'s lep_pt only: readable, but without the model's branches."""
+    arrays = uproot.open(source)["Events"].arrays(["lep_pt"])
+    with uproot.recreate(dest) as file:
+        file["Events"] = {"lep_pt": arrays.lep_pt}
+
+
+def test_a_job_opens_only_its_first_inputs_before_answering(
+    registered_models: RegisteredModels, server: Server
+) -> None:
+    """The request opens the first CHECKED_INPUTS inputs and reads only the size and header
+    of the others (any number of them): a later file that is not ROOT is still a 422, a later
+    file without the model's branches fails in the job, by name, while the others complete."""
+    data = server.root / "data" / "many"
+    data.mkdir()
+    for i in range(CHECKED_INPUTS):
+        shutil.copy(server.root / "data" / "signal.root", data / f"a{i:02d}.root")
+    lep_only, notes = data / "b_lep_only.root", data / "c_notes.root"
+    write_lep_only(server.root / "data" / "signal.root", lep_only)
+    notes.write_text("not a ROOT file\n")
+    payload = job(registered_models, server, inputs=[str(data / "*.root")], out=str(data / "out"))
+    refused, times = post_watching_health(server, "/jobs", json=payload)
+    assert refused.status_code == 422, refused.text
+    assert f"{notes}: not a ROOT file" in refused.json()["detail"]
+    assert str(lep_only) not in refused.json()["detail"]  # not opened while the request waited
+    notes.unlink()
+    accepted, times_accepted = post_watching_health(server, "/jobs", json=payload)
+    assert accepted.status_code == 202, accepted.text
+    assert max(times + times_accepted) < 2.0
+    with server.client() as client:
+        status = wait_for_job(client, accepted.json()["id"])
+    assert status["status"] == "failed", status
+    assert status["error"] == f"1 of {CHECKED_INPUTS + 1} files failed"
+    failed = [f for f in status["files"] if f["status"] == "failed"]
+    assert [f["input"] for f in failed] == [str(lep_only)]
+    assert "model 'xgb'" in failed[0]["error"] and "missing" in failed[0]["error"]
+    scored = [f for f in status["files"] if f["status"] == "scored"]
+    assert len(scored) == CHECKED_INPUTS and status["events"] == 5000 * CHECKED_INPUTS
+    for result in scored:
+        assert inspect_output(Path(result["output"]), "root", "Events").state == "complete"
+    assert not Path(failed[0]["output"]).exists()
 
 
 def nested(depth: int) -> bytes:
@@ -158,6 +200,26 @@ def test_deeply_nested_json_is_422(registered_models: RegisteredModels, server: 
         assert answer.status_code == 422, (depth, answer.text)
         assert max(times) < 2.0
     assert "nested deeper than the parser allows" in answer.json()["detail"]
+
+
+def test_json_just_shallow_enough_to_parse_is_422(
+    registered_models: RegisteredModels, server: Server
+) -> None:
+    """Near the parser's depth limit a body parses but is too deep to echo back in the
+    validation error: still a 422 naming the field, never a 500."""
+    headers = {"content-type": "application/json"}
+    with server.client() as client:
+        for depth in range(900, 1010):
+            for path, prefix in [
+                (f"/models/{registered_models.xgb}/score", b'{"events": '),
+                ("/jobs", b'{"model": "m", "inputs": ["x"], "selection": '),
+            ]:
+                body = prefix + b"[" * depth + b"]" * depth + b"}"
+                answer = client.post(path, content=body, headers=headers)
+                assert answer.status_code == 422, (depth, path, answer.text)
+                detail = answer.json()["detail"]
+                named = "selection" if path == "/jobs" else "events"
+                assert named in str(detail) or "nested deeper" in detail, (depth, detail)
 
 
 def test_a_foreign_file_at_an_output_name_is_409(
