@@ -55,14 +55,13 @@ def fit_categories(
                 f"category {category.name!r} ({category.selection!r}) has no training events "
                 f"of class(es) {missing}; merge it with another category or loosen its selection"
             )
-        with_val = len(np.unique(y_val)) == n_classes
         model = build_model(name, params, seed=config.seed)
         with warnings.catch_warnings():  # said once per run by the pipeline
             warnings.filterwarnings("ignore", message=".*negative weights.*")
-            if with_val:
+            if model.uses_validation and len(np.unique(y_val)) == n_classes:
                 model.fit(X, y, w, X_val, y_val, w_val)
-            else:
-                model.fit(X, y, w)
+            else:  # the validation events train as well (a stopping model carves its own)
+                model.fit(*(np.concatenate(p) for p in ((X, X_val), (y, y_val), (w, w_val))))
         models.append(model)
     return CategoryModel(name, list(categories), models)
 

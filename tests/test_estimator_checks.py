@@ -29,10 +29,6 @@ ESTIMATORS = [
 WEIGHT_EQUIVALENCE = "check_sample_weight_equivalence_on_dense_data"
 # checks a model cannot pass, and why (any other failing check fails this test)
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {
-    "bdt": {
-        WEIGHT_EQUIVALENCE: "bagging Poisson-resamples events, so a repeated event is "
-        "drawn twice independently, not once with weight 2"
-    },
     "xgb": {
         WEIGHT_EQUIVALENCE: "subsample draws events at random, and repeated events change the "
         "validation split carved for early stopping",
@@ -42,8 +38,8 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
         "own RandomForestClassifier)"
     },
     "svm": {
-        WEIGHT_EQUIVALENCE: "Nystroem draws its landmarks among the events (repeats shift "
-        "the draw) and liblinear's solver stops at a tolerance"
+        WEIGHT_EQUIVALENCE: "the k-means landmarks count a repeated event twice (repeats "
+        "shift the centres) and liblinear's solver stops at a tolerance"
     },
     "linear": {
         WEIGHT_EQUIVALENCE: "Fisher is weight-equivalent in exact arithmetic; on the "

@@ -171,23 +171,60 @@ def test_same_seed_same_model(name, fitted, data):
     np.testing.assert_array_equal(again.predict_proba(X_test), fitted[name].predict_proba(X_test))
 
 
-def test_bdt_bagging_follows_the_seed(fitted, data):
+def test_bdt_bagging_follows_the_seed(data):
     (X, y), _, (X_test, _) = data
-    other = BDT(seed=8, **FAST["bdt"]).fit(X, y)
-    assert fitted["bdt"].use_bagging
-    assert not np.array_equal(other.predict_proba(X_test), fitted["bdt"].predict_proba(X_test))
+    bagged = [BDT(seed=seed, n_trees=30, use_bagging=True).fit(X, y) for seed in (7, 7, 8)]
+    scores = [model.predict_proba(X_test) for model in bagged]
+    np.testing.assert_array_equal(scores[0], scores[1])
+    assert not np.array_equal(scores[0], scores[2])
 
 
 def test_bdt_matches_sklearn_adaboost(data):
-    """Same boosting (discrete AdaBoost, alpha = beta*ln((1-err)/err)) and depth-3 trees."""
+    """Same boosting (discrete AdaBoost, alpha = beta*ln((1-err)/err)) and depth-3 trees:
+    with a cut between every pair of training values and no minimum node size, the forest
+    is scikit-learn's AdaBoost of depth-3 trees."""
     (X, y), _, (X_test, y_test) = data
-    ours = BDT(seed=0, n_trees=300).fit(X, y)
+    ours = BDT(seed=0, n_trees=300, beta=0.5, min_node_size=0, n_cuts=len(X)).fit(X, y)
     theirs = AdaBoostClassifier(
         DecisionTreeClassifier(max_depth=3), n_estimators=300, learning_rate=0.5, random_state=0
     ).fit(X, y)
     auc_ours = roc_auc_score(y_test, ours.predict_proba(X_test)[:, 1])
     auc_theirs = roc_auc_score(y_test, theirs.decision_function(X_test))
-    assert abs(auc_ours - auc_theirs) < 0.01
+    assert abs(auc_ours - auc_theirs) < 0.003
+    np.testing.assert_allclose(ours.alpha_[:10], theirs.estimator_weights_[:10], rtol=1e-6)
+
+
+def _leaves(model: BDT, X: np.ndarray) -> np.ndarray:
+    """Leaf of every event in every tree (events, trees), routed through the public
+    arrays (right when x >= threshold)."""
+    n_trees, n_inner = model.feature_.shape
+    node = np.zeros((len(X), n_trees), dtype=np.intp)
+    trees = np.arange(n_trees)
+    for d in range(int(np.log2(n_inner + 1))):
+        heap = 2**d - 1 + node
+        value = np.take_along_axis(X, model.feature_[trees, heap].astype(np.intp), axis=1)
+        node = 2 * node + (value >= model.threshold_[trees, heap])
+    return node
+
+
+def test_bdt_min_node_size_is_a_count_or_a_fraction(data):
+    (X, y), _, (X_test, _) = data
+    as_count = BDT(seed=0, n_trees=40, min_node_size=80).fit(X, y)
+    as_fraction = BDT(seed=0, n_trees=40, min_node_size=80 / len(X)).fit(X, y)
+    np.testing.assert_array_equal(as_count.predict_proba(X_test), as_fraction.predict_proba(X_test))
+    leaves = _leaves(as_count, X)
+    counts = np.stack([np.bincount(leaves[:, t], minlength=8) for t in range(40)])
+    assert ((counts == 0) | (counts >= 80)).all()  # an unsplit node leaves one leaf empty
+    assert ((counts > 0) & (counts < 120)).any()  # the limit is reached, not just respected
+    for bad in (0.7, 2.5):
+        with pytest.raises(ConfigError, match=r"min_node_size.*whole number of events"):
+            BDT(min_node_size=bad).fit(X, y)
+
+
+def test_bdt_trains_on_every_event_unless_it_prunes(data):
+    """Without pruning the pipeline's validation events train as well (uses_validation)."""
+    assert not BDT().uses_validation
+    assert BDT(prune_on_validation=True).uses_validation
 
 
 def test_bdt_zero_weight_is_like_dropping_the_event(data):
@@ -284,26 +321,50 @@ def test_bdt_does_not_import_tensorflow():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize(
-    ("name", "params", "rounds"),
-    [
-        ("bdt", {"n_trees": 200}, lambda m: len(m.alpha_)),
-        (
-            "xgb",
-            {"n_estimators": 300, "learning_rate": 0.3, "n_jobs": 1},
-            lambda m: m.booster_.num_boosted_rounds(),
-        ),
-    ],
-)
-def test_boosting_keeps_the_fewest_rounds_on_the_validation_plateau(data, name, params, rounds):
+def test_bdt_keeps_the_shortest_prefix_on_the_validation_plateau(data):
+    """The pruned forest is the full forest cut at the first tenth tree whose validation
+    AUC (scikit-learn on the prefix's votes) is within the tolerance of the best prefix."""
     (X, y), (X_val, y_val), _ = data
-    pruned = build_model(name, params, seed=2).fit(X, y, X_val=X_val, y_val=y_val)
-    full = build_model(name, {**params, "prune_tolerance": 0.0}, seed=2).fit(
+    settings = {"n_trees": 200, "beta": 0.5, "seed": 2}
+    full = BDT(**settings).fit(X, y, X_val=X_val, y_val=y_val)
+    pruned = BDT(**settings, prune_on_validation=True, prune_tolerance=0.003).fit(
         X, y, X_val=X_val, y_val=y_val
     )
-    assert rounds(pruned) <= rounds(full)
-    val_auc = lambda m: roc_auc_score(y_val, m.predict_proba(X_val)[:, 1])  # noqa: E731
-    assert val_auc(pruned) >= val_auc(full) - 0.003 - 1e-9
+    n_trees = len(full.alpha_)
+    signed = 2 * full.leaf_class_ - 1  # TMVA's +-1 leaves
+    per_tree = signed[np.arange(n_trees), _leaves(full, X_val)] * full.alpha_  # (events, trees)
+    lengths = list(range(10, n_trees + 1, 10))
+    aucs = [roc_auc_score(y_val, per_tree[:, :n].sum(axis=1)) for n in lengths]
+    expected = next(n for n, a in zip(lengths, aucs, strict=True) if a >= max(aucs) - 0.003)
+    assert expected < n_trees  # the plateau is reached: pruning has something to do
+    assert len(pruned.alpha_) == expected
+    np.testing.assert_array_equal(pruned.alpha_, full.alpha_[:expected])
+    np.testing.assert_array_equal(pruned.threshold_, full.threshold_[:expected])
+
+
+def test_xgb_keeps_the_fewest_rounds_on_the_validation_plateau(data):
+    """Cut at the first round whose validation AUC (scikit-learn on the staged scores) is
+    within the tolerance of the best; tolerance 0 keeps the best round."""
+    import xgboost
+
+    (X, y), (X_val, y_val), _ = data
+    params = {"n_estimators": 300, "learning_rate": 0.3, "n_jobs": 1}
+    pruned = build_model("xgb", {**params, "prune_tolerance": 0.003}, seed=2).fit(
+        X, y, X_val=X_val, y_val=y_val
+    )
+    best = build_model("xgb", {**params, "prune_tolerance": 0.0}, seed=2).fit(
+        X, y, X_val=X_val, y_val=y_val
+    )
+    booster, dval = best.booster_, xgboost.DMatrix(X_val)
+    rounds = booster.num_boosted_rounds()
+    aucs = [
+        roc_auc_score(y_val, booster.predict(dval, iteration_range=(0, n)))
+        for n in range(1, rounds + 1)
+    ]
+    assert int(np.argmax(aucs)) + 1 == rounds
+    expected = next(n for n, a in enumerate(aucs, start=1) if a >= max(aucs) - 0.003)
+    assert expected < rounds
+    assert pruned.booster_.num_boosted_rounds() == expected
 
 
 # -- scikit-learn contract and multi-class for the tree models ---------------------------
@@ -391,7 +452,7 @@ def test_multiclass_probabilities_match_the_library_models(name, params, referen
 def test_multiclass_bdt_is_samme(three_classes):
     """Unpruned, without bagging: alphas follow SAMME's rule, probabilities its formula."""
     (X, y), _, (X_test, _) = three_classes
-    model = BDT(n_trees=30, use_bagging=False, seed=0).fit(X, y)
+    model = BDT(n_trees=30, beta=0.5, seed=0).fit(X, y)
     assert model.leaf_class_.max() == 2 and set(np.unique(model.leaf_class_)) == {0, 1, 2}
     errors = np.array(model.history_["tree_error"])
     np.testing.assert_allclose(model.alpha_, 0.5 * (np.log((1 - errors) / errors) + np.log(2)))

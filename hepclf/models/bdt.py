@@ -1,6 +1,7 @@
 """TMVA-style AdaBoost boosted decision trees, vectorised with numpy; SAMME for K > 2 classes.
 
-Features are binned once into ``n_cuts + 1`` quantile bins (TMVA's nCuts grid); each tree
+Features are binned once into ``n_cuts + 1`` quantile bins (TMVA's nCuts grid; 1000 by
+default, uint16 above 254 cuts, as good as exact cuts); each tree
 level is then grown from one weighted ``np.bincount`` over (node, class, feature, bin), so
 a tree costs a few passes over the binned data instead of a sort per node.
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy.special import softmax
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -34,29 +35,49 @@ _PREPARED: weakref.WeakKeyDictionary[Any, tuple[np.ndarray, Any]] = weakref.Weak
 
 
 class BDTParams(BaseModel):
-    """TMVA's recommended BDT settings (NTrees=850, MaxDepth=3, AdaBoostBeta=0.5,
-    MinNodeSize=2.5%, nCuts=20, UseBaggedBoost); bagging markedly reduces over-training."""
+    """TMVA's AdaBoost (NTrees=850, MaxDepth=3) with settings re-derived on data other than
+    the demo (README "Defaults"): TMVA's nCuts=20 grid is adaptive per node in TMVA but a
+    global quantile grid here, and lost 0.01 AUC to exact cuts, so 1000 quantile cuts (as
+    good as exact: scikit-learn's AdaBoost on the same binned inputs scores the same);
+    AdaBoostBeta 0.3 rather than 0.5; no bagging and a 0.2 % minimum node size rather than
+    TMVA's bagged 2.5 % (which lost 0.015 AUC at 10^4 training events). Every training
+    event trains; pruning on validation events is an option."""
 
     model_config = ConfigDict(extra="forbid")
 
     n_trees: int = Field(850, ge=1, description="number of boosted trees (NTrees)")
     max_depth: int = Field(3, ge=1, le=12, description="depth of each tree (MaxDepth)")
-    beta: float = Field(0.5, gt=0, le=1, description="AdaBoostBeta: learning rate of boosting")
+    beta: float = Field(0.3, gt=0, le=1, description="AdaBoostBeta: learning rate of boosting")
     min_node_size: float = Field(
-        0.025, ge=0, lt=0.5, description="minimum fraction of events (count and weight) per node"
+        0.002,
+        ge=0,
+        description="minimum events per node (count and weight): below 0.5 a fraction of the "
+        "training events (TMVA's MinNodeSize), from 1 a number of events",
     )
-    n_cuts: int = Field(20, ge=1, le=254, description="cut points scanned per variable (nCuts)")
-    use_bagging: bool = Field(True, description="grow each tree on a Poisson-resampled sample")
+    n_cuts: int = Field(
+        1000, ge=1, le=65534, description="quantile cut points scanned per variable (nCuts)"
+    )
+    use_bagging: bool = Field(False, description="grow each tree on a Poisson-resampled sample")
     bagged_sample_fraction: float = Field(
         0.6, gt=0, le=1, description="mean resampling multiplicity when use_bagging"
     )
     prune_on_validation: bool = Field(
-        True,
-        description="keep the shortest prefix of the forest whose validation AUC (macro "
-        "one-vs-rest for K > 2 classes) is within prune_tolerance of the best prefix (only "
-        "when a validation set is given)",
+        False,
+        description="hold out the validation events and keep the shortest prefix of the "
+        "forest whose validation AUC (macro one-vs-rest for K > 2 classes) is within "
+        "prune_tolerance of the best prefix",
     )
     prune_tolerance: float = Field(0.002, ge=0, lt=0.1, description="AUC tolerance for pruning")
+
+    @field_validator("min_node_size")
+    @classmethod
+    def _fraction_or_count(cls, value: float) -> float:
+        if 0.5 <= value < 1 or (value >= 1 and value != int(value)):
+            raise ValueError(
+                "min_node_size is a fraction of the events below 0.5 or a whole number of "
+                "events from 1"
+            )
+        return value
 
 
 def make_cuts(X: np.ndarray, w: np.ndarray, n_cuts: int) -> np.ndarray:
@@ -71,7 +92,7 @@ def make_cuts(X: np.ndarray, w: np.ndarray, n_cuts: int) -> np.ndarray:
 
 def bin_features(X: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     """Bin index per value: the number of cuts <= x, so ``bin > k`` iff ``x >= cuts[k]``."""
-    binned = np.empty(X.shape, dtype=np.uint8)
+    binned = np.empty(X.shape, dtype=np.uint8 if cuts.shape[1] < 255 else np.uint16)
     for f in range(X.shape[1]):
         binned[:, f] = np.searchsorted(cuts[f], X[:, f], side="right")
     return binned
@@ -147,13 +168,15 @@ def grow_tree(
 ) -> tuple[Tree, np.ndarray]:
     """Grow one depth-limited Gini tree level by level; return it and each event's leaf.
 
-    As in TMVA, both daughters of a split must hold ``min_node_size`` of the sample's
-    event count and of its weight: the count keeps late boosting iterations from cutting
-    out a few heavy events.
+    As in TMVA, both daughters of a split must hold ``min_node_size`` events (a fraction of
+    the sample's event count below 1) and as much weight as that many average events: the
+    count keeps late boosting iterations from cutting out a few heavy events.
     """
     n, n_features = sample.binned.shape
     tree = Tree(depth, n_features)
-    min_weight, min_count = min_node_size * w.sum(), min_node_size * count.sum()
+    events = count.sum()
+    min_count = min_node_size if min_node_size >= 1 else min_node_size * events
+    min_weight = min_count * w.sum() / events  # as many events of average weight
     rows = np.arange(n)
     node = np.zeros(n, dtype=np.intp)
     node_class = np.zeros(1, dtype=np.intp)
@@ -275,19 +298,23 @@ class BDT(Classifier):
 
     name = "bdt"
     Params = BDTParams
-    uses_validation = True
+
+    @property
+    def uses_validation(self) -> bool:  # type: ignore[override]
+        """Only a pruned forest needs validation events; otherwise they train as well."""
+        return bool(self.prune_on_validation)
 
     def __init__(
         self,
         *,
         n_trees: int = 850,
         max_depth: int = 3,
-        beta: float = 0.5,
-        min_node_size: float = 0.025,
-        n_cuts: int = 20,
-        use_bagging: bool = True,
+        beta: float = 0.3,
+        min_node_size: float = 0.002,
+        n_cuts: int = 1000,
+        use_bagging: bool = False,
         bagged_sample_fraction: float = 0.6,
-        prune_on_validation: bool = True,
+        prune_on_validation: bool = False,
         prune_tolerance: float = 0.002,
         seed: int = 42,
     ) -> None:

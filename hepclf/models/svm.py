@@ -44,6 +44,7 @@ import joblib
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import expit
+from sklearn.cluster import MiniBatchKMeans
 from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -84,6 +85,11 @@ class SVMParams(BaseModel):
         "false: exact SVC (two classes, ~2k events/s prediction)",
     )
     n_components: int = Field(1500, ge=1, description="Nystroem kernel features")
+    landmarks: Literal["kmeans", "random"] = Field(
+        "kmeans",
+        description="Nystroem landmarks: k-means centres of the training events, or a random "
+        "draw of them",
+    )
 
 
 class SVM(Classifier):
@@ -103,6 +109,7 @@ class SVM(Classifier):
         max_train_events: int = 20_000,
         approximate: bool = True,
         n_components: int = 1500,
+        landmarks: str = "kmeans",
         seed: int = 42,
     ) -> None:
         self.C = C
@@ -110,6 +117,7 @@ class SVM(Classifier):
         self.max_train_events = max_train_events
         self.approximate = approximate
         self.n_components = n_components
+        self.landmarks = landmarks
         self.seed = seed
 
     def _fit(
@@ -142,26 +150,10 @@ class SVM(Classifier):
             X_fit, y_fit, w_fit = X[keep], y[keep], w[keep]
         self.gamma_ = self._resolve_gamma(hp.gamma, X_fit)
         if hp.approximate:
-            # never more landmarks than events (Nystroem would warn and shrink anyway)
-            components = min(hp.n_components, len(X_fit))
-            self.svm_ = Pipeline(
-                [
-                    (
-                        "nystroem",
-                        Nystroem(
-                            gamma=self.gamma_, n_components=components, random_state=self.seed
-                        ),
-                    ),
-                    (
-                        "linearsvc",
-                        LinearSVC(C=hp.C, loss="hinge", max_iter=5000, random_state=self.seed),
-                    ),
-                ]
-            )
             # one BLAS thread (as in prediction): the SVD of 1000 landmarks took 0.5 s alone
             # but 2-11 s with two BLAS threads on a loaded 2-core machine
             with threadpool_limits(1, user_api="blas"):
-                self.svm_.fit(X_fit.astype(np.float64), y_fit, linearsvc__sample_weight=w_fit)
+                self.svm_ = self._fit_approximate(hp, X_fit.astype(np.float64), y_fit, w_fit)
         else:
             self.svm_ = SVC(C=hp.C, gamma=self.gamma_, kernel="rbf", random_state=self.seed)
             self.svm_.fit(X_fit, y_fit, sample_weight=w_fit)
@@ -189,6 +181,30 @@ class SVM(Classifier):
             intercepts.append(float(platt.intercept_[0]))
         self.platt_coef_ = np.asarray(coefs)
         self.platt_intercept_ = np.asarray(intercepts)
+
+    def _fit_approximate(
+        self, hp: SVMParams, X: np.ndarray, y: np.ndarray, w: np.ndarray
+    ) -> Pipeline:
+        """Nystroem features on ``n_components`` landmarks, then a hinge-loss linear SVM.
+
+        Landmarks ``kmeans`` are the centres of a mini-batch k-means of the training events
+        (Zhang et al., ICML 2008; unweighted, as negative MC weights have no meaning for
+        where events lie): they cover the data where a random draw crowds its core, and came
+        up to 0.002 AUC closer to the exact SVC at the same prediction cost (README
+        "Defaults").
+        """
+        components = min(hp.n_components, len(X))  # never more landmarks than events
+        nystroem = Nystroem(gamma=self.gamma_, n_components=components, random_state=self.seed)
+        if hp.landmarks == "kmeans" and components < len(X):
+            kmeans = MiniBatchKMeans(
+                components, batch_size=4096, n_init=1, random_state=self.seed
+            ).fit(X)
+            nystroem.fit(kmeans.cluster_centers_)  # every centre is a landmark
+        else:
+            nystroem.fit(X)
+        linear = LinearSVC(C=hp.C, loss="hinge", max_iter=5000, random_state=self.seed)
+        linear.fit(nystroem.transform(X), y, sample_weight=w)
+        return Pipeline([("nystroem", nystroem), ("linearsvc", linear)])
 
     @staticmethod
     def _resolve_gamma(gamma: str | float, X: np.ndarray) -> float:
