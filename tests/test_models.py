@@ -555,3 +555,28 @@ def test_compiled_kernel_refuses_a_cache_folder_others_can_write(tmp_path, monke
     with pytest.raises(compiled_trees.CompileError, match="not a private folder"):
         compiled_trees.kernel()
     assert not list(shared.glob("*.so"))
+
+
+def test_derived_objects_follow_their_source_and_go_with_the_model():
+    import gc
+    import weakref
+
+    from hepclf.models.derived import DerivedCache
+
+    class Fitted:
+        source_ = np.zeros(3)
+
+    cache: DerivedCache[int] = DerivedCache()
+    model, builds = Fitted(), []
+    build = lambda: builds.append(1) or len(builds)  # noqa: E731
+    assert cache.get(model, model.source_, build) == 1
+    assert cache.get(model, model.source_, build) == 1  # built once
+    model.source_ = np.zeros(3)  # a refit replaces the attribute: built anew
+    assert cache.get(model, model.source_, build) == 2
+    assert vars(model) == {"source_": model.source_}  # nothing stored in the model
+    other = Fitted()
+    assert cache.cached(other) is None
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None  # the cache does not keep the model alive

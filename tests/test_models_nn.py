@@ -256,7 +256,7 @@ def test_dnn_prediction_leaves_the_estimator_unchanged(two_classes, tmp_path):
         assert state(model) == before and model.network_ is network
         np.testing.assert_array_equal(proba, fitted.predict_proba(X_test))
         # batches of any length reuse one graph: the speed the cache is for
-        assert dnn._FORWARD[model][1].experimental_get_tracing_count() == 1
+        assert dnn._FORWARD.cached(model).experimental_get_tracing_count() == 1
 
 
 def test_forest_prediction_leaves_the_forest_unchanged(two_classes):

@@ -15,7 +15,6 @@ numpy indexing.
 from __future__ import annotations
 
 import warnings
-import weakref
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,11 +26,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hepclf.models import compiled_trees
 from hepclf.models.base import Classifier
+from hepclf.models.derived import DerivedCache
 
 PREDICT_CHUNK = 1 << 20  # events x trees handled per vectorised prediction step
 PRUNE_STEP = 10
-# fitted BDT -> (its alpha_ array, the forest prepared for the kernel or None: no kernel)
-_PREPARED: weakref.WeakKeyDictionary[Any, tuple[np.ndarray, Any]] = weakref.WeakKeyDictionary()
+# fitted BDT -> the forest prepared for the kernel (None: no kernel), tied to its alpha_
+_PREPARED: DerivedCache[compiled_trees.CompiledForest | None] = DerivedCache()
 
 
 class BDTParams(BaseModel):
@@ -448,29 +448,25 @@ class BDT(Classifier):
         return self._numpy_votes(X)
 
     def _predictor(self, strict: bool) -> compiled_trees.CompiledForest | None:
-        """The forest prepared for the compiled kernel, once per fitted forest.
+        """The forest prepared for the compiled kernel, once per fitted forest (kept in
+        :mod:`hepclf.models.derived`, tied to ``alpha_``); None when it cannot be built,
+        unless ``strict``, which raises the ``CompileError`` instead."""
+        forest = _PREPARED.get(self, self.alpha_, self._compiled_forest)
+        return self._compiled_forest(strict=True) if forest is None and strict else forest
 
-        Kept beside the model (keyed by it, tied to its ``alpha_`` array) rather than in
-        it: prediction must not change the estimator's attributes (scikit-learn's contract),
-        and a pickled model carries no loaded library.
-        """
-        cached = _PREPARED.get(self)
-        if cached is not None and cached[0] is self.alpha_ and (cached[1] or not strict):
-            return cached[1]
+    def _compiled_forest(self, strict: bool = False) -> compiled_trees.CompiledForest | None:
         k = len(self.classes_)
         if k == 2:  # TMVA's vote: alpha * (+-1) per leaf
             value = self.alpha_[:, None] * (2 * self.leaf_class_ - 1)
         else:  # SAMME: alpha in the column of the leaf's class
             value = self.alpha_[:, None, None] * (self.leaf_class_[..., None] == np.arange(k))
         try:
-            forest = compiled_trees.CompiledForest(self.feature_, self.threshold_, value)
+            return compiled_trees.CompiledForest(self.feature_, self.threshold_, value)
         except compiled_trees.CompileError as exc:
             if strict:
                 raise
-            warnings.warn(f"BDT: using the slower numpy prediction ({exc})", stacklevel=4)
-            forest = None
-        _PREPARED[self] = (self.alpha_, forest)
-        return forest
+            warnings.warn(f"BDT: using the slower numpy prediction ({exc})", stacklevel=5)
+            return None
 
     def _numpy_votes(self, X: np.ndarray) -> np.ndarray:
         """Walk all trees at once with numpy indexing, ``PREDICT_CHUNK`` cells at a time."""

@@ -22,7 +22,6 @@ import logging
 import os
 import sys
 import warnings
-import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from scipy.special import expit, softmax
 
 from hepclf.models.base import Classifier, split_validation
+from hepclf.models.derived import DerivedCache
 
 if TYPE_CHECKING:
     import keras
@@ -41,8 +41,8 @@ PREDICT_BATCH = 16_384
 # per step is comparable to the maths of a small dense network, so this doubles throughput
 STEPS_PER_EXECUTION = 32
 VERBOSE_ENV = "HEPCLF_VERBOSE"
-# fitted DNN -> (its network_, that network's traced forward pass); see DNN._forward
-_FORWARD: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+# fitted DNN -> its network's traced forward pass, tied to its network_; see DNN._forward
+_FORWARD: DerivedCache[Any] = DerivedCache()
 
 
 class DNNParams(BaseModel):
@@ -381,16 +381,14 @@ class DNN(Classifier):
         return ValidationMonitor()
 
     def _forward(self) -> Any:
-        """The network's inference pass as one traced ``tf.function`` (built once per network).
+        """The network's inference pass as one traced ``tf.function`` (built once per network,
+        kept in :mod:`hepclf.models.derived`, tied to ``network_``).
 
-        Traced with a fixed input signature, so any batch length reuses the same graph. Kept
-        beside the model (keyed by it, tied to its ``network_``) rather than in it:
-        prediction must not change the estimator's attributes (scikit-learn's contract), and
-        a pickled model carries no traced function.
+        Traced with a fixed input signature, so any batch length reuses the same graph.
         """
-        cached = _FORWARD.get(self)
-        if cached is not None and cached[0] is self.network_:
-            return cached[1]
+        return _FORWARD.get(self, self.network_, self._trace_forward)
+
+    def _trace_forward(self) -> Any:
         tf = import_tensorflow()
         network = self.network_
         spec = tf.TensorSpec((None, self.n_features_in_), tf.float32)
@@ -399,7 +397,6 @@ class DNN(Classifier):
         def forward(x: Any) -> Any:
             return tf.cast(network(x, training=False), tf.float32)
 
-        _FORWARD[self] = (network, forward)
         return forward
 
     def _predict_proba(self, X: np.ndarray) -> np.ndarray:
