@@ -580,3 +580,18 @@ def test_derived_objects_follow_their_source_and_go_with_the_model():
     del model
     gc.collect()
     assert alive() is None  # the cache does not keep the model alive
+
+
+@pytest.mark.parametrize(("events", "cuts"), [(1600, 160), (150, 20)])
+def test_bdt_auto_cuts_follow_the_number_of_events(data, events, cuts):
+    """'auto': one quantile cut per 10 training events, at least 20 (at most 1000)."""
+    (X, y), _, (X_test, _) = data
+    X, y = X[:events], y[:events]
+    auto = BDT(seed=0, n_trees=20).fit(X, y)
+    given = BDT(seed=0, n_trees=20, n_cuts=cuts).fit(X, y)
+    np.testing.assert_array_equal(auto.predict_proba(X_test), given.predict_proba(X_test))
+    assert not np.array_equal(
+        auto.threshold_, BDT(seed=0, n_trees=20, n_cuts=cuts + 40).fit(X, y).threshold_
+    )
+    with pytest.raises(ConfigError, match="n_cuts is 'auto' or a number of cuts"):
+        BDT(n_cuts=True).fit(X, y)

@@ -1,7 +1,8 @@
 """TMVA-style AdaBoost boosted decision trees, vectorised with numpy; SAMME for K > 2 classes.
 
-Features are binned once into ``n_cuts + 1`` quantile bins (TMVA's nCuts grid; 1000 by
-default, uint16 above 254 cuts, as good as exact cuts); each tree
+Features are binned once into ``n_cuts + 1`` quantile bins (TMVA's nCuts grid; by default
+one cut per 10 training events up to 1000, uint16 above 254 cuts, as good as exact cuts);
+each tree
 level is then grown from one weighted ``np.bincount`` over (node, class, feature, bin), so
 a tree costs a few passes over the binned data instead of a sort per node.
 
@@ -30,6 +31,11 @@ from hepclf.models.derived import DerivedCache
 
 PREDICT_CHUNK = 1 << 20  # events x trees handled per vectorised prediction step
 PRUNE_STEP = 10
+# n_cuts 'auto': a quantile cut per this many training events, within AUTO_CUTS; finer bins
+# resolve nothing a 0.2 % node could use, and on 5000 training events 500 cuts fitted 2.5x faster
+# than 1000 at the same AUC (README "Defaults")
+EVENTS_PER_CUT = 10
+AUTO_CUTS = (20, 1000)
 # fitted BDT -> the forest prepared for the kernel (None: no kernel), tied to its alpha_
 _PREPARED: DerivedCache[compiled_trees.CompiledForest | None] = DerivedCache()
 
@@ -37,8 +43,8 @@ _PREPARED: DerivedCache[compiled_trees.CompiledForest | None] = DerivedCache()
 class BDTParams(BaseModel):
     """TMVA's AdaBoost (NTrees=850, MaxDepth=3) with settings re-derived on data other than
     the demo (README "Defaults"): TMVA's nCuts=20 grid is adaptive per node in TMVA but a
-    global quantile grid here, and lost 0.01 AUC to exact cuts, so 1000 quantile cuts (as
-    good as exact: scikit-learn's AdaBoost on the same binned inputs scores the same);
+    global quantile grid here, and lost 0.01 AUC to exact cuts, so up to 1000 quantile cuts
+    (as good as exact: scikit-learn's AdaBoost on the same binned inputs scores the same);
     AdaBoostBeta 0.3 rather than 0.5; no bagging and a 0.2 % minimum node size rather than
     TMVA's bagged 2.5 % (which lost 0.015 AUC at 10^4 training events). Every training
     event trains; pruning on validation events is an option."""
@@ -54,8 +60,10 @@ class BDTParams(BaseModel):
         description="minimum events per node (count and weight): below 0.5 a fraction of the "
         "training events (TMVA's MinNodeSize), from 1 a number of events",
     )
-    n_cuts: int = Field(
-        1000, ge=1, le=65534, description="quantile cut points scanned per variable (nCuts)"
+    n_cuts: int | Literal["auto"] = Field(
+        "auto",
+        description="quantile cut points scanned per variable (nCuts); 'auto': one per "
+        f"{EVENTS_PER_CUT} training events, {AUTO_CUTS[0]} to {AUTO_CUTS[1]}",
     )
     use_bagging: bool = Field(False, description="grow each tree on a Poisson-resampled sample")
     bagged_sample_fraction: float = Field(
@@ -68,6 +76,14 @@ class BDTParams(BaseModel):
         "prune_tolerance of the best prefix",
     )
     prune_tolerance: float = Field(0.002, ge=0, lt=0.1, description="AUC tolerance for pruning")
+
+    @field_validator("n_cuts", mode="before")
+    @classmethod
+    def _cut_count(cls, value: Any) -> Any:
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if value != "auto" and not (whole and 1 <= value <= 65534):
+            raise ValueError("n_cuts is 'auto' or a number of cuts from 1 to 65534")
+        return value
 
     @field_validator("min_node_size")
     @classmethod
@@ -250,7 +266,10 @@ def _split_level(
     allowed &= (count_left >= min_count) & (count_right >= min_count)
     gain = np.where(allowed, gini_gain(left, right), -np.inf)
     gain = gain.reshape(n_active, -1)
-    best = gain.argmax(axis=1)
+    # the first of the cuts whose gain ties with the best up to rounding: a sum rounded in
+    # another order (say, with zero-weight events) must not pick another cut
+    top = gain.max(axis=1, keepdims=True)
+    best = np.argmax(gain >= top - 1e-9 * np.abs(top), axis=1)
     best_gain = gain[np.arange(n_active), best]
     split = best_gain > 1e-12 * parent
     feature, cut = np.divmod(best[split], n_bins - 1)
@@ -311,7 +330,7 @@ class BDT(Classifier):
         max_depth: int = 3,
         beta: float = 0.3,
         min_node_size: float = 0.002,
-        n_cuts: int = 1000,
+        n_cuts: int | str = "auto",
         use_bagging: bool = False,
         bagged_sample_fraction: float = 0.6,
         prune_on_validation: bool = False,
@@ -338,7 +357,7 @@ class BDT(Classifier):
         val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     ) -> None:
         n, k = len(X), len(self.classes_)
-        cuts = make_cuts(X, w, hp.n_cuts)
+        cuts = make_cuts(X, w, self._cut_count(hp.n_cuts, int(np.count_nonzero(w))))
         sample = BinnedSample(X, y, cuts, k)
         monitors = [_Monitor("train", sample.binned, y, w, k)]
         if val is not None:
@@ -347,7 +366,10 @@ class BDT(Classifier):
 
         rng = np.random.default_rng(self.seed)
         counted = (w > 0).astype(np.float64)  # zero-weight events do not count as events
-        boost_w = w.copy()  # mean 1: the boosting keeps the sum at n
+        # mean 1 over the counted events, kept so by the boosting (zero-weight events do
+        # not change the scale)
+        total = counted.sum()
+        boost_w = w * (total / w.sum())
         trees: list[Tree] = []
         alphas: list[float] = []
         for _ in range(hp.n_trees):
@@ -370,13 +392,20 @@ class BDT(Classifier):
             if err == 0:  # perfectly separated: every further tree would be this one
                 break
             boost_w[miss] *= np.exp(alpha)
-            boost_w *= n / boost_w.sum()
+            boost_w *= total / boost_w.sum()
         if not trees:
             raise ValueError("the BDT found no cut that separates the classes")
         if hp.prune_on_validation and len(monitors) > 1:
             keep = self._pruned_length(monitors[1], trees, alphas, hp.prune_tolerance)
             trees, alphas = trees[:keep], alphas[:keep]
         self._store(trees, np.array(alphas), cuts)
+
+    @staticmethod
+    def _cut_count(n_cuts: int | str, events: int) -> int:
+        """The cuts per variable: as given, or 'auto' from the number of training events."""
+        if n_cuts != "auto":
+            return int(n_cuts)
+        return int(np.clip(events // EVENTS_PER_CUT, *AUTO_CUTS))
 
     def _pruned_length(
         self, validation: _Monitor, trees: list[Tree], alphas: list[float], tolerance: float
