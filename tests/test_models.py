@@ -469,8 +469,12 @@ def test_two_class_bdt_score_is_tmva_response(fitted, data):
     response = model.decision_function(X)
     assert response.min() >= -1 and response.max() <= 1
     np.testing.assert_allclose(model.predict_proba(X)[:, 1], (response + 1) / 2, rtol=1e-14)
-    h = 2 * model.leaf_class_ - 1  # TMVA's +-1 leaves, from the public arrays
-    assert set(np.unique(h)) == {-1, 1}
+    # TMVA's response from the public arrays: sum(alpha * h) / sum(alpha), h = +-1 per leaf
+    h = 2 * model.leaf_class_ - 1
+    n_trees = len(model.alpha_)
+    votes = h[np.arange(n_trees), _leaves(model, X)] @ model.alpha_
+    np.testing.assert_allclose(response, votes / model.alpha_.sum(), rtol=1e-12, atol=1e-15)
+    assert set(np.unique(h)) == {-1, 1} and len(np.unique(response)) > 50
 
 
 @pytest.fixture()
