@@ -44,8 +44,15 @@ def partial_path(final: Path) -> Path:
     return final.parent / f".{final.name}.{uuid.uuid4().hex[:12]}{PARTIAL_SUFFIX}"
 
 
+def written_path(final: str | Path) -> Path:
+    """Where an output named ``final`` is written: a symbolic link's target, else itself."""
+    final = Path(final).expanduser()
+    return Path(os.path.realpath(final)) if final.is_symlink() else final
+
+
 def stale_partials(final: Path) -> list[Path]:
     """Temporary files an earlier, killed writer left for ``final``."""
+    final = written_path(final)
     return sorted(final.parent.glob(f".{final.name}.*{PARTIAL_SUFFIX}"))
 
 
@@ -54,9 +61,10 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     """A temporary path to write; it becomes ``final`` only if the block completes.
 
     On any exception (including KeyboardInterrupt) the temporary file is removed and
-    ``final`` is left as it was.
+    ``final`` is left as it was. A symbolic link is written through: its target is
+    replaced and the link stays, as ``cp`` over a link does.
     """
-    final = Path(final).expanduser()
+    final = written_path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     temporary = partial_path(final)
     try:

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from hepclf.errors import InputDataError
-from hepclf.files import atomic_path, expand_files, output_mode, with_hints, write_atomic
+from hepclf.files import (
+    atomic_path,
+    expand_files,
+    output_mode,
+    partial_path,
+    stale_partials,
+    with_hints,
+    write_atomic,
+)
 from hepclf.ingest.table import FeatureTable
 
 
@@ -77,3 +85,19 @@ def test_did_you_mean() -> None:
     present = {"lep_pt", "lep_eta", "Jet_pt", "met"}
     hints = with_hints(["lep_pT", "zzz"], present)
     assert hints == "'lep_pT' (did you mean 'lep_pt', 'lep_eta'?), 'zzz'"  # closest first
+
+
+def test_a_link_is_written_through_to_its_target(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    target = tmp_path / "store" / "scores.root"
+    target.write_bytes(b"old")
+    link = tmp_path / "scores.root"
+    link.symlink_to(target)
+    write_atomic(b"new", link)
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.root", "store"]
+    assert [p.name for p in (tmp_path / "store").iterdir()] == ["scores.root"]
+    killed = partial_path(target)  # what a killed writer through the link leaves
+    killed.write_bytes(b"half")
+    assert stale_partials(link) == [killed]
