@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hepclf.errors import ConfigError, InputDataError
 from hepclf.expressions import parse
+from hepclf.files import close_matches, with_hints
 
 RESERVED_COLUMNS = ("label", "weight", "sample", "event_id")
 _NOT_IN_BRANCH = re.compile(r"[^A-Za-z0-9_]")
@@ -401,8 +402,6 @@ def _check_classes(config: PipelineConfig) -> None:
 
 
 def _check_result(config: PipelineConfig, result: ResultConfig) -> None:
-    from hepclf.files import with_hints
-
     samples = [s.name for s in config.samples]
     labels = list(dict.fromkeys(s.label for s in config.samples))
     names = result.signal_names or []
@@ -460,8 +459,6 @@ def _whole_zoo() -> dict[str, dict[str, Any]]:
 
 def _did_you_mean(loc: tuple[Any, ...]) -> str:
     """A hint for a misspelt key: the closest key allowed where it stands, or the list."""
-    from hepclf.files import close_matches
-
     model: Any = PipelineConfig
     for item in loc[:-1]:
         if isinstance(item, int):

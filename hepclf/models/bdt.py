@@ -79,7 +79,7 @@ class BDTParams(BaseModel):
 
     @field_validator("n_cuts", mode="before")
     @classmethod
-    def _cut_count(cls, value: Any) -> Any:
+    def _auto_or_whole(cls, value: Any) -> Any:
         whole = isinstance(value, int) and not isinstance(value, bool)
         if value != "auto" and not (whole and 1 <= value <= 65534):
             raise ValueError("n_cuts is 'auto' or a number of cuts from 1 to 65534")
@@ -94,6 +94,13 @@ class BDTParams(BaseModel):
                 "events from 1"
             )
         return value
+
+
+def cut_count(n_cuts: int | str, events: int) -> int:
+    """The cuts per variable: as given, or 'auto' from the number of training events."""
+    if n_cuts != "auto":
+        return int(n_cuts)
+    return int(np.clip(events // EVENTS_PER_CUT, *AUTO_CUTS))
 
 
 def make_cuts(X: np.ndarray, w: np.ndarray, n_cuts: int) -> np.ndarray:
@@ -357,7 +364,9 @@ class BDT(Classifier):
         val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     ) -> None:
         n, k = len(X), len(self.classes_)
-        cuts = make_cuts(X, w, self._cut_count(hp.n_cuts, int(np.count_nonzero(w))))
+        counted = (w > 0).astype(np.float64)  # zero-weight events do not count as events
+        total = counted.sum()
+        cuts = make_cuts(X, w, cut_count(hp.n_cuts, int(total)))
         sample = BinnedSample(X, y, cuts, k)
         monitors = [_Monitor("train", sample.binned, y, w, k)]
         if val is not None:
@@ -365,10 +374,8 @@ class BDT(Classifier):
         self.history_ = {"tree_error": [], **{f"{m.label}_error": [] for m in monitors}}
 
         rng = np.random.default_rng(self.seed)
-        counted = (w > 0).astype(np.float64)  # zero-weight events do not count as events
         # mean 1 over the counted events, kept so by the boosting (zero-weight events do
         # not change the scale)
-        total = counted.sum()
         boost_w = w * (total / w.sum())
         trees: list[Tree] = []
         alphas: list[float] = []
@@ -399,13 +406,6 @@ class BDT(Classifier):
             keep = self._pruned_length(monitors[1], trees, alphas, hp.prune_tolerance)
             trees, alphas = trees[:keep], alphas[:keep]
         self._store(trees, np.array(alphas), cuts)
-
-    @staticmethod
-    def _cut_count(n_cuts: int | str, events: int) -> int:
-        """The cuts per variable: as given, or 'auto' from the number of training events."""
-        if n_cuts != "auto":
-            return int(n_cuts)
-        return int(np.clip(events // EVENTS_PER_CUT, *AUTO_CUTS))
 
     def _pruned_length(
         self, validation: _Monitor, trees: list[Tree], alphas: list[float], tolerance: float
