@@ -16,6 +16,7 @@ from hepclf.scoring.file_job import FileResult, ScoreSettings, score_file
 from hepclf.scoring.outputs import output_path
 from hepclf.scoring.progress import score_progress
 from hepclf.scoring.scorers import ScoringModel
+from hepclf.tracking.store import current_tracking_uri
 
 
 @dataclass
@@ -106,11 +107,9 @@ def score_files(
                 counter.file_done(result)
                 results.append(result)
         else:
-            import mlflow
-
             from hepclf.scoring.cluster import dask_client, run_on_dask, warm_workers
 
-            specs, uri = tuple(m.spec for m in models), mlflow.get_tracking_uri()
+            specs, uri = tuple(m.spec for m in models), current_tracking_uri()
             with dask_client(workers, scheduler) as client:
                 warm_workers(client, specs, uri)
                 results = run_on_dask(client, plan, specs, uri, settings, counter.file_done)

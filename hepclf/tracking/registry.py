@@ -41,3 +41,16 @@ def register_model(model_uri: str, name: str, alias: str = CHAMPION_ALIAS) -> st
     version = mlflow.register_model(model_uri, name)
     mlflow.MlflowClient().set_registered_model_alias(name, alias, version.version)
     return str(version.version)
+
+
+def alias_version(name: str, alias: str) -> str:
+    """The version the registry's ``alias`` of model ``name`` points at now."""
+    try:
+        return str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
+    except MlflowException as err:
+        raise HepclfError(
+            f"model 'models:/{name}@{alias}': the registry at {mlflow.get_tracking_uri()} has "
+            f"no alias {alias!r} for model {name!r} "
+            f"({err.message.splitlines()[0]}). List models and aliases in the MLflow UI or with "
+            "`GET /models` of `hepclf serve`, and check --tracking-uri / MLFLOW_TRACKING_URI."
+        ) from None
