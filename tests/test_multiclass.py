@@ -347,8 +347,9 @@ def test_two_class_metrics_keys_and_branch_names_are_unchanged(demo_dir: Path) -
     from hepclf.bundle import ModelBundle
     from hepclf.ingest import ingest
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
-    from hepclf.training.fit import bundle_of, train_model
+    from hepclf.training.fit import train_model
     from hepclf.training.prepare import prepare
+    from hepclf.workflows.train import bundle_of
     from tests.conftest import demo_pipeline_dict
 
     config = parse_pipeline(demo_pipeline_dict(demo_dir))

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
 from hepclf.evaluation import ClassifierReport, evaluate_classifier
@@ -25,7 +24,7 @@ from hepclf.training.categories import (
     evaluate_by_category,
     fit_categories,
 )
-from hepclf.training.crossval import fold_event_id, train_folds
+from hepclf.training.crossval import train_folds
 from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
 from hepclf.training.prepare import PreparedData
@@ -160,17 +159,4 @@ def train_model(
         train_seconds,
         scores,
         predict_seconds=predict_seconds,
-    )
-
-
-def bundle_of(result: ModelResult, config: PipelineConfig, data: PreparedData) -> ModelBundle:
-    """The trained model with the feature specification and normaliser it needs."""
-    return ModelBundle(
-        result.name,
-        list(config.features),
-        data.normalizer,
-        result.classifier,
-        pipeline=config.name,
-        class_names=config.class_names,
-        event_id=fold_event_id(result.classifier, config),
     )

@@ -19,18 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
+from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
 from hepclf.evaluation import figures
 from hepclf.files import publish_outputs, staging_dir
-from hepclf.ingest import ingest
+from hepclf.ingest import FeatureTable, ingest
 from hepclf.interrupts import Deferred
-from hepclf.physics.step import add_physics
+from hepclf.physics.step import model_physics, write_model_physics
 from hepclf.progress import Progress
 from hepclf.report import select_champion, write_reports
 from hepclf.tracking.logging import PipelineTracker
 from hepclf.tracking.pyfunc import input_example_for
+from hepclf.training.crossval import fold_event_id
 from hepclf.training.executor import Executor
-from hepclf.training.fit import bundle_of, select_models, train_model
+from hepclf.training.fit import select_models, train_model
 from hepclf.training.prepare import PreparedData, prepare
 from hepclf.training.results import ModelResult, PipelineResult
 from hepclf.training.tuning import tuned_yaml
@@ -153,3 +155,29 @@ def run_pipeline(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def add_physics(
+    result: ModelResult,
+    config: PipelineConfig,
+    table: FeatureTable,
+    rows: np.ndarray | None,
+    output: Path,
+) -> None:
+    """Fill ``result.physics`` from its test scores and write its files under ``output``."""
+    result.physics = model_physics(config, table, rows, result.scores["test"])
+    files = write_model_physics(result.physics, output, result.name)
+    result.physics_files = files
+
+
+def bundle_of(result: ModelResult, config: PipelineConfig, data: PreparedData) -> ModelBundle:
+    """The trained model with the feature specification and normaliser it needs."""
+    return ModelBundle(
+        result.name,
+        list(config.features),
+        data.normalizer,
+        result.classifier,
+        pipeline=config.name,
+        class_names=config.class_names,
+        event_id=fold_event_id(result.classifier, config),
+    )
