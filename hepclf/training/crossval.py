@@ -280,8 +280,6 @@ def _category_folds(
     combined out-of-fold scores give ``report`` (and the per-fold figures), each category's
     events its own report, as without folds.
     """
-    from hepclf.events.categories import CategoryModel
-
     table, fold = data.table, data.split.folds
     assert fold is not None and table.category is not None
     categories = config.categories or []
