@@ -4,7 +4,8 @@ small task, and the one function that runs a plan through an executor.
 A :class:`FitTask` says which estimator (an unfitted prototype: its class and parameters),
 which rows (indices into the table, with their training weights) and which rows stop it
 early. The rows are read from the plan's :class:`FitSource` when the task runs, so a task
-stays small and picklable whatever the table's size, and an executor may run it anywhere.
+stays small and picklable whatever the table's size, and an executor may run it anywhere;
+:class:`TableSource` reads in-memory arrays, a cluster's source reads its partitions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from sklearn.base import clone
@@ -64,9 +65,19 @@ class FitTask:
     name: str = ""
 
 
+class FitSource(Protocol):
+    """Where a plan's tasks read their rows. The source travels with the fit function (once
+    per plan), so on a cluster it should be a handle (partitions on the workers, say) rather
+    than the arrays themselves."""
+
+    def arrays(self, part: FitRows) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Features (normalised as the model trains on them), labels and training weights."""
+        ...
+
+
 @dataclass(frozen=True)
-class FitSource:
-    """Where a plan's tasks read their rows: features (normalised as they are read) and labels.
+class TableSource:
+    """Rows of in-memory arrays: features normalised as they are read, and labels.
 
     ``X`` is the table's own array, not a copy; each task normalises only the rows it reads.
     """
@@ -80,7 +91,6 @@ class FitSource:
         return X if self.normalizer is None else self.normalizer.transform(X)
 
     def arrays(self, part: FitRows) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Features, labels and training weights of ``part``."""
         return self.features(part.rows), self.y[part.rows], part.weight
 
 
@@ -104,16 +114,15 @@ class FitPlan:
 def fit_task(task: FitTask, source: FitSource) -> Fitted:
     """Run one task: clone its estimator and fit it on its rows (what an executor calls)."""
     model = clone(task.estimator)
-    X, y, w = source.arrays(task.fit)
+    fit, validation = task.fit, task.validation
+    if validation is not None and not model.uses_validation:
+        fit, validation = fit + validation, None  # nothing to stop early on: they train too
+    arrays = source.arrays(fit)
+    stopping = source.arrays(validation) if validation is not None else ()
     start = time.perf_counter()
     with warnings.catch_warnings():  # said once per run by the pipeline, not once per fit
         warnings.filterwarnings("ignore", message=".*negative weights.*")
-        if task.validation is not None and model.uses_validation:
-            model.fit(X, y, w, *source.arrays(task.validation))
-        elif task.validation is not None:  # nothing to stop early on: validation trains too
-            model.fit(*source.arrays(task.fit + task.validation))
-        else:
-            model.fit(X, y, w)
+        model.fit(*arrays, *stopping)
     return Fitted(model, time.perf_counter() - start)
 
 

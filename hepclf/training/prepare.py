@@ -15,7 +15,7 @@ import numpy as np
 from hepclf.config import PipelineConfig
 from hepclf.ingest import FeatureTable
 from hepclf.training.normalize import Normalizer
-from hepclf.training.plan import FitRows, FitSource
+from hepclf.training.plan import FitRows, TableSource
 from hepclf.training.split import SplitIndices, split_table
 from hepclf.training.weights import training_weights
 
@@ -33,9 +33,9 @@ class PreparedData:
     """The validation rows (early stopping) with their training weights."""
 
     @property
-    def source(self) -> FitSource:
+    def source(self) -> TableSource:
         """Where fit tasks read rows: the table's features, normalised as they are read."""
-        return FitSource(self.table.X, self.table.label, self.normalizer)
+        return TableSource(self.table.X, self.table.label, self.normalizer)
 
     # the fitting and validation arrays, built on access (fits read their rows themselves)
     @property

@@ -33,7 +33,7 @@ from hepclf.models.registry import SEARCH_SPACES
 from hepclf.progress import Progress, bar
 from hepclf.training.executor import Executor
 from hepclf.training.normalize import Normalizer
-from hepclf.training.plan import FitPlan, FitRows, FitSource, FitTask, execute_plan
+from hepclf.training.plan import FitPlan, FitRows, FitTask, TableSource, execute_plan
 from hepclf.training.results import TuningResult
 from hepclf.training.split import SplitIndices
 from hepclf.training.studies import (
@@ -99,7 +99,7 @@ def cross_validated_auc(
     after any fold.
     """
     estimator = build_model(name, params, seed=seed)
-    source = FitSource(X, y)
+    source = TableSource(X, y)
     aucs: list[float] = []
     for k in range(int(fold.max()) + 1):
         train, test = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
