@@ -1,9 +1,11 @@
-"""Prepare the data once, then fit one model and score its training and test events.
+"""Train one model of the zoo on prepared data, score its training and test events, and
+evaluate it.
 
-The pipeline calls :func:`prepare` once and :func:`train_model` per model of the zoo;
-cross-validation and tuning reuse the same two steps on other row sets. A
-:class:`~hepclf.training.results.ModelResult` carries the fitted model, its scores, its evaluation
-and the time spent fitting and predicting.
+The pipeline calls :func:`~hepclf.training.prepare.prepare` once and :func:`train_model`
+per model; k-fold and categories plan more fits of the same model (:mod:`.crossval`,
+:mod:`.categories`). Every fit is a task of a plan that an executor runs (:mod:`.plan`). A
+:class:`~hepclf.training.results.ModelResult` carries the fitted model, its scores, its
+evaluation and the time spent fitting and predicting.
 """
 
 from __future__ import annotations
