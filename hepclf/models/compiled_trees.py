@@ -18,6 +18,12 @@ cache saved 0.4 of the first call's 1.5 CPU seconds (the rest is numba's own sta
 process compiles the kernel at its first bdt prediction and nothing can be damaged, shared
 between CPUs or found read-only. numba's wheels carry LLVM: no compiler is needed.
 
+Why Python threads rather than numba's ``parallel=True``: the kernel releases the GIL and
+the events are split over ``NUMBA_NUM_THREADS`` threads (by default the cores this process
+may use). Where neither TBB nor OpenMP is installed (the slim Docker image), numba's parallel
+loops run on its workqueue layer, which aborts the process when two threads enter it at once,
+as the service's concurrent requests would.
+
 The sums are exact functions of the inputs: each event adds its trees' leaf values in double
 precision in tree order, starting from 0.0, whatever the batch, the thread or the split of
 events between threads; numba does not reorder floating-point additions (no fastmath). A
