@@ -184,7 +184,13 @@ class ModelBundle:
 
     def features_from_branches(self, arrays: Mapping[str, Any], n_events: int) -> np.ndarray:
         """Compute the feature columns from raw branches (awkward or NumPy arrays)."""
-        X = self.routed(compute_features(self.features, arrays, n_events), arrays)
+        return self.with_event_columns(compute_features(self.features, arrays, n_events), arrays)
+
+    def with_event_columns(self, X: np.ndarray, arrays: Mapping[str, Any]) -> np.ndarray:
+        """Computed feature columns ``X`` plus this model's own per-event columns (category,
+        fold) from the raw branches: ``X`` depends on the feature specification only, so
+        models sharing it may share ``X``, never these columns."""
+        X = self.routed(X, arrays)
         return self.with_folds(X, arrays[self.event_id] if self.event_id else None)
 
     def save(self, directory: str | Path) -> Path:
