@@ -74,3 +74,64 @@ def test_kfold_model_beside_a_plain_one_scores_each_event_out_of_fold(
         assert np.array_equal(scored["score_kf"], expected)
         plain = ModelBundle.load(bundles["plain"])
         assert np.array_equal(scored["score_plain"], plain.probabilities(X)[:, 1])
+
+
+def _two_trees(data: Path, path: Path) -> Path:
+    """A file like TMVA's example: the signal as TreeS, the background as TreeB."""
+    flat = ("event", "lep_pt", "met", "nJet")
+    with uproot.recreate(path) as file:
+        for tree, sample in (("TreeS", "signal.root"), ("TreeB", "background.root")):
+            arrays = _arrays(data / sample)
+            file[tree] = {b: arrays[b] for b in flat}
+    return path
+
+
+def _score(*arguments: str) -> str:
+    result = CliRunner().invoke(app, ["score", *arguments])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_second_tree_of_a_file_keeps_the_first_trees_scores(data: Path, tmp_path: Path) -> None:
+    bundles = _bundles(data, tmp_path / "models")
+    source = _two_trees(data, tmp_path / "tmva.root")
+    out = tmp_path / "scored"
+    model = ["-m", f"plain={bundles['plain']}"]
+    _score(*model, str(source), "--tree", "TreeS", "--out", str(out))
+    _score(*model, str(source), "--tree", "TreeB", "--out", str(out))
+    plain = ModelBundle.load(bundles["plain"])
+    for tree, sample in (("TreeS", "signal.root"), ("TreeB", "background.root")):
+        arrays = _arrays(data / sample)
+        X = compute_features(FEATURES, arrays, len(arrays["event"]))
+        scored = uproot.open(out / f"tmva_{tree}_scores.root")[tree].arrays(library="np")
+        assert np.array_equal(scored["score_plain"], plain.probabilities(X)[:, 1])
+    assert sorted(p.name for p in out.iterdir()) == [
+        "tmva_TreeB_scores.root",
+        "tmva_TreeS_scores.root",
+    ]
+    # a file with one tree keeps its name
+    _score(*model, str(data / "signal.root"), "--out", str(out))
+    assert (out / "signal_scores.root").is_file()
+
+
+def test_output_of_an_earlier_version_is_found_for_its_tree(data: Path, tmp_path: Path) -> None:
+    """Earlier versions named every output ``<stem>_scores``: such an output of TreeS is
+    found again (skipped, complete); TreeB goes to its own name and leaves it intact."""
+    from hepclf.scoring.file_job import ScoreSettings, score_file
+    from hepclf.scoring.scorers import load_scoring_models
+
+    bundles = _bundles(data, tmp_path / "models")
+    source = _two_trees(data, tmp_path / "tmva.root")
+    out = tmp_path / "scored"
+    models = load_scoring_models([f"plain={bundles['plain']}"])
+    settings = ScoreSettings(tree="TreeS", out_dir=out)
+    legacy = out / "tmva_scores.root"
+    assert score_file(str(source), legacy, models, settings).status == "scored"
+    before = legacy.read_bytes()
+    model = ["-m", f"plain={bundles['plain']}"]
+    output = _score(*model, str(source), "--tree", "TreeS", "--out", str(out))
+    assert "skipped" in output.lower() or "complete" in output.lower(), output
+    assert not (out / "tmva_TreeS_scores.root").exists()
+    _score(*model, str(source), "--tree", "TreeB", "--out", str(out))
+    assert legacy.read_bytes() == before
+    assert (out / "tmva_TreeB_scores.root").is_file()
