@@ -14,6 +14,7 @@ event of that one (``hepclf.crossval``); train and test then both hold every row
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from hepclf.config import SplitConfig
 from hepclf.errors import InputDataError
 from hepclf.ingest.table import FeatureTable
 from hepclf.models.folds import assign_folds
+from hepclf.weights import require_positive_class_weights
 
 if TYPE_CHECKING:
     from hepclf.config import PipelineConfig
@@ -45,12 +47,17 @@ class SplitIndices:
 
 
 def split_table(
-    table: FeatureTable, config: SplitConfig, *, use_event_id: bool = False
+    table: FeatureTable,
+    config: SplitConfig,
+    *,
+    use_event_id: bool = False,
+    class_names: Sequence[str] = (),
 ) -> SplitIndices:
     """Split the rows of ``table`` as ``config`` says.
 
     ``use_event_id`` (the pipeline names an ``event_id`` branch) makes ``kfold`` assign
     folds by ``event_id % folds``; the ``event_id`` method always uses the ids.
+    ``class_names`` name the labels in errors.
     """
     rows = np.arange(len(table))
     if config.method == "kfold":
@@ -58,6 +65,8 @@ def split_table(
         fold = assign_folds(len(table), config.folds, config.seed, ids)
         for k in range(config.folds):
             _require_both_classes(table, rows[fold == k], f"fold {k}")
+        names = list(class_names) or [str(c) for c in range(int(table.label.max()) + 1)]
+        require_positive_class_weights(table.label, table.weight, fold, names, "split.folds")
         return SplitIndices(rows, rows[:0], rows, fold)
     if config.method == "random":
         fit_rows, test = train_test_split(

@@ -150,7 +150,12 @@ def bundle_scores(
             f"model {bundle.name!r} is a k-fold model but the pipeline splits with "
             f"{config.split.method!r}; give the pipeline YAML the model was trained with"
         )
-    split = split_table(table, config.split, use_event_id=config.event_id is not None)
+    split = split_table(
+        table,
+        config.split,
+        use_event_id=config.event_id is not None,
+        class_names=config.class_names,
+    )
     rows = split.test
     frame = table.features_frame().iloc[rows]
     frame = frame.assign(**{column: table.event_id[rows] for column in bundle.fold_columns})
