@@ -82,3 +82,38 @@ def test_the_mlflow_store_as_tuning_storage_is_refused_unchanged(tmp_path) -> No
     with pytest.raises(ConfigError, match="an MLflow tracking store of another application"):
         _tune(store)
     assert store.read_bytes() == before
+
+
+@pytest.mark.parametrize("leading", [1_000_000, 1e8])
+def test_leading_beyond_its_maximum_is_refused_when_read(leading, tmp_path) -> None:
+    """``leading: 1000000`` hung ingest (quadratic checks over a million columns) and
+    ``1e8`` ended in a MemoryError; both are refused by the YAML's validation."""
+    from hepclf.config import MAX_LEADING, parse_pipeline
+    from tests.conftest import demo_pipeline_dict
+
+    raw = demo_pipeline_dict(tmp_path)
+    raw["features"] = [
+        *raw["features"][:-1],
+        {"name": "jet", "branch": "Jet_pt", "leading": leading},
+    ]
+    with pytest.raises(ConfigError, match=rf"leading.*less than or equal to {MAX_LEADING}"):
+        parse_pipeline(raw)
+
+
+@pytest.mark.parametrize(
+    ("key", "result"),
+    [
+        ("luminosity", {"luminosity": float("inf")}),
+        ("edges", {"binning": {"edges": [0.0, 0.5, float("inf")]}}),
+        ("edges", {"binning": {"edges": [float("-inf"), 0.5, 1.0]}}),
+        ("normsys", {"systematics": {"normsys": {"ttbar": float("nan")}}}),
+    ],
+)
+def test_a_result_block_with_infinite_values_is_refused(key, result, tmp_path) -> None:
+    from hepclf.config import load_pipeline
+    from tests.conftest import demo_pipeline_dict, write_pipeline
+
+    path = write_pipeline(tmp_path / "p.yaml", demo_pipeline_dict(tmp_path, result=result))
+    assert ".inf" in path.read_text() or ".nan" in path.read_text()  # as a user writes it
+    with pytest.raises(ConfigError, match=rf"result.*{key}.*finite number"):
+        load_pipeline(path)
