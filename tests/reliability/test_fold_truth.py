@@ -90,11 +90,14 @@ def test_ingest_refuses_nan_event_ids_naming_the_branch_and_entries(
 def test_logged_input_example_of_a_kfold_model_carries_event_ids(tmp_path: Path) -> None:
     """A request copied from serving_input_example.json gets the out-of-fold scores."""
     from hepclf.tracking.pyfunc import input_example_for, log_bundle
+    from hepclf.tracking.registry import load_bundle
 
     bundle, X, ids = _kfold_bundle()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    with mlflow.start_run():
+    with mlflow.start_run() as run:
         uri = log_bundle(bundle, input_example=input_example_for(bundle, X, ids))
+    # the run URI the README gives: the logged model is named after its type
+    assert load_bundle(f"runs:/{run.info.run_id}/linear").event_id == "event"
     folder = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "model")))
     request = json.loads((folder / "serving_input_example.json").read_text())
     split = request["dataframe_split"]
