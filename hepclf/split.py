@@ -106,8 +106,9 @@ def split_fingerprint(config: PipelineConfig, table: FeatureTable) -> dict[str, 
     count training events as test events.
     """
     digest = hashlib.blake2b(digest_size=16)
-    for array in (table.label, table.sample, table.weight, table.event_id):
-        digest.update(np.ascontiguousarray(array).tobytes())
+    arrays = (table.label, table.sample, table.weight, table.event_id)
+    for array, kind in zip(arrays, ("<i8", "<i8", "<f8", "<i8"), strict=True):
+        digest.update(np.ascontiguousarray(array, dtype=kind).tobytes())  # cached or fresh
     return {
         **config.split.model_dump(mode="json"),
         "event_id": config.event_id,
