@@ -20,7 +20,7 @@ from hepclf.models import build_model
 from hepclf.models.folds import FoldEnsemble
 from hepclf.normalize import Normalizer
 from hepclf.service.payloads import PayloadError, features_from_columns
-from tests.conftest import demo_pipeline_dict
+from tests.conftest import demo_pipeline_dict, tracking_uri
 
 
 def _kfold_bundle(name: str = "kf") -> tuple[ModelBundle, np.ndarray, np.ndarray]:
@@ -93,19 +93,21 @@ def test_logged_input_example_of_a_kfold_model_carries_event_ids(tmp_path: Path)
     from hepclf.tracking.registry import load_bundle
 
     bundle, X, ids = _kfold_bundle()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    with mlflow.start_run() as run:
-        uri = log_bundle(bundle, input_example=input_example_for(bundle, X, ids))
-    # the run URI the README gives: the logged model is named after its type
-    assert load_bundle(f"runs:/{run.info.run_id}/linear").event_id == "event"
-    folder = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "model")))
-    request = json.loads((folder / "serving_input_example.json").read_text())
-    split = request["dataframe_split"]
-    assert split["columns"] == [*bundle.columns, "event"]
-    frame = pd.DataFrame(split["data"], columns=split["columns"])
-    assert frame["event"].tolist() == ids[:5].tolist()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no fold-average warning: the ids are there
-        served = mlflow.pyfunc.load_model(uri).predict(frame)
+    with tracking_uri(f"sqlite:///{tmp_path}/mlflow.db"):
+        mlflow.set_experiment("fold-truth")  # not the experiment an earlier test chose
+        with mlflow.start_run() as run:
+            uri = log_bundle(bundle, input_example=input_example_for(bundle, X, ids))
+        # the run URI the README gives: the logged model is named after its type
+        assert load_bundle(f"runs:/{run.info.run_id}/linear").event_id == "event"
+        model = tmp_path / "model"
+        folder = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(model)))
+        request = json.loads((folder / "serving_input_example.json").read_text())
+        split = request["dataframe_split"]
+        assert split["columns"] == [*bundle.columns, "event"]
+        frame = pd.DataFrame(split["data"], columns=split["columns"])
+        assert frame["event"].tolist() == ids[:5].tolist()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no fold-average warning: the ids are there
+            served = mlflow.pyfunc.load_model(uri).predict(frame)
     expected = bundle.score_features(bundle.with_folds(X[:5], ids[:5]))
     np.testing.assert_array_equal(np.asarray(served), expected)

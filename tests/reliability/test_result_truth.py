@@ -65,8 +65,7 @@ def test_result_refuses_a_split_other_than_trainings(trained: tuple) -> None:
 
 def test_model_name_from_a_tag_cannot_leave_the_output_folder(trained: tuple) -> None:
     folder, uri, run_id, raw = trained
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient()
+    client = mlflow.MlflowClient(tracking_uri=uri)
     child = client.search_runs(
         [client.get_run(run_id).info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'"
     )[0]
