@@ -141,11 +141,17 @@ class TuneConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
-    """Evaluation and model-selection settings."""
+    """Evaluation and model-selection settings.
+
+    ``skip_flagged``: pass over models flagged over-trained when choosing the champion.
+    Default: yes for a single split (their test figures may be optimistic), no under
+    k-fold, whose out-of-fold figures are honest; the flag is reported either way.
+    """
 
     ks_threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
     ks_bins: int | None = Field(default=40, ge=2)
     select_metric: str = "auc_test"
+    skip_flagged: bool | None = None
 
 
 class BinningConfig(_Strict):
@@ -308,6 +314,12 @@ class PipelineConfig(_Strict):
                 "block (the physics result computes it)"
             )
         return self
+
+    @property
+    def skip_flagged(self) -> bool:
+        """``evaluation.skip_flagged``, or its default for the split (no under k-fold)."""
+        chosen = self.evaluation.skip_flagged
+        return self.split.method != "kfold" if chosen is None else chosen
 
     @property
     def class_names(self) -> list[str]:

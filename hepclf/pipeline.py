@@ -29,6 +29,7 @@ from hepclf.progress import Progress
 from hepclf.report import select_champion, write_reports
 from hepclf.results import ModelResult, PipelineResult
 from hepclf.training import bundle_of, select_models, train_model
+from hepclf.weights import negative_weights_note
 
 __all__ = ["ModelResult", "PipelineResult", "PreparedData", "prepare", "run_pipeline"]
 
@@ -91,11 +92,7 @@ def run_pipeline(
         f"test {len(data.split.test):,}"
     )
     if data.negative_weights:
-        progress.note(
-            f"note: {data.negative_weights:,} training/validation events have negative weights; "
-            "the models train on |w| (set negative_weights: drop to leave them out); "
-            "evaluation keeps signs"
-        )
+        progress.note(negative_weights_note(data.negative_weights, chosen, config.seed))
     staging = staging_dir(output)
     plots = staging / "plots"
     train_parts = data.labels_and_weights("train"), data.labels_and_weights("test")
@@ -126,7 +123,9 @@ def run_pipeline(
                     tracker.log_model(result, bundle, input_example_for(bundle, example))
                 results[name] = result
                 progress.model_done(result)
-            selection = select_champion(results, config.evaluation.select_metric)
+            selection = select_champion(
+                results, config.evaluation.select_metric, config.skip_flagged
+            )
             result = PipelineResult(
                 config.name,
                 results,

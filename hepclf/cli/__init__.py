@@ -23,6 +23,18 @@ from hepclf.errors import HepclfError
 
 __all__ = ["app", "main"]
 
+
+def _whole_short_help() -> None:
+    """List each command with the first paragraph of its docstring, wrapped, not cut to the
+    width left beside the command names."""
+    for command in app.registered_commands:
+        if command.short_help is None and command.callback is not None:
+            doc = (command.callback.__doc__ or "").strip()
+            command.short_help = " ".join(doc.split("\n\n")[0].split())
+
+
+_whole_short_help()
+
 _terminated = False
 
 

@@ -54,7 +54,7 @@ def train(
         use_cache=cache,
         progress=RichProgress(console, err_console),
     )
-    console.print(comparison_table(run_comparison(result)))
+    console.print(comparison_table(run_comparison(result), console.width))
     where = f"; results in {output}" if output else ""
     console.print(
         f"MLflow run {result.run_id} in experiment {result.experiment!r} at "
@@ -81,7 +81,7 @@ def compare(
         highlight=False,
         soft_wrap=True,
     )
-    for heading, table in run_tables(found):
+    for heading, table in run_tables(found, console.width):
         console.print()
         console.print(heading, highlight=False)
         console.print(table)

@@ -47,6 +47,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import expit
 from sklearn.cluster import MiniBatchKMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -92,6 +93,9 @@ class SVMParams(BaseModel):
         description="Nystroem landmarks: k-means centres of the training events, or a random "
         "draw of them",
     )
+    max_iter: int = Field(
+        5000, ge=1, description="approximate: iterations of the linear SVM (liblinear)"
+    )
 
 
 class SVM(Classifier):
@@ -112,6 +116,7 @@ class SVM(Classifier):
         approximate: bool = True,
         n_components: int = 1500,
         landmarks: str = "kmeans",
+        max_iter: int = 5000,
         seed: int = 42,
     ) -> None:
         self.C = C
@@ -120,6 +125,7 @@ class SVM(Classifier):
         self.approximate = approximate
         self.n_components = n_components
         self.landmarks = landmarks
+        self.max_iter = max_iter
         self.seed = seed
 
     def _fit(
@@ -204,8 +210,22 @@ class SVM(Classifier):
             nystroem.fit(kmeans.cluster_centers_)  # every centre is a landmark
         else:
             nystroem.fit(X)
-        linear = LinearSVC(C=hp.C, loss="hinge", max_iter=5000, random_state=self.seed)
-        linear.fit(nystroem.transform(X), y, sample_weight=w)
+        linear = LinearSVC(C=hp.C, loss="hinge", max_iter=hp.max_iter, random_state=self.seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            linear.fit(nystroem.transform(X), y, sample_weight=w)
+        for warning in caught:  # liblinear's own words name neither the model nor the fix
+            if issubclass(warning.category, ConvergenceWarning):
+                warnings.warn(
+                    f"svm: the linear SVM did not converge in max_iter={hp.max_iter} "
+                    "iterations; its scores may be a little off. Raise models.svm.max_iter "
+                    "or lower C.",
+                    stacklevel=4,
+                )
+            else:
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
         return Pipeline([("nystroem", nystroem), ("linearsvc", linear)])
 
     @staticmethod
