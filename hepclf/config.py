@@ -352,6 +352,11 @@ class PipelineConfig(_Strict):
         """All table columns produced by the features, in order."""
         return [c for f in self.features for c in f.columns]
 
+    @property
+    def padding_values(self) -> dict[str, float]:
+        """The padding value of every column of a leading-N feature (plots mark them)."""
+        return {c: f.pad for f in self.features if f.leading is not None for c in f.columns}
+
     def ingest_fingerprint(self) -> str:
         """A hash of everything that changes the ingested table (not models or split)."""
         keys = {"samples", "features", "selection", "event_id", "nan_policy"}

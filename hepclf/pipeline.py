@@ -104,10 +104,21 @@ def run_pipeline(
                 signal = [config.class_names.index(c) for c in config.signal_classes]
                 is_signal = np.isin(table.label[train], signal).astype(np.int8)
                 inputs = figures.input_plots(
-                    table.X[train], table.columns, is_signal, table.weight[train], plots
+                    table.X[train],
+                    table.columns,
+                    is_signal,
+                    table.weight[train],
+                    plots,
+                    pads=config.padding_values,
                 )
             tracker.log_files(inputs.values(), "plots")
             example = table.X[data.split.test[:INPUT_EXAMPLE_ROWS]]
+            test_rows = data.split.test[figures.plot_sample(len(data.split.test), 20_000)]
+            held_out = (
+                data.normalizer.transform(table.X[test_rows]),
+                table.label[test_rows],
+                table.weight[test_rows],
+            )
             tuned = tune_pipeline(config, data, list(chosen), tracker.tracking_uri, progress)
             for tuned_name, tuning in tuned.items():  # the final fit uses the best parameters
                 chosen[tuned_name] = {**chosen[tuned_name], **tuning.best_params}
@@ -116,7 +127,9 @@ def run_pipeline(
                 with progress.step(f"training {name} ..."):
                     result = train_model(name, params, config, data, progress)
                     result.tuning = tuned.get(name)
-                    figures.model_plots(result, *train_parts, table.columns, plots)
+                    figures.model_plots(
+                        result, *train_parts, table.columns, plots, held_out=held_out
+                    )
                     if config.result is not None:
                         add_physics(result, config, table, data.split.test, staging)
                     bundle = bundle_of(result, config, data)

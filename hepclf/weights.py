@@ -45,7 +45,8 @@ def negative_weights_note(count: int, models: dict[str, dict[str, Any]], seed: i
     unsigned = [n for n in models if n not in signed]
     parts = []
     if signed:
-        parts.append(f"{', '.join(signed)} train(s) on the signed weights")
+        verb = "trains" if len(signed) == 1 else "train"
+        parts.append(f"{', '.join(signed)} {verb} on the signed weights")
     if unsigned:
         parts.append(f"{', '.join(unsigned)} on |w| (they cannot use negative weights)")
     return (

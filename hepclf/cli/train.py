@@ -55,13 +55,13 @@ def train(
         progress=RichProgress(console, err_console),
     )
     console.print(comparison_table(run_comparison(result), console.width))
-    where = f"; results in {output}" if output else ""
-    console.print(
-        f"MLflow run {result.run_id} in experiment {result.experiment!r} at "
-        f"{result.tracking_uri}{where}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    lines = [  # one short line each: a URI or path is never broken
+        f"MLflow run {result.run_id}",
+        f"  experiment {result.experiment!r} at {result.tracking_uri}",
+        *([f"  results in {output}"] if output else []),
+    ]
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command()
