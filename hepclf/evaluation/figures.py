@@ -166,13 +166,9 @@ def roc_overlay(results: Mapping[str, ModelResult], folder: Path) -> Path:
         folder / "roc.png",
         aucs={n: roc.auc for n, roc in curves.items()},
         # the table's auc_test is the macro one-vs-rest AUC: say which one this plot shows
-        title=(
-            "signal node vs rest; macro one-vs-rest AUC (table): "
-            + ", ".join(f"{n} {a:.3f}" for n, a in macro.items())
-            if multiclass
-            else ""
-        ),
-        auc_label="signal-vs-rest AUC" if multiclass else "AUC",
+        title="signal node vs rest; macro: the table's AUC" if multiclass else "",
+        auc_label="AUC" if not multiclass else "signal AUC",
+        notes={n: f"macro {a:.3f}" for n, a in macro.items()} if multiclass else None,
     )
 
 

@@ -94,12 +94,14 @@ def plot_roc_overlay(
     aucs: Mapping[str, float] | None = None,
     title: str = "",
     auc_label: str = "AUC",
+    notes: Mapping[str, str] | None = None,
 ) -> Path:
     """Background rejection 1/eff_b against signal efficiency, one line per model.
 
     ``curves`` maps model name to ``(eff_s, eff_b)``. The legend shows each model's AUC
     (named ``auc_label``), taken from ``aucs`` or, for models missing there, integrated
-    from its curve; ``title`` says what the curves are when that is not obvious.
+    from its curve, and any of its ``notes``; ``title`` says what the curves are when that
+    is not obvious.
     """
     if not curves:
         raise ValueError("no ROC curves to plot")
@@ -111,7 +113,9 @@ def plot_roc_overlay(
             passing = b > 0
             s, b = s[passing], b[passing]
             shown = _thin(s.size)
-            ax.plot(s[shown], 1.0 / b[shown], lw=2, label=f"{name} ({auc_label} = {auc:.3f})")
+            note = f"; {notes[name]}" if notes and name in notes else ""
+            label = f"{name} ({auc_label} = {auc:.3f}{note})"
+            ax.plot(s[shown], 1.0 / b[shown], lw=2, label=label)
         random_s = np.linspace(0.01, 1.0, 100)
         ax.plot(random_s, 1.0 / random_s, ls="--", color="grey", label="Random")
         ax.set_xlim(0.0, 1.0)
