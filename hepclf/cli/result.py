@@ -71,10 +71,16 @@ def result(
         models=comma_list(models),
     )
     table = Table(
-        title=f"Expected result ({done.seconds:.1f} s)", box=box.SIMPLE_HEAD, pad_edge=False
+        title=f"Expected result ({done.seconds:.1f} s)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
     )
-    for title in ("model", "bins", "Z0", "mu95 median", "-2σ", "-1σ", "+1σ", "+2σ", "fit s"):
-        table.add_column(title, justify="left" if title == "model" else "right")
+    titles = ("model", "bins", "Z0", "mu95\nmedian", "mu95\n-2σ", "\n-1σ", "\n+1σ", "\n+2σ")
+    for title in (*titles, "fit\ns"):  # two-line headers: fits 80 columns
+        table.add_column(title, justify="left" if title == "model" else "right", no_wrap=True)
     for name, r in done.results.items():
         band = r.mu_up_expected.band
         table.add_row(
