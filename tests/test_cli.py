@@ -40,9 +40,13 @@ def test_demo_data_is_reproducible(tmp_path: Path) -> None:
 def test_ingest_writes_parquet_and_prints_summary(demo_dir: Path, tmp_path: Path) -> None:
     pipeline = write_pipeline(tmp_path / "p.yaml", demo_pipeline_dict(demo_dir))
     out = tmp_path / "table.parquet"
-    done = run("ingest", str(pipeline), "--out", str(out), cwd=tmp_path)
+    env = {**os.environ, "COLUMNS": "80"}
+    done = run("ingest", str(pipeline), "--out", str(out), cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert "ttH" in done.stdout and "jet_pt_0" in done.stdout
+    tables = done.stdout.split("\nwrote")[0].splitlines()  # the file path may be longer
+    assert max(len(line) for line in tables) <= 80 and "…" not in done.stdout
+    assert "background" in done.stdout  # a class name, not cut
     table = pq.read_table(out)
     assert {"label", "weight", "sample", "event_id", "ht"} <= set(table.column_names)
 

@@ -78,10 +78,24 @@ def natural_width(table: Table) -> int:
 
 
 def rows_table(rows: Rows) -> Table:
-    """Plain rows (e.g. the ingest summary) as a table: names left, numbers right."""
-    table = Table(title=rows.title, title_justify="left")
+    """Plain rows (e.g. the ingest summary) as a compact table: names left, numbers right,
+    two-line headers; numbers are never cut, long names fold onto a second line."""
+    table = Table(
+        title=rows.title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     for i, header in enumerate(rows.headers):
-        table.add_column(header, justify="left" if i < rows.text_columns else "right")
+        text = i < rows.text_columns
+        table.add_column(
+            "\n".join(header.rsplit(" ", 1)),
+            justify="left" if text else "right",
+            overflow="fold" if text else "ellipsis",
+            no_wrap=not text,
+        )
     for row in rows.rows:
         table.add_row(*row)
     return table
