@@ -102,7 +102,8 @@ class SVM(Classifier):
     """RBF SVM; fitted attributes ``svm_`` (a scikit-learn ``SVC``, or a ``Pipeline`` of
     ``Nystroem`` and ``LinearSVC``), ``gamma_`` (the kernel width used), ``platt_coef_`` and
     ``platt_intercept_`` (one Platt sigmoid per one-vs-rest decision column: P = sigmoid(a d +
-    b)), and for the exact SVM ``support_vectors_``. No feature importances."""
+    b)), ``n_iter_`` (the solver's iterations, compare ``max_iter``) and for the exact SVM
+    ``support_vectors_``. No feature importances."""
 
     name = "svm"
     Params = SVMParams
@@ -162,9 +163,11 @@ class SVM(Classifier):
             # but 2-11 s with two BLAS threads on a loaded 2-core machine
             with threadpool_limits(1, user_api="blas"):
                 self.svm_ = self._fit_approximate(hp, X_fit.astype(np.float64), y_fit, w_fit)
+            self.n_iter_ = int(np.max(self.svm_.named_steps["linearsvc"].n_iter_))
         else:
             self.svm_ = SVC(C=hp.C, gamma=self.gamma_, kernel="rbf", random_state=self.seed)
             self.svm_.fit(X_fit, y_fit, sample_weight=w_fit)
+            self.n_iter_ = int(np.max(self.svm_.n_iter_))
             self.support_vectors_ = self.svm_.support_vectors_
             if len(self.support_vectors_) > SUPPORT_VECTOR_WARNING:
                 warnings.warn(
@@ -321,5 +324,7 @@ class SVM(Classifier):
         saved = joblib.load(directory / "svm.joblib")
         self.svm_, self.gamma_ = saved["svm"], saved["gamma"]
         self.platt_coef_, self.platt_intercept_ = saved["platt_coef"], saved["platt_intercept"]
+        solver = self.svm_ if isinstance(self.svm_, SVC) else self.svm_.named_steps["linearsvc"]
+        self.n_iter_ = int(np.max(solver.n_iter_))
         if isinstance(self.svm_, SVC):
             self.support_vectors_ = self.svm_.support_vectors_
