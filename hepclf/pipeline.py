@@ -112,7 +112,8 @@ def run_pipeline(
                     pads=config.padding_values,
                 )
             tracker.log_files(inputs.values(), "plots")
-            example = table.X[data.split.test[:INPUT_EXAMPLE_ROWS]]
+            example_rows = data.split.test[:INPUT_EXAMPLE_ROWS]
+            example, example_ids = table.X[example_rows], table.event_id[example_rows]
             test_rows = data.split.test[figures.plot_sample(len(data.split.test), 20_000)]
             held_out = (
                 data.normalizer.transform(table.X[test_rows]),
@@ -133,7 +134,8 @@ def run_pipeline(
                     if config.result is not None:
                         add_physics(result, config, table, data.split.test, staging)
                     bundle = bundle_of(result, config, data)
-                    tracker.log_model(result, bundle, input_example_for(bundle, example))
+                    logged_example = input_example_for(bundle, example, example_ids)
+                    tracker.log_model(result, bundle, logged_example)
                 results[name] = result
                 progress.model_done(result)
             selection = select_champion(

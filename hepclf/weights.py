@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from hepclf.errors import InputDataError
 
 
 def training_weights(
@@ -53,3 +56,27 @@ def negative_weights_note(count: int, models: dict[str, dict[str, Any]], seed: i
         f"note: {count:,} training/validation events have negative weights; "
         f"{'; '.join(parts)} (negative_weights: drop leaves them out); evaluation keeps signs"
     )
+
+
+def require_positive_class_weights(
+    label: np.ndarray,
+    weight: np.ndarray,
+    fold: np.ndarray,
+    class_names: Sequence[str],
+    setting: str,
+) -> None:
+    """Every fold must give every class a positive total weight: its efficiencies, ROC and
+    KS test are measured per class and are undefined otherwise (negative weights can sum
+    below zero in a small fold). ``setting``: the YAML key that sets the folds."""
+    n_folds, n_classes = int(fold.max()) + 1, len(class_names)
+    totals = np.zeros((n_folds, n_classes))
+    np.add.at(totals, (fold, label), weight)
+    bad = np.argwhere(~(totals > 0))
+    if len(bad):
+        k, c = (int(v) for v in bad[0])
+        raise InputDataError(
+            f"{setting}: fold {k} of {n_folds} gives class {class_names[c]!r} a total weight "
+            f"of {totals[k, c]:.4g} (negative weights; {len(bad)} fold/class pairs in all), so "
+            f"its ROC and KS test are undefined; use fewer folds ({setting}) or more events "
+            "(evaluation keeps the weights' signs whatever negative_weights says)"
+        )
