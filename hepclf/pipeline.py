@@ -74,7 +74,8 @@ def run_pipeline(
     ``progress`` receives what happens (the CLI shows it; the default logs it).
     """
     from hepclf.evaluation import figures
-    from hepclf.physics.step import add_physics
+    from hepclf.physics.inputs import PhysicsInputs
+    from hepclf.physics.step import add_physics, finish_champion
     from hepclf.tracking.logging import PipelineTracker
     from hepclf.tracking.pyfunc import input_example_for
     from hepclf.tuning import tune_pipeline, tuned_yaml
@@ -98,6 +99,7 @@ def run_pipeline(
         )
     staging = staging_dir(output)
     plots = staging / "plots"
+    physics_inputs = PhysicsInputs(config, table, use_cache) if config.result else None
     train_parts = data.labels_and_weights("train"), data.labels_and_weights("test")
     try:
         with Deferred() as commit, PipelineTracker(config, tracking_uri, experiment) as tracker:
@@ -115,18 +117,28 @@ def run_pipeline(
             for tuned_name, tuning in tuned.items():  # the final fit uses the best parameters
                 chosen[tuned_name] = {**chosen[tuned_name], **tuning.best_params}
             results: dict[str, ModelResult] = {}
+            bundles = {}
             for name, params in chosen.items():
                 with progress.step(f"training {name} ..."):
                     result = train_model(name, params, config, data, progress)
                     result.tuning = tuned.get(name)
                     figures.model_plots(result, *train_parts, table.columns, plots)
+                    bundle = bundles[name] = bundle_of(result, config, data)
                     if config.result is not None:
-                        add_physics(result, config, table, data.split.test, staging)
-                    bundle = bundle_of(result, config, data)
+                        add_physics(
+                            result, config, table, data.split.test, staging, physics_inputs, bundle
+                        )
                     tracker.log_model(result, bundle, input_example_for(bundle, example))
                 results[name] = result
                 progress.model_done(result)
             selection = select_champion(results, config.evaluation.select_metric)
+            if config.result is not None:  # data are looked at for the champion only
+                best = results[selection.best]
+                with progress.step(f"physics result of the champion {best.name} ..."):
+                    finish_champion(best, config, physics_inputs, bundles[best.name], staging)
+                tracker.log_physics(best)
+                for warning in best.physics.warnings if best.physics else []:
+                    progress.warn(warning)
             result = PipelineResult(
                 config.name,
                 results,

@@ -24,6 +24,8 @@ from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError, HepclfError
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
+from hepclf.physics.champion import best_expected, champion_physics
+from hepclf.physics.inputs import PhysicsInputs
 from hepclf.physics.step import RESULTS_DIR, model_physics, write_model_physics
 from hepclf.progress import Progress
 from hepclf.split import split_table
@@ -155,6 +157,8 @@ def recompute_results(
     sources, source_run = model_sources(source)
     table = ingest(config, use_cache=use_cache, progress=progress)
     results: dict[str, PhysicsResult] = {}
+    bundles: dict[str, ModelBundle] = {}
+    inputs = PhysicsInputs(config, table, use_cache)
     staging = staging_dir(output)
     try:
         for name, uri in sources.items():
@@ -162,8 +166,14 @@ def recompute_results(
                 bundle = load_bundle(uri)
                 name = name or bundle.name
                 scores, rows = bundle_scores(bundle, config, table)
-                results[name] = model_physics(config, table, rows, scores)
-                write_model_physics(results[name], staging, name)
+                results[name] = model_physics(config, table, rows, scores, inputs, bundle)
+                bundles[name] = bundle
+        best = best_expected(results, config.evaluation.select_metric)
+        with progress.step(f"physics result of the champion {best} ..."):
+            folder = staging / RESULTS_DIR / best
+            champion_physics(results[best], config, inputs, bundles[best], folder, best)
+        for name, result in results.items():
+            write_model_physics(result, staging, name)
         run_id = _log(config, results, staging, source_run) if log else ""
         publish_outputs(staging, output)
     finally:

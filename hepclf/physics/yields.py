@@ -9,8 +9,8 @@ model that did not train on it) the fraction is one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,12 +19,37 @@ from hepclf.errors import ConfigError, InputDataError
 
 
 @dataclass(frozen=True, eq=False)
+class VariedEvents:
+    """Scored events outside the nominal samples (a systematic variation's files, data):
+    the discriminant and the expected events each stands for (data: its weight, 1)."""
+
+    score: np.ndarray
+    expected: np.ndarray
+
+    def subset(self, mask: np.ndarray, score: np.ndarray | None = None) -> VariedEvents:
+        chosen = self.score[mask] if score is None else score[mask]
+        return VariedEvents(np.asarray(chosen, np.float64), self.expected[mask])
+
+
+@dataclass(frozen=True, eq=False)
+class Scored:
+    """Events scored by a model, before they are routed into channels: the model's outputs
+    (signal score or one column per class), expected events per event, categories."""
+
+    scores: np.ndarray
+    expected: np.ndarray
+    category: np.ndarray | None
+
+
+@dataclass(frozen=True, eq=False)
 class EvaluatedEvents:
     """The events a model was evaluated on, with what the physics result needs of them.
 
     ``score`` is the discriminant, ``expected`` the expected number of events each one
     stands for, ``sample`` an index into ``sample_names``; ``signal`` names the samples
-    scaled by the signal strength mu.
+    scaled by the signal strength mu. Shape uncertainties: ``factors[shape]`` holds the
+    per-event (up, down) factors on ``expected`` of a weight variation (down None: mirrored),
+    ``varied[shape][sample]`` the (up, down) events of an alternative input.
     """
 
     score: np.ndarray
@@ -32,6 +57,10 @@ class EvaluatedEvents:
     sample: np.ndarray
     sample_names: list[str]
     signal: list[str]
+    factors: Mapping[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
+    varied: Mapping[str, Mapping[str, tuple[VariedEvents, VariedEvents | None]]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         n = self.score.shape
