@@ -222,3 +222,79 @@ def test_one_sided_weight_variation_is_mirrored() -> None:
     nominal = result.templates.sumw[1]
     np.testing.assert_allclose(v.down, 2 * nominal - v.up)
     assert v.mirrored and list(result.templates.variations["sf"]) == ["ttbb"]
+
+
+def two_channel_result(config: ResultConfig) -> Any:
+    events = shifted_events(0.05, n=20_000)
+    plain = EvaluatedEvents(events.score, events.expected, events.sample, ["ttH", "ttbb"], ["ttH"])
+    half = plain.score < 0.5
+    channels = {
+        name: EvaluatedEvents(
+            plain.score[m], plain.expected[m], plain.sample[m], ["ttH", "ttbb"], ["ttH"]
+        )
+        for name, m in (("low", half), ("high", ~half))
+    }
+    return physics_result(channels, config)
+
+
+def test_observed_on_asimov_data_reproduces_the_expected_results(tmp_path: Any) -> None:
+    from hepclf.physics.champion import fit_champion, set_observation
+
+    config = ResultConfig(binning={"bins": 3}, unblind=True)
+    # background-only Asimov data: observed limit = expected median, observed Z0 = 0
+    result = two_channel_result(config)
+    observed = {n: c.templates.background_yield for n, c in result.channels.items()}
+    fit_champion(result, set_observation(result, observed), config, 1, tmp_path, "m")
+    numbers = result.extra["observed"]
+    assert numbers["mu_up"] == pytest.approx(result.mu_up_expected.median, rel=0.02)
+    assert numbers["z0"] == pytest.approx(0.0, abs=0.05)
+    assert numbers["mu_hat"] == pytest.approx(0.0, abs=0.05)
+    # signal injected at mu = 1: observed Z0 near the expected one (within 2 %)
+    injected = two_channel_result(config)
+    observed = {
+        n: c.templates.background_yield + c.templates.signal_yield
+        for n, c in injected.channels.items()
+    }
+    files = fit_champion(injected, set_observation(injected, observed), config, 1, tmp_path, "m")
+    numbers = injected.extra["observed"]
+    assert numbers["z0"] == pytest.approx(injected.z0_expected, rel=0.02)
+    assert numbers["mu_hat"] == pytest.approx(1.0, abs=0.02)
+    post = injected.extra["postfit"]["high"]["samples"]
+    np.testing.assert_allclose(np.add(post["ttH"], post["ttbb"]), observed["high"], rtol=0.02)
+    impacts = injected.extra["impacts"]
+    assert impacts[0]["parameter"].startswith("staterror_")  # only MC statistics here
+    assert files["impacts_plot"].read_bytes()[:4] == b"\x89PNG"
+    assert {"postfit_low", "postfit_high"} <= set(files)
+
+
+def counting(signal: float, background: float) -> Any:
+    """One bin, signal and background from many MC events (negligible MC uncertainty)."""
+    n = 4000
+    sample = np.repeat([0, 1], n)
+    score = np.full(2 * n, 0.9)
+    weight = np.where(sample == 0, signal / n, background / n)
+    events = EvaluatedEvents(score, weight, sample, ["ttH", "ttbb"], ["ttH"])
+    return physics_result(
+        events,
+        ResultConfig(binning={"edges": [0.0, 1.0], "min_background_yield": 0.0}, impacts=False),
+    )
+
+
+def test_toys_agree_at_large_counts_and_show_the_bias_at_small_background() -> None:
+    from hepclf.physics.inference import model_of, numpy_backend
+    from hepclf.physics.toys import toy_results
+
+    results = {}
+    for label, (s, b) in {"large": (30.0, 400.0), "small": (3.0, 0.2)}.items():
+        asymptotic = counting(s, b)
+        with numpy_backend():
+            toys = toy_results(model_of(asymptotic.workspace), 150, asymptotic.mu_up_expected, 3)
+        results[label] = (asymptotic, toys)
+    asymptotic, toys = results["large"]
+    # large counts: the toy limit within 15 % of the asymptotic one (150 toys)
+    assert toys["mu_up_expected"]["median"] == pytest.approx(
+        asymptotic.mu_up_expected.median, rel=0.15
+    )
+    # b << 1: the asymptotic limit is optimistic (smaller than the toys')
+    asymptotic, toys = results["small"]
+    assert toys["mu_up_expected"]["median"] > 1.1 * asymptotic.mu_up_expected.median

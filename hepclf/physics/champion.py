@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from hepclf.bundle import ModelBundle
-from hepclf.config import PipelineConfig
+from hepclf.config import PipelineConfig, ResultConfig
 from hepclf.physics.analysis import PhysicsResult
 from hepclf.physics.channels import Routing, route
 from hepclf.physics.impact_plot import plot_impacts
@@ -53,16 +53,28 @@ def champion_physics(
 ) -> None:
     """Add observed results, impacts and toys (as configured) to ``physics.extra``;
     plots go into ``folder``."""
-    import cabinetry
-
     result = config.result
     if result is None:
         return
     logging.getLogger("cabinetry").setLevel(logging.WARNING)
-    files: dict[str, Path] = {}
     spec = physics.workspace
     if result.unblind and inputs is not None and bundle is not None:
         spec = _unblind(physics, config, inputs, bundle)
+    physics.extra["files"] = fit_champion(physics, spec, result, config.seed, folder, model)
+
+
+def fit_champion(
+    physics: PhysicsResult,
+    spec: dict[str, Any],
+    result: ResultConfig,
+    seed: int,
+    folder: Path,
+    model: str,
+) -> dict[str, Path]:
+    """The fits on ``spec`` (with data when ``result.unblind``); returns the plots."""
+    import cabinetry
+
+    files: dict[str, Path] = {}
     with numpy_backend():
         pdf = model_of(spec)
         data = np.asarray(_data_of(spec, pdf)) if result.unblind else asimov_data(pdf, 1.0)
@@ -96,9 +108,9 @@ def champion_physics(
             files["impacts_plot"] = path
         if result.toys:
             physics.extra["toys"] = toy_results(
-                model_of(physics.workspace), result.toys, physics.mu_up_expected, config.seed
+                model_of(physics.workspace), result.toys, physics.mu_up_expected, seed
             )
-    physics.extra["files"] = files
+    return files
 
 
 def _data_of(spec: dict[str, Any], pdf: Any) -> list[float]:
@@ -112,12 +124,18 @@ def _unblind(
 ) -> dict[str, Any]:
     """Bin the data in every channel; returns the workspace with the data as observation."""
     routed = route(Routing.of(config), inputs.data(bundle))
-    observed = {}
+    observed = {
+        name: histogram(routed[name], channel.templates.edges)[0]
+        for name, channel in physics.channels.items()
+    }
+    return set_observation(physics, observed)
+
+
+def set_observation(physics: PhysicsResult, observed: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Put the data counts per channel into the templates; the workspace with them."""
     for name, channel in physics.channels.items():
-        counts = histogram(routed[name], channel.templates.edges)[0]
-        observed[name] = counts
         physics.channels[name] = replace(
-            channel, templates=replace(channel.templates, observed=counts)
+            channel, templates=replace(channel.templates, observed=np.asarray(observed[name]))
         )
     physics.templates = next(iter(physics.channels.values())).templates
     spec = with_observation(physics.workspace, observed)
