@@ -62,7 +62,7 @@ def multiclass(events: int, models: list[str]) -> None:
             for s in raw["samples"]
             if s["label"] != "data"
         ]
-        raw["result"] = {"systematics": {"normsys": {"ttbb": 0.1}}, "impacts": False}
+        raw["result"] = {"systematics": {"normsys": {"ttbb": 0.1}}}
         single = parse_pipeline(raw, base_dir=Path(tmp))
         nodes = parse_pipeline(
             {**raw, "result": {**raw["result"], "channels": "nodes"}}, base_dir=Path(tmp)

@@ -294,7 +294,7 @@ class ResultConfig(_Strict):
     binning: BinningConfig = BinningConfig()
     systematics: SystematicsConfig = SystematicsConfig()
     unblind: bool = False
-    impacts: bool = True
+    impacts: bool = False
     toys: int = Field(default=0, ge=0)
 
     @property

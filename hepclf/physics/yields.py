@@ -16,6 +16,17 @@ import numpy as np
 
 from hepclf.config import PipelineConfig, ResultConfig
 from hepclf.errors import ConfigError, InputDataError
+from hepclf.weights import evaluated_fractions, expected_yields
+
+__all__ = [
+    "EvaluatedEvents",
+    "Scored",
+    "VariedEvents",
+    "evaluated_fractions",
+    "events_for_result",
+    "expected_yields",
+    "signal_samples",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,25 +106,6 @@ class EvaluatedEvents:
         """Per-event flag: the event belongs to a sample scaled by mu."""
         codes = [self.sample_names.index(s) for s in self.signal]
         return np.isin(self.sample, codes)
-
-
-def evaluated_fractions(
-    sample_all: np.ndarray, rows: np.ndarray | None, n_samples: int
-) -> np.ndarray:
-    """Per sample: evaluated events / all events (``rows=None``: all, out-of-fold scores)."""
-    total = np.bincount(sample_all, minlength=n_samples).astype(np.float64)
-    if rows is None:
-        return np.ones(n_samples)
-    evaluated = np.bincount(sample_all[rows], minlength=n_samples).astype(np.float64)
-    return np.divide(evaluated, total, out=np.zeros(n_samples), where=total > 0)
-
-
-def expected_yields(
-    weight: np.ndarray, sample: np.ndarray, fractions: np.ndarray, luminosity: float
-) -> np.ndarray:
-    """Expected events per evaluated event: weight × luminosity ÷ evaluated fraction."""
-    fraction = fractions[sample]
-    return np.asarray(weight, np.float64) * luminosity / np.where(fraction > 0, fraction, 1.0)
 
 
 def signal_samples(config: PipelineConfig, result: ResultConfig) -> list[str]:
