@@ -239,8 +239,11 @@ def two_channel_result(config: ResultConfig) -> Any:
 
 def test_observed_on_asimov_data_reproduces_the_expected_results(tmp_path: Any) -> None:
     from hepclf.physics.champion import fit_champion, set_observation
+    from hepclf.physics.inference import numpy_backend
 
-    config = ResultConfig(binning={"bins": 3}, unblind=True, impacts=True)
+    config = ResultConfig(
+        binning={"bins": 3}, unblind=True, impacts=True, systematics={"normsys": {"ttbb": 0.05}}
+    )
     # background-only Asimov data: observed limit = expected median, observed Z0 = 0
     result = two_channel_result(config)
     observed = {n: c.templates.background_yield for n, c in result.channels.items()}
@@ -261,8 +264,21 @@ def test_observed_on_asimov_data_reproduces_the_expected_results(tmp_path: Any) 
     assert numbers["mu_hat"] == pytest.approx(1.0, abs=0.02)
     post = injected.extra["postfit"]["high"]["samples"]
     np.testing.assert_allclose(np.add(post["ttH"], post["ttbb"]), observed["high"], rtol=0.02)
-    impacts = injected.extra["impacts"]
-    assert impacts[0]["parameter"].startswith("staterror_")  # only MC statistics here
+    (impact,) = injected.extra["impacts"]  # MC statistics are not ranked
+    assert impact["parameter"] == "norm_ttbb"
+    import cabinetry  # its own ranking of the same fit: the same numbers
+
+    with numpy_backend():
+        model = pyhf.Workspace(injected.extra["observed_workspace"]).model()
+        data = pyhf.Workspace(injected.extra["observed_workspace"]).data(model)
+        ranking = cabinetry.fit.ranking(model, data, poi_name="mu")
+    k = ranking.labels.index("norm_ttbb")
+    np.testing.assert_allclose(
+        impact["postfit"], [ranking.postfit_down[k], ranking.postfit_up[k]], rtol=0.02
+    )
+    np.testing.assert_allclose(
+        impact["prefit"], [ranking.prefit_down[k], ranking.prefit_up[k]], rtol=0.02
+    )
     assert files["impacts_plot"].read_bytes()[:4] == b"\x89PNG"
     assert {"postfit_low", "postfit_high"} <= set(files)
 
@@ -301,3 +317,44 @@ def test_toys_agree_at_large_counts_and_show_the_bias_at_small_background() -> N
     assert limit["small"] < 0.95 * exact
     assert median["small"] == pytest.approx(np.exp(-3.0 * limit["small"]), abs=0.005)
     assert median["small"] > 0.06
+
+
+@pytest.mark.slow
+def test_multiclass_demo_nodes_jes_and_data_end_to_end(tmp_path: Any) -> None:
+    """pipelines/multiclass.yaml as shipped (per-node channels, a JES shape from varied
+    files, pseudo-data, unblinded, impacts), on small demo files and the linear model."""
+    import json
+
+    import uproot
+
+    from hepclf.demo_data import write_demo_data
+    from hepclf.pipeline import run_pipeline
+    from tests.conftest import tracking_uri
+
+    folder = tmp_path / "demo" / "multiclass"
+    write_demo_data(folder, events=1500, seed=3, processes=CLASSES, jes=0.05, data=True)
+    (tmp_path / "pipelines").mkdir()
+    raw = yaml.safe_load((REPO / "pipelines" / "multiclass.yaml").read_text())
+    raw["models"] = {"linear": {}}
+    config = parse_pipeline(raw, base_dir=tmp_path / "pipelines")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with tracking_uri(store):
+        run = run_pipeline(config, output=tmp_path / "out", tracking_uri=store)
+    entry = json.loads((tmp_path / "out" / "metrics.json").read_text())["linear"]
+    assert set(entry["channels"]) == {f"node_{c}" for c in CLASSES}
+    assert entry["observed"]["mu_up"] > 0 and np.isfinite(entry["observed"]["z0"])
+    for channel in entry["channels"].values():
+        assert entry["mu_up_expected"]["median"] <= channel["mu_up_expected"]["median"]
+    folder = tmp_path / "out" / "results" / "linear"
+    with uproot.open(folder / "templates.root") as file:
+        assert {"node_ttH/ttbb_jesUp", "node_ttH/ttbb_jesDown", "node_ttH/data_obs"} <= {
+            k.split(";")[0] for k in file.keys(recursive=True)
+        }
+        observed = file["node_ttH/data_obs"].values()
+    summary = json.loads((folder / "result.json").read_text())
+    np.testing.assert_allclose(observed, summary["channels"]["node_ttH"]["templates"]["observed"])
+    assert "jes" in [r["parameter"] for r in summary["impacts"]]
+    assert (folder / "impacts.png").is_file() and (folder / "postfit_node_ttH.png").is_file()
+    assert run.results["linear"].physics.extra["observed"]["mu_hat"] == pytest.approx(
+        summary["observed"]["mu_hat"]
+    )

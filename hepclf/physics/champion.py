@@ -100,8 +100,8 @@ def fit_champion(
             physics.extra["postfit"] = _postfit(cabinetry, pdf, fit)
             files |= _postfit_plots(physics, folder, model)
         if result.impacts:
-            ranking = cabinetry.fit.ranking(pdf, data, poi_name=POI)
-            physics.extra["impacts"] = _impacts(ranking)
+            fit = fit if result.unblind else cabinetry.fit.fit(pdf, data)
+            physics.extra["impacts"] = impacts(cabinetry, pdf, data, fit)
             path = folder / IMPACTS_PLOT
             folder.mkdir(parents=True, exist_ok=True)
             plot_impacts(physics.extra["impacts"], path, f"{model}: impacts on μ")
@@ -183,16 +183,38 @@ def _postfit_plots(physics: PhysicsResult, folder: Path, model: str) -> dict[str
     return files
 
 
-def _impacts(ranking: Any) -> list[dict[str, Any]]:
-    """Nuisance parameters by the size of their post-fit impact on mu, largest first."""
-    rows = [
-        {
-            "parameter": label,
-            "pull": float(ranking.bestfit[i]),
-            "constraint": float(ranking.uncertainty[i]),
-            "prefit": [float(ranking.prefit_down[i]), float(ranking.prefit_up[i])],
-            "postfit": [float(ranking.postfit_down[i]), float(ranking.postfit_up[i])],
-        }
-        for i, label in enumerate(ranking.labels)
-    ]
+def impacts(cabinetry: Any, pdf: Any, data: np.ndarray, fit: Any) -> list[dict[str, Any]]:
+    """Pulls and impacts on mu of the nuisance parameters, largest post-fit impact first.
+
+    cabinetry's ``ranking`` method (each parameter fixed at its best fit ± its pre-fit and
+    post-fit uncertainty, everything else refitted), run for the systematic parameters;
+    the per-bin MC statistical (``staterror``) parameters are left out: with a few dozen
+    bins they would cost four fits each and are not what an analysis ranks.
+    """
+    prefit = cabinetry.model_utils.prefit_uncertainties(pdf)
+    fixed = list(pdf.config.suggested_fixed())
+    poi = fit.labels.index(POI)
+    rows = []
+    for i, label in enumerate(fit.labels):
+        if i == poi or fixed[i] or label.startswith("staterror_"):
+            continue
+        shifts = {}
+        for kind, sigma in (("prefit", float(prefit[i])), ("postfit", float(fit.uncertainty[i]))):
+            shifted = []
+            for sign in (-1.0, 1.0):
+                init = np.array(fit.bestfit, dtype=np.float64)
+                init[i] += sign * sigma
+                fix = fixed.copy()
+                fix[i] = True
+                refit = cabinetry.fit.fit(pdf, data, init_pars=init.tolist(), fix_pars=fix)
+                shifted.append(float(refit.bestfit[poi] - fit.bestfit[poi]))
+            shifts[kind] = shifted
+        rows.append(
+            {
+                "parameter": label,
+                "pull": float(fit.bestfit[i]),
+                "constraint": float(fit.uncertainty[i]),
+                **shifts,
+            }
+        )
     return sorted(rows, key=lambda r: -max(abs(v) for v in r["postfit"]))
