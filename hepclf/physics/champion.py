@@ -3,11 +3,12 @@
 Models are compared and the champion chosen on *expected* results; data are looked at
 afterwards, for the champion alone (``result: {unblind: true}``), so the choice cannot be
 tuned on the data's fluctuations. The fits use cabinetry (on pyhf, with iminuit for the
-parameter uncertainties): observed Z0 and CLs limit, the maximum-likelihood fit with its
+parameter uncertainties): observed Z0, the maximum-likelihood fit with its
 post-fit yields, and the ranking of nuisance parameters by their impact on mu (each one
 fixed at its best-fit value ± its pre-fit and post-fit uncertainty, everything else
 refitted). Blinded, the impacts are computed on the Asimov data for mu = 1 (the expected
-impacts). ``toys`` adds pseudo-experiment Z0 and limit (:mod:`.toys`).
+impacts). The observed CLs limit is pyhf's (:func:`.inference.observed_limit`). ``toys``
+adds pseudo-experiment Z0 and limit (:mod:`.toys`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from hepclf.config import PipelineConfig, ResultConfig
 from hepclf.physics.analysis import PhysicsResult
 from hepclf.physics.channels import Routing, route
 from hepclf.physics.impact_plot import plot_impacts
-from hepclf.physics.inference import asimov_data, model_of, numpy_backend
+from hepclf.physics.inference import asimov_data, model_of, numpy_backend, observed_limit
 from hepclf.physics.inputs import PhysicsInputs
 from hepclf.physics.plots import plot_templates
 from hepclf.physics.templates import histogram
@@ -80,20 +81,13 @@ def fit_champion(
         data = np.asarray(_data_of(spec, pdf)) if result.unblind else asimov_data(pdf, 1.0)
         if result.unblind:
             significance = cabinetry.fit.significance(pdf, data)
-            limit = cabinetry.fit.limit(
-                pdf,
-                data,
-                bracket=(
-                    1e-3 * physics.mu_up_expected.median,
-                    pdf.config.suggested_bounds()[pdf.config.poi_index][1],
-                ),
-            )
+            limit = observed_limit(pdf, data, physics.mu_up_expected.median)
             fit = cabinetry.fit.fit(pdf, data)
             mu = fit.labels.index(POI)
             physics.extra["observed"] = {
                 "z0": float(significance.observed_significance),
                 "p0": float(significance.observed_p_value),
-                "mu_up": float(limit.observed_limit),
+                "mu_up": limit,
                 "mu_hat": float(fit.bestfit[mu]),
                 "mu_hat_uncertainty": float(fit.uncertainty[mu]),
             }
