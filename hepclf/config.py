@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,10 @@ from hepclf.files import close_matches, with_hints
 RESERVED_COLUMNS = ("label", "weight", "sample", "event_id")
 DATA_LABEL = "data"
 """The label of recorded data: never trained on; the physics result's observation."""
+
+MAX_LEADING = 1000
+"""The most objects ``leading: N`` keeps per feature (N columns each): beyond, the table
+and its validation grow without bound for columns that would all be padding."""
 _NOT_IN_BRANCH = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -65,7 +70,7 @@ class FeatureConfig(_Strict):
     name: str
     branch: str | None = None
     expr: str | None = None
-    leading: int | None = Field(default=None, ge=1)
+    leading: int | None = Field(default=None, ge=1, le=MAX_LEADING)
     pad: float = 0.0
     fill: float | None = None  # max/min/mean of an empty list; None: the pad value
     sort_by: str | None = None
@@ -145,14 +150,27 @@ class TuneConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
-    """Evaluation and model-selection settings."""
+    """Evaluation and model-selection settings.
+
+    ``skip_flagged``: pass over models flagged over-trained when choosing the champion.
+    Default: yes for a single split (their test figures may be optimistic), no under
+    k-fold, whose out-of-fold figures are honest; the flag is reported either way.
+    """
 
     ks_threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
     ks_bins: int | None = Field(default=40, ge=2)
     select_metric: str = "auc_test"
+    skip_flagged: bool | None = None
 
 
-class BinningConfig(_Strict):
+class _Finite(_Strict):
+    """Numbers of the physics result: NaN and ±inf are refused (they would reach the fit and
+    be written to JSON as ``Infinity``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class BinningConfig(_Finite):
     """Bins of the discriminant for the physics result: fixed ``edges`` or automatic.
 
     Automatic binning starts from ``bins`` bins of equal expected signal and merges them,
@@ -233,7 +251,7 @@ class ShapeConfig(_Strict):
         return list(self.inputs) if self.inputs is not None else self.samples
 
 
-class SystematicsConfig(_Strict):
+class SystematicsConfig(_Finite):
     """Uncertainties of the physics result; MC statistics (staterror) are always included.
 
     ``normsys``: per-sample normalisation uncertainty, relative (0.1 = ±10 %) or
@@ -268,7 +286,7 @@ class SystematicsConfig(_Strict):
         return value
 
 
-class ResultConfig(_Strict):
+class ResultConfig(_Finite):
     """Expected physics result per model (pyhf): discovery significance and limit on mu.
 
     Expected yield of an event = weight × sample ``scale`` × ``luminosity`` ÷ the
@@ -382,7 +400,7 @@ class PipelineConfig(_Strict):
             if "category" in self.feature_columns:
                 raise ValueError("with 'categories', no feature may be called 'category'")
         columns = self.feature_columns
-        duplicates = sorted({c for c in columns if columns.count(c) > 1})
+        duplicates = sorted(c for c, n in Counter(columns).items() if n > 1)
         if duplicates:
             raise ValueError(f"feature columns must be unique, repeated: {duplicates}")
         reserved = sorted(set(columns) & set(RESERVED_COLUMNS))
@@ -405,6 +423,12 @@ class PipelineConfig(_Strict):
                 "block (the physics result computes it)"
             )
         return self
+
+    @property
+    def skip_flagged(self) -> bool:
+        """``evaluation.skip_flagged``, or its default for the split (no under k-fold)."""
+        chosen = self.evaluation.skip_flagged
+        return self.split.method != "kfold" if chosen is None else chosen
 
     @property
     def class_names(self) -> list[str]:
@@ -446,6 +470,11 @@ class PipelineConfig(_Strict):
     def feature_columns(self) -> list[str]:
         """All table columns produced by the features, in order."""
         return [c for f in self.features for c in f.columns]
+
+    @property
+    def padding_values(self) -> dict[str, float]:
+        """The padding value of every column of a leading-N feature (plots mark them)."""
+        return {c: f.pad for f in self.features if f.leading is not None for c in f.columns}
 
     def ingest_fingerprint(self) -> str:
         """A hash of everything that changes the ingested table (not models or split)."""

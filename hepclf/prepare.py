@@ -49,13 +49,18 @@ class PreparedData:
 
     @property
     def negative_weights(self) -> int:
-        """Training and validation events with negative weight (they train as |w|)."""
+        """Training and validation events with negative weight (``negative_weights: keep``)."""
         return int((self.w_fit < 0).sum() + (self.w_val < 0).sum())
 
 
 def prepare(config: PipelineConfig, table: FeatureTable) -> PreparedData:
     """Split, fit the normaliser on training rows only, and derive training weights."""
-    split = split_table(table, config.split, use_event_id=config.event_id is not None)
+    split = split_table(
+        table,
+        config.split,
+        use_event_id=config.event_id is not None,
+        class_names=config.class_names,
+    )
     normalizer = Normalizer.fit(table.X[split.train], config.normalization)
 
     def fit_arrays(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

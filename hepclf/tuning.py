@@ -41,13 +41,13 @@ from hepclf.models import MODEL_TYPES, build_model
 from hepclf.normalize import Normalizer
 from hepclf.results import TuningResult
 from hepclf.split import SplitIndices
-from hepclf.weights import training_weights
+from hepclf.tuning_storage import STORAGE_FILE, open_storage
+from hepclf.weights import require_positive_class_weights, training_weights
 
 if TYPE_CHECKING:
     from hepclf.prepare import PreparedData
     from hepclf.progress import Progress
 
-STORAGE_FILE = "hepclf_tuning.db"
 FOLD_RULE = "stratified-kfold"
 """How tuning folds are drawn; part of a study's fingerprint, so a study made with other
 folds is never resumed."""
@@ -254,13 +254,13 @@ def tune_model(
         )
     base = dict(base_params or {})
     fold = tuning_folds(y, folds, seed, classes)
+    if eval_weight is not None:
+        names = list(classes or [str(c) for c in range(int(y.max()) + 1)])
+        require_positive_class_weights(y, eval_weight, fold, names, "tune.folds")
     study_name = study_name or f"{name}-{study_key(base, folds, seed, data_fingerprint(X, y))}"
     storage_url = _storage_url(storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        # the heartbeat marks trials of a killed process as failed when the study resumes
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        rdb = optuna.storages.RDBStorage(storage_url, heartbeat_interval=30, grace_period=120)
+    rdb = open_storage(storage_url)
     study = optuna.create_study(
         study_name=study_name,
         storage=rdb,
@@ -358,6 +358,11 @@ def _result(name: str, study: optuna.Study, storage_url: str) -> TuningResult:
             "(one trial trains one model per tuning fold)"
         )
     best = study.best_trial
+    first = min(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    # the study's first trial is the enqueued current setting (``_enqueue_current``)
+    current = first.state == optuna.trial.TrialState.COMPLETE and "fixed_params" in (
+        first.system_attrs
+    )
     return TuningResult(
         model=name,
         best_params=dict(best.user_attrs.get("params", best.params)),
@@ -367,6 +372,7 @@ def _result(name: str, study: optuna.Study, storage_url: str) -> TuningResult:
         study_name=study.study_name,
         storage=storage_url,
         trial_values=[float(t.value) for t in complete],
+        improved=not (current and best.number == first.number),
     )
 
 
@@ -530,9 +536,22 @@ def tune_models(
 
 
 def tuned_yaml(results: dict[str, TuningResult]) -> str:
-    """One ``models:`` block with the best parameters of every tuned model."""
-    block = {name: r.best_params for name, r in results.items()}
-    return yaml.safe_dump({"models": block}, sort_keys=False)
+    """One ``models:`` block with the best parameters of every model a trial improved; a
+    comment names the models whose current settings no trial beat (left as they are)."""
+    block = {name: r.best_params for name, r in results.items() if r.improved}
+    kept = [f"# {n}: {tuning_outcome(r)}\n" for n, r in results.items() if not r.improved]
+    text = yaml.safe_dump({"models": block}, sort_keys=False) if block else ""
+    return "".join(kept) + text
+
+
+def tuning_outcome(r: TuningResult) -> str:
+    """One line on what a study found, saying so when nothing beat the current settings."""
+    if r.improved:
+        return f"best CV AUC {r.best_value:.4f} after {r.n_trials} trials"
+    return (
+        f"no trial beat the current settings (CV AUC {r.best_value:.4f}) in {r.n_trials} "
+        "trials; they are kept as they are (more trials: raise tune.timeout_s or --trials)"
+    )
 
 
 def tune_pipeline(
@@ -554,8 +573,7 @@ def tune_pipeline(
     for name, r in results.items():
         if progress is not None:
             progress.note(
-                f"tuned {name}: best CV AUC {r.best_value:.4f} after {r.n_trials} trials "
-                f"(study {r.study_name!r} in {r.storage})"
+                f"tuned {name}: {tuning_outcome(r)} (study {r.study_name!r} in {r.storage})"
             )
     return results
 

@@ -9,9 +9,11 @@ the training run, so the original run stays as it was.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +28,14 @@ from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
 from hepclf.physics.champion import best_expected, champion_physics
 from hepclf.physics.inputs import PhysicsInputs
-from hepclf.physics.step import RESULTS_DIR, model_physics, write_model_physics
+from hepclf.physics.step import (
+    RESULTS_DIR,
+    check_model_name,
+    model_physics,
+    write_model_physics,
+)
 from hepclf.progress import Progress
-from hepclf.split import split_table
+from hepclf.split import SPLIT_TAG, split_differences, split_fingerprint, split_table
 from hepclf.tracking.registry import load_bundle
 
 _RUN_ID = re.compile(r"^(?:runs:/)?([0-9a-f]{32})/?$")
@@ -64,10 +71,10 @@ def model_sources(source: str) -> tuple[dict[str, str], str]:
             f"{err.message.splitlines()[0]}. Check --tracking-uri / MLFLOW_TRACKING_URI"
         ) from None
     if "hepclf.model" in run.data.tags:
-        return {run.data.tags["hepclf.model"]: _model_uri(run)}, run_id
+        return {_tagged_name(run): _model_uri(run)}, run_id
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
     models = {
-        c.data.tags["hepclf.model"]: _model_uri(client.get_run(c.info.run_id))
+        _tagged_name(c): _model_uri(client.get_run(c.info.run_id))
         for c in children
         if "hepclf.model" in c.data.tags and c.info.status == "FINISHED"
     }
@@ -77,6 +84,65 @@ def model_sources(source: str) -> tuple[dict[str, str], str]:
             "give the pipeline run of `hepclf train` or a model URI"
         )
     return dict(sorted(models.items())), run_id
+
+
+def chosen_sources(sources: dict[str, str], models: list[str], source: str) -> dict[str, str]:
+    """The ``--models`` subset of a run's models, in the order given; unknown names are an
+    error listing the run's models."""
+    if "" in sources:
+        raise HepclfError(
+            f"--models selects models of a pipeline run; {source!r} is a single model"
+        )
+    unknown = [m for m in models if m not in sources]
+    if unknown:
+        raise HepclfError(
+            f"--models: {', '.join(map(repr, unknown))} not among the finished models of run "
+            f"{source!r}: {', '.join(sources)}"
+        )
+    return {m: sources[m] for m in models}
+
+
+def _tagged_name(run: mlflow.entities.Run) -> str:
+    """The model name a run's ``hepclf.model`` tag gives, refused unless a plain name."""
+    where = f"run {run.info.run_id} (tag hepclf.model)"
+    return check_model_name(run.data.tags["hepclf.model"], where)
+
+
+def check_split(config: PipelineConfig, table: FeatureTable, run_id: str, model: str) -> None:
+    """Refuse a pipeline whose split differs from the training run's: its test part would
+    hold training events. Runs and models without a record can only be warned about."""
+    if not run_id:
+        warnings.warn(
+            f"{model}: no training run is known, so the split cannot be checked; the result "
+            "is only right if the pipeline's samples and 'split:' are those of training",
+            stacklevel=2,
+        )
+        return
+    recorded = mlflow.get_run(run_id).data.tags.get(SPLIT_TAG)
+    if recorded is None:
+        warnings.warn(
+            f"run {run_id} records no split (trained before hepclf recorded it), so the split "
+            "cannot be checked; the result is only right if the pipeline's samples and "
+            "'split:' are those of training",
+            stacklevel=2,
+        )
+        return
+    differences = split_differences(json.loads(recorded), split_fingerprint(config, table))
+    if differences:
+        raise ConfigError(
+            f"{model}: the pipeline does not split the events as training run {run_id} did ("
+            + "; ".join(differences)
+            + "): training events would be counted as test events. Give `hepclf result` the "
+            "pipeline YAML the model was trained with; only its 'result:' block may change"
+        )
+
+
+def _run_of(uri: str) -> str:
+    """The run that logged a model URI ('' for a folder or a model without one)."""
+    try:
+        return mlflow.models.get_model_info(uri).run_id or ""
+    except Exception:  # a bundle folder, or a model MLflow cannot describe
+        return ""
 
 
 def _model_uri(run: mlflow.entities.Run) -> str:
@@ -102,7 +168,12 @@ def bundle_scores(
             f"model {bundle.name!r} is a k-fold model but the pipeline splits with "
             f"{config.split.method!r}; give the pipeline YAML the model was trained with"
         )
-    split = split_table(table, config.split, use_event_id=config.event_id is not None)
+    split = split_table(
+        table,
+        config.split,
+        use_event_id=config.event_id is not None,
+        class_names=config.class_names,
+    )
     rows = split.test
     frame = table.features_frame().iloc[rows]
     frame = frame.assign(**{column: table.event_id[rows] for column in bundle.fold_columns})
@@ -140,11 +211,13 @@ def recompute_results(
     log: bool = True,
     use_cache: bool = True,
     progress: Progress | None = None,
+    models: list[str] | None = None,
 ) -> RecomputedResult:
     """Ingest, split as in training, score with the logged models, fit, write and log.
 
-    Files are staged and published into ``output/results/<model>/`` only when every model
-    succeeded, so a failure leaves earlier results as they were.
+    ``models``: only these models of a pipeline run (default: all of them). Files are
+    staged and published into ``output/results/<model>/`` only when every model
+    succeeded, so a failure leaves earlier results as they were; its error names the model.
     """
     from hepclf.pipeline import publish_outputs, staging_dir
 
@@ -155,6 +228,8 @@ def recompute_results(
     progress = progress or Progress()
     start = time.perf_counter()
     sources, source_run = model_sources(source)
+    if models:
+        sources = chosen_sources(sources, models, source)
     table = ingest(config, use_cache=use_cache, progress=progress)
     results: dict[str, PhysicsResult] = {}
     bundles: dict[str, ModelBundle] = {}
@@ -163,11 +238,17 @@ def recompute_results(
     try:
         for name, uri in sources.items():
             with progress.step(f"physics result of {name or uri} ..."):
-                bundle = load_bundle(uri)
-                name = name or bundle.name
-                scores, rows = bundle_scores(bundle, config, table)
-                results[name] = model_physics(config, table, rows, scores, inputs, bundle)
-                bundles[name] = bundle
+                try:
+                    bundle = load_bundle(uri)
+                    name = check_model_name(name or bundle.name, f"model {uri}")
+                    check_split(config, table, source_run or _run_of(uri), f"model {name!r}")
+                    scores, rows = bundle_scores(bundle, config, table)
+                    results[name] = model_physics(config, table, rows, scores, inputs, bundle)
+                    bundles[name] = bundle
+                except HepclfError as err:
+                    if str(err).startswith(f"model {name!r}"):
+                        raise
+                    raise type(err)(f"model {name or uri!r}: {err}") from None
         best = best_expected(results, config.evaluation.select_metric)
         with progress.step(f"physics result of the champion {best} ..."):
             folder = staging / RESULTS_DIR / best

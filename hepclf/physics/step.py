@@ -12,6 +12,7 @@ variations are scored with the same model (``inputs`` and ``bundle``) and routed
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from hepclf.physics.yields import (
     VariedEvents,
     evaluated_fractions,
     expected_yields,
+    require_evaluated_samples,
     signal_samples,
 )
 from hepclf.results import ModelResult
@@ -36,6 +38,7 @@ from hepclf.results import ModelResult
 __all__ = [
     "RESULTS_DIR",
     "add_physics",
+    "check_model_name",
     "discriminant",
     "finish_champion",
     "model_physics",
@@ -43,6 +46,7 @@ __all__ = [
 ]
 
 RESULTS_DIR = "results"
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
 def model_physics(
@@ -66,6 +70,7 @@ def model_physics(
             "category?); the physics result needs a score for every event"
         )
     fractions = evaluated_fractions(table.sample, rows, len(table.sample_names))
+    require_evaluated_samples(fractions, table.sample, table.weight, table.sample_names)
     sample = np.asarray(table.sample[selected])
     expected = expected_yields(table.weight[selected], sample, fractions, config.result.luminosity)
     category = None if table.category is None else table.category[selected]
@@ -136,8 +141,21 @@ def add_physics(
     result.physics_files = files
 
 
+def check_model_name(name: str, where: str) -> str:
+    """``name`` if it is a model name (letters, digits, ``_``, ``-``): it becomes a folder
+    ``results/<name>/``, so a name from a run's tags may not lead out of it (``../``)."""
+    if not _MODEL_NAME.fullmatch(name):
+        raise InputDataError(
+            f"{where}: {name!r} is not a model name (letters, digits, '_' and '-' only); "
+            "nothing was written. Give the run of `hepclf train` or a model URI whose model "
+            "has a plain name"
+        )
+    return name
+
+
 def write_model_physics(result: PhysicsResult, output: Path, model: str) -> dict[str, Path]:
     """Files of one model under ``output/results/<model>/``."""
+    check_model_name(model, "the result's model")
     return write_result(result, Path(output) / RESULTS_DIR / model, model)
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "evaluated_fractions",
     "events_for_result",
     "expected_yields",
+    "require_evaluated_samples",
     "signal_samples",
 ]
 
@@ -106,6 +107,23 @@ class EvaluatedEvents:
         """Per-event flag: the event belongs to a sample scaled by mu."""
         codes = [self.sample_names.index(s) for s in self.signal]
         return np.isin(self.sample, codes)
+
+
+def require_evaluated_samples(
+    fractions: np.ndarray, sample_all: np.ndarray, weight_all: np.ndarray, names: Sequence[str]
+) -> None:
+    """A sample with weight but no evaluated event would drop out of the templates and make
+    the result optimistic: refuse it, naming the sample and the cure."""
+    weight = np.bincount(sample_all, weights=np.abs(weight_all), minlength=len(names))
+    missing = [names[i] for i in np.flatnonzero((fractions == 0) & (weight > 0))]
+    if missing:
+        raise InputDataError(
+            f"sample(s) {missing} have events but none among the evaluated (test) events: "
+            "every one of them landed in training, so they would drop out of the templates "
+            "and the result would be optimistic. Use `split: {method: kfold}` (every event "
+            "is evaluated out of fold) or a larger split.test_fraction, or check the "
+            "event-id folds of the 'event_id' split"
+        )
 
 
 def signal_samples(config: PipelineConfig, result: ResultConfig) -> list[str]:
