@@ -25,6 +25,8 @@ from hepclf.errors import ConfigError, HepclfError
 from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
+from hepclf.physics.champion import best_expected, champion_physics
+from hepclf.physics.inputs import PhysicsInputs
 from hepclf.physics.step import (
     RESULTS_DIR,
     check_model_name,
@@ -145,8 +147,12 @@ def bundle_scores(
 
 
 def model_result(
-    source: tuple[str, str], config: PipelineConfig, table: FeatureTable, source_run: str
-) -> tuple[str, PhysicsResult]:
+    source: tuple[str, str],
+    config: PipelineConfig,
+    table: FeatureTable,
+    source_run: str,
+    inputs: PhysicsInputs | None = None,
+) -> tuple[str, PhysicsResult, ModelBundle]:
     """One model's physics result: ``source`` is (name or '', model URI); returns the name
     (the bundle's own where none was given) and the result. The split is checked against
     the training run's (``source_run``, else the run that logged the model)."""
@@ -156,12 +162,12 @@ def model_result(
         name = check_model_name(name or bundle.name, f"model {uri}")
         check_split(config, table, source_run or run_of(uri), f"model {name!r}")
         scores, rows = bundle_scores(bundle, config, table)
-        physics = model_physics(config, table, rows, scores)
+        physics = model_physics(config, table, rows, scores, inputs, bundle)
     except HepclfError as err:  # its message names the model
         if str(err).startswith(f"model {name!r}"):
             raise
         raise type(err)(f"model {name or uri!r}: {err}") from None
-    return name, physics
+    return name, physics, bundle
 
 
 def recompute_results(
@@ -194,18 +200,27 @@ def recompute_results(
         sources = chosen_sources(sources, models, source)
     table = ingest(config, use_cache=use_cache, progress=progress)
     results: dict[str, PhysicsResult] = {}
+    bundles: dict[str, ModelBundle] = {}
+    inputs = PhysicsInputs(config, table, use_cache)
     staging = staging_dir(output)
     try:
         names = ", ".join(name or uri for name, uri in sources.items())
         with progress.step(f"physics result of {names} ..."):
             done = (executor or InProcessExecutor()).map(
-                partial(model_result, config=config, table=table, source_run=source_run),
+                partial(
+                    model_result, config=config, table=table, source_run=source_run, inputs=inputs
+                ),
                 list(sources.items()),
                 label="physics results",
             )
-        for name, physics in done:
-            results[name] = physics
-            write_model_physics(physics, staging, name)
+        for name, physics, bundle in done:
+            results[name], bundles[name] = physics, bundle
+        best = best_expected(results, config.evaluation.select_metric)
+        with progress.step(f"physics result of the champion {best} ..."):
+            folder = staging / RESULTS_DIR / best
+            champion_physics(results[best], config, inputs, bundles[best], folder, best)
+        for name, result in results.items():
+            write_model_physics(result, staging, name)
         run_id = log_result_run(config, results, staging, source_run) if log else ""
         publish_outputs(staging, output)
     finally:
