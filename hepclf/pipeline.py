@@ -17,11 +17,14 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hepclf.config import PipelineConfig
+from hepclf.errors import ConfigError
 from hepclf.ingest import ingest
 from hepclf.interrupts import Deferred
 from hepclf.prepare import PreparedData, prepare
@@ -29,6 +32,9 @@ from hepclf.progress import Progress
 from hepclf.report import select_champion, write_reports
 from hepclf.results import ModelResult, PipelineResult
 from hepclf.training import bundle_of, select_models, train_model
+
+if TYPE_CHECKING:
+    from hepclf.cluster.client import ClusterSession, ClusterSettings
 
 __all__ = ["ModelResult", "PipelineResult", "PreparedData", "prepare", "run_pipeline"]
 
@@ -66,25 +72,75 @@ def run_pipeline(
     register: str | None = None,
     use_cache: bool = True,
     progress: Progress | None = None,
+    cluster: ClusterSettings | None = None,
 ) -> PipelineResult:
     """Train, evaluate, report and track the zoo; returns every result as data.
 
     ``output`` receives ``metrics.json``, ``summary.md`` and ``plots/``; ``register`` names
     the registered model whose alias ``champion`` is moved to this run's best model.
     ``progress`` receives what happens (the CLI shows it; the default logs it).
+    ``cluster`` (``--workers``/``--scheduler``) runs ingest, fits and scoring on Dask
+    workers: the table then stays in partitions and this process holds a few bytes per event.
     """
+    start = time.perf_counter()
+    output = Path(output) if output is not None else None
+    progress = progress or Progress()
+    chosen = select_models(config, models)
+    with ExitStack() as on_cluster:
+        session = None
+        if cluster is not None and cluster.distributed:
+            from hepclf.cluster.client import cluster_session
+
+            session = on_cluster.enter_context(cluster_session(cluster, tracking_uri))
+        return _run(
+            config,
+            chosen,
+            output,
+            tracking_uri,
+            experiment,
+            register,
+            use_cache,
+            progress,
+            session,
+            start,
+        )
+
+
+def _run(
+    config: PipelineConfig,
+    chosen: dict[str, dict],
+    output: Path | None,
+    tracking_uri: str | None,
+    experiment: str | None,
+    register: str | None,
+    use_cache: bool,
+    progress: Progress,
+    session: ClusterSession | None,
+    start: float,
+) -> PipelineResult:
     from hepclf.evaluation import figures
     from hepclf.physics.step import add_physics
     from hepclf.tracking.logging import PipelineTracker
     from hepclf.tracking.pyfunc import input_example_for
     from hepclf.tuning import tune_pipeline, tuned_yaml
 
-    start = time.perf_counter()
-    output = Path(output) if output is not None else None
-    progress = progress or Progress()
-    chosen = select_models(config, models)
-    table = ingest(config, use_cache=use_cache, progress=progress)
-    data = prepare(config, table)
+    if session is None:
+        table = ingest(config, use_cache=use_cache, progress=progress)
+        data = prepare(config, table)
+    else:
+        from hepclf.cluster.ingest import ingest_on_cluster
+        from hepclf.cluster.prepare import prepare_on_cluster
+        from hepclf.cluster.train import train_on_cluster
+
+        if config.tune is not None:
+            raise ConfigError(
+                "tuning (`tune:`) does not run on a cluster yet: run without "
+                "--workers/--scheduler, or remove the tune: block"
+            )
+        table = ingest_on_cluster(
+            config, session.executor, session.table_dir, use_cache=use_cache, progress=progress
+        )
+        data = prepare_on_cluster(config, table, session.executor)
     progress.note(
         f"{config.name}: {len(table):,} events, {len(table.columns)} features; "
         f"train {len(data.split.train):,} / validation {len(data.split.validation):,} / "
@@ -105,19 +161,25 @@ def run_pipeline(
             train = data.split.train
             with progress.step("drawing the input plots"):
                 signal = [config.class_names.index(c) for c in config.signal_classes]
-                is_signal = np.isin(table.label[train], signal).astype(np.int8)
+                shown = train[figures.plot_sample(len(train))]  # read only these rows
+                is_signal = np.isin(table.label[shown], signal).astype(np.int8)
                 inputs = figures.input_plots(
-                    table.X[train], table.columns, is_signal, table.weight[train], plots
+                    table.features(shown), table.columns, is_signal, table.weight[shown], plots
                 )
             tracker.log_files(inputs.values(), "plots")
-            example = table.X[data.split.test[:INPUT_EXAMPLE_ROWS]]
+            example = table.features(data.split.test[:INPUT_EXAMPLE_ROWS])
             tuned = tune_pipeline(config, data, list(chosen), tracker.tracking_uri, progress)
             for tuned_name, tuning in tuned.items():  # the final fit uses the best parameters
                 chosen[tuned_name] = {**chosen[tuned_name], **tuning.best_params}
             results: dict[str, ModelResult] = {}
             for name, params in chosen.items():
                 with progress.step(f"training {name} ..."):
-                    result = train_model(name, params, config, data, progress)
+                    if session is None:
+                        result = train_model(name, params, config, data, progress)
+                    else:
+                        result = train_on_cluster(
+                            name, params, config, data, session.executor, progress
+                        )
                     result.tuning = tuned.get(name)
                     figures.model_plots(result, *train_parts, table.columns, plots)
                     if config.result is not None:

@@ -108,7 +108,8 @@ def score_files(
         else:
             import mlflow
 
-            from hepclf.scoring.cluster import dask_client, run_on_dask, warm_workers
+            from hepclf.cluster.client import dask_client
+            from hepclf.scoring.cluster import run_on_dask, warm_workers
 
             specs, uri = tuple(m.spec for m in models), mlflow.get_tracking_uri()
             with dask_client(workers, scheduler) as client:

@@ -1,0 +1,160 @@
+"""Fit one model of the zoo on a partitioned table, score it on the workers, evaluate it here.
+
+- ``xgb``: xgboost.dask on the partitions (:mod:`hepclf.cluster.xgb`);
+- ``linear`` (Fisher): exact, from per-partition sums (:mod:`hepclf.cluster.fisher`);
+- every other model (``dnn``, ``bdt``, ``rf``, ``svm``, logistic ``linear``): one task on
+  one worker reads the training rows from the partitions and runs the model's own fit,
+  with its own subsampling (``max_train_events``) and seeds, so it equals the in-process fit.
+
+Scores for evaluation are computed partition by partition on the workers; the client gets
+only the scores, and computes every metric from them, its labels and its weights, with the
+in-process code.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hepclf.cluster.executor import DaskExecutor
+from hepclf.cluster.prepare import PartitionedData, RowPlan
+from hepclf.config import PipelineConfig
+from hepclf.errors import ConfigError
+from hepclf.models import Classifier, build_model
+from hepclf.normalize import Normalizer
+from hepclf.results import ModelResult
+
+if TYPE_CHECKING:
+    from hepclf.progress import Progress
+
+SCORE_RETRIES = 2
+FIT_RETRIES = 1
+
+
+def _gather(plans: list[RowPlan], normalizer: Normalizer) -> tuple[np.ndarray, ...]:
+    """On a worker: normalised features, labels and training weights of ``plans``' rows."""
+    from hepclf.ingest.partitions import read_features
+
+    if not plans:
+        return np.empty((0, len(normalizer.center)), np.float32), np.empty(0, np.int8), np.empty(0)
+    X = np.concatenate([normalizer.transform(read_features(p.path, p.rows)) for p in plans])
+    y = np.concatenate([np.full(len(p.rows), p.label, np.int8) for p in plans])
+    return X, y, np.concatenate([p.weight for p in plans])
+
+
+def _fit_on_worker(
+    task: tuple[Classifier, list[RowPlan], list[RowPlan], Normalizer],
+) -> tuple[Classifier, float]:
+    """The in-process fit (``hepclf.training.fit_model``'s rule) run on one worker."""
+    model, fit, validation, normalizer = task
+    X_fit, y_fit, w_fit = _gather(fit, normalizer)
+    X_val, y_val, w_val = _gather(validation, normalizer)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*negative weights.*")
+        if model.uses_validation:
+            model.fit(X_fit, y_fit, w_fit, X_val, y_val, w_val)
+        else:
+            model.fit(
+                np.concatenate([X_fit, X_val]),
+                np.concatenate([y_fit, y_val]),
+                np.concatenate([w_fit, w_val]),
+            )
+    return model, time.perf_counter() - start
+
+
+def _score_partition(
+    task: tuple[str, np.ndarray, np.ndarray, Normalizer, Classifier],
+) -> tuple[np.ndarray, np.ndarray]:
+    """On a worker: the model's scores of one partition's train and test rows."""
+    from hepclf.ingest.partitions import read_features
+    from hepclf.training import model_scores
+
+    path, train, test, normalizer, model = task
+    X = normalizer.transform(read_features(path))
+    return model_scores(model, X[train]), model_scores(model, X[test])
+
+
+def fit_on_cluster(
+    name: str,
+    params: dict[str, Any],
+    config: PipelineConfig,
+    data: PartitionedData,
+    executor: DaskExecutor,
+) -> tuple[Classifier, float]:
+    """A fitted model of type ``name`` and the seconds its fit took."""
+    from hepclf.cluster.fisher import fit_fisher
+    from hepclf.cluster.xgb import fit_xgb_on_dask
+
+    model = build_model(name, params, seed=config.seed)
+    start = time.perf_counter()
+    if name == "xgb":
+        n_features = len(data.table.columns)
+        fit_xgb_on_dask(
+            model, executor.client, data.fit, data.validation, data.normalizer, n_features
+        )  # type: ignore[arg-type]
+    elif name == "linear" and model.get_params()["method"] == "fisher":
+        fit_fisher(model, [*data.fit, *data.validation], data.normalizer, executor)  # type: ignore[arg-type]
+        _mark_fitted(model, data)
+    else:
+        [(model, seconds)] = executor.map(
+            _fit_on_worker,
+            [(model, data.fit, data.validation, data.normalizer)],
+            label=f"hepclf-fit-{name}",
+            retries=FIT_RETRIES,
+        )
+        return model, seconds
+    return model, time.perf_counter() - start
+
+
+def _mark_fitted(model: Classifier, data: PartitionedData) -> None:
+    """The fitted attributes every model sets in ``Classifier.fit``."""
+    model.classes_ = np.unique([p.label for p in data.fit])
+    model.n_features_in_ = len(data.table.columns)
+    model.history_ = {}
+    model.device_ = "CPU"
+
+
+def score_on_cluster(
+    model: Classifier, data: PartitionedData, executor: DaskExecutor
+) -> dict[str, np.ndarray]:
+    """Scores of the train and test rows, computed partition by partition on the workers."""
+    [shared] = executor.client.scatter([model], broadcast=True, hash=False)
+    train, test = data.rows_of("train"), data.rows_of("test")
+    tasks = [
+        (p.path, tr, te, data.normalizer, shared)
+        for p, tr, te in zip(data.table.partitions, train, test, strict=True)
+        if len(tr) or len(te)
+    ]
+    scored = executor.map(_score_partition, tasks, label="hepclf-score", retries=SCORE_RETRIES)
+    return {
+        "train": np.concatenate([s[0] for s in scored]),
+        "test": np.concatenate([s[1] for s in scored]),
+    }
+
+
+def train_on_cluster(
+    name: str,
+    params: dict[str, Any],
+    config: PipelineConfig,
+    data: PartitionedData,
+    executor: DaskExecutor,
+    progress: Progress | None = None,
+) -> ModelResult:
+    """Fit, score on the workers and evaluate one model: the cluster's ``train_model``."""
+    from hepclf.training import evaluate_scores
+
+    if data.split.folds is not None or config.categories:
+        raise ConfigError(
+            "k-fold splits and categories are not trained on a cluster yet: run "
+            "`hepclf train` without --workers/--scheduler for this pipeline"
+        )
+    model, train_seconds = fit_on_cluster(name, params, config, data, executor)
+    start = time.perf_counter()
+    scores = score_on_cluster(model, data, executor)
+    predict_seconds = time.perf_counter() - start
+    report = evaluate_scores(config, data, scores)  # type: ignore[arg-type]
+    return ModelResult(name, model, report, train_seconds, scores, predict_seconds=predict_seconds)
