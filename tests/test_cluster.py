@@ -108,8 +108,8 @@ def test_prepare_and_fits_equal_in_process(pipeline_file: Path, client, tmp_path
     from hepclf.cluster.train import train_on_cluster
     from hepclf.config import load_pipeline
     from hepclf.ingest.run import read_samples
-    from hepclf.prepare import prepare
-    from hepclf.training import train_model
+    from hepclf.training.fit import train_model
+    from hepclf.training.prepare import prepare
 
     config = load_pipeline(pipeline_file)
     data = prepare(config, read_samples(config))
@@ -135,7 +135,7 @@ def test_train_on_workers_equals_in_process_pipeline(pipeline_file: Path, tmp_pa
     import hepclf.ingest.partitions as partitions
     from hepclf.cluster.client import ClusterSettings
     from hepclf.config import load_pipeline
-    from hepclf.pipeline import run_pipeline
+    from hepclf.workflows.train import run_pipeline
 
     config = load_pipeline(pipeline_file)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -225,8 +225,8 @@ def test_killed_worker_during_xgb_fails_cleanly(
     from hepclf.cluster.client import ClusterSettings
     from hepclf.config import load_pipeline
     from hepclf.errors import HepclfError
-    from hepclf.pipeline import run_pipeline
     from hepclf.progress import Progress
+    from hepclf.workflows.train import run_pipeline
 
     monkeypatch.setattr(cluster_xgb, "LOST_WORKER_GRACE_S", 2.0)
     config = load_pipeline(pipeline_file)

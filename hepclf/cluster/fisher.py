@@ -15,7 +15,7 @@ import numpy as np
 from hepclf.cluster.executor import DaskExecutor
 from hepclf.cluster.prepare import RowPlan
 from hepclf.models.linear import Linear, fisher_from_statistics
-from hepclf.normalize import Normalizer
+from hepclf.training.normalize import Normalizer
 
 
 def _inputs(plan: RowPlan, normalizer: Normalizer) -> tuple[np.ndarray, np.ndarray]:

@@ -156,7 +156,7 @@ def _sample_summaries(config: PipelineConfig, parts: list[PartSummary]) -> list[
             sum(p.dropped_nonfinite for p in mine),
         )
         if summary.entries and summary.selected + summary.dropped_nonfinite == 0:
-            from hepclf.selection import combine
+            from hepclf.events.selection import combine
 
             raise InputDataError(
                 f"sample {sample.name!r}: the selection "

@@ -18,9 +18,9 @@ import numpy as np
 from hepclf.cluster.executor import DaskExecutor
 from hepclf.config import PipelineConfig
 from hepclf.ingest.partitions import PartitionedTable, read_features
-from hepclf.normalize import Normalizer
-from hepclf.split import SplitIndices, split_table
-from hepclf.weights import training_weights
+from hepclf.training.normalize import Normalizer
+from hepclf.training.split import SplitIndices, split_table
+from hepclf.training.weights import training_weights
 
 QUANTILES = np.linspace(0.0, 100.0, 401)
 """Per-partition quantiles that ``robust`` merges (0.25 % steps)."""
@@ -38,7 +38,7 @@ class RowPlan:
 
 @dataclass
 class PartitionedData:
-    """What :class:`hepclf.prepare.PreparedData` holds, with row plans instead of arrays:
+    """What :class:`hepclf.training.prepare.PreparedData` holds, with row plans instead of arrays:
     the features stay in the partitions, the workers read them."""
 
     table: PartitionedTable

@@ -24,8 +24,8 @@ from hepclf.cluster.prepare import PartitionedData, RowPlan
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
 from hepclf.models import Classifier, build_model
-from hepclf.normalize import Normalizer
-from hepclf.results import ModelResult
+from hepclf.training.normalize import Normalizer
+from hepclf.training.results import ModelResult
 
 if TYPE_CHECKING:
     from hepclf.progress import Progress
@@ -48,7 +48,7 @@ def _gather(plans: list[RowPlan], normalizer: Normalizer) -> tuple[np.ndarray, .
 def _fit_on_worker(
     task: tuple[Classifier, list[RowPlan], list[RowPlan], Normalizer],
 ) -> tuple[Classifier, float]:
-    """The in-process fit (``hepclf.training.fit_model``'s rule) run on one worker."""
+    """The in-process fit (``hepclf.training.fit.fit_model``'s rule) run on one worker."""
     model, fit, validation, normalizer = task
     X_fit, y_fit, w_fit = _gather(fit, normalizer)
     X_val, y_val, w_val = _gather(validation, normalizer)
@@ -71,7 +71,7 @@ def _score_partition(
 ) -> tuple[np.ndarray, np.ndarray]:
     """On a worker: the model's scores of one partition's train and test rows."""
     from hepclf.ingest.partitions import read_features
-    from hepclf.training import model_scores
+    from hepclf.training.fit import model_scores
 
     path, train, test, normalizer, model = task
     X = normalizer.transform(read_features(path))
@@ -145,7 +145,7 @@ def train_on_cluster(
     progress: Progress | None = None,
 ) -> ModelResult:
     """Fit, score on the workers and evaluate one model: the cluster's ``train_model``."""
-    from hepclf.training import evaluate_scores
+    from hepclf.training.fit import evaluate_scores
 
     if data.split.folds is not None or config.categories:
         raise ConfigError(

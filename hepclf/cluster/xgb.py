@@ -22,7 +22,7 @@ import numpy as np
 from hepclf.cluster.prepare import RowPlan
 from hepclf.errors import HepclfError
 from hepclf.models.xgb import XGB, booster_params
-from hepclf.normalize import Normalizer
+from hepclf.training.normalize import Normalizer
 
 LOST_WORKER_GRACE_S = 10.0
 POLL_S = 0.5

@@ -21,15 +21,15 @@ import awkward as ak
 import numpy as np
 import pyarrow.parquet as pq
 
-from hepclf.categories import assign, require_one_category
 from hepclf.config import PipelineConfig
 from hepclf.errors import InputDataError
-from hepclf.features import compute_features, nonfinite_counts
+from hepclf.events.categories import assign, require_one_category
+from hepclf.events.features import compute_features, nonfinite_counts
+from hepclf.events.selection import selection_mask
 from hepclf.files import atomic_path
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree
 from hepclf.ingest.run import event_weights, sample_needs
 from hepclf.ingest.table import FeatureTable
-from hepclf.selection import selection_mask
 
 MANIFEST = "manifest.json"
 

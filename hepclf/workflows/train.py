@@ -13,9 +13,7 @@ only when everything succeeded, so a failed or interrupted run leaves earlier re
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,13 +23,14 @@ import numpy as np
 
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
+from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import ingest
 from hepclf.interrupts import Deferred
-from hepclf.prepare import PreparedData, prepare
 from hepclf.progress import Progress
 from hepclf.report import select_champion, write_reports
-from hepclf.results import ModelResult, PipelineResult
-from hepclf.training import bundle_of, select_models, train_model
+from hepclf.training.fit import bundle_of, select_models, train_model
+from hepclf.training.prepare import PreparedData, prepare
+from hepclf.training.results import ModelResult, PipelineResult
 
 if TYPE_CHECKING:
     from hepclf.cluster.client import ClusterSession, ClusterSettings
@@ -39,27 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["ModelResult", "PipelineResult", "PreparedData", "prepare", "run_pipeline"]
 
 INPUT_EXAMPLE_ROWS = 5
-
-
-def publish_outputs(staging: Path, output: Path) -> None:
-    """Move finished files into ``output`` one by one with atomic renames.
-
-    Results are produced in a staging folder first, so a failed run leaves the previous
-    results in ``output`` untouched.
-    """
-    output.mkdir(parents=True, exist_ok=True)
-    for path in sorted(staging.rglob("*")):
-        if path.is_file():
-            target = output / path.relative_to(staging)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
-
-
-def staging_dir(output: Path | None) -> Path:
-    """A private folder next to ``output`` (same file system, so renames are atomic)."""
-    parent = (output.parent if output else Path(tempfile.gettempdir())).resolve()
-    parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".hepclf-staging-", dir=parent))
 
 
 def run_pipeline(
@@ -122,7 +100,7 @@ def _run(
     from hepclf.physics.step import add_physics
     from hepclf.tracking.logging import PipelineTracker
     from hepclf.tracking.pyfunc import input_example_for
-    from hepclf.tuning import tune_pipeline, tuned_yaml
+    from hepclf.workflows.tune import tune_pipeline, tuned_yaml
 
     if session is None:
         table = ingest(config, use_cache=use_cache, progress=progress)
