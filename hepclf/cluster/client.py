@@ -8,6 +8,7 @@ cluster someone else started (``dask scheduler`` + ``dask worker``, dask-jobqueu
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from typing import Any
 
 from hepclf.errors import ConfigError, HepclfError
 
-CONNECT_TIMEOUT_S = 30
+CONNECT_TIMEOUT_S = 30.0
+"""Seconds to keep trying a scheduler (``HEPCLF_CONNECT_TIMEOUT_S`` overrides)."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ def dask_client(
 
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+            timeout = float(os.environ.get("HEPCLF_CONNECT_TIMEOUT_S", CONNECT_TIMEOUT_S))
+            client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError, ValueError) as err:
             raise HepclfError(
                 f"cannot connect to the Dask scheduler at {scheduler!r} ({err}); check the "
