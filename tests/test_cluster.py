@@ -153,7 +153,7 @@ def test_train_on_workers_equals_in_process_pipeline(pipeline_file: Path, tmp_pa
         cluster = ClusterSettings(workers=2, table_dir=tmp_path / "tables")
         remote = run_pipeline(
             config,
-            models=["linear", "xgb"],
+            models=["linear"],
             tracking_uri=store,
             output=tmp_path / "out",
             cluster=cluster,
@@ -234,19 +234,21 @@ def test_killed_worker_during_xgb_fails_cleanly(
     config = config.model_copy(update={"models": {"xgb": long}})
     original = cluster_xgb._watched
 
+    killed_at = []
+
     def kill_a_worker_then_watch(client, train):
         pids = client.run(os.getpid)
 
         def kill() -> None:
             time.sleep(3.0)  # xgboost.dask is boosting by then
             os.kill(next(iter(pids.values())), signal.SIGKILL)
+            killed_at.append(time.monotonic())
 
         threading.Thread(target=kill, daemon=True).start()
         return original(client, train)
 
     monkeypatch.setattr(cluster_xgb, "_watched", kill_a_worker_then_watch)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    start = time.monotonic()
     with pytest.raises(HepclfError, match="left during training"):
         run_pipeline(
             config,
@@ -255,7 +257,7 @@ def test_killed_worker_during_xgb_fails_cleanly(
             cluster=ClusterSettings(workers=2, table_dir=tmp_path / "tables"),
             progress=Progress(),
         )
-    assert time.monotonic() - start < 120
+    assert time.monotonic() - killed_at[0] < 60  # the grace period, not a hang
     [run] = mlflow.MlflowClient(store).search_runs(
         [mlflow.MlflowClient(store).get_experiment_by_name(config.experiment).experiment_id]
     )
