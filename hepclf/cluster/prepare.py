@@ -19,8 +19,9 @@ from hepclf.cluster.executor import DaskExecutor
 from hepclf.config import PipelineConfig
 from hepclf.ingest.partitions import PartitionedTable, read_features
 from hepclf.training.normalize import Normalizer
+from hepclf.training.plan import FitRows
+from hepclf.training.prepare import weighted_rows
 from hepclf.training.split import SplitIndices, split_table
-from hepclf.training.weights import training_weights
 
 QUANTILES = np.linspace(0.0, 100.0, 401)
 """Per-partition quantiles that ``robust`` merges (0.25 % steps)."""
@@ -36,16 +37,55 @@ class RowPlan:
     weight: np.ndarray
 
 
+@dataclass(frozen=True)
+class PartitionSource:
+    """A fit plan's source (:class:`hepclf.training.plan.FitSource`) on a partitioned table:
+    a small handle (partition paths, sizes, labels) that reads a task's rows where the task
+    runs, so a fit task sent to a worker carries row numbers, never features."""
+
+    paths: tuple[str, ...]
+    offsets: np.ndarray
+    labels: np.ndarray
+    normalizer: Normalizer
+    n_features: int
+
+    def arrays(self, part: FitRows) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Normalised features, labels and weights of ``part``'s global rows, in its order."""
+        rows = np.asarray(part.rows, np.int64)
+        which = np.searchsorted(self.offsets, rows, side="right") - 1
+        X = np.empty((len(rows), self.n_features), np.float32)
+        order = np.argsort(which, kind="stable")
+        present, counts = np.unique(which[order], return_counts=True)
+        for p, at in zip(present, np.split(order, np.cumsum(counts)[:-1]), strict=True):
+            X[at] = read_features(self.paths[p], rows[at] - self.offsets[p])
+        return self.normalizer.transform(X), self.labels[which], part.weight
+
+
 @dataclass
 class PartitionedData:
-    """What :class:`hepclf.training.prepare.PreparedData` holds, with row plans instead of arrays:
-    the features stay in the partitions, the workers read them."""
+    """What :class:`hepclf.training.prepare.PreparedData` holds, with the features left in the
+    partitions: fit rows (global row numbers and weights, as in process), their per-partition
+    plans, and a :class:`PartitionSource` the workers read them through."""
 
     table: PartitionedTable
     split: SplitIndices
     normalizer: Normalizer
+    fit_rows: FitRows
+    validation_rows: FitRows
     fit: list[RowPlan]
     validation: list[RowPlan]
+
+    @property
+    def source(self) -> PartitionSource:
+        """Where fit tasks read their rows (on the worker that runs them)."""
+        table = self.table
+        return PartitionSource(
+            tuple(p.path for p in table.partitions),
+            table.offsets,
+            np.array([p.label for p in table.partitions], np.int8),
+            self.normalizer,
+            len(table.columns),
+        )
 
     def labels_and_weights(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Labels and physical weights of 'train' or 'test' (what plots and metrics need)."""
@@ -68,20 +108,23 @@ def prepare_on_cluster(
     """The in-process split, the normaliser from partition statistics, the training weights."""
     split = split_table(table, config.split, use_event_id=config.event_id is not None)  # type: ignore[arg-type]
     normalizer = fit_normalizer(table, split.train, config, executor)
+    fit_rows = weighted_rows(table, split.train, config)  # type: ignore[arg-type]
+    validation_rows = weighted_rows(table, split.validation, config)  # type: ignore[arg-type]
     return PartitionedData(
         table,
         split,
         normalizer,
-        _row_plans(config, table, split.train),
-        _row_plans(config, table, split.validation),
+        fit_rows,
+        validation_rows,
+        _row_plans(table, fit_rows),
+        _row_plans(table, validation_rows),
     )
 
 
-def _row_plans(config: PipelineConfig, table: PartitionedTable, rows: np.ndarray) -> list[RowPlan]:
-    keep, w = training_weights(
-        table.label[rows], table.weight[rows], config.class_balance, config.negative_weights
-    )
-    kept = rows[keep]
+def _row_plans(table: PartitionedTable, part: FitRows) -> list[RowPlan]:
+    """``part``'s rows (sorted) and weights cut by partition."""
+    kept, w = part.rows, part.weight
+    assert w is not None
     offsets = table.offsets
     cuts = np.searchsorted(kept, offsets)
     return [

@@ -14,13 +14,12 @@ in-process code.
 from __future__ import annotations
 
 import time
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hepclf.cluster.executor import DaskExecutor
-from hepclf.cluster.prepare import PartitionedData, RowPlan
+from hepclf.cluster.prepare import PartitionedData
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
 from hepclf.models import Classifier, build_model
@@ -31,39 +30,6 @@ if TYPE_CHECKING:
     from hepclf.progress import Progress
 
 SCORE_RETRIES = 2
-FIT_RETRIES = 1
-
-
-def _gather(plans: list[RowPlan], normalizer: Normalizer) -> tuple[np.ndarray, ...]:
-    """On a worker: normalised features, labels and training weights of ``plans``' rows."""
-    from hepclf.ingest.partitions import read_features
-
-    if not plans:
-        return np.empty((0, len(normalizer.center)), np.float32), np.empty(0, np.int8), np.empty(0)
-    X = np.concatenate([normalizer.transform(read_features(p.path, p.rows)) for p in plans])
-    y = np.concatenate([np.full(len(p.rows), p.label, np.int8) for p in plans])
-    return X, y, np.concatenate([p.weight for p in plans])
-
-
-def _fit_on_worker(
-    task: tuple[Classifier, list[RowPlan], list[RowPlan], Normalizer],
-) -> tuple[Classifier, float]:
-    """The in-process fit (``hepclf.training.fit.fit_model``'s rule) run on one worker."""
-    model, fit, validation, normalizer = task
-    X_fit, y_fit, w_fit = _gather(fit, normalizer)
-    X_val, y_val, w_val = _gather(validation, normalizer)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*negative weights.*")
-        if model.uses_validation:
-            model.fit(X_fit, y_fit, w_fit, X_val, y_val, w_val)
-        else:
-            model.fit(
-                np.concatenate([X_fit, X_val]),
-                np.concatenate([y_fit, y_val]),
-                np.concatenate([w_fit, w_val]),
-            )
-    return model, time.perf_counter() - start
 
 
 def _score_partition(
@@ -88,6 +54,7 @@ def fit_on_cluster(
     """A fitted model of type ``name`` and the seconds its fit took."""
     from hepclf.cluster.fisher import fit_fisher
     from hepclf.cluster.xgb import fit_xgb_on_dask
+    from hepclf.training.fit import fit_model
 
     model = build_model(name, params, seed=config.seed)
     start = time.perf_counter()
@@ -99,14 +66,8 @@ def fit_on_cluster(
     elif name == "linear" and model.get_params()["method"] == "fisher":
         fit_fisher(model, [*data.fit, *data.validation], data.normalizer, executor)  # type: ignore[arg-type]
         _mark_fitted(model, data)
-    else:
-        [(model, seconds)] = executor.map(
-            _fit_on_worker,
-            [(model, data.fit, data.validation, data.normalizer)],
-            label=f"hepclf-fit-{name}",
-            retries=FIT_RETRIES,
-        )
-        return model, seconds
+    else:  # the in-process fit plan, its one task run on a worker reading the partitions
+        return fit_model(name, params, config, data, executor)  # type: ignore[arg-type]
     return model, time.perf_counter() - start
 
 

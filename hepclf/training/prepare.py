@@ -1,8 +1,9 @@
-"""Split and normalise once: the arrays every model of the zoo trains and is evaluated on.
+"""Split and normalise once: the rows every model of the zoo trains and is evaluated on.
 
 The normaliser is fitted on the training rows only and the training weights (class
 balance, negative-weight policy) are derived here, so that every model, fold and tuning
-trial sees the same prepared data.
+trial sees the same prepared data. Rows are kept as indices into the table: a fit reads
+and normalises only the rows it trains on (:mod:`hepclf.training.plan`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from hepclf.config import PipelineConfig
 from hepclf.ingest import FeatureTable
 from hepclf.training.normalize import Normalizer
+from hepclf.training.plan import FitRows, TableSource
 from hepclf.training.split import SplitIndices, split_table
 from hepclf.training.weights import training_weights
 
@@ -25,12 +27,42 @@ class PreparedData:
     table: FeatureTable
     split: SplitIndices
     normalizer: Normalizer
-    X_fit: np.ndarray
-    y_fit: np.ndarray
-    w_fit: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    w_val: np.ndarray
+    fit_rows: FitRows
+    """The training rows that train (indices into the table) with their training weights."""
+    validation_rows: FitRows
+    """The validation rows (early stopping) with their training weights."""
+
+    @property
+    def source(self) -> TableSource:
+        """Where fit tasks read rows: the table's features, normalised as they are read."""
+        return TableSource(self.table.X, self.table.label, self.normalizer)
+
+    # the fitting and validation arrays, built on access (fits read their rows themselves)
+    @property
+    def X_fit(self) -> np.ndarray:
+        return self.source.features(self.fit_rows.rows)
+
+    @property
+    def y_fit(self) -> np.ndarray:
+        return self.table.label[self.fit_rows.rows]
+
+    @property
+    def w_fit(self) -> np.ndarray:
+        assert self.fit_rows.weight is not None
+        return self.fit_rows.weight
+
+    @property
+    def X_val(self) -> np.ndarray:
+        return self.source.features(self.validation_rows.rows)
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.table.label[self.validation_rows.rows]
+
+    @property
+    def w_val(self) -> np.ndarray:
+        assert self.validation_rows.weight is not None
+        return self.validation_rows.weight
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Normalised features, labels and physical weights of 'train' or 'test'."""
@@ -43,10 +75,6 @@ class PreparedData:
         rows = getattr(self.split, name)
         return self.table.label[rows], self.table.weight[rows]
 
-    def fit_and_validation(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-        """(X_fit, X_val), (y_fit, y_val), (w_fit, w_val): for models without early stopping."""
-        return (self.X_fit, self.X_val), (self.y_fit, self.y_val), (self.w_fit, self.w_val)
-
     @property
     def negative_weights(self) -> int:
         """Training and validation events with negative weight (they train as |w|)."""
@@ -57,14 +85,15 @@ def prepare(config: PipelineConfig, table: FeatureTable) -> PreparedData:
     """Split, fit the normaliser on training rows only, and derive training weights."""
     split = split_table(table, config.split, use_event_id=config.event_id is not None)
     normalizer = Normalizer.fit(table.X[split.train], config.normalization)
+    fit_rows = weighted_rows(table, split.train, config)
+    validation_rows = weighted_rows(table, split.validation, config)
+    return PreparedData(table, split, normalizer, fit_rows, validation_rows)
 
-    def fit_arrays(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        keep, w = training_weights(
-            table.label[rows], table.weight[rows], config.class_balance, config.negative_weights
-        )
-        kept = rows[keep]
-        return normalizer.transform(table.X[kept]), table.label[kept], w
 
-    X_fit, y_fit, w_fit = fit_arrays(split.train)
-    X_val, y_val, w_val = fit_arrays(split.validation)
-    return PreparedData(table, split, normalizer, X_fit, y_fit, w_fit, X_val, y_val, w_val)
+def weighted_rows(table: FeatureTable, rows: np.ndarray, config: PipelineConfig) -> FitRows:
+    """The rows of ``rows`` that train, with their training weights (class balance and the
+    negative-weight policy derived over these rows alone, as TMVA does per sub-method)."""
+    keep, w = training_weights(
+        table.label[rows], table.weight[rows], config.class_balance, config.negative_weights
+    )
+    return FitRows(rows[keep], w)
