@@ -131,6 +131,37 @@ def test_prepare_and_fits_equal_in_process(pipeline_file: Path, client, tmp_path
     assert ours.classifier.booster_.num_boosted_rounds() > 10
 
 
+def test_kfold_fold_models_run_as_parallel_tasks(
+    pipeline_file: Path, client, tmp_path: Path
+) -> None:
+    from dask.distributed import get_task_stream
+
+    from hepclf.cluster.executor import DaskExecutor
+    from hepclf.cluster.ingest import ingest_on_cluster
+    from hepclf.cluster.prepare import prepare_on_cluster
+    from hepclf.cluster.train import train_on_cluster
+    from hepclf.config import load_pipeline
+    from hepclf.ingest.run import read_samples
+    from hepclf.training.fit import train_model
+    from hepclf.training.prepare import prepare
+
+    config = load_pipeline(pipeline_file)
+    config = config.model_copy(
+        update={"split": config.split.model_copy(update={"method": "kfold", "folds": 3})}
+    )
+    executor = DaskExecutor(client)
+    parted = prepare_on_cluster(config, ingest_on_cluster(config, executor, tmp_path), executor)
+    with get_task_stream(client=client) as stream:
+        ours = train_on_cluster("linear", {"method": "logistic"}, config, parted, executor)
+    fits = [t for t in stream.data if "folds" in str(t["key"])]
+    assert len(fits) == 3 and len({t["worker"] for t in fits}) == 2
+    theirs = train_model(
+        "linear", {"method": "logistic"}, config, prepare(config, read_samples(config))
+    )
+    np.testing.assert_allclose(ours.scores["test"], theirs.scores["test"], rtol=1e-6)
+    assert ours.folds.auc_folds == pytest.approx(theirs.folds.auc_folds, abs=1e-9)
+
+
 def test_train_on_workers_equals_in_process_pipeline(pipeline_file: Path, tmp_path: Path) -> None:
     import hepclf.ingest.partitions as partitions
     from hepclf.cluster.client import ClusterSettings

@@ -23,11 +23,13 @@ from hepclf.cluster.prepare import PartitionedData
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
 from hepclf.models import Classifier, build_model
+from hepclf.models.folds import FoldEnsemble
 from hepclf.training.normalize import Normalizer
 from hepclf.training.results import ModelResult
 
 if TYPE_CHECKING:
     from hepclf.progress import Progress
+    from hepclf.training.crossval import FoldScores
 
 SCORE_RETRIES = 2
 
@@ -108,14 +110,75 @@ def train_on_cluster(
     """Fit, score on the workers and evaluate one model: the cluster's ``train_model``."""
     from hepclf.training.fit import evaluate_scores
 
-    if data.split.folds is not None or config.categories:
+    if config.categories:
         raise ConfigError(
-            "k-fold splits and categories are not trained on a cluster yet: run "
-            "`hepclf train` without --workers/--scheduler for this pipeline"
+            "categories are not trained on a cluster yet: run `hepclf train` without "
+            "--workers/--scheduler for this pipeline"
         )
+    if data.split.folds is not None:
+        return train_folds_on_cluster(name, params, config, data, executor, progress)
     model, train_seconds = fit_on_cluster(name, params, config, data, executor)
     start = time.perf_counter()
     scores = score_on_cluster(model, data, executor)
     predict_seconds = time.perf_counter() - start
     report = evaluate_scores(config, data, scores)  # type: ignore[arg-type]
     return ModelResult(name, model, report, train_seconds, scores, predict_seconds=predict_seconds)
+
+
+def _fold_scores_of_partition(
+    task: tuple[str, np.ndarray, Normalizer, FoldEnsemble],
+) -> FoldScores:
+    """On a worker: out-of-fold and in-fold scores of one partition's events."""
+    from hepclf.ingest.partitions import read_features
+    from hepclf.training.crossval import fold_scores
+
+    path, fold, normalizer, ensemble = task
+    return fold_scores(ensemble, normalizer.transform(read_features(path)), fold)
+
+
+def train_folds_on_cluster(
+    name: str,
+    params: dict[str, Any],
+    config: PipelineConfig,
+    data: PartitionedData,
+    executor: DaskExecutor,
+    progress: Progress | None = None,
+) -> ModelResult:
+    """k-fold on a cluster: the fold models are parallel tasks of the in-process plan (each
+    on one worker, reading its rows from the partitions), scored partition by partition."""
+    from hepclf.training.crossval import FoldScores, evaluate_fold_scores, fit_ensemble
+
+    table, fold = data.table, data.split.folds
+    assert fold is not None
+    start = time.perf_counter()
+    rows = np.arange(len(table))
+    ensemble = fit_ensemble(name, params, config, data, rows, progress, executor)  # type: ignore[arg-type]
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    [shared] = executor.client.scatter([ensemble], broadcast=True, hash=False)
+    offsets = table.offsets
+    parts = executor.map(
+        _fold_scores_of_partition,
+        [
+            (p.path, fold[offsets[i] : offsets[i + 1]], data.normalizer, shared)
+            for i, p in enumerate(table.partitions)
+        ],
+        label="hepclf-score-folds",
+        retries=SCORE_RETRIES,
+    )
+    scores = FoldScores(
+        fold,
+        np.concatenate([p.out_of_fold for p in parts]),
+        [np.concatenate([p.in_fold[k] for p in parts]) for k in range(config.split.folds)],
+    )
+    predict_seconds = time.perf_counter() - start
+    folds = evaluate_fold_scores(config, scores, table.label, table.weight)
+    return ModelResult(
+        name,
+        ensemble,
+        folds.report,
+        train_seconds,
+        {"train": scores.in_fold_per_event(), "test": scores.out_of_fold},
+        predict_seconds=predict_seconds,
+        folds=folds,
+    )
