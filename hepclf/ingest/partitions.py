@@ -17,14 +17,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
 import numpy as np
 import pyarrow.parquet as pq
 
 from hepclf.config import PipelineConfig
 from hepclf.errors import InputDataError
 from hepclf.events.categories import assign, require_one_category
-from hepclf.events.features import compute_features, nonfinite_counts
+from hepclf.events.features import compute_features, event_ids, nonfinite_counts
 from hepclf.events.selection import selection_mask
 from hepclf.files import atomic_path
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree
@@ -113,16 +112,18 @@ def _read(task: PartTask, where: str, summary: PartSummary) -> FeatureTable:
     read = 0
     for chunk in iterate_chunks(tree, needed, config.step_size, where, task.start, task.stop):
         n = len(chunk)
-        chunk_ids = (
-            ak.to_numpy(chunk[config.event_id])
-            if config.event_id
-            else np.arange(task.first_id + read, task.first_id + read + n, dtype=np.int64)
-        )
+        in_file = np.arange(task.start + read, task.start + read + n, dtype=np.int64)
         read += n
         if selection is not None:
             mask = selection_mask(selection, chunk, n)
-            chunk, chunk_ids = chunk[mask], chunk_ids[mask]
-            n = len(chunk_ids)
+            chunk, in_file = chunk[mask], in_file[mask]
+            n = len(in_file)
+        chunk_ids = in_file - task.start + task.first_id  # the in-process entry numbers
+        if config.event_id:  # selected events only, checked as in process
+            try:
+                chunk_ids = event_ids(chunk[config.event_id], config.event_id, in_file)
+            except InputDataError as err:
+                raise InputDataError(f"{where}: {err}") from None
         try:
             X.append(compute_features(config.features, chunk, n))
             weight.append(event_weights(sample, chunk, n))
