@@ -153,7 +153,7 @@ def test_kfold_fold_models_run_as_parallel_tasks(
     parted = prepare_on_cluster(config, ingest_on_cluster(config, executor, tmp_path), executor)
     with get_task_stream(client=client) as stream:
         ours = train_on_cluster("linear", {"method": "logistic"}, config, parted, executor)
-    fits = [t for t in stream.data if "folds" in str(t["key"])]
+    fits = [t for t in stream.data if str(t["key"]).startswith("linear-folds")]
     assert len(fits) == 3 and len({t["worker"] for t in fits}) == 2
     theirs = train_model(
         "linear", {"method": "logistic"}, config, prepare(config, read_samples(config))
