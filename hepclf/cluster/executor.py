@@ -9,6 +9,7 @@ itself; a task that keeps killing workers ends as ``KilledWorker``, named here.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -63,7 +64,6 @@ class DaskExecutor:
 
 
 def _key(label: str, i: int) -> str:
-    import uuid
-
+    """A readable, unique task key: the label (e.g. ``hepclf-ingest``), the task's index."""
     stem = "".join(c if c.isalnum() else "-" for c in label) or "hepclf-task"
     return f"{stem}-{i}-{uuid.uuid4().hex[:8]}"
