@@ -139,6 +139,11 @@ def study_result(name: str, study: optuna.Study, storage: str) -> TuningResult:
             "(one trial trains one model per tuning fold)"
         )
     best = study.best_trial
+    first = min(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    # the study's first trial is the enqueued current setting (``enqueue_current``)
+    current = first.state == optuna.trial.TrialState.COMPLETE and "fixed_params" in (
+        first.system_attrs
+    )
     return TuningResult(
         model=name,
         best_params=dict(best.user_attrs.get("params", best.params)),
@@ -148,6 +153,7 @@ def study_result(name: str, study: optuna.Study, storage: str) -> TuningResult:
         study_name=study.study_name,
         storage=storage,
         trial_values=[float(t.value) for t in complete],
+        improved=not (current and best.number == first.number),
     )
 
 

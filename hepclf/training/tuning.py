@@ -298,6 +298,19 @@ def tune_models(
 
 
 def tuned_yaml(results: dict[str, TuningResult]) -> str:
-    """One ``models:`` block with the best parameters of every tuned model."""
-    block = {name: r.best_params for name, r in results.items()}
-    return yaml.safe_dump({"models": block}, sort_keys=False)
+    """One ``models:`` block with the best parameters of every model a trial improved; a
+    comment names the models whose current settings no trial beat (left as they are)."""
+    block = {name: r.best_params for name, r in results.items() if r.improved}
+    kept = [f"# {n}: {tuning_outcome(r)}\n" for n, r in results.items() if not r.improved]
+    text = yaml.safe_dump({"models": block}, sort_keys=False) if block else ""
+    return "".join(kept) + text
+
+
+def tuning_outcome(r: TuningResult) -> str:
+    """One line on what a study found, saying so when nothing beat the current settings."""
+    if r.improved:
+        return f"best CV AUC {r.best_value:.4f} after {r.n_trials} trials"
+    return (
+        f"no trial beat the current settings (CV AUC {r.best_value:.4f}) in {r.n_trials} "
+        "trials; they are kept as they are (more trials: raise tune.timeout_s or --trials)"
+    )

@@ -21,7 +21,7 @@ import numpy as np
 
 from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError
+from hepclf.errors import ConfigError, HepclfError
 from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
@@ -47,6 +47,22 @@ class RecomputedResult:
     run_id: str
     source_run_id: str
     seconds: float
+
+
+def chosen_sources(sources: dict[str, str], models: list[str], source: str) -> dict[str, str]:
+    """The ``--models`` subset of a run's models, in the order given; unknown names are an
+    error listing the run's models."""
+    if "" in sources:
+        raise HepclfError(
+            f"--models selects models of a pipeline run; {source!r} is a single model"
+        )
+    unknown = [m for m in models if m not in sources]
+    if unknown:
+        raise HepclfError(
+            f"--models: {', '.join(map(repr, unknown))} not among the finished models of run "
+            f"{source!r}: {', '.join(sources)}"
+        )
+    return {m: sources[m] for m in models}
 
 
 def check_split(config: PipelineConfig, table: FeatureTable, run_id: str, model: str) -> None:
@@ -135,11 +151,17 @@ def model_result(
     (the bundle's own where none was given) and the result. The split is checked against
     the training run's (``source_run``, else the run that logged the model)."""
     name, uri = source
-    bundle = load_bundle(uri)
-    name = check_model_name(name or bundle.name, f"model {uri}")
-    check_split(config, table, source_run or run_of(uri), f"model {name!r}")
-    scores, rows = bundle_scores(bundle, config, table)
-    return name, model_physics(config, table, rows, scores)
+    try:
+        bundle = load_bundle(uri)
+        name = check_model_name(name or bundle.name, f"model {uri}")
+        check_split(config, table, source_run or run_of(uri), f"model {name!r}")
+        scores, rows = bundle_scores(bundle, config, table)
+        physics = model_physics(config, table, rows, scores)
+    except HepclfError as err:  # its message names the model
+        if str(err).startswith(f"model {name!r}"):
+            raise
+        raise type(err)(f"model {name or uri!r}: {err}") from None
+    return name, physics
 
 
 def recompute_results(
@@ -150,13 +172,16 @@ def recompute_results(
     log: bool = True,
     use_cache: bool = True,
     progress: Progress | None = None,
+    models: list[str] | None = None,
     executor: Executor | None = None,
 ) -> RecomputedResult:
     """Ingest, split as in training, score with the logged models, fit, write and log.
 
-    Files are staged and published into ``output/results/<model>/`` only when every model
-    succeeded, so a failure leaves earlier results as they were. ``executor`` runs the
-    models' scoring and fits (one task per model; in this process by default).
+    ``models``: only these models of a pipeline run (default: all of them). Files are
+    staged and published into ``output/results/<model>/`` only when every model
+    succeeded, so a failure leaves earlier results as they were; its error names the model.
+    ``executor`` runs the models' scoring and fits (one task per model; in this process by
+    default).
     """
     if config.result is None:
         raise ConfigError(
@@ -165,6 +190,8 @@ def recompute_results(
     progress = progress or Progress()
     start = time.perf_counter()
     sources, source_run = model_sources(source)
+    if models:
+        sources = chosen_sources(sources, models, source)
     table = ingest(config, use_cache=use_cache, progress=progress)
     results: dict[str, PhysicsResult] = {}
     staging = staging_dir(output)

@@ -39,6 +39,7 @@ from hepclf.training.fit import select_models, train_model
 from hepclf.training.prepare import PreparedData, prepare
 from hepclf.training.results import ModelResult, PipelineResult
 from hepclf.training.tuning import tuned_yaml
+from hepclf.training.weights import negative_weights_note
 from hepclf.workflows.tune import tune_pipeline
 
 if TYPE_CHECKING:
@@ -132,11 +133,7 @@ def _run(
         f"test {len(data.split.test):,}"
     )
     if data.negative_weights:
-        progress.note(
-            f"note: {data.negative_weights:,} training/validation events have negative weights; "
-            "the models train on |w| (set negative_weights: drop to leave them out); "
-            "evaluation keeps signs"
-        )
+        progress.note(negative_weights_note(data.negative_weights, chosen, config.seed))
     staging = staging_dir(output)
     plots = staging / "plots"
     train_parts = data.labels_and_weights("train"), data.labels_and_weights("test")
@@ -149,11 +146,22 @@ def _run(
                 shown = train[figures.plot_sample(len(train))]  # read only these rows
                 is_signal = np.isin(table.label[shown], signal).astype(np.int8)
                 inputs = figures.input_plots(
-                    table.features(shown), table.columns, is_signal, table.weight[shown], plots
+                    table.features(shown),
+                    table.columns,
+                    is_signal,
+                    table.weight[shown],
+                    plots,
+                    pads=config.padding_values,
                 )
             tracker.log_files(inputs.values(), "plots")
             example_rows = data.split.test[:INPUT_EXAMPLE_ROWS]
             example, example_ids = table.features(example_rows), table.event_id[example_rows]
+            test_rows = data.split.test[figures.plot_sample(len(data.split.test), 20_000)]
+            held_out = (
+                data.normalizer.transform(table.features(test_rows)),
+                table.label[test_rows],
+                table.weight[test_rows],
+            )
             tuned = tune_pipeline(
                 config, data, list(chosen), tracker.tracking_uri, progress, executor
             )
@@ -169,7 +177,9 @@ def _run(
                             name, params, config, data, session.executor, progress
                         )
                     result.tuning = tuned.get(name)
-                    figures.model_plots(result, *train_parts, table.columns, plots)
+                    figures.model_plots(
+                        result, *train_parts, table.columns, plots, held_out=held_out
+                    )
                     if config.result is not None:
                         add_physics(result, config, table, data.split.test, staging)
                     bundle = bundle_of(result, config, data)
@@ -177,7 +187,9 @@ def _run(
                     tracker.log_model(result, bundle, logged_example)
                 results[name] = result
                 progress.model_done(result)
-            selection = select_champion(results, config.evaluation.select_metric)
+            selection = select_champion(
+                results, config.evaluation.select_metric, config.skip_flagged
+            )
             result = PipelineResult(
                 config.name,
                 results,

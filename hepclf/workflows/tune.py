@@ -18,7 +18,7 @@ from hepclf.training.executor import Executor
 from hepclf.training.fit import select_models
 from hepclf.training.prepare import PreparedData, prepare
 from hepclf.training.results import TuningResult
-from hepclf.training.tuning import training_events, tune_models, tuned_yaml
+from hepclf.training.tuning import training_events, tune_models, tuned_yaml, tuning_outcome
 
 
 def tune_pipeline(
@@ -48,8 +48,7 @@ def tune_pipeline(
     for name, r in results.items():
         if progress is not None:
             progress.note(
-                f"tuned {name}: best CV AUC {r.best_value:.4f} after {r.n_trials} trials "
-                f"(study {r.study_name!r} in {r.storage})"
+                f"tuned {name}: {tuning_outcome(r)} (study {r.study_name!r} in {r.storage})"
             )
     return results
 
