@@ -134,7 +134,8 @@ def sample_files(config: PipelineConfig, sample: SampleConfig) -> list[str]:
     return expand_files([config.resolve(p) for p in sample.files], no_match)
 
 
-def _weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
+def event_weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
+    """Each event's weight: the sample's weight expression times its scale."""
     if sample.weight is None:
         return np.full(n, sample.scale, dtype=np.float64)
     jagged = (
@@ -144,14 +145,20 @@ def _weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
     return per_event(sample.weight, chunk, n, np.float64, jagged) * sample.scale
 
 
-def _plan(config: PipelineConfig, sample: SampleConfig) -> _SamplePlan:
-    files = sample_files(config, sample)
+def sample_needs(config: PipelineConfig, sample: SampleConfig) -> tuple[set[str], str | None]:
+    """The branches a sample's trees must have, and its combined selection."""
     selection = combine(config.selection, sample.selection)
     needed = feature_branches(config.features) | branches_of([selection, sample.weight])
     if config.event_id:
         needed.add(config.event_id)
     if config.categories:
         needed |= category_branches(config.categories)
+    return needed, selection
+
+
+def _plan(config: PipelineConfig, sample: SampleConfig) -> _SamplePlan:
+    files = sample_files(config, sample)
+    needed, selection = sample_needs(config, sample)
     plan = _SamplePlan(sample, files, [], needed, selection)
     for path in files:
         tree = open_tree(path, sample.tree)
@@ -201,7 +208,7 @@ def _fill(
             rows = table.rows(n, expected)
             try:
                 compute_features(config.features, chunk, n, out=table.X[:, rows])
-                table.weight[rows] = _weights(sample, chunk, n)
+                table.weight[rows] = event_weights(sample, chunk, n)
                 if config.categories:
                     table.category[rows] = assign(config.categories, chunk, n)
             except InputDataError as err:
@@ -284,7 +291,7 @@ def read_samples(config: PipelineConfig, progress: Progress | None = None) -> Fe
             summary.selected = int(mine.sum())
             summary.sum_weights = float(weight[mine].sum())
             summary.negative_weights = int((weight[mine] < 0).sum())
-    _check_classes(summaries, config.class_names)
+    check_classes(summaries, config.class_names)
     return FeatureTable(
         X=X,
         columns=config.feature_columns,
@@ -302,7 +309,8 @@ def read_samples(config: PipelineConfig, progress: Progress | None = None) -> Fe
     )
 
 
-def _check_classes(summaries: Sequence[SampleSummary], classes: list[str]) -> None:
+def check_classes(summaries: Sequence[SampleSummary], classes: list[str]) -> None:
+    """Every class must keep events after selection: name the samples of an empty one."""
     counts: dict[str, int] = dict.fromkeys(classes, 0)
     names: dict[str, list[str]] = {c: [] for c in classes}
     for s in summaries:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,17 @@ class FeatureTable:
             self.info,
             None if self.category is None else self.category[index],
         )
+
+    def features(self, rows: np.ndarray) -> np.ndarray:
+        """The features of ``rows`` (a partitioned table reads them from its partitions)."""
+        return self.X[rows]
+
+    def digest(self) -> str:
+        """A short content digest of features, labels, weights and event ids."""
+        h = hashlib.blake2b(digest_size=4)
+        for array in (self.X, self.label, self.weight, self.event_id):
+            h.update(np.ascontiguousarray(array).data)
+        return h.hexdigest()
 
     def features_frame(self) -> pd.DataFrame:
         """The raw (not normalised) feature columns, as a model's pyfunc expects them."""

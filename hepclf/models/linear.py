@@ -42,7 +42,20 @@ def fisher(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.
     totals = np.bincount(y, weights=w, minlength=n_classes)
     means = np.stack([w[y == k] @ X[y == k] / totals[k] for k in range(n_classes)])
     centred = X - means[y]
-    cov = (centred * w[:, None]).T @ centred / totals.sum()
+    return fisher_from_statistics(totals, means, (centred * w[:, None]).T @ centred)
+
+
+def fisher_from_statistics(
+    totals: np.ndarray, means: np.ndarray, scatter: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fisher/LDA from its sufficient statistics: class weight sums (K,), weighted class
+    means (K, F) and the within-class scatter sum_i w_i (x_i - mu_y)(x_i - mu_y)^T (F, F).
+
+    Sums over parts of the data add up to these exactly, so a cluster computes them per
+    partition (``hepclf.cluster.fisher``) and never gathers the events.
+    """
+    n_classes = len(totals)
+    cov = scatter / totals.sum()
     cov += 1e-9 * np.trace(cov) / len(cov) * np.eye(len(cov))
     coef = np.linalg.solve(cov, means.T).T
     intercept = -0.5 * np.einsum("kf,kf->k", coef, means) + np.log(totals / totals.sum())
@@ -81,14 +94,22 @@ class Linear(Classifier):
         val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     ) -> None:
         if hp.method == "fisher":
-            self.coef_, self.intercept_ = fisher(X, y, w)
+            coef, intercept = fisher(X, y, w)
         else:
             model = LogisticRegression(C=hp.C, max_iter=1000)
             model.fit(X.astype(np.float64), y, sample_weight=w)
-            self.coef_, self.intercept_ = model.coef_, model.intercept_
+            coef, intercept = model.coef_, model.intercept_
+        self.set_coefficients(coef, intercept, X.std(axis=0))
+
+    def set_coefficients(
+        self, coef: np.ndarray, intercept: np.ndarray, feature_std: np.ndarray
+    ) -> None:
+        """Adopt fitted linear functions (here or from a cluster's statistics);
+        ``feature_std``, the training inputs' spread, weighs the importances."""
+        self.coef_, self.intercept_ = coef, intercept
         # softmax is unchanged by a shift common to all classes: measure the spread around it
-        centred = self.coef_ - self.coef_.mean(axis=0) if len(self.coef_) > 1 else self.coef_
-        spread = np.abs(centred).sum(axis=0) * X.std(axis=0)
+        centred = coef - coef.mean(axis=0) if len(coef) > 1 else coef
+        spread = np.abs(centred).sum(axis=0) * feature_std
         self.feature_importances_ = spread / spread.sum() if spread.sum() > 0 else spread
 
     def decision_function(self, X: Any) -> np.ndarray:

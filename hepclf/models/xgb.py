@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import xgboost
@@ -126,28 +126,7 @@ class XGB(Classifier):
         )
         train = xgboost.DMatrix(X, label=y, weight=w)
         valid = xgboost.DMatrix(X_val, label=y_val, weight=w_val)
-        logloss = "logloss" if n_classes == 2 else "mlogloss"
-        stop_on = logloss if hp.eval_metric == "logloss" else "auc"
-        other = "auc" if stop_on == logloss else logloss
-        params = {
-            "objective": "binary:logistic" if n_classes == 2 else "multi:softprob",
-            "tree_method": "hist",
-            "eval_metric": [other, stop_on],  # xgboost stops early on the last one
-            "eta": hp.learning_rate,
-            "max_depth": hp.max_depth,
-            "min_child_weight": hp.min_child_weight,
-            "subsample": hp.subsample,
-            "colsample_bytree": hp.colsample_bytree,
-            "lambda": hp.reg_lambda,
-            "alpha": hp.reg_alpha,
-            "gamma": hp.gamma,
-            "max_bin": hp.max_bin,
-            "seed": self.seed,
-        }
-        if n_classes > 2:
-            params["num_class"] = n_classes
-        if hp.n_jobs is not None:
-            params["nthread"] = hp.n_jobs
+        params = booster_params(hp, n_classes, self.seed)
         curves: dict[str, dict[str, list[float]]] = {}
         booster = xgboost.train(
             params,
@@ -158,6 +137,17 @@ class XGB(Classifier):
             evals_result=curves,
             verbose_eval=False,
         )
+        self.set_booster(booster, curves, X.shape[1], hp)
+
+    def set_booster(
+        self,
+        booster: xgboost.Booster,
+        curves: dict[str, dict[str, list[float]]],
+        n_features: int,
+        hp: XGBParams,
+    ) -> None:
+        """Adopt a booster trained with :func:`booster_params` (here or by ``xgboost.dask``):
+        prune it, and keep its learning curves and gain importances."""
         self.booster_ = _pruned(booster, curves["val"]["auc"], hp.prune_tolerance)
         self.history_ = {
             f"{sample}_{metric.removeprefix('m')}": [float(v) for v in values]
@@ -165,7 +155,7 @@ class XGB(Classifier):
             for metric, values in metrics.items()
         }
         gain = self.booster_.get_score(importance_type="gain")
-        importances = np.array([gain.get(f"f{i}", 0.0) for i in range(X.shape[1])])
+        importances = np.array([gain.get(f"f{i}", 0.0) for i in range(n_features)])
         total = importances.sum()
         self.feature_importances_ = importances / total if total > 0 else importances
 
@@ -182,6 +172,33 @@ class XGB(Classifier):
 
     def _load_model(self, directory: Path) -> None:
         self.booster_ = xgboost.Booster(model_file=directory / "xgb.json")
+
+
+def booster_params(hp: XGBParams, n_classes: int, seed: int) -> dict[str, Any]:
+    """xgboost's parameters for ``hp``; the early-stopping metric is the last of eval_metric."""
+    logloss = "logloss" if n_classes == 2 else "mlogloss"
+    stop_on = logloss if hp.eval_metric == "logloss" else "auc"
+    other = "auc" if stop_on == logloss else logloss
+    params: dict[str, Any] = {
+        "objective": "binary:logistic" if n_classes == 2 else "multi:softprob",
+        "tree_method": "hist",
+        "eval_metric": [other, stop_on],  # xgboost stops early on the last one
+        "eta": hp.learning_rate,
+        "max_depth": hp.max_depth,
+        "min_child_weight": hp.min_child_weight,
+        "subsample": hp.subsample,
+        "colsample_bytree": hp.colsample_bytree,
+        "lambda": hp.reg_lambda,
+        "alpha": hp.reg_alpha,
+        "gamma": hp.gamma,
+        "max_bin": hp.max_bin,
+        "seed": seed,
+    }
+    if n_classes > 2:
+        params["num_class"] = n_classes
+    if hp.n_jobs is not None:
+        params["nthread"] = hp.n_jobs
+    return params
 
 
 def _pruned(booster: xgboost.Booster, val_auc: list[float], tolerance: float) -> xgboost.Booster:

@@ -199,12 +199,14 @@ def train_folds(
     if config.categories:
         return _category_folds(name, params, config, data, X, progress, executor)
     start = time.perf_counter()
-    ensemble = _fit_ensemble(name, params, config, data, np.arange(len(table)), progress, executor)
+    ensemble = fit_ensemble(name, params, config, data, np.arange(len(table)), progress, executor)
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     scores = fold_scores(ensemble, X, fold)
     predict_seconds = time.perf_counter() - start
-    folds = _evaluate(config, scores, table.label, _expected(config, table.weight))
+    folds = evaluate_fold_scores(
+        config, scores, table.label, out_of_fold_yields(config, table.weight)
+    )
     return ModelResult(
         name,
         ensemble,
@@ -216,7 +218,7 @@ def train_folds(
     )
 
 
-def _fit_ensemble(
+def fit_ensemble(
     name: str,
     params: dict[str, Any],
     config: PipelineConfig,
@@ -251,9 +253,10 @@ def _fit_ensemble(
     return ensemble.set_fold_models([f.model for f in fitted], kept_fold, rule)
 
 
-def _evaluate(
+def evaluate_fold_scores(
     config: PipelineConfig, scores: FoldScores, y: np.ndarray, weight: np.ndarray
 ) -> CrossValReport:
+    """:func:`evaluate_folds` with the pipeline's evaluation settings."""
     return evaluate_folds(
         scores,
         y,
@@ -295,7 +298,7 @@ def _category_folds(
             )
     start = time.perf_counter()
     ensembles = [
-        _fit_ensemble(name, params, config, data, rows, progress, executor, f" [{category.name}]")
+        fit_ensemble(name, params, config, data, rows, progress, executor, f" [{category.name}]")
         for category, rows in zip(categories, members, strict=True)
     ]
     train_seconds = time.perf_counter() - start
@@ -305,12 +308,14 @@ def _category_folds(
     ]
     scores = _combined_scores(parts, members, fold)
     predict_seconds = time.perf_counter() - start
-    folds = _evaluate(config, scores, table.label, _expected(config, table.weight))
+    folds = evaluate_fold_scores(
+        config, scores, table.label, out_of_fold_yields(config, table.weight)
+    )
     per_category = {}
     for category, rows, part in zip(categories, members, parts, strict=True):
         try:
-            per_category[category.name] = _evaluate(
-                config, part, table.label[rows], _expected(config, table.weight[rows])
+            per_category[category.name] = evaluate_fold_scores(
+                config, part, table.label[rows], out_of_fold_yields(config, table.weight[rows])
             ).report
         except ValueError as err:
             raise ConfigError(
@@ -354,6 +359,6 @@ def fold_event_id(model: Any, config: PipelineConfig) -> str | None:
     return None
 
 
-def _expected(config: PipelineConfig, weight: np.ndarray) -> np.ndarray:
+def out_of_fold_yields(config: PipelineConfig, weight: np.ndarray) -> np.ndarray:
     """Out-of-fold events stand for themselves: weight x luminosity (as the physics result)."""
     return weight * (config.result.luminosity if config.result else 1.0)
