@@ -40,6 +40,10 @@ AUTO_CUTS = (20, 1000)
 _PREPARED: DerivedCache[compiled_trees.CompiledForest | None] = DerivedCache()
 
 
+MAX_TRAIN_EVENTS = 1_000_000
+"""Default cap on training events: the training set is held in memory with its binned copy."""
+
+
 class BDTParams(BaseModel):
     """TMVA's AdaBoost (NTrees=850, MaxDepth=3) with settings re-derived on data other than
     the demo (README "Defaults"): TMVA's nCuts=20 grid is adaptive per node in TMVA but a
@@ -76,6 +80,11 @@ class BDTParams(BaseModel):
         "prune_tolerance of the best prefix",
     )
     prune_tolerance: float = Field(0.002, ge=0, lt=0.1, description="AUC tolerance for pruning")
+    max_train_events: int | None = Field(
+        MAX_TRAIN_EVENTS,
+        ge=100,
+        description="train on a stratified subsample above this many events (null: all)",
+    )
 
     @field_validator("n_cuts", mode="before")
     @classmethod
@@ -342,6 +351,7 @@ class BDT(Classifier):
         bagged_sample_fraction: float = 0.6,
         prune_on_validation: bool = False,
         prune_tolerance: float = 0.002,
+        max_train_events: int | None = MAX_TRAIN_EVENTS,
         seed: int = 42,
     ) -> None:
         self.n_trees = n_trees
@@ -353,6 +363,7 @@ class BDT(Classifier):
         self.bagged_sample_fraction = bagged_sample_fraction
         self.prune_on_validation = prune_on_validation
         self.prune_tolerance = prune_tolerance
+        self.max_train_events = max_train_events
         self.seed = seed
 
     def _fit(

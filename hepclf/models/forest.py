@@ -13,6 +13,10 @@ from sklearn.ensemble import RandomForestClassifier
 
 from hepclf.models.base import Classifier
 
+MAX_TRAIN_EVENTS = 1_000_000
+"""Default cap on training events: trees grown to ``min_samples_leaf`` events take memory in
+proportion to the events (~2.5 kB per leaf per 300 trees)."""
+
 
 class ForestParams(BaseModel):
     """Defaults from the study in the README ("Defaults"): 10 events per leaf and full
@@ -36,6 +40,11 @@ class ForestParams(BaseModel):
     )
     criterion: Literal["gini", "entropy", "log_loss"] = "gini"
     n_jobs: int = Field(-1, description="parallel trees; -1 uses all cores")
+    max_train_events: int | None = Field(
+        MAX_TRAIN_EVENTS,
+        ge=100,
+        description="train on a stratified subsample above this many events (null: all)",
+    )
 
 
 class Forest(Classifier):
@@ -59,6 +68,7 @@ class Forest(Classifier):
         max_samples: float | None = None,
         criterion: str = "gini",
         n_jobs: int = -1,
+        max_train_events: int | None = MAX_TRAIN_EVENTS,
         seed: int = 42,
     ) -> None:
         self.n_estimators = n_estimators
@@ -68,6 +78,7 @@ class Forest(Classifier):
         self.max_samples = max_samples
         self.criterion = criterion
         self.n_jobs = n_jobs
+        self.max_train_events = max_train_events
         self.seed = seed
 
     def _fit(
