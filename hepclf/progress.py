@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hepclf.results import ModelResult
+    from hepclf.training.results import ModelResult
 
 log = logging.getLogger("hepclf")
 

@@ -15,7 +15,7 @@ import yaml
 from hepclf.config import TuneConfig
 from hepclf.errors import ConfigError
 from hepclf.models import MODEL_TYPES, check_model_params
-from hepclf.tuning import (
+from hepclf.workflows.tune import (
     SEARCH_SPACES,
     cross_validated_auc,
     storage_path_for,
@@ -66,7 +66,7 @@ def test_tuning_never_reads_test_events(tmp_path: Path) -> None:
     """Corrupting every test event (features and labels) leaves every trial unchanged."""
     from hepclf.config import SplitConfig
     from hepclf.ingest.table import FeatureTable
-    from hepclf.split import split_table
+    from hepclf.training.split import split_table
 
     X, y = events(2000, seed=3)
     table = FeatureTable(
@@ -100,7 +100,7 @@ def test_tuning_never_reads_test_events(tmp_path: Path) -> None:
 _CHILD = """
 import sys
 import numpy as np
-from hepclf.tuning import tune_model
+from hepclf.workflows.tune import tune_model
 rng = np.random.default_rng(0)
 y = rng.integers(0, 2, 1500)
 X = (rng.normal(size=(1500, 5)) + 0.7 * y[:, None]).astype(np.float32)
@@ -207,7 +207,7 @@ def test_train_tunes_first_and_fits_with_the_best(
     import json
 
     from hepclf.config import parse_pipeline
-    from hepclf.pipeline import run_pipeline
+    from hepclf.workflows.train import run_pipeline
     from tests.conftest import demo_pipeline_dict
 
     raw = demo_pipeline_dict(demo_dir, models={"xgb": TINY_XGB, "linear": {}})
@@ -269,7 +269,7 @@ def test_tuning_folds_are_stratified_so_a_rare_class_is_in_every_fold(tmp_path: 
 def test_class_rarer_than_the_folds_is_a_clear_error(tmp_path: Path) -> None:
     """A class with fewer training events than tune.folds is named, with the fix."""
     from hepclf.config import parse_pipeline
-    from hepclf.tuning import tune_models
+    from hepclf.workflows.tune import tune_models
 
     config = parse_pipeline(
         {
@@ -299,7 +299,7 @@ def test_class_rarer_than_the_folds_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_a_study_with_other_folds_is_not_resumed(tmp_path: Path) -> None:
     """A study named as before folds were stratified (same settings otherwise) is left alone."""
-    from hepclf.tuning import data_fingerprint, fingerprint
+    from hepclf.workflows.tune import data_fingerprint, fingerprint
 
     X, y = events(600)
     db = tmp_path / "t.db"

@@ -18,8 +18,8 @@ from hepclf.progress import Advance, Progress
 if TYPE_CHECKING:
     from hepclf.ingest.summary import Rows
     from hepclf.report import Comparison
-    from hepclf.results import ModelResult
     from hepclf.tracking.compare import ExperimentRuns
+    from hepclf.training.results import ModelResult
 
 
 def comparison_table(comparison: Comparison) -> Table:

@@ -3,7 +3,7 @@
 Fold model ``k`` trains on every fold but ``k``. An event with an event id is later scored
 by the model of its fold (``event_id % folds``), so scoring the training files reproduces
 the out-of-fold scores exactly; an event without id gets the average of the fold models.
-The training loop and the evaluation live in :mod:`hepclf.crossval`.
+The training loop and the evaluation live in :mod:`hepclf.training.crossval`.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from hepclf.ingest import FeatureTable
 from hepclf.physics.analysis import PhysicsResult, physics_result
 from hepclf.physics.io import write_result
 from hepclf.physics.yields import evaluated_fractions, events_for_result
-from hepclf.results import ModelResult
+from hepclf.training.results import ModelResult
 
 RESULTS_DIR = "results"
 

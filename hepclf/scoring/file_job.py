@@ -17,8 +17,8 @@ from typing import Any, Literal
 import numpy as np
 
 from hepclf.errors import HepclfError, InputDataError
-from hepclf.expressions import parse
-from hepclf.features import branches_of
+from hepclf.events.expressions import parse
+from hepclf.events.features import branches_of
 from hepclf.files import with_hints
 from hepclf.ingest.reader import branch_names, iterate_chunks, open_tree
 from hepclf.scoring import DEFAULT_STEP_SIZE

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import uproot
 
-from hepclf import __version__
+from hepclf._version import __version__
 from hepclf.files import atomic_path, stale_partials
 
 Format = Literal["root", "parquet"]

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from hepclf.bundle import ModelBundle
     from hepclf.config import PipelineConfig
     from hepclf.ingest import FeatureTable
-    from hepclf.results import ModelResult, PipelineResult
-    from hepclf.split import SplitIndices
+    from hepclf.training.results import ModelResult, PipelineResult
+    from hepclf.training.split import SplitIndices
 
 _BATCH = 1000
 

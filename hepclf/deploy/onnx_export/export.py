@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hepclf import __version__
+from hepclf._version import __version__
 from hepclf.bundle import ModelBundle
 from hepclf.deploy.onnx_export.graph import TOLERANCE
 from hepclf.errors import HepclfError

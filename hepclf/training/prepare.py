@@ -13,9 +13,9 @@ import numpy as np
 
 from hepclf.config import PipelineConfig
 from hepclf.ingest import FeatureTable
-from hepclf.normalize import Normalizer
-from hepclf.split import SplitIndices, split_table
-from hepclf.weights import training_weights
+from hepclf.training.normalize import Normalizer
+from hepclf.training.split import SplitIndices, split_table
+from hepclf.training.weights import training_weights
 
 
 @dataclass

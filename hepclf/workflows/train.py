@@ -13,47 +13,25 @@ only when everything succeeded, so a failed or interrupted run leaves earlier re
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from hepclf.config import PipelineConfig
+from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import ingest
 from hepclf.interrupts import Deferred
-from hepclf.prepare import PreparedData, prepare
 from hepclf.progress import Progress
 from hepclf.report import select_champion, write_reports
-from hepclf.results import ModelResult, PipelineResult
-from hepclf.training import bundle_of, select_models, train_model
+from hepclf.training.fit import bundle_of, select_models, train_model
+from hepclf.training.prepare import PreparedData, prepare
+from hepclf.training.results import ModelResult, PipelineResult
 
 __all__ = ["ModelResult", "PipelineResult", "PreparedData", "prepare", "run_pipeline"]
 
 INPUT_EXAMPLE_ROWS = 5
-
-
-def publish_outputs(staging: Path, output: Path) -> None:
-    """Move finished files into ``output`` one by one with atomic renames.
-
-    Results are produced in a staging folder first, so a failed run leaves the previous
-    results in ``output`` untouched.
-    """
-    output.mkdir(parents=True, exist_ok=True)
-    for path in sorted(staging.rglob("*")):
-        if path.is_file():
-            target = output / path.relative_to(staging)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
-
-
-def staging_dir(output: Path | None) -> Path:
-    """A private folder next to ``output`` (same file system, so renames are atomic)."""
-    parent = (output.parent if output else Path(tempfile.gettempdir())).resolve()
-    parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".hepclf-staging-", dir=parent))
 
 
 def run_pipeline(
@@ -77,7 +55,7 @@ def run_pipeline(
     from hepclf.physics.step import add_physics
     from hepclf.tracking.logging import PipelineTracker
     from hepclf.tracking.pyfunc import input_example_for
-    from hepclf.tuning import tune_pipeline, tuned_yaml
+    from hepclf.workflows.tune import tune_pipeline, tuned_yaml
 
     start = time.perf_counter()
     output = Path(output) if output is not None else None

@@ -38,14 +38,14 @@ from hepclf.evaluation import roc_auc
 from hepclf.evaluation.multiclass import one_vs_rest_rocs
 from hepclf.ingest.table import FeatureTable
 from hepclf.models import MODEL_TYPES, build_model
-from hepclf.normalize import Normalizer
-from hepclf.results import TuningResult
-from hepclf.split import SplitIndices
-from hepclf.weights import training_weights
+from hepclf.training.normalize import Normalizer
+from hepclf.training.results import TuningResult
+from hepclf.training.split import SplitIndices
+from hepclf.training.weights import training_weights
 
 if TYPE_CHECKING:
-    from hepclf.prepare import PreparedData
     from hepclf.progress import Progress
+    from hepclf.training.prepare import PreparedData
 
 STORAGE_FILE = "hepclf_tuning.db"
 FOLD_RULE = "stratified-kfold"
@@ -581,10 +581,10 @@ def run_tuning(
     from hepclf.config import TuneConfig
     from hepclf.files import write_atomic
     from hepclf.ingest import ingest
-    from hepclf.prepare import prepare
     from hepclf.progress import Progress
     from hepclf.tracking.logging import PipelineTracker
-    from hepclf.training import select_models
+    from hepclf.training.fit import select_models
+    from hepclf.training.prepare import prepare
 
     progress = progress or Progress()
     if config.tune is None:

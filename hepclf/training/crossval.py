@@ -19,7 +19,6 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,9 +37,9 @@ from hepclf.models.folds import RULE_EVENT_ID, FoldEnsemble
 
 if TYPE_CHECKING:
     from hepclf.config import PipelineConfig
-    from hepclf.prepare import PreparedData
     from hepclf.progress import Progress
-    from hepclf.results import ModelResult
+    from hepclf.training.prepare import PreparedData
+    from hepclf.training.results import ModelResult
 
 
 @dataclass
@@ -165,28 +164,6 @@ def evaluate_folds(
     return CrossValReport(report, rocs, ks)
 
 
-def plot_fold_roc(result: CrossValReport, path: Path, model_name: str) -> Path:
-    """The ROC of the out-of-fold scores with the band spanned by the folds (PNG); for more
-    than two classes, that of the signal class's node against the rest."""
-    from hepclf.evaluation.plots import plot_roc_folds
-
-    report = result.report
-    if isinstance(report, MulticlassReport):
-        roc = report.signal_roc_test
-        signal = (report.signal_classes or report.classes)[0]
-        title, auc_folds = f"{model_name}: {signal} vs rest", [r.auc for r in result.roc_folds]
-    else:
-        roc, title, auc_folds = report.roc_test, model_name, result.auc_folds
-    return plot_roc_folds(
-        [(r.eff_s, r.eff_b) for r in result.roc_folds],
-        (roc.eff_s, roc.eff_b),
-        path,
-        title,
-        auc_out_of_fold=roc.auc,
-        auc_folds=auc_folds,
-    )
-
-
 def _combined(results: list[KSResult]) -> KSResult:
     """Per-fold KS tests as one: the largest distance, Bonferroni-corrected smallest p."""
     return KSResult(
@@ -210,7 +187,7 @@ def train_folds(
     weight policy leaves out of training (``negative_weights: drop``) are still scored.
     With ``categories:`` each category gets its own fold ensemble (:func:`_category_folds`).
     """
-    from hepclf.results import ModelResult
+    from hepclf.training.results import ModelResult
 
     table, fold = data.table, data.split.folds
     if fold is None:
@@ -249,7 +226,7 @@ def _fit_ensemble(
     """A fold ensemble of ``name`` fitted on ``rows`` (normalised ``X``), with the training
     weights of those rows and the split's folds."""
     from hepclf.models import build_model
-    from hepclf.weights import training_weights
+    from hepclf.training.weights import training_weights
 
     table, fold = data.table, data.split.folds
     assert fold is not None
@@ -299,9 +276,9 @@ def _category_folds(
     combined out-of-fold scores give ``report`` (and the per-fold figures), each category's
     events its own report, as without folds.
     """
-    from hepclf.categories import CategoryModel
-    from hepclf.category_training import CategoryReport
-    from hepclf.results import ModelResult
+    from hepclf.events.categories import CategoryModel
+    from hepclf.training.categories import CategoryReport
+    from hepclf.training.results import ModelResult
 
     table, fold = data.table, data.split.folds
     assert fold is not None and table.category is not None
@@ -371,7 +348,7 @@ def fold_event_id(model: Any, config: PipelineConfig) -> str | None:
     """The event-id branch a bundle reads to score each event with the fold model that did
     not train on it; None unless ``model`` is a fold ensemble whose folds followed the ids
     (or a category model made of such ensembles)."""
-    from hepclf.categories import CategoryModel
+    from hepclf.events.categories import CategoryModel
 
     members = model.models if isinstance(model, CategoryModel) else [model]
     if all(isinstance(m, FoldEnsemble) and m.fold_rule_ == RULE_EVENT_ID for m in members):

@@ -2,7 +2,7 @@
 
 The pipeline calls :func:`prepare` once and :func:`train_model` per model of the zoo;
 cross-validation and tuning reuse the same two steps on other row sets. A
-:class:`~hepclf.results.ModelResult` carries the fitted model, its scores, its evaluation
+:class:`~hepclf.training.results.ModelResult` carries the fitted model, its scores, its evaluation
 and the time spent fitting and predicting.
 """
 
@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hepclf.bundle import ModelBundle
-from hepclf.category_training import (
-    CategoryReport,
-    category_scores,
-    evaluate_by_category,
-    fit_categories,
-)
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
 from hepclf.evaluation import ClassifierReport, evaluate_classifier
 from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.models import MODEL_TYPES, Classifier, build_model
-from hepclf.prepare import PreparedData
-from hepclf.results import ModelResult
+from hepclf.training.categories import (
+    CategoryReport,
+    category_scores,
+    evaluate_by_category,
+    fit_categories,
+)
+from hepclf.training.prepare import PreparedData
+from hepclf.training.results import ModelResult
 
 if TYPE_CHECKING:
     from hepclf.progress import Progress
@@ -130,9 +130,9 @@ def train_model(
 ) -> ModelResult:
     """Fit one model (one per category with ``categories:``), score its training and test
     events, and evaluate it. With a k-fold split the model is a fold ensemble evaluated
-    out-of-fold (:func:`hepclf.crossval.train_folds`)."""
+    out-of-fold (:func:`hepclf.training.crossval.train_folds`)."""
     if data.split.folds is not None:
-        from hepclf.crossval import train_folds
+        from hepclf.training.crossval import train_folds
 
         return train_folds(name, params, config, data, progress)
     if config.categories:
@@ -160,7 +160,7 @@ def train_model(
 
 def bundle_of(result: ModelResult, config: PipelineConfig, data: PreparedData) -> ModelBundle:
     """The trained model with the feature specification and normaliser it needs."""
-    from hepclf.crossval import fold_event_id
+    from hepclf.training.crossval import fold_event_id
 
     return ModelBundle(
         result.name,

@@ -2,7 +2,7 @@
 and combined (every event scored by its own category's model).
 
 The routing itself (which category an event is in) and the :class:`CategoryModel` that
-scoring uses live in :mod:`hepclf.categories`.
+scoring uses live in :mod:`hepclf.events.categories`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from hepclf.categories import CategoryModel
 from hepclf.config import CategoryConfig, PipelineConfig
 from hepclf.errors import ConfigError
-from hepclf.prepare import PreparedData
-from hepclf.weights import training_weights
+from hepclf.events.categories import CategoryModel
+from hepclf.training.prepare import PreparedData
+from hepclf.training.weights import training_weights
 
 
 def fit_categories(

@@ -22,12 +22,13 @@ from mlflow.exceptions import MlflowException
 from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError, HepclfError
+from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
 from hepclf.physics.step import RESULTS_DIR, model_physics, write_model_physics
 from hepclf.progress import Progress
-from hepclf.split import split_table
 from hepclf.tracking.registry import load_bundle
+from hepclf.training.split import split_table
 
 _RUN_ID = re.compile(r"^(?:runs:/)?([0-9a-f]{32})/?$")
 
@@ -144,8 +145,6 @@ def recompute_results(
     Files are staged and published into ``output/results/<model>/`` only when every model
     succeeded, so a failure leaves earlier results as they were.
     """
-    from hepclf.pipeline import publish_outputs, staging_dir
-
     if config.result is None:
         raise ConfigError(
             "the pipeline has no 'result:' block; add one (see the README, 'Physics result')"

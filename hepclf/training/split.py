@@ -7,7 +7,7 @@ later apply the model trained on the other fold. The validation part (for early 
 is always a shuffled, class-stratified draw from the training part.
 
 ``kfold`` makes every event both: a training event of all fold models but one, and a test
-event of that one (``hepclf.crossval``); train and test then both hold every row.
+event of that one (``hepclf.training.crossval``); train and test then both hold every row.
 ``assign_folds`` is the fold rule, shared by training and by cross-validated application.
 """
 
