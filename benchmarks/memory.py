@@ -14,8 +14,10 @@ back from ``metrics.json``.
     .venv/bin/python benchmarks/memory.py [--events 1e6 3e6 1e7] [--models xgb,linear,dnn]
         [--zoo-events 1e6] [--data DIR] [--goal-peak-gb 3.5]
 
-``--dnn-epochs N`` caps the dnn's epochs: its memory is set by the data it holds, not by
-how long it trains, and on two busy cores its full training on 4·10^6 events takes hours.
+``--rounds N`` caps xgb's boosting rounds, the dnn's epochs and the bdt's trees: their
+memory is set by the data they hold, not by how long they train (a depth-4 tree is a few
+kB), and on two busy cores full training on 4·10^6 events takes hours. The forest keeps
+its 300 trees: its memory grows with them.
 ``--data DIR`` keeps the generated files (``DIR/<events>/``) and reuses them next time
 (10^7 events are ~1 GB of ROOT files and a minute or two to generate).
 """
@@ -40,6 +42,7 @@ DEMO = ROOT / "pipelines" / "demo.yaml"
 FEATURE_ROW = 19 * 4
 """Bytes of one event's features as float32 in the demo pipeline."""
 GOAL_ROWS = 3.0
+ROUND_PARAMS = {"xgb": "n_estimators", "dnn": "epochs", "bdt": "n_trees"}
 ZOO = "bdt,xgb,rf,svm,linear"
 """The demo zoo the issue measured at 10^6 events (the dnn is measured beside xgb, linear)."""
 
@@ -60,24 +63,26 @@ def demo_files(folder: Path, events: int) -> Path:
     return folder
 
 
-def pipeline_for(data: Path, work: Path, dnn_epochs: int | None = None) -> Path:
-    """A copy of the demo pipeline reading the files in ``data``."""
+def pipeline_for(data: Path, work: Path, rounds: int | None = None) -> Path:
+    """A copy of the demo pipeline reading the files in ``data``; ``rounds`` caps the
+    boosting rounds and epochs (see ``ROUND_PARAMS``)."""
     spec = yaml.safe_load(DEMO.read_text())
     for sample in spec["samples"]:
         sample["files"] = [str(data / Path(f).name) for f in sample["files"]]
-    if dnn_epochs:
-        spec["models"]["dnn"] = {**(spec["models"].get("dnn") or {}), "epochs": dnn_epochs}
+    if rounds:
+        for model, key in ROUND_PARAMS.items():
+            spec["models"][model] = {**(spec["models"].get(model) or {}), key: rounds}
     path = work / "pipeline.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
 
 
-def measure(data: Path, models: str, work: Path, dnn_epochs: int | None = None) -> dict[str, float]:
+def measure(data: Path, models: str, work: Path, rounds: int | None = None) -> dict[str, float]:
     """Peak RSS (GB), wall seconds and summed ``train_seconds`` of one `hepclf train` run."""
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    pipeline = pipeline_for(data, work, dnn_epochs)
+    pipeline = pipeline_for(data, work, rounds)
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "hepclf", "train", str(pipeline)]
     command += ["--models", models, "--output", str(work / "out")]
     command += ["--tracking-uri", f"sqlite:///{work / 'mlflow.db'}"]
@@ -107,9 +112,10 @@ def main() -> None:
     parser.add_argument("--zoo", default=ZOO)
     parser.add_argument("--data", type=Path, help="folder to keep (and reuse) the input files")
     parser.add_argument(
-        "--dnn-epochs",
+        "--rounds",
         type=int,
-        help="cap the dnn's epochs (its memory does not grow with them; its time does)",
+        help="cap xgb's rounds, the dnn's epochs and the bdt's trees (memory does not grow "
+        "with them; time does)",
     )
     parser.add_argument("--goal-peak-gb", type=float, default=3.5, help="at the largest size")
     parser.add_argument("--goal-zoo-gb", type=float, default=2.5)
@@ -123,7 +129,7 @@ def main() -> None:
             runs.append((int(args.zoo_events), args.zoo))
         for events, models in runs:
             data = demo_files(data_root / str(events), events)
-            result = measure(data, models, Path(tmp) / "run", args.dnn_epochs)
+            result = measure(data, models, Path(tmp) / "run", args.rounds)
             rows.append((events, models, result))
             times = ", ".join(
                 f"{k[6:]} {v:.0f} s" for k, v in result.items() if k.startswith("train_")

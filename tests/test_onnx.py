@@ -73,7 +73,7 @@ def clipped(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Prepare
 def train_bundle(prep: Prepared, model_type: str, params: dict | None = None) -> ModelBundle:
     d = prep.data
     model = build_model(model_type, params or FAST_PARAMS[model_type], seed=7)
-    model.fit(d.X_fit, d.y_fit, d.w_fit, d.X_val, d.y_val, d.w_val)
+    model.fit_rows(d.fit, d.validation)
     return ModelBundle(model_type, list(prep.config.features), d.normalizer, model, "demo")
 
 
@@ -142,8 +142,9 @@ def three_class_bundle(prep: Prepared, model_type: str, params: dict) -> ModelBu
     """A three-class model on the demo features: signal, and background cut in two by its
     first feature (classes_ order: bkg_high, bkg_low, signal)."""
     d = prep.data
-    names = np.where(d.y_fit == 1, "signal", np.where(d.X_fit[:, 0] < 0, "bkg_low", "bkg_high"))
-    model = build_model(model_type, params, seed=7).fit(d.X_fit, names, d.w_fit)
+    X = d.fit.array()
+    names = np.where(d.fit.y == 1, "signal", np.where(X[:, 0] < 0, "bkg_low", "bkg_high"))
+    model = build_model(model_type, params, seed=7).fit(X, names, d.fit.w)
     return ModelBundle(model_type, list(prep.config.features), d.normalizer, model, "demo")
 
 

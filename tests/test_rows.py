@@ -25,9 +25,7 @@ FAST = {
 @pytest.fixture(scope="module")
 def table():
     """A raw (unnormalised, column-major) table, a normaliser and a row selection."""
-    X, y = make_classification(
-        4000, 6, n_informative=4, n_redundant=1, flip_y=0.05, random_state=5
-    )
+    X, y = make_classification(4000, 6, n_informative=4, n_redundant=1, flip_y=0.05, random_state=5)
     X = np.asfortranarray((X * [1, 10, 100, 0.1, 5, 2] + 3).astype(np.float32))
     w = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
     center, scale = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
@@ -72,7 +70,10 @@ def test_weighted_fisher_from_blocks_equals_lda_on_repeated_events():
     lda = LinearDiscriminantAnalysis(solver="lsqr").fit(repeated, np.repeat(y, w))
     X_test = X[:2000]
     np.testing.assert_allclose(
-        ours.predict_proba(X_test), lda.predict_proba(X_test.astype(np.float64)), rtol=1e-6, atol=1e-8
+        ours.predict_proba(X_test),
+        lda.predict_proba(X_test.astype(np.float64)),
+        rtol=1e-6,
+        atol=1e-8,
     )
 
 

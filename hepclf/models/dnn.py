@@ -370,7 +370,9 @@ class DNN(Classifier):
                 )
             )
         batches = epoch_batches(train, hp.batch_size, hp.ensemble, n_classes, self.seed)
-        history = self.network_.fit(batches, epochs=epochs, callbacks=callbacks, verbose=0)
+        history = self.network_.fit(  # shuffled by epoch_batches
+            batches, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0
+        )
         return history.history
 
     def _validation_monitor(self, val: Rows) -> Any:

@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from hepclf.errors import ConfigError
+from hepclf.models.rows import Rows
 
 
 def assign_folds(
@@ -117,32 +118,68 @@ class FoldEnsemble(ClassifierMixin, BaseEstimator):
         (``event_id % folds``), else from a shuffle seeded with ``seed``. ``on_fold(k,
         seconds)`` is called after each fold model, for progress display.
         """
-        if self.estimator is None:
-            raise ConfigError("FoldEnsemble needs an estimator to copy for each fold")
         X = np.asarray(X)
         y = np.asarray(y)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        if fold is None:
-            fold = assign_folds(len(X), self.folds, self.seed, event_id)
-            rule = RULE_RANDOM if event_id is None else RULE_EVENT_ID
-        else:
-            fold = np.asarray(fold, dtype=np.int64)
-            rule = RULE_EVENT_ID if event_id is not None else RULE_RANDOM
-        if len(fold) != len(X) or fold.min(initial=0) < 0 or fold.max(initial=0) >= self.folds:
-            raise ValueError(f"fold must give each of {len(X)} events a fold below {self.folds}")
-        if event_id is not None and rule == RULE_EVENT_ID:
-            expected = np.asarray(event_id).astype(np.int64) % self.folds
-            if not np.array_equal(expected, fold):
-                raise ValueError("the folds given do not follow event_id % folds")
-        self.estimators_: list[Any] = []
-        for k in range(self.folds):
-            start = time.perf_counter()
-            train = fold != k
-            model = clone(self.estimator)
+        fold, rule = self._folds(len(X), event_id, fold)
+
+        def fit_fold(model: Any, train: np.ndarray) -> None:
             if w is None:
                 model.fit(X[train], y[train])
             else:
                 model.fit(X[train], y[train], sample_weight=w[train])
+
+        return self._fit_folds(fit_fold, fold, rule, on_fold)
+
+    def fit_rows(
+        self,
+        rows: Rows,
+        event_id: Any = None,
+        *,
+        fold: np.ndarray | None = None,
+        on_fold: Callable[[int, float], None] | None = None,
+    ) -> Self:
+        """As ``fit``, on rows of a table (zoo models only): each fold model reads its
+        training rows block by block, so no fold copies the features."""
+        fold, rule = self._folds(len(rows), event_id, fold)
+
+        def fit_fold(model: Any, train: np.ndarray) -> None:
+            model.fit_rows(rows.take(np.flatnonzero(train)))
+
+        return self._fit_folds(fit_fold, fold, rule, on_fold)
+
+    def _folds(
+        self, n_events: int, event_id: Any, fold: np.ndarray | None
+    ) -> tuple[np.ndarray, str]:
+        """The fold of each event and the rule it followed (see ``fit``), checked."""
+        if self.estimator is None:
+            raise ConfigError("FoldEnsemble needs an estimator to copy for each fold")
+        if fold is None:
+            fold = assign_folds(n_events, self.folds, self.seed, event_id)
+            rule = RULE_RANDOM if event_id is None else RULE_EVENT_ID
+        else:
+            fold = np.asarray(fold, dtype=np.int64)
+            rule = RULE_EVENT_ID if event_id is not None else RULE_RANDOM
+        if len(fold) != n_events or fold.min(initial=0) < 0 or fold.max(initial=0) >= self.folds:
+            raise ValueError(f"fold must give each of {n_events} events a fold below {self.folds}")
+        if event_id is not None and rule == RULE_EVENT_ID:
+            expected = np.asarray(event_id).astype(np.int64) % self.folds
+            if not np.array_equal(expected, fold):
+                raise ValueError("the folds given do not follow event_id % folds")
+        return fold, rule
+
+    def _fit_folds(
+        self,
+        fit_fold: Callable[[Any, np.ndarray], None],
+        fold: np.ndarray,
+        rule: str,
+        on_fold: Callable[[int, float], None] | None,
+    ) -> Self:
+        self.estimators_: list[Any] = []
+        for k in range(self.folds):
+            start = time.perf_counter()
+            model = clone(self.estimator)
+            fit_fold(model, fold != k)
             self.estimators_.append(model)
             if on_fold is not None:
                 on_fold(k, time.perf_counter() - start)
