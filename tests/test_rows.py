@@ -98,7 +98,7 @@ def test_models_that_keep_their_events_train_on_a_capped_stratified_subsample(na
 def test_refit_trains_on_every_event_with_the_rounds_found_scaled(name, table):
     X, y, w, transform, rows = table
     train = Rows(X, rows, y[rows], w[rows], transform)
-    stopped = build_model(name, FAST[name], seed=3).fit_rows(train)
+    stopped = build_model(name, {**FAST[name], "refit": False}, seed=3).fit_rows(train)
     refitted = build_model(name, {**FAST[name], "refit": True}, seed=3).fit_rows(train)
     found = stopped.booster_.best_iteration + 1
     assert refitted.booster_.num_boosted_rounds() == refit_rounds(found, 2400, 600)

@@ -54,9 +54,9 @@ class XGBParams(BaseModel):
         description="keep the fewest rounds whose validation AUC is within this of the best",
     )
     refit: bool = Field(
-        False,
+        True,
         description="after early stopping, train again on the training and validation events "
-        "with the rounds found, scaled to the larger sample",
+        "with the rounds found, scaled to the larger sample (README \"Defaults\")",
     )
 
 
@@ -92,7 +92,7 @@ class XGB(Classifier):
         validation_fraction: float = 0.2,
         n_jobs: int | None = None,
         prune_tolerance: float = 0.0005,
-        refit: bool = False,
+        refit: bool = True,
         seed: int = 42,
     ) -> None:
         self.n_estimators = n_estimators
