@@ -282,7 +282,7 @@ def tuned(name, base, X_tr, y_tr, w_tr, X_te, y_te, w_te, seed, tune_s):
     """Tune ``name`` on the training half for ``tune_s`` seconds, refit, test once."""
     import tempfile
 
-    from hepclf.workflows.tune import tune_model
+    from hepclf.training.tuning import tune_model
 
     with tempfile.TemporaryDirectory() as tmp:
         result = tune_model(

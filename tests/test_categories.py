@@ -84,8 +84,9 @@ def test_overlapping_categories_are_a_config_error_with_counts(tmp_path: Path) -
 def toy_training(tmp_path_factory: pytest.TempPathFactory):
     """Per-category and inclusive linear models on TMVA's category toy."""
     from hepclf.ingest import ingest
-    from hepclf.training.fit import bundle_of, train_model
+    from hepclf.training.fit import train_model
     from hepclf.training.prepare import prepare
+    from hepclf.workflows.train import bundle_of
 
     folder = tmp_path_factory.mktemp("categories")
     config = load_pipeline(_toy_config(folder))
@@ -242,8 +243,9 @@ def test_multiclass_model_per_category(tmp_path: Path) -> None:
     from hepclf.evaluation.multiclass import MulticlassReport
     from hepclf.ingest import ingest
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
-    from hepclf.training.fit import bundle_of, train_model
+    from hepclf.training.fit import train_model
     from hepclf.training.prepare import prepare
+    from hepclf.workflows.train import bundle_of
 
     processes = ["ttH", "ttbb", "ttlf"]
     write_demo_data(tmp_path, events=1500, seed=9, processes=processes)

@@ -347,8 +347,9 @@ def test_two_class_metrics_keys_and_branch_names_are_unchanged(demo_dir: Path) -
     from hepclf.bundle import ModelBundle
     from hepclf.ingest import ingest
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
-    from hepclf.training.fit import bundle_of, train_model
+    from hepclf.training.fit import train_model
     from hepclf.training.prepare import prepare
+    from hepclf.workflows.train import bundle_of
     from tests.conftest import demo_pipeline_dict
 
     config = parse_pipeline(demo_pipeline_dict(demo_dir))
@@ -400,7 +401,7 @@ def test_pipeline_writes_multiclass_metrics_and_plots(
 def test_tuning_objective_is_the_macro_auc_for_several_classes() -> None:
     from hepclf.models import build_model
     from hepclf.training.split import assign_folds
-    from hepclf.workflows.tune import cross_validated_auc
+    from hepclf.training.tuning import cross_validated_auc
 
     rng = np.random.default_rng(8)
     y = rng.integers(0, 3, 1500)

@@ -120,3 +120,14 @@ def test_joined_rows_share_the_table():
     both = joined(a, b)
     assert both.X is X and both.index.tolist() == [0, 2, 5]
     np.testing.assert_array_equal(both.array(), X[[0, 2, 5]])
+
+
+def test_dnn_trains_from_batches_of_rows_and_refits_for_the_epochs_found(table):
+    X, y, w, transform, rows = table
+    train = Rows(X, rows, y[rows], w[rows], transform)
+    params = {"layers": [16], "ensemble": 2, "epochs": 4, "batch_size": 100, "refit": True}
+    model = build_model("dnn", params, seed=3).fit_rows(train)
+    best = int(np.argmax(model.history_["val_auc"])) + 1
+    assert model.history_["refit_epochs"] == [refit_rounds(best, 2400, 600)]
+    rest = np.setdiff1d(np.arange(len(y)), rows)
+    assert roc_auc_score(y[rest], model.predict_proba(transform(X[rest]))[:, 1]) > 0.85

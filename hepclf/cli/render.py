@@ -13,13 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hepclf.progress import Advance, Progress
+from hepclf.progress import Advance, FinishedModel, Progress
 
 if TYPE_CHECKING:
     from hepclf.ingest.summary import Rows
     from hepclf.report import Comparison
     from hepclf.tracking.compare import ExperimentRuns
-    from hepclf.training.results import ModelResult
 
 
 def comparison_table(comparison: Comparison) -> Table:
@@ -118,7 +117,7 @@ class RichProgress(Progress):
             f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
         )
 
-    def model_done(self, result: ModelResult) -> None:
+    def model_done(self, result: FinishedModel) -> None:
         self.console.print(
             f"  {result.name}: test AUC {result.report.auc_test:.4f}, "
             f"{result.train_seconds:.1f} s on {result.classifier.device_}",

@@ -19,7 +19,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from hepclf.errors import ConfigError
-from hepclf.models.rows import Rows
 
 
 def assign_folds(
@@ -118,42 +117,35 @@ class FoldEnsemble(ClassifierMixin, BaseEstimator):
         (``event_id % folds``), else from a shuffle seeded with ``seed``. ``on_fold(k,
         seconds)`` is called after each fold model, for progress display.
         """
+        if self.estimator is None:
+            raise ConfigError("FoldEnsemble needs an estimator to copy for each fold")
         X = np.asarray(X)
         y = np.asarray(y)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        fold, rule = self._folds(len(X), event_id, fold)
-
-        def fit_fold(model: Any, train: np.ndarray) -> None:
+        fold, rule = self.fold_assignment(len(X), event_id, fold)
+        models = []
+        for k in range(self.folds):
+            start = time.perf_counter()
+            train = fold != k
+            model = clone(self.estimator)
             if w is None:
                 model.fit(X[train], y[train])
             else:
                 model.fit(X[train], y[train], sample_weight=w[train])
+            models.append(model)
+            if on_fold is not None:
+                on_fold(k, time.perf_counter() - start)
+        return self.set_fold_models(models, fold, rule)
 
-        return self._fit_folds(fit_fold, fold, rule, on_fold)
-
-    def fit_rows(
-        self,
-        rows: Rows,
-        event_id: Any = None,
-        *,
-        fold: np.ndarray | None = None,
-        on_fold: Callable[[int, float], None] | None = None,
-    ) -> Self:
-        """As ``fit``, on rows of a table (zoo models only): each fold model reads its
-        training rows block by block, so no fold copies the features."""
-        fold, rule = self._folds(len(rows), event_id, fold)
-
-        def fit_fold(model: Any, train: np.ndarray) -> None:
-            model.fit_rows(rows.take(np.flatnonzero(train)))
-
-        return self._fit_folds(fit_fold, fold, rule, on_fold)
-
-    def _folds(
-        self, n_events: int, event_id: Any, fold: np.ndarray | None
+    def fold_assignment(
+        self, n_events: int, event_id: Any = None, fold: np.ndarray | None = None
     ) -> tuple[np.ndarray, str]:
-        """The fold of each event and the rule it followed (see ``fit``), checked."""
-        if self.estimator is None:
-            raise ConfigError("FoldEnsemble needs an estimator to copy for each fold")
+        """The fold of each of ``n_events`` training events and the rule they follow.
+
+        Folds come from ``fold`` when given (the pipeline's split), else from ``event_id``
+        (``event_id % folds``), else from a shuffle seeded with ``seed``. A plan that fits
+        the fold models elsewhere asks here first, then hands them to :meth:`set_fold_models`.
+        """
         if fold is None:
             fold = assign_folds(n_events, self.folds, self.seed, event_id)
             rule = RULE_RANDOM if event_id is None else RULE_EVENT_ID
@@ -168,29 +160,18 @@ class FoldEnsemble(ClassifierMixin, BaseEstimator):
                 raise ValueError("the folds given do not follow event_id % folds")
         return fold, rule
 
-    def _fit_folds(
-        self,
-        fit_fold: Callable[[Any, np.ndarray], None],
-        fold: np.ndarray,
-        rule: str,
-        on_fold: Callable[[int, float], None] | None,
-    ) -> Self:
-        self.estimators_: list[Any] = []
-        for k in range(self.folds):
-            start = time.perf_counter()
-            model = clone(self.estimator)
-            fit_fold(model, fold != k)
-            self.estimators_.append(model)
-            if on_fold is not None:
-                on_fold(k, time.perf_counter() - start)
-        first = self.estimators_[0]
-        for k, model in enumerate(self.estimators_):
+    def set_fold_models(self, models: list[Any], fold: np.ndarray, rule: str) -> Self:
+        """Take fitted fold models (model ``k`` trained on every fold but ``k``) as this
+        ensemble's; every fold model must know every class."""
+        first = models[0]
+        for k, model in enumerate(models):
             if not np.array_equal(model.classes_, first.classes_):
                 raise ValueError(
                     f"fold {k}'s training events hold the classes {model.classes_.tolist()}, "
                     f"fold 0's {first.classes_.tolist()}: every fold needs every class (use "
                     "fewer folds or more events of the rare class)"
                 )
+        self.estimators_: list[Any] = list(models)
         self.classes_ = np.asarray(first.classes_)
         self.n_features_in_ = int(first.n_features_in_)
         self.folds_ = fold

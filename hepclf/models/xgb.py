@@ -56,7 +56,7 @@ class XGBParams(BaseModel):
     refit: bool = Field(
         True,
         description="after early stopping, train again on the training and validation events "
-        "with the rounds found, scaled to the larger sample (README \"Defaults\")",
+        'with the rounds found, scaled to the larger sample (README "Defaults")',
     )
 
 

@@ -23,7 +23,6 @@ from hepclf.ingest import FeatureTable
 from hepclf.physics.analysis import PhysicsResult, physics_result
 from hepclf.physics.io import write_result
 from hepclf.physics.yields import evaluated_fractions, events_for_result
-from hepclf.training.results import ModelResult
 
 RESULTS_DIR = "results"
 
@@ -69,19 +68,6 @@ def model_physics(
         fractions,
     )
     return physics_result(events, config.result)
-
-
-def add_physics(
-    result: ModelResult,
-    config: PipelineConfig,
-    table: FeatureTable,
-    rows: np.ndarray | None,
-    output: Path,
-) -> None:
-    """Fill ``result.physics`` from its test scores and write its files under ``output``."""
-    result.physics = model_physics(config, table, rows, result.scores["test"])
-    files = write_model_physics(result.physics, output, result.name)
-    result.physics_files = files
 
 
 def write_model_physics(result: PhysicsResult, output: Path, model: str) -> dict[str, Path]:

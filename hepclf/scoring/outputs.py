@@ -31,12 +31,12 @@ import uproot
 
 from hepclf._version import __version__
 from hepclf.files import atomic_path, stale_partials
+from hepclf.scoring import FORMATS, Format
 
-Format = Literal["root", "parquet"]
 META_KEY = "hepclf_scores"
 DONE_KEY = "hepclf_complete"
 _HEAD_BYTES = 1 << 16  # where a ROOT output's marker lies (written before any data)
-SUFFIX = {"root": ".root", "parquet": ".parquet"}
+SUFFIX: dict[str, str] = {fmt: f".{fmt}" for fmt in FORMATS}
 Columns = Mapping[str, np.ndarray | ak.Array]
 
 

@@ -36,7 +36,7 @@ from hepclf.events.expressions import parse
 from hepclf.events.features import branches_of
 from hepclf.events.selection import selection_mask
 from hepclf.ingest.reader import open_tree, root_file_problem
-from hepclf.scoring import DEFAULT_STEP_SIZE
+from hepclf.scoring import DEFAULT_STEP_SIZE, Format
 from hepclf.scoring.chunks import ChunkPlan
 from hepclf.scoring.file_job import ScoreSettings, check_branches, score_file
 from hepclf.scoring.outputs import foreign_reason
@@ -74,7 +74,7 @@ class JobRequest(BaseModel):
     inputs: list[Text] = Field(min_length=1, max_length=10_000, description="Files or globs.")
     out: Text | None = Field(None, description="Output folder (default: each input's folder).")
     tree: Text = "Events"
-    format: Literal["root", "parquet"] = "root"
+    format: Format = "root"
     step_size: (
         Annotated[StrictInt, Field(ge=1, le=10**9)] | Annotated[str, Field(max_length=32)]
     ) = Field(

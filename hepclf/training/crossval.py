@@ -16,7 +16,6 @@ With more than two classes the same holds for the (n, K) probabilities, evaluate
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -33,14 +32,19 @@ from hepclf.evaluation import (
 )
 from hepclf.evaluation.folds import CrossValReport
 from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
+from hepclf.events.categories import CategoryModel
+from hepclf.models import build_model
 from hepclf.models.folds import RULE_EVENT_ID, FoldEnsemble
 from hepclf.models.rows import Rows
+from hepclf.training.categories import CategoryReport
+from hepclf.training.executor import Executor
+from hepclf.training.plan import FitPlan, FitTask, execute_plan
+from hepclf.training.prepare import PreparedData, weighted_rows
+from hepclf.training.results import ModelResult
 
 if TYPE_CHECKING:
     from hepclf.config import PipelineConfig
     from hepclf.progress import Progress
-    from hepclf.training.prepare import PreparedData
-    from hepclf.training.results import ModelResult
 
 
 @dataclass
@@ -191,6 +195,7 @@ def train_folds(
     config: PipelineConfig,
     data: PreparedData,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> ModelResult:
     """The pipeline's k-fold step: a fold ensemble of ``name``, scored and evaluated.
 
@@ -200,16 +205,14 @@ def train_folds(
     weight policy leaves out of training (``negative_weights: drop``) are still scored.
     With ``categories:`` each category gets its own fold ensemble (:func:`_category_folds`).
     """
-    from hepclf.training.results import ModelResult
-
     table, fold = data.table, data.split.folds
     if fold is None:
         raise ValueError("train_folds needs a k-fold split (split.method: kfold)")
     X = Rows(table.X, None, table.label, table.weight, data.normalizer.transform)
     if config.categories:
-        return _category_folds(name, params, config, data, X, progress)
+        return _category_folds(name, params, config, data, X, progress, executor)
     start = time.perf_counter()
-    ensemble = _fit_ensemble(name, params, config, data, X, np.arange(len(table)), progress)
+    ensemble = _fit_ensemble(name, params, config, data, np.arange(len(table)), progress, executor)
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     scores = fold_scores(ensemble, X, fold)
@@ -231,35 +234,34 @@ def _fit_ensemble(
     params: dict[str, Any],
     config: PipelineConfig,
     data: PreparedData,
-    X: Rows,
     rows: np.ndarray,
     progress: Progress | None,
+    executor: Executor | None,
     label: str = "",
 ) -> FoldEnsemble:
-    """A fold ensemble of ``name`` fitted on ``rows`` of the table ``X``, with the training
-    weights of those rows and the split's folds."""
-    from hepclf.models import build_model
-    from hepclf.training.weights import training_weights
-
+    """A fold ensemble of ``name`` fitted on ``rows``, with the training weights of those
+    rows and the split's folds: one plan of a fit per fold, run by ``executor``."""
     table, fold = data.table, data.split.folds
     assert fold is not None
-    keep, w = training_weights(
-        table.label[rows], table.weight[rows], config.class_balance, config.negative_weights
-    )
-    kept = rows[keep]
-    ids = table.event_id[kept] if config.event_id else None
+    kept = weighted_rows(table, rows, config)
+    ids = table.event_id[kept.rows] if config.event_id else None
     base = build_model(name, params, seed=config.seed)
     ensemble = FoldEnsemble(base, folds=config.split.folds, seed=config.split.seed)
-
-    def on_fold(k: int, seconds: float) -> None:
-        if progress is not None:
-            progress.note(f"  {name}{label} fold {k + 1}/{config.split.folds}: {seconds:.1f} s")
-
-    with warnings.catch_warnings():  # said once per run by the pipeline, not once per fold
-        warnings.filterwarnings("ignore", message=".*negative weights.*")
-        training = X.take(kept).with_labels(table.label[kept], w)
-        ensemble.fit_rows(training, ids, fold=fold[kept], on_fold=on_fold)
-    return ensemble
+    kept_fold, rule = ensemble.fold_assignment(len(kept), ids, fold[kept.rows])
+    n = config.split.folds
+    tasks = [
+        FitTask(
+            base,
+            kept.subset(kept_fold != k),
+            name=f"{name}{label} fold {k + 1}/{n}",
+        )
+        for k in range(n)
+    ]
+    fitted = execute_plan(FitPlan(data.source, tasks, label=f"{name}{label} folds"), executor)
+    if progress is not None:
+        for task, result in zip(tasks, fitted, strict=True):
+            progress.note(f"  {task.name}: {result.seconds:.1f} s")
+    return ensemble.set_fold_models([f.model for f in fitted], kept_fold, rule)
 
 
 def _evaluate(
@@ -283,6 +285,7 @@ def _category_folds(
     data: PreparedData,
     X: Rows,
     progress: Progress | None,
+    executor: Executor | None,
 ) -> ModelResult:
     """k-fold with categories: one fold ensemble per category, trained on its events.
 
@@ -290,10 +293,6 @@ def _category_folds(
     combined out-of-fold scores give ``report`` (and the per-fold figures), each category's
     events its own report, as without folds.
     """
-    from hepclf.events.categories import CategoryModel
-    from hepclf.training.categories import CategoryReport
-    from hepclf.training.results import ModelResult
-
     table, fold = data.table, data.split.folds
     assert fold is not None and table.category is not None
     categories = config.categories or []
@@ -309,7 +308,7 @@ def _category_folds(
             )
     start = time.perf_counter()
     ensembles = [
-        _fit_ensemble(name, params, config, data, X, rows, progress, f" [{category.name}]")
+        _fit_ensemble(name, params, config, data, rows, progress, executor, f" [{category.name}]")
         for category, rows in zip(categories, members, strict=True)
     ]
     train_seconds = time.perf_counter() - start
@@ -363,8 +362,6 @@ def fold_event_id(model: Any, config: PipelineConfig) -> str | None:
     """The event-id branch a bundle reads to score each event with the fold model that did
     not train on it; None unless ``model`` is a fold ensemble whose folds followed the ids
     (or a category model made of such ensembles)."""
-    from hepclf.events.categories import CategoryModel
-
     members = model.models if isinstance(model, CategoryModel) else [model]
     if all(isinstance(m, FoldEnsemble) and m.fold_rule_ == RULE_EVENT_ID for m in members):
         return config.event_id

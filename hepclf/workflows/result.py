@@ -9,28 +9,26 @@ the training run, so the original run stays as it was.
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-import mlflow
 import numpy as np
-from mlflow.exceptions import MlflowException
 
 from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError, HepclfError
+from hepclf.errors import ConfigError
 from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
 from hepclf.physics.step import RESULTS_DIR, model_physics, write_model_physics
 from hepclf.progress import Progress
 from hepclf.tracking.registry import load_bundle
+from hepclf.tracking.result_runs import log_result_run, model_sources
+from hepclf.training.executor import Executor, InProcessExecutor
 from hepclf.training.split import split_table
-
-_RUN_ID = re.compile(r"^(?:runs:/)?([0-9a-f]{32})/?$")
 
 
 @dataclass
@@ -42,48 +40,6 @@ class RecomputedResult:
     run_id: str
     source_run_id: str
     seconds: float
-
-
-def model_sources(source: str) -> tuple[dict[str, str], str]:
-    """Model URIs by model name, and the training run they come from ('' if unknown).
-
-    ``source`` is a pipeline run (``runs:/ID`` or the bare ID: all its models), a model's
-    run, or any model URI or folder ``hepclf`` loads (``models:/NAME@ALIAS``, ...).
-    """
-    match = _RUN_ID.match(source.strip())
-    if not match:
-        return {"": source}, ""
-    run_id = match.group(1)
-    client = mlflow.MlflowClient()
-    try:
-        run = client.get_run(run_id)
-    except MlflowException as err:
-        raise HepclfError(
-            f"run {run_id} is not in the MLflow store at {mlflow.get_tracking_uri()}: "
-            f"{err.message.splitlines()[0]}. Check --tracking-uri / MLFLOW_TRACKING_URI"
-        ) from None
-    if "hepclf.model" in run.data.tags:
-        return {run.data.tags["hepclf.model"]: _model_uri(run)}, run_id
-    children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
-    models = {
-        c.data.tags["hepclf.model"]: _model_uri(client.get_run(c.info.run_id))
-        for c in children
-        if "hepclf.model" in c.data.tags and c.info.status == "FINISHED"
-    }
-    if not models:
-        raise HepclfError(
-            f"run {run_id} has no finished model runs (nested runs tagged hepclf.model); "
-            "give the pipeline run of `hepclf train` or a model URI"
-        )
-    return dict(sorted(models.items())), run_id
-
-
-def _model_uri(run: mlflow.entities.Run) -> str:
-    """The model a run logged: MLflow 3 keeps it as a logged model (``models:/m-...``)."""
-    outputs = run.outputs.model_outputs if run.outputs else []
-    if outputs:
-        return f"models:/{outputs[0].model_id}"
-    return f"runs:/{run.info.run_id}/model"
 
 
 def bundle_scores(
@@ -131,6 +87,17 @@ def bundle_scores(
     return (proba[:, 1] if proba.shape[1] == 2 else proba), rows
 
 
+def model_result(
+    source: tuple[str, str], config: PipelineConfig, table: FeatureTable
+) -> tuple[str, PhysicsResult]:
+    """One model's physics result: ``source`` is (name or '', model URI); returns the name
+    (the bundle's own where none was given) and the result."""
+    name, uri = source
+    bundle = load_bundle(uri)
+    scores, rows = bundle_scores(bundle, config, table)
+    return name or bundle.name, model_physics(config, table, rows, scores)
+
+
 def recompute_results(
     source: str,
     config: PipelineConfig,
@@ -139,11 +106,13 @@ def recompute_results(
     log: bool = True,
     use_cache: bool = True,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> RecomputedResult:
     """Ingest, split as in training, score with the logged models, fit, write and log.
 
     Files are staged and published into ``output/results/<model>/`` only when every model
-    succeeded, so a failure leaves earlier results as they were.
+    succeeded, so a failure leaves earlier results as they were. ``executor`` runs the
+    models' scoring and fits (one task per model; in this process by default).
     """
     if config.result is None:
         raise ConfigError(
@@ -156,14 +125,17 @@ def recompute_results(
     results: dict[str, PhysicsResult] = {}
     staging = staging_dir(output)
     try:
-        for name, uri in sources.items():
-            with progress.step(f"physics result of {name or uri} ..."):
-                bundle = load_bundle(uri)
-                name = name or bundle.name
-                scores, rows = bundle_scores(bundle, config, table)
-                results[name] = model_physics(config, table, rows, scores)
-                write_model_physics(results[name], staging, name)
-        run_id = _log(config, results, staging, source_run) if log else ""
+        names = ", ".join(name or uri for name, uri in sources.items())
+        with progress.step(f"physics result of {names} ..."):
+            done = (executor or InProcessExecutor()).map(
+                partial(model_result, config=config, table=table),
+                list(sources.items()),
+                label="physics results",
+            )
+        for name, physics in done:
+            results[name] = physics
+            write_model_physics(physics, staging, name)
+        run_id = log_result_run(config, results, staging, source_run) if log else ""
         publish_outputs(staging, output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -172,27 +144,3 @@ def recompute_results(
         for name in results
     }
     return RecomputedResult(results, files, run_id, source_run, time.perf_counter() - start)
-
-
-def _log(
-    config: PipelineConfig,
-    results: dict[str, PhysicsResult],
-    output: Path,
-    source_run: str,
-) -> str:
-    """A new run (in the training run's experiment) with metrics per model and the files."""
-    if source_run:
-        experiment_id = mlflow.get_run(source_run).info.experiment_id
-    else:
-        experiment_id = mlflow.set_experiment(config.experiment or config.name).experiment_id
-    tags = {"hepclf.kind": "result", "hepclf.pipeline": config.name}
-    if source_run:
-        tags["hepclf.source_run"] = source_run
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"{config.name}-result", tags=tags
-    ) as run:
-        mlflow.log_dict(config.result.model_dump(mode="json"), "result_config.json")
-        for name, result in results.items():
-            mlflow.log_metrics({f"{name}.{k}": v for k, v in result.to_flat_dict().items()})
-            mlflow.log_artifacts(str(output / RESULTS_DIR / name), f"{RESULTS_DIR}/{name}")
-        return run.info.run_id

@@ -5,7 +5,7 @@ One call trains every requested model of the zoo on the same prepared data, eval
 the way physicists judge classifiers (on test and training samples), draws the plots,
 writes ``metrics.json``/``summary.md`` and records everything in MLflow: one parent run per
 invocation, one nested run per model. Each step lives in its own module (``training``,
-``evaluation.figures``, ``report``, ``tracking``); this one only orders them.
+``evaluation.figures``, ``physics``, ``report``, ``tracking``); this one only orders them.
 
 Files are produced in a staging folder next to ``output`` and published with atomic renames
 only when everything succeeded, so a failed or interrupted run leaves earlier results intact.
@@ -19,15 +19,24 @@ from pathlib import Path
 
 import numpy as np
 
+from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
+from hepclf.evaluation import figures
 from hepclf.files import publish_outputs, staging_dir
-from hepclf.ingest import ingest
+from hepclf.ingest import FeatureTable, ingest
 from hepclf.interrupts import Deferred
+from hepclf.physics.step import model_physics, write_model_physics
 from hepclf.progress import Progress
 from hepclf.report import select_champion, write_reports
-from hepclf.training.fit import bundle_of, select_models, train_model
+from hepclf.tracking.logging import PipelineTracker
+from hepclf.tracking.pyfunc import input_example_for
+from hepclf.training.crossval import fold_event_id
+from hepclf.training.executor import Executor
+from hepclf.training.fit import select_models, train_model
 from hepclf.training.prepare import PreparedData, prepare
 from hepclf.training.results import ModelResult, PipelineResult
+from hepclf.training.tuning import tuned_yaml
+from hepclf.workflows.tune import tune_pipeline
 
 __all__ = ["ModelResult", "PipelineResult", "PreparedData", "prepare", "run_pipeline"]
 
@@ -44,19 +53,15 @@ def run_pipeline(
     register: str | None = None,
     use_cache: bool = True,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> PipelineResult:
     """Train, evaluate, report and track the zoo; returns every result as data.
 
     ``output`` receives ``metrics.json``, ``summary.md`` and ``plots/``; ``register`` names
     the registered model whose alias ``champion`` is moved to this run's best model.
-    ``progress`` receives what happens (the CLI shows it; the default logs it).
+    ``progress`` receives what happens (the CLI shows it; the default logs it);
+    ``executor`` runs the fits (:mod:`hepclf.training.executor`; in this process by default).
     """
-    from hepclf.evaluation import figures
-    from hepclf.physics.step import add_physics
-    from hepclf.tracking.logging import PipelineTracker
-    from hepclf.tracking.pyfunc import input_example_for
-    from hepclf.workflows.tune import tune_pipeline, tuned_yaml
-
     start = time.perf_counter()
     output = Path(output) if output is not None else None
     progress = progress or Progress()
@@ -89,13 +94,15 @@ def run_pipeline(
                 )
             tracker.log_files(inputs.values(), "plots")
             example = table.X[data.split.test[:INPUT_EXAMPLE_ROWS]]
-            tuned = tune_pipeline(config, data, list(chosen), tracker.tracking_uri, progress)
+            tuned = tune_pipeline(
+                config, data, list(chosen), tracker.tracking_uri, progress, executor
+            )
             for tuned_name, tuning in tuned.items():  # the final fit uses the best parameters
                 chosen[tuned_name] = {**chosen[tuned_name], **tuning.best_params}
             results: dict[str, ModelResult] = {}
             for name, params in chosen.items():
                 with progress.step(f"training {name} ..."):
-                    result = train_model(name, params, config, data, progress)
+                    result = train_model(name, params, config, data, progress, executor)
                     result.tuning = tuned.get(name)
                     figures.model_plots(result, *train_parts, table.columns, plots)
                     if config.result is not None:
@@ -148,3 +155,29 @@ def run_pipeline(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def add_physics(
+    result: ModelResult,
+    config: PipelineConfig,
+    table: FeatureTable,
+    rows: np.ndarray | None,
+    output: Path,
+) -> None:
+    """Fill ``result.physics`` from its test scores and write its files under ``output``."""
+    result.physics = model_physics(config, table, rows, result.scores["test"])
+    files = write_model_physics(result.physics, output, result.name)
+    result.physics_files = files
+
+
+def bundle_of(result: ModelResult, config: PipelineConfig, data: PreparedData) -> ModelBundle:
+    """The trained model with the feature specification and normaliser it needs."""
+    return ModelBundle(
+        result.name,
+        list(config.features),
+        data.normalizer,
+        result.classifier,
+        pipeline=config.name,
+        class_names=config.class_names,
+        event_id=fold_event_id(result.classifier, config),
+    )
