@@ -13,9 +13,10 @@ from sklearn.ensemble import RandomForestClassifier
 
 from hepclf.models.base import Classifier
 
-MAX_TRAIN_EVENTS = 1_000_000
-"""Default cap on training events: trees grown to ``min_samples_leaf`` events take memory in
-proportion to the events (~2.5 kB per leaf per 300 trees)."""
+MAX_TRAIN_EVENTS = 250_000
+"""Default cap on training events. Trees grown to ``min_samples_leaf`` events take memory in
+proportion to the events they train on: at 250,000 events (19 features) a tree has ~22,000
+nodes of 80 bytes, so the 300 trees hold ~0.53 GB (1.1 GB at 500,000)."""
 
 
 class ForestParams(BaseModel):
