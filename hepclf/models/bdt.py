@@ -48,7 +48,8 @@ class BDTParams(BaseModel):
     (as good as exact: scikit-learn's AdaBoost on the same binned inputs scores the same);
     AdaBoostBeta 0.3 rather than 0.5; no bagging and a 0.2 % minimum node size rather than
     TMVA's bagged 2.5 % (which lost 0.015 AUC at 10^4 training events). Every training
-    event trains; pruning on validation events is an option."""
+    event trains, up to ``max_train_events`` (the events and their binned copy are held in
+    memory, and the fit time grows with them); pruning on validation events is an option."""
 
     model_config = ConfigDict(extra="forbid")
 
