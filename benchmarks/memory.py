@@ -63,7 +63,9 @@ def demo_files(folder: Path, events: int) -> Path:
     return folder
 
 
-def pipeline_for(data: Path, work: Path, rounds: int | None = None) -> Path:
+def pipeline_for(
+    data: Path, work: Path, rounds: int | None = None, rf_trees: int | None = None
+) -> Path:
     """A copy of the demo pipeline reading the files in ``data``; ``rounds`` caps the
     boosting rounds and epochs (see ``ROUND_PARAMS``)."""
     spec = yaml.safe_load(DEMO.read_text())
@@ -72,17 +74,21 @@ def pipeline_for(data: Path, work: Path, rounds: int | None = None) -> Path:
     if rounds:
         for model, key in ROUND_PARAMS.items():
             spec["models"][model] = {**(spec["models"].get(model) or {}), key: rounds}
+    if rf_trees:
+        spec["models"]["rf"] = {**(spec["models"].get("rf") or {}), "n_estimators": rf_trees}
     path = work / "pipeline.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
 
 
-def measure(data: Path, models: str, work: Path, rounds: int | None = None) -> dict[str, float]:
+def measure(
+    data: Path, models: str, work: Path, rounds: int | None = None, rf_trees: int | None = None
+) -> dict[str, float]:
     """Peak RSS (GB), wall seconds and summed ``train_seconds`` of one `hepclf train` run."""
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    pipeline = pipeline_for(data, work, rounds)
+    pipeline = pipeline_for(data, work, rounds, rf_trees)
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "hepclf", "train", str(pipeline)]
     command += ["--models", models, "--output", str(work / "out")]
     command += ["--tracking-uri", f"sqlite:///{work / 'mlflow.db'}"]
@@ -117,6 +123,9 @@ def main() -> None:
         help="cap xgb's rounds, the dnn's epochs and the bdt's trees (memory does not grow "
         "with them; time does)",
     )
+    parser.add_argument(
+        "--rf-trees", type=int, help="grow fewer forest trees (its memory is ~linear in them)"
+    )
     parser.add_argument("--goal-peak-gb", type=float, default=3.5, help="at the largest size")
     parser.add_argument("--goal-zoo-gb", type=float, default=2.5)
     args = parser.parse_args()
@@ -129,7 +138,7 @@ def main() -> None:
             runs.append((int(args.zoo_events), args.zoo))
         for events, models in runs:
             data = demo_files(data_root / str(events), events)
-            result = measure(data, models, Path(tmp) / "run", args.rounds)
+            result = measure(data, models, Path(tmp) / "run", args.rounds, args.rf_trees)
             rows.append((events, models, result))
             times = ", ".join(
                 f"{k[6:]} {v:.0f} s" for k, v in result.items() if k.startswith("train_")
