@@ -86,8 +86,8 @@ def fold_scores(
     """Out-of-fold and in-fold signal scores of the events ``ensemble`` was fitted on
     (two classes), or their (n, K) class probabilities (more classes).
 
-    ``X``: normalised features, or rows of the table (scored block by block, without a
-    normalised copy). ``fold`` defaults to the fitted ``folds_`` (not saved with
+    ``X``: normalised features, or rows of the table (scored block by block, as float32,
+    without a normalised copy). ``fold`` defaults to the fitted ``folds_`` (not saved with
     the model: give it for a loaded ensemble), and must be given when ``X`` also holds
     events left out of the fit (e.g. negative weights dropped from training but evaluated).
     """
@@ -98,7 +98,7 @@ def fold_scores(
         models = ensemble.estimators_
         parts = [np.flatnonzero(fold == k) for k in range(len(models))]
         scored = [model_scores(m, X.take(rows)) for m, rows in zip(models, parts, strict=True)]
-        oof = np.empty((len(fold), *scored[0].shape[1:]), dtype=scored[0].dtype)
+        oof = np.empty((len(fold), *scored[0].shape[1:]), dtype=np.float32)
         for rows, scores in zip(parts, scored, strict=True):
             oof[rows] = scores
         in_fold = [model_scores(m, X.take(np.flatnonzero(fold != k))) for k, m in enumerate(models)]

@@ -50,18 +50,13 @@ def select_models(config: PipelineConfig, names: list[str] | None) -> dict[str, 
 
 
 def model_scores(model: Classifier, rows: Rows) -> np.ndarray:
-    """The signal score (n,) of a two-class model, the (n, K) probabilities otherwise, of
-    ``rows`` scored block by block (no normalised copy of them, no (n, 2) array).
-
-    Kept in double precision, as the model gives them: metrics.json's figures are those of
-    the scores a deployed model returns, to the last digit (float32 would save 4 bytes per
-    event but round near-equal scores into ties).
-    """
+    """The float32 signal score (n,) of a two-class model, the (n, K) probabilities
+    otherwise, of ``rows`` scored block by block (no normalised copy of them)."""
     scores: np.ndarray | None = None
     for positions, X in rows.blocks():
         block = scores_of(model.predict_proba(X))
         if scores is None:
-            scores = np.empty((len(rows), *block.shape[1:]), dtype=block.dtype)
+            scores = np.empty((len(rows), *block.shape[1:]), dtype=np.float32)
         scores[positions] = block
     assert scores is not None, "no events to score"
     return scores
