@@ -11,7 +11,8 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from hepclf.errors import HepclfError
-from hepclf.physics.step import RESULTS_DIR
+from hepclf.physics.step import RESULTS_DIR, check_model_name
+from hepclf.training.split import SPLIT_TAG
 
 if TYPE_CHECKING:
     from hepclf.config import PipelineConfig
@@ -39,10 +40,10 @@ def model_sources(source: str) -> tuple[dict[str, str], str]:
             f"{err.message.splitlines()[0]}. Check --tracking-uri / MLFLOW_TRACKING_URI"
         ) from None
     if "hepclf.model" in run.data.tags:
-        return {run.data.tags["hepclf.model"]: _model_uri(run)}, run_id
+        return {_tagged_name(run): _model_uri(run)}, run_id
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
     models = {
-        c.data.tags["hepclf.model"]: _model_uri(client.get_run(c.info.run_id))
+        _tagged_name(c): _model_uri(client.get_run(c.info.run_id))
         for c in children
         if "hepclf.model" in c.data.tags and c.info.status == "FINISHED"
     }
@@ -52,6 +53,25 @@ def model_sources(source: str) -> tuple[dict[str, str], str]:
             "give the pipeline run of `hepclf train` or a model URI"
         )
     return dict(sorted(models.items())), run_id
+
+
+def _tagged_name(run: mlflow.entities.Run) -> str:
+    """The model name a run's ``hepclf.model`` tag gives, refused unless a plain name."""
+    where = f"run {run.info.run_id} (tag hepclf.model)"
+    return check_model_name(run.data.tags["hepclf.model"], where)
+
+
+def recorded_split(run_id: str) -> str | None:
+    """The split a training run recorded (JSON of ``split_fingerprint``), None if none."""
+    return mlflow.get_run(run_id).data.tags.get(SPLIT_TAG)
+
+
+def run_of(uri: str) -> str:
+    """The run that logged a model URI ('' for a folder or a model without one)."""
+    try:
+        return mlflow.models.get_model_info(uri).run_id or ""
+    except Exception:  # a bundle folder, or a model MLflow cannot describe
+        return ""
 
 
 def _model_uri(run: mlflow.entities.Run) -> str:

@@ -47,7 +47,7 @@ from hepclf.training.studies import (
     study_key,
     study_result,
 )
-from hepclf.training.weights import training_weights
+from hepclf.training.weights import require_positive_class_weights, training_weights
 
 TrialRecord = Callable[[list[float]], None]
 """Takes a finished trial's fold AUCs."""
@@ -157,6 +157,9 @@ def tune_model(
         )
     base = dict(base_params or {})
     fold = tuning_folds(y, folds, seed, classes)
+    if eval_weight is not None:
+        names = list(classes or [str(c) for c in range(int(y.max()) + 1)])
+        require_positive_class_weights(y, eval_weight, fold, names, "tune.folds")
     study_name = study_name or f"{name}-{study_key(base, folds, seed, data_fingerprint(X, y))}"
     url = storage_url(storage)
     study = open_study(url, study_name, seed, pruning)

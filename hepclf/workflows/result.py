@@ -9,8 +9,10 @@ the training run, so the original run stays as it was.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,12 +25,17 @@ from hepclf.errors import ConfigError
 from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
-from hepclf.physics.step import RESULTS_DIR, model_physics, write_model_physics
+from hepclf.physics.step import (
+    RESULTS_DIR,
+    check_model_name,
+    model_physics,
+    write_model_physics,
+)
 from hepclf.progress import Progress
 from hepclf.tracking.registry import load_bundle
-from hepclf.tracking.result_runs import log_result_run, model_sources
+from hepclf.tracking.result_runs import log_result_run, model_sources, recorded_split, run_of
 from hepclf.training.executor import Executor, InProcessExecutor
-from hepclf.training.split import split_table
+from hepclf.training.split import split_differences, split_fingerprint, split_table
 
 
 @dataclass
@@ -40,6 +47,35 @@ class RecomputedResult:
     run_id: str
     source_run_id: str
     seconds: float
+
+
+def check_split(config: PipelineConfig, table: FeatureTable, run_id: str, model: str) -> None:
+    """Refuse a pipeline whose split differs from the training run's: its test part would
+    hold training events. Runs and models without a record can only be warned about."""
+    if not run_id:
+        warnings.warn(
+            f"{model}: no training run is known, so the split cannot be checked; the result "
+            "is only right if the pipeline's samples and 'split:' are those of training",
+            stacklevel=2,
+        )
+        return
+    recorded = recorded_split(run_id)
+    if recorded is None:
+        warnings.warn(
+            f"run {run_id} records no split (trained before hepclf recorded it), so the split "
+            "cannot be checked; the result is only right if the pipeline's samples and "
+            "'split:' are those of training",
+            stacklevel=2,
+        )
+        return
+    differences = split_differences(json.loads(recorded), split_fingerprint(config, table))
+    if differences:
+        raise ConfigError(
+            f"{model}: the pipeline does not split the events as training run {run_id} did ("
+            + "; ".join(differences)
+            + "): training events would be counted as test events. Give `hepclf result` the "
+            "pipeline YAML the model was trained with; only its 'result:' block may change"
+        )
 
 
 def bundle_scores(
@@ -57,7 +93,12 @@ def bundle_scores(
             f"model {bundle.name!r} is a k-fold model but the pipeline splits with "
             f"{config.split.method!r}; give the pipeline YAML the model was trained with"
         )
-    split = split_table(table, config.split, use_event_id=config.event_id is not None)
+    split = split_table(
+        table,
+        config.split,
+        use_event_id=config.event_id is not None,
+        class_names=config.class_names,
+    )
     rows = split.test
     frame = table.features_frame().iloc[rows]
     frame = frame.assign(**{column: table.event_id[rows] for column in bundle.fold_columns})
@@ -88,14 +129,17 @@ def bundle_scores(
 
 
 def model_result(
-    source: tuple[str, str], config: PipelineConfig, table: FeatureTable
+    source: tuple[str, str], config: PipelineConfig, table: FeatureTable, source_run: str
 ) -> tuple[str, PhysicsResult]:
     """One model's physics result: ``source`` is (name or '', model URI); returns the name
-    (the bundle's own where none was given) and the result."""
+    (the bundle's own where none was given) and the result. The split is checked against
+    the training run's (``source_run``, else the run that logged the model)."""
     name, uri = source
     bundle = load_bundle(uri)
+    name = check_model_name(name or bundle.name, f"model {uri}")
+    check_split(config, table, source_run or run_of(uri), f"model {name!r}")
     scores, rows = bundle_scores(bundle, config, table)
-    return name or bundle.name, model_physics(config, table, rows, scores)
+    return name, model_physics(config, table, rows, scores)
 
 
 def recompute_results(
@@ -128,7 +172,7 @@ def recompute_results(
         names = ", ".join(name or uri for name, uri in sources.items())
         with progress.step(f"physics result of {names} ..."):
             done = (executor or InProcessExecutor()).map(
-                partial(model_result, config=config, table=table),
+                partial(model_result, config=config, table=table, source_run=source_run),
                 list(sources.items()),
                 label="physics results",
             )
