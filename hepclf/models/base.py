@@ -51,13 +51,17 @@ def validate_params(
         ) from None
 
 
-def training_weights(sample_weight: Any, n_events: int) -> np.ndarray:
-    """Float64 event weights of mean 1, negative weights replaced by |w| (with a warning).
+def training_weights(
+    sample_weight: Any, n_events: int, *, signed: bool = False, model: str = "model"
+) -> np.ndarray:
+    """Float64 event weights of mean 1; negative ones kept only where ``signed``.
 
     Only weight ratios matter for training, while hyperparameters such as xgboost's
     min_child_weight or an SVM's C would otherwise depend on the cross-section units. A
-    negative weight has no meaning in a loss or a boosting weight; |w| is the common
-    ATLAS/CMS approximation.
+    model that cannot use a negative weight (a boosting weight, a hinge loss, a tree's
+    node count; xgboost refuses them) trains on |w|, the common ATLAS/CMS approximation,
+    with a warning naming it; one whose fit is a weighted sum of moments (Fisher) keeps the
+    signs, as TMVA's Fisher does.
     """
     if sample_weight is None:
         return np.ones(n_events)
@@ -66,9 +70,10 @@ def training_weights(sample_weight: Any, n_events: int) -> np.ndarray:
         raise ValueError(f"X has {n_events} events but sample_weight has {len(w)}")
     if not np.isfinite(w).all():
         raise ValueError("sample_weight contains NaN or infinite values")
-    if (w < 0).any():
+    if (w < 0).any() and not signed:
         warnings.warn(
-            f"{int((w < 0).sum())} events have negative weights; training uses |w| instead.",
+            f"{model}: {int((w < 0).sum())} events have negative weights; {model} trains on "
+            "|w| instead (only linear's fisher method uses signed weights).",
             stacklevel=3,
         )
         w = np.abs(w)
@@ -154,9 +159,14 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
                 f"{self.name}: training needs at least two classes; y holds only one class "
                 f"({self.classes_[0]!r})"
             )
-        train = train.with_labels(y_code.astype(np.intp), training_weights(train.w, len(train)))
+        signed = self._uses_signed_weights(hp)
+
+        def weights(rows: Rows) -> np.ndarray:
+            return training_weights(rows.w, len(rows), signed=signed, model=self.name)
+
+        train = train.with_labels(y_code.astype(np.intp), weights(train))
         if val is not None:
-            val = val.with_labels(self._encode(val.y), training_weights(val.w, len(val)))
+            val = val.with_labels(self._encode(val.y), weights(val))
         self.history_: dict[str, list[float]] = {}
         self.device_ = "CPU"
         self._fit_rows(hp, train, val)
@@ -169,6 +179,15 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
         arrays = None if val is None else (val.array(), val.y, val.w)
         assert train.w is not None
         self._fit(hp, train.array(), train.y, train.w, arrays)
+
+    @property
+    def keeps_signed_weights(self) -> bool:
+        """Whether ``fit`` trains on negative weights as they are (else on |w|)."""
+        return self._uses_signed_weights(self.validated_params())
+
+    def _uses_signed_weights(self, hp: Any) -> bool:
+        """Override where the fit is sound with negative weights (weighted moments)."""
+        return False
 
     def _encode(self, y: Any) -> np.ndarray:
         """Labels as indices into ``classes_``; unknown labels are an error."""

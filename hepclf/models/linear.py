@@ -91,6 +91,11 @@ class Linear(Classifier):
         self.C = C
         self.seed = seed
 
+    def _uses_signed_weights(self, hp: Any) -> bool:
+        """Fisher's means and covariance are weighted sums: negative MC weights enter as
+        they are (as in TMVA); logistic regression's loss is not bounded below with them."""
+        return hp.method == "fisher"
+
     def _fit_rows(self, hp: Any, train: Rows, val: Rows | None) -> None:
         if hp.method == "fisher":  # from sums over blocks: no copy of the events
             self.coef_, self.intercept_, std = fisher(train, len(self.classes_))
