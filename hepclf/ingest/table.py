@@ -116,7 +116,12 @@ class FeatureTable:
             raise InputDataError(f"{path}: not written by `hepclf ingest` (no hepclf metadata)")
         meta = json.loads(raw)
         columns = meta["columns"]
-        X = np.column_stack([table[c].to_numpy() for c in columns]).astype(np.float32)
+        # column-major, as ingest builds it, filled column by column: no row-major
+        # temporary beside the Arrow columns
+        X = np.empty((len(columns), table.num_rows), dtype=np.float32)
+        for j, column in enumerate(columns):
+            X[j] = table[column].to_numpy()
+        X = X.T
         sample = table["sample"].combine_chunks().indices.to_numpy().astype(np.int16)
         return cls(
             X,
