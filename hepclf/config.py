@@ -34,20 +34,53 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class StoredSumWeights(_Strict):
+    """Where the files keep the sum of weights of all generated events, e.g. NanoAOD's tree
+    ``Runs`` with ``genEventSumw``: the branch is summed over every entry of that tree in
+    every file of the sample (one entry per file or per job)."""
+
+    tree: str = "Runs"
+    branch: str = "genEventSumw"
+
+
 class SampleConfig(_Strict):
     """One physics process: its files (globs allowed), tree and class label.
 
     ``label`` names the sample's class: ``signal``/``background`` for the usual two-class
     problem, or any class name (``ttH``, ``ttbb``, ...) for a multi-class one.
+
+    An event's weight is ``weight × scale / sum_weights``. For expected events,
+    ``scale`` is σ × BR × L and ``sum_weights`` the sum of the generator weights of all
+    generated events (Σw, not the number of events: with negative or varying weights the
+    two differ); with ``result.luminosity`` set, leave L out of ``scale``.
     """
 
     name: str
     files: list[str] = Field(min_length=1)
     tree: str = "Events"
     label: str = Field(min_length=1)
-    weight: str | None = None
-    scale: float = 1.0
+    weight: str | None = Field(
+        default=None, description="per-event weight: a branch or an expression (default 1)"
+    )
+    scale: float = Field(
+        default=1.0,
+        description="per-sample factor: σ × BR (× L unless result.luminosity gives it), "
+        "divided by sum_weights when that is set, else already divided by Σw_generated",
+    )
+    sum_weights: float | StoredSumWeights | Literal["all_events"] | None = Field(
+        default=None,
+        description="Σw of the generated events: a number, {tree, branch} stored in the files "
+        "(e.g. Runs/genEventSumw), or all_events: the weight summed over every entry of the "
+        "sample's tree before any selection (files that hold every generated event)",
+    )
     selection: str | None = None
+
+    @field_validator("sum_weights")
+    @classmethod
+    def _positive_sum(cls, value: Any) -> Any:
+        if isinstance(value, float) and not value > 0:
+            raise ValueError(f"sum_weights must be positive, got {value}")
+        return value
 
     @field_validator("files", mode="before")
     @classmethod
@@ -347,7 +380,11 @@ class PipelineConfig(_Strict):
             keys |= {"classes", "signal"}
         if self.categories:
             keys.add("categories")
-        payload = json.dumps(self.model_dump(include=keys, mode="json"), sort_keys=True)
+        data = self.model_dump(include=keys, mode="json")
+        for sample in data["samples"]:  # unset keeps earlier fingerprints (and caches) valid
+            if sample["sum_weights"] is None:
+                del sample["sum_weights"]
+        payload = json.dumps(data, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def resolve(self, pattern: str) -> str:
@@ -451,10 +488,11 @@ def _format_location(loc: tuple[Any, ...]) -> str:
 
 
 def _whole_zoo() -> dict[str, dict[str, Any]]:
-    """Every model of the zoo with default parameters (the zoo is listed once, in models)."""
-    from hepclf.models import MODEL_TYPES
+    """Every installed model of the zoo with default parameters (the dnn only with the
+    ``dnn`` extra); the zoo is listed once, in models."""
+    from hepclf.models import installed_models
 
-    return {name: {} for name in MODEL_TYPES}
+    return {name: {} for name in installed_models()}
 
 
 def _did_you_mean(loc: tuple[Any, ...]) -> str:

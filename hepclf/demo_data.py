@@ -24,6 +24,7 @@ from hepclf.errors import ConfigError
 from hepclf.files import atomic_path
 
 TREE = "Events"
+RUNS = "Runs"  # one entry per file: the generated events' count and sum of weights
 CHUNK = 100_000
 
 
@@ -82,8 +83,10 @@ def _chunk(shape: ProcessShape, n: int, first_event: int, rng: np.random.Generat
 
 
 def write_process(path: Path, shape: ProcessShape, events: int, seed: int) -> Path:
-    """Write one process as a TTree ``Events``, chunk by chunk, atomically."""
+    """Write one process as a TTree ``Events``, chunk by chunk, atomically, and beside it a
+    TTree ``Runs`` with the generated count and sum of weights, as NanoAOD keeps them."""
     rng = np.random.default_rng(seed)
+    sum_w = sum_w2 = 0.0
     with atomic_path(path) as tmp, uproot.recreate(tmp) as file:
         tree = None
         for start in range(0, events, CHUNK):
@@ -95,6 +98,15 @@ def write_process(path: Path, shape: ProcessShape, events: int, seed: int) -> Pa
                 }
                 tree = file.mktree(TREE, types, title="hepclf demo events")
             tree.extend(data)
+            weight = data["genWeight"].astype(np.float64)
+            sum_w += float(weight.sum())
+            sum_w2 += float((weight**2).sum())
+        runs = {
+            "genEventCount": np.array([events], np.int64),
+            "genEventSumw": np.array([sum_w]),
+            "genEventSumw2": np.array([sum_w2]),
+        }
+        file.mktree(RUNS, {k: v.dtype for k, v in runs.items()}).extend(runs)  # a TTree
     return path
 
 

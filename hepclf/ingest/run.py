@@ -21,6 +21,7 @@ from hepclf.config import PipelineConfig, SampleConfig
 from hepclf.errors import InputDataError
 from hepclf.features import branches_of, compute_features, feature_branches, nonfinite_counts
 from hepclf.files import expand_files
+from hepclf.ingest.generated import checked_sum, stored_sum_weights
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree, read_ahead
 from hepclf.ingest.table import FeatureTable
 from hepclf.progress import Advance, Progress, bar
@@ -39,6 +40,7 @@ class SampleSummary:
     sum_weights: float
     negative_weights: int
     dropped_nonfinite: int = 0
+    generated_sum_weights: float | None = None  # the Σw the weights were divided by
 
 
 @dataclass
@@ -50,6 +52,7 @@ class _SamplePlan:
     trees: list[tuple[str, Any]]
     branches: set[str]
     selection: str | None
+    generated_sum_weights: float | None = None  # given or stored; None: all_events or unset
 
     @property
     def entries(self) -> int:
@@ -129,13 +132,14 @@ def sample_files(config: PipelineConfig, sample: SampleConfig) -> list[str]:
 
 
 def _weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
+    """The sample's ``weight`` per event, before ``scale`` and ``sum_weights``."""
     if sample.weight is None:
-        return np.full(n, sample.scale, dtype=np.float64)
+        return np.ones(n, dtype=np.float64)
     jagged = (
         f"sample {sample.name!r}: the weight {sample.weight!r} gives a list per event; "
         "it must be one number per event"
     )
-    return per_event(sample.weight, chunk, n, np.float64, jagged) * sample.scale
+    return per_event(sample.weight, chunk, n, np.float64, jagged)
 
 
 def _plan(config: PipelineConfig, sample: SampleConfig) -> _SamplePlan:
@@ -151,6 +155,7 @@ def _plan(config: PipelineConfig, sample: SampleConfig) -> _SamplePlan:
         tree = open_tree(path, sample.tree)
         check_branches(tree, needed, where=plan.where(path))
         plan.trees.append((path, tree))
+    plan.generated_sum_weights = stored_sum_weights(sample, files)
     return plan
 
 
@@ -172,6 +177,8 @@ def _fill(
     sample = plan.sample
     first = table.filled
     entries = 0
+    sum_all_events = sample.sum_weights == "all_events"
+    generated = 0.0  # Σ weight over every entry read, for sum_weights: all_events
     for path, tree in plan.trees:
         where = plan.where(path)
         for chunk in read_ahead(iterate_chunks(tree, plan.branches, config.step_size, where)):
@@ -183,16 +190,25 @@ def _fill(
             )
             entries += n_read
             n = n_read
+            try:
+                weight = _weights(sample, chunk, n_read) if sum_all_events else None
+            except InputDataError as err:
+                raise InputDataError(f"{where}: {err}") from None
+            if weight is not None:
+                generated += float(weight.sum())
             if plan.selection is not None:
                 mask = selection_mask(plan.selection, chunk, n_read)
                 chunk, ids = chunk[mask], ids[mask]
+                weight = None if weight is None else weight[mask]
                 n = len(ids)
             kept = table.filled - first + n  # this sample's share so far sizes a growth
             expected = (plan.entries - entries) * kept // max(entries, 1) + reserved_later
             rows = table.rows(n, expected)
             try:
                 compute_features(config.features, chunk, n, out=table.X[:, rows])
-                table.weight[rows] = _weights(sample, chunk, n)
+                table.weight[rows] = (
+                    _weights(sample, chunk, n) if weight is None else weight
+                ) * sample.scale
                 if config.categories:
                     table.category[rows] = assign(config.categories, chunk, n)
             except InputDataError as err:
@@ -205,6 +221,9 @@ def _fill(
             f"{entries}; loosen it or check the branch units"
         )
     weight = table.weight[first : table.filled]
+    divisor = checked_sum(sample, generated) if sum_all_events else plan.generated_sum_weights
+    if divisor is not None:
+        weight /= divisor
     if config.categories:
         category = table.category[first : table.filled]
         require_one_category(config.categories, category, f"sample {sample.name!r}")
@@ -216,6 +235,7 @@ def _fill(
         table.filled - first,
         float(weight.sum()),
         int((weight < 0).sum()),
+        generated_sum_weights=divisor,
     )
 
 
