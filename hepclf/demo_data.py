@@ -110,15 +110,46 @@ def write_process(path: Path, shape: ProcessShape, events: int, seed: int) -> Pa
     return path
 
 
+# ROOT's category toy (tutorials' toy_sigbkg_categ_offset.root): var1..var4 Gaussian with
+# correlation 0.4, eta uniform in [-2.5, 2.5], means shifted between |eta| <= 1.3 and above
+CATEGORY_MEANS = {
+    "TreeS": ((-0.6, -0.5, -0.3, 0.1), (1.0, 1.1, 1.3, 1.7)),
+    "TreeB": ((-1.0, -1.1, -1.3, -1.4), (0.6, 0.5, 0.3, 0.2)),
+}
+
+
+def write_category_toy(path: Path, events: int, seed: int) -> Path:
+    """Trees ``TreeS`` and ``TreeB`` whose shapes depend on the ``|eta| <= 1.3`` category,
+    like ROOT's toy for TMVA's Category method (``pipelines/categories.yaml``)."""
+    rng = np.random.default_rng(seed)
+    covariance = np.full((4, 4), 0.4) + 0.6 * np.eye(4)
+    with atomic_path(path) as tmp, uproot.recreate(tmp) as file:
+        for tree, (central, forward) in CATEGORY_MEANS.items():
+            eta = rng.uniform(-2.5, 2.5, events)
+            means = np.where((np.abs(eta) <= 1.3)[:, None], central, forward)
+            x = means + rng.multivariate_normal(np.zeros(4), covariance, events)
+            data = {f"var{i + 1}": x[:, i].astype(np.float32) for i in range(4)}
+            data["eta"] = eta.astype(np.float32)
+            file.mktree(tree, {k: v.dtype for k, v in data.items()}).extend(data)
+    return path
+
+
 def write_demo_data(
-    out: str | Path, events: int = 30_000, seed: int = 1, processes: list[str] | None = None
+    out: str | Path,
+    events: int = 30_000,
+    seed: int = 1,
+    processes: list[str] | None = None,
+    categories: bool = False,
 ) -> dict[str, Path]:
     """Write ``signal.root`` and ``background.root`` with ``events`` entries each.
 
-    With ``processes`` (names from ``PROCESSES``), write ``<process>.root`` for each instead.
+    With ``processes`` (names from ``PROCESSES``), write ``<process>.root`` for each instead;
+    with ``categories``, ``categories.root`` (see :func:`write_category_toy`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if categories:
+        return {"categories": write_category_toy(out / "categories.root", events, seed)}
     if processes:
         unknown = [p for p in processes if p not in PROCESSES]
         if unknown:

@@ -22,13 +22,22 @@ def demo_data(
             "(from ttH, ttbb, ttcc, ttlf), instead of signal.root and background.root."
         ),
     ] = None,
+    categories: Annotated[
+        bool,
+        typer.Option(
+            help="Write categories.root instead (trees TreeS and TreeB, var1..var4 and eta), "
+            "the toy of pipelines/categories.yaml."
+        ),
+    ] = False,
 ) -> None:
     """Write synthetic signal and background ROOT files (TTree 'Events')."""
     from hepclf.demo_data import write_demo_data
 
     chosen = comma_list(processes)
     with console.status(f"writing {events:,} events per process to {out}"):
-        paths = write_demo_data(out, events=events, seed=seed, processes=chosen)
+        paths = write_demo_data(
+            out, events=events, seed=seed, processes=chosen, categories=categories
+        )
     for label, path in paths.items():
         console.print(f"{label}: {path}")
 

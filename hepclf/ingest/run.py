@@ -125,7 +125,8 @@ def sample_files(config: PipelineConfig, sample: SampleConfig) -> list[str]:
         return InputDataError(
             f"sample {sample.name!r}: no file matches {pattern!r}; check the path (relative "
             "paths are taken from the pipeline file's folder) or create the data first "
-            "(e.g. `hepclf demo-data --out DIR`)"
+            "(the examples in pipelines/ say in their first lines which `hepclf demo-data` "
+            "command makes theirs)"
         )
 
     return expand_files([config.resolve(p) for p in sample.files], no_match)
