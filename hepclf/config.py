@@ -262,8 +262,9 @@ class SystematicsConfig(_Strict):
 class ResultConfig(_Strict):
     """Expected physics result per model (pyhf): discovery significance and limit on mu.
 
-    Expected yield of an event = weight × sample ``scale`` × ``luminosity`` ÷ the
-    fraction of its sample that was evaluated (the test part; 1 with out-of-fold scores).
+    Expected yield of an event = weight × sample ``scale`` ÷ ``sum_weights`` ×
+    ``luminosity`` ÷ the fraction of its sample that was evaluated (the test part; 1 with
+    out-of-fold scores).
     ``signal`` lists the classes or samples scaled by the signal strength ``mu``
     (default: the pipeline's signal class), all of the signal class(es): those are what
     the discriminant is trained to find. Every other sample is background.

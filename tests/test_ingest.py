@@ -39,7 +39,9 @@ def test_demo_features_match_direct_uproot_read(demo_dir: Path, cache_dir: Path)
     btag = raw.Jet_btag[ak.argsort(raw.Jet_pt, axis=1, ascending=False)]
     lead_b = ak.to_numpy(ak.fill_none(ak.pad_none(btag, 4, clip=True), -1.0))
     np.testing.assert_array_equal(sig.X[:, [col[f"jet_btag_{i}"] for i in range(4)]], lead_b)
-    scale = config.samples[0].scale  # weight = genWeight x scale (cross-section / events)
+    # weight = genWeight x scale (cross-section) / the generated sum of weights (Runs tree)
+    generated = uproot.open(demo_dir / "signal.root")["Runs"]["genEventSumw"].array(library="np")
+    scale = config.samples[0].scale / generated.sum()
     np.testing.assert_allclose(sig.weight, ak.to_numpy(raw.genWeight).astype(np.float64) * scale)
     np.testing.assert_array_equal(sig.event_id, ak.to_numpy(raw.event))
     assert set(np.unique(table.label)) == {0, 1}

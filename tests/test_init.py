@@ -182,3 +182,23 @@ class _NotInstalled:
 
 sys.meta_path.insert(0, _NotInstalled())
 """
+
+
+def test_many_branches_a_label_branch_and_run_bookkeeping(tmp_path: Path) -> None:
+    """Past 100 columns the rest is commented out; a branch that is constant per sample
+    (a class id) and run numbers are left out, each with the reason in a comment."""
+    rng = np.random.default_rng(4)
+    for name, class_id in (("s", 1), ("b", 0)):
+        with uproot.recreate(tmp_path / f"{name}.root") as f:
+            branches = {f"x{i:03d}": rng.normal(size=300) for i in range(120)}
+            branches |= {"classID": np.full(300, class_id), "run": np.full(300, 7)}
+            branches |= {"HLT_IsoMu24": rng.random(300) > 0.5}
+            f.mktree("Events", {k: v.dtype for k, v in branches.items()}).extend(branches)
+    done = run("init", "--signal", "s.root", "--background", "b.root", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "pipeline.yaml").read_text()
+    config = load_pipeline(tmp_path / "pipeline.yaml")
+    assert config.feature_columns == [f"x{i:03d}" for i in range(100)]
+    assert "  # - x100" in text and "  # - x119" in text
+    assert "(a class label): classID" in text and "run bookkeeping: run" in text
+    assert "use them in 'selection:': HLT_IsoMu24" in text

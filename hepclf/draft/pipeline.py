@@ -148,6 +148,9 @@ def _render(samples: list[_Sample], labels: list[str], out: Path) -> str:
     flags = _common(samples, "flags")
     if flags:
         left_out["true/false flags (triggers, filters): use them in 'selection:'"] = flags
+    other = _common(samples, "other")
+    if other:
+        left_out["not numbers or lists of numbers (text, nested lists, objects, bools)"] = other
     partial = sorted(
         {b for s in samples for b in s.branches.scalars + s.branches.jagged}
         - set(scalars)
