@@ -126,7 +126,7 @@ SEARCH_SPACES: dict[str, SearchSpace] = {
     "linear": _linear_space,
     "dnn": _dnn_space,
 }
-"""Per model, the parameters a trial draws (ranges in the functions above, README table)."""
+"""Per model, the parameters a trial draws (ranges in the functions above, docs/kfold-tuning.md)."""
 
 
 def storage_path_for(tracking_uri: str | None) -> Path:

@@ -148,7 +148,7 @@ def recompute_results(
 
     if config.result is None:
         raise ConfigError(
-            "the pipeline has no 'result:' block; add one (see the README, 'Physics result')"
+            "the pipeline has no 'result:' block; add one (see docs/physics.md)"
         )
     progress = progress or Progress()
     start = time.perf_counter()
