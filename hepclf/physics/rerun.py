@@ -147,9 +147,7 @@ def recompute_results(
     from hepclf.pipeline import publish_outputs, staging_dir
 
     if config.result is None:
-        raise ConfigError(
-            "the pipeline has no 'result:' block; add one (see docs/physics.md)"
-        )
+        raise ConfigError("the pipeline has no 'result:' block; add one (see docs/physics.md)")
     progress = progress or Progress()
     start = time.perf_counter()
     sources, source_run = model_sources(source)
