@@ -478,6 +478,7 @@ def test_class_without_events(demo_dir: Path, tmp_path: Path, cache_dir: Path) -
     data = demo_pipeline_dict(demo_dir, selection=None)
     data["features"] = ["lep_pt", "met"]
     data["samples"][0]["files"] = [str(empty)]
+    data["samples"][0]["sum_weights"] = None  # the file has no Runs tree
     with pytest.raises(
         InputDataError, match=r"no signal events after selection \(samples \['ttH'\]"
     ):
