@@ -116,24 +116,34 @@ def _common(samples: list[_Sample], kind: str) -> list[str]:
     return [name for name in first if all(name in o for o in others)]
 
 
-def _render(samples: list[_Sample], labels: list[str], out: Path) -> str:
+@dataclass
+class _Choice:
+    """What the draft trains on, and what it leaves out and why."""
+
+    features: list[str]  # YAML of each feature entry
+    left_out: dict[str, list[str]]  # reason -> branch names
+    event_id: str | None
+    weights: dict[str, str | None]  # sample name -> weight branch
+
+
+def _choose(samples: list[_Sample]) -> _Choice:
+    """Features from the numeric branches every sample has; weights, ids, bookkeeping,
+    constants and class labels in disguise left out, each with its reason."""
     scalars = _common(samples, "scalars")
     jagged = _common(samples, "jagged")
     event_id = samples[0].branches.first_named(EVENT_ID_NAMES, integer=True)
     if event_id is not None and not all(event_id in s.branches.integer for s in samples):
         event_id = None
-    weights = {s.name: s.branches.weight_guess() for s in samples}
-    left_out: dict[str, list[str]] = {}
+    choice = _Choice([], {}, event_id, {s.name: s.branches.weight_guess() for s in samples})
 
     def leave_out(name: str, why: str) -> None:
-        left_out.setdefault(why, []).append(name)
+        choice.left_out.setdefault(why, []).append(name)
 
-    features: list[str] = []
     for name in scalars:
         constant = [s.branches.constant.get(name) for s in samples]
         if name == event_id:
             continue
-        if name in weights.values() or "weight" in name.lower():
+        if name in choice.weights.values() or "weight" in name.lower():
             leave_out(name, "event weights")
         elif name.lower() in BOOKKEEPING_BRANCHES:
             leave_out(name, "run bookkeeping")
@@ -142,31 +152,31 @@ def _render(samples: list[_Sample], labels: list[str], out: Path) -> str:
         elif None not in constant:
             leave_out(name, "constant")
         else:
-            features.append(_feature(name))
-    for name in jagged:
-        features.append(_jagged_feature(name, set(jagged)))
-    flags = _common(samples, "flags")
-    if flags:
-        left_out["true/false flags (triggers, filters): use them in 'selection:'"] = flags
-    other = _common(samples, "other")
-    if other:
-        left_out["not numbers or lists of numbers (text, nested lists, objects, bools)"] = other
-    partial = sorted(
-        {b for s in samples for b in s.branches.scalars + s.branches.jagged}
-        - set(scalars)
-        - set(jagged)
-        - set(weights.values())
-    )
-    if partial:
-        left_out["not in every sample's tree"] = partial
+            choice.features.append(_feature(name))
+    choice.features += [_jagged_feature(name, set(jagged)) for name in jagged]
+    for kind, why in (
+        ("flags", "true/false flags (triggers, filters): use them in 'selection:'"),
+        ("other", "not numbers or lists of numbers (text, nested lists, objects, bools)"),
+    ):
+        for name in _common(samples, kind):
+            leave_out(name, why)
+    everywhere = set(scalars) | set(jagged) | set(choice.weights.values())
+    for name in sorted({b for s in samples for b in s.branches.scalars + s.branches.jagged}):
+        if name not in everywhere:
+            leave_out(name, "not in every sample's tree")
+    return choice
 
+
+def _render(samples: list[_Sample], labels: list[str], out: Path) -> str:
+    choice = _choose(samples)
+    event_id = choice.event_id
     lines = _header(samples, out)
     lines.append(f"name: {_value(_pipeline_name(out))}")
     if "signal" not in labels:
         lines.append(f"signal: {_value(labels[0])}              # the class the physics is about")
     lines.append("samples:")
     for sample in samples:
-        lines += _sample_lines(sample, weights[sample.name], out)
+        lines += _sample_lines(sample, choice.weights[sample.name], out)
     if event_id is not None:
         lines += [
             f"event_id: {_value(event_id)}   # guessed from its name (an integer branch); "
@@ -178,7 +188,7 @@ def _render(samples: list[_Sample], labels: list[str], out: Path) -> str:
         lines.append(
             "split: {method: random, test_fraction: 0.5, validation_fraction: 0.2, seed: 42}"
         )
-    lines += _feature_lines(features, left_out)
+    lines += _feature_lines(choice.features, choice.left_out)
     lines += _model_lines()
     lines += [
         "# For a physics result (expected significance, limit) set every sample's 'scale' and",
