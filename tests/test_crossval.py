@@ -114,13 +114,16 @@ def test_out_of_fold_auc_matches_scikit_learn() -> None:
     assert not result.report.overtrained  # a linear model has nothing to memorise
 
 
-def test_scoring_training_events_reproduces_out_of_fold_scores_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "params"), [("xgb", TINY_XGB), ("bdt", {"n_trees": 20})])
+def test_scoring_training_events_reproduces_out_of_fold_scores_exactly(
+    name: str, params: dict, tmp_path: Path
+) -> None:
     X, y, w, ids = events(2000, seed=4)
-    ensemble = FoldEnsemble(build_model("xgb", TINY_XGB, seed=2), folds=5).fit(X, y, w, ids)
+    ensemble = FoldEnsemble(build_model(name, params, seed=2), folds=5).fit(X, y, w, ids)
     oof = fold_scores(ensemble, X).out_of_fold
     ensemble.save(tmp_path / "model")
     loaded = load_model(tmp_path / "model")
-    assert isinstance(loaded, FoldEnsemble) and loaded.name == "xgb"
+    assert isinstance(loaded, FoldEnsemble) and loaded.name == name
     shuffled = np.random.default_rng(0).permutation(len(X))
     scored = loaded.predict_proba(X[shuffled], event_id=ids[shuffled])[:, 1]
     assert np.array_equal(scored, oof[shuffled])

@@ -477,36 +477,46 @@ def test_two_class_bdt_score_is_tmva_response(fitted, data):
     assert set(np.unique(h)) == {-1, 1} and len(np.unique(response)) > 50
 
 
-@pytest.fixture()
-def compile_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(compiled_trees.CACHE_ENV, str(tmp_path / "compiled"))
-    return tmp_path / "compiled"
+def tree_by_tree_votes(model: BDT, X: np.ndarray) -> np.ndarray:
+    """The votes from the public arrays: each tree's leaf value added in tree order, in
+    double precision from 0.0 (the kernel's order, so the bits must agree)."""
+    X = X.astype(np.float32)
+    rows, k = np.arange(len(X)), len(model.classes_)
+    n_inner = model.threshold_.shape[1]
+    votes = np.zeros(len(X)) if k == 2 else np.zeros((len(X), k))
+    for t, alpha in enumerate(model.alpha_):
+        node = np.zeros(len(X), dtype=np.intp)
+        while (node < n_inner).any():  # complete trees: every event is at the same depth
+            node = 2 * node + 1 + (X[rows, model.feature_[t, node]] >= model.threshold_[t, node])
+        leaf = model.leaf_class_[t, node - n_inner]
+        votes += alpha * (2 * leaf - 1) if k == 2 else alpha * (leaf[:, None] == np.arange(k))
+    return votes
 
 
-@pytest.mark.parametrize("n_classes", [2, 3])
-def test_compiled_bdt_equals_the_numpy_walk(n_classes, fitted, data, three_classes, compile_cache):
-    if n_classes == 2:  # a copy: the fixture's model may hold a kernel from another cache
-        model, X = pickle.loads(pickle.dumps(fitted["bdt"])), data[2][0]
-    else:
-        (X_fit, y_fit), _, (X, _) = three_classes
-        model = BDT(n_trees=40, seed=0).fit(X_fit, y_fit)
+@pytest.mark.parametrize(("n_classes", "depth"), [(2, 3), (3, 3), (2, 1), (2, 5), (3, 5)])
+def test_bdt_kernel_equals_a_tree_by_tree_sum_bit_for_bit(
+    n_classes, depth, data, three_classes, monkeypatch
+):
+    (X_fit, y_fit), _, (X, _) = data if n_classes == 2 else three_classes
+    model = BDT(n_trees=40, max_depth=depth, min_node_size=0.0, seed=0).fit(X_fit, y_fit)
     X = np.concatenate([X, X * 3, X[:, ::-1]])[:-1]  # far out and mixed-up events; odd count
-    compiled = model.class_votes(X, engine="compiled")
-    numpy = model.class_votes(X, engine="numpy")
-    np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
-    assert len(list(compile_cache.glob("trees-*.so"))) == 1
-    # a second model object (a new process, say) reuses the compiled kernel
+    reference = tree_by_tree_votes(model, X)
+    np.testing.assert_array_equal(model.class_votes(X), reference)
+    # split between threads (small shares), and a fresh copy (a new process, say)
+    monkeypatch.setattr(compiled_trees, "MIN_SHARE", 7)
     again = pickle.loads(pickle.dumps(model))
-    np.testing.assert_allclose(again.class_votes(X, engine="compiled"), numpy, rtol=0, atol=1e-12)
-    assert len(list(compile_cache.glob("trees-*.so"))) == 1
+    np.testing.assert_array_equal(again.class_votes(X), reference)
+    np.testing.assert_array_equal(again.class_votes(X[:5]), reference[:5])
 
 
-@pytest.mark.parametrize("depth", [1, 5])
-def test_compiled_bdt_equals_the_numpy_walk_at_other_depths(depth, data, compile_cache):
-    (X, y), _, (X_test, _) = data
-    model = BDT(n_trees=20, max_depth=depth, min_node_size=0.0, seed=0).fit(X, y)
-    votes = model.class_votes(X_test[:-3], engine="compiled")
-    np.testing.assert_allclose(votes, model.class_votes(X_test[:-3], engine="numpy"), atol=1e-12)
+def test_bdt_kernel_refuses_events_with_too_few_features(fitted, data):
+    model = fitted["bdt"]
+    forest = compiled_trees.CompiledForest(
+        model.feature_, model.threshold_, np.ones(model.leaf_class_.shape)
+    )
+    assert forest.predict(data[2][0][:0]).shape == (0,)
+    with pytest.raises(ValueError, match=f"reads {forest.n_features} features"):
+        forest.predict(data[2][0][:, : forest.n_features - 1])
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
@@ -523,42 +533,10 @@ def test_bdt_scores_do_not_depend_on_the_batch(n_classes, fitted, data, three_cl
     np.testing.assert_array_equal(model.predict_proba(X[::-1])[::-1], whole)
 
 
-def test_bdt_uses_the_compiled_kernel_unless_it_cannot_be_built(
-    fitted, data, compile_cache, monkeypatch
-):
-    model, X = fitted["bdt"], data[2][0]
-    numpy = model.class_votes(X, engine="numpy")
-    fresh = pickle.loads(pickle.dumps(model))
-    proba = fresh.predict_proba(X)
-    assert len(list(compile_cache.glob("trees-*.so"))) == 1
-    np.testing.assert_allclose(proba[:, 1], (numpy / model.alpha_.sum() + 1) / 2, atol=1e-12)
-
-    def no_compiler(*args, **kwargs):
-        raise compiled_trees.CompileError("no C compiler (gcc) on PATH")
-
-    monkeypatch.setattr(compiled_trees, "kernel", no_compiler)
-    fallback = pickle.loads(pickle.dumps(model))
-    with pytest.warns(UserWarning, match="slower numpy prediction .*no C compiler"):
-        fallback_proba = fallback.predict_proba(X)
-    np.testing.assert_allclose(fallback_proba, proba, rtol=0, atol=1e-12)
-    with pytest.raises(compiled_trees.CompileError):
-        pickle.loads(pickle.dumps(model)).class_votes(X, engine="compiled")
-
-
 def test_xgb_refuses_weights_that_leave_one_class(data):
     (X, y), _, _ = data
     with pytest.raises(ValueError, match="only class 1 with positive weight"):
         build_model("xgb", FAST["xgb"], seed=0).fit(X, y, sample_weight=y.astype(float))
-
-
-def test_compiled_kernel_refuses_a_cache_folder_others_can_write(tmp_path, monkeypatch):
-    shared = tmp_path / "shared"
-    shared.mkdir(mode=0o777)
-    shared.chmod(0o777)
-    monkeypatch.setenv(compiled_trees.CACHE_ENV, str(shared))
-    with pytest.raises(compiled_trees.CompileError, match="not a private folder"):
-        compiled_trees.kernel()
-    assert not list(shared.glob("*.so"))
 
 
 def test_derived_objects_follow_their_source_and_go_with_the_model():

@@ -21,7 +21,7 @@ from hepclf.models import build_model
 from hepclf.normalize import Normalizer
 from tests.conftest import demo_pipeline_dict
 
-HEAVY = ("mlflow", "tensorflow", "keras", "dask", "distributed", "matplotlib", "torch")
+HEAVY = ("mlflow", "tensorflow", "keras", "dask", "distributed", "matplotlib", "torch", "numba")
 RUN = """
 import json, runpy, sys
 sys.argv = ["hepclf", "score", "--model", sys.argv[1], sys.argv[2], "--out", sys.argv[3]]

@@ -8,14 +8,12 @@ a tree costs a few passes over the binned data instead of a sort per node.
 
 Trees are stored as complete binary trees of depth ``max_depth``: a node that does not
 split sends every event left (threshold +inf) and its empty sibling inherits its class.
-Predictions run through a branch-free compiled loop over the same arrays
-(:mod:`hepclf.models.compiled_trees`); machines without gcc walk all trees at once with
-numpy indexing.
+Predictions run through a branch-free loop over the same arrays, compiled by numba
+(:mod:`hepclf.models.compiled_trees`).
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,15 +27,14 @@ from hepclf.models import compiled_trees
 from hepclf.models.base import Classifier
 from hepclf.models.derived import DerivedCache
 
-PREDICT_CHUNK = 1 << 20  # events x trees handled per vectorised prediction step
 PRUNE_STEP = 10
 # n_cuts 'auto': a quantile cut per this many training events, within AUTO_CUTS; finer bins
 # resolve nothing a 0.2 % node could use, and on 5000 training events 500 cuts fitted 2.5x faster
 # than 1000 at the same AUC (docs/defaults-study.md)
 EVENTS_PER_CUT = 10
 AUTO_CUTS = (20, 1000)
-# fitted BDT -> the forest prepared for the kernel (None: no kernel), tied to its alpha_
-_PREPARED: DerivedCache[compiled_trees.CompiledForest | None] = DerivedCache()
+# fitted BDT -> the forest prepared for the kernel, tied to its alpha_
+_PREPARED: DerivedCache[compiled_trees.CompiledForest] = DerivedCache()
 
 
 class BDTParams(BaseModel):
@@ -453,73 +450,29 @@ class BDT(Classifier):
         self.feature_importances_ = gain / gain.sum() if gain.sum() > 0 else gain
 
     # -- prediction ---------------------------------------------------------------------
-    def class_votes(
-        self, X: Any, engine: Literal["auto", "numpy", "compiled"] = "auto"
-    ) -> np.ndarray:
+    def class_votes(self, X: Any) -> np.ndarray:
         """Alpha-weighted votes: two classes sum(alpha*h) with h = +-1 (n,), else (n, K).
 
-        ``engine``: 'numpy' walks the arrays, 'compiled' uses the compiled kernel (built
-        once per machine on first use; an error if it cannot be built), 'auto' the kernel
-        when it can be built, else numpy. Both give the same votes up to the rounding of a
-        sum of doubles; 'auto' never mixes them for one model, and the kernel sums each
-        event's trees in a fixed order, so an event's score does not depend on the batch it
-        comes in (k-fold scoring reproduces out-of-fold scores exactly).
+        Through the compiled kernel (:mod:`hepclf.models.compiled_trees`): each event sums
+        its trees in tree order, so an event's votes do not depend on the batch it comes in
+        (k-fold scoring reproduces out-of-fold scores exactly).
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
-        return self._votes(X, engine)
+        return self._forest().predict(X)
 
-    def _votes(self, X: np.ndarray, engine: str) -> np.ndarray:
-        if engine != "numpy":
-            predictor = self._predictor(strict=engine == "compiled")
-            if predictor is not None:
-                return predictor.predict(X)
-        return self._numpy_votes(X)
+    def _forest(self) -> compiled_trees.CompiledForest:
+        """The forest prepared for the kernel, once per fitted forest (kept in
+        :mod:`hepclf.models.derived`, tied to ``alpha_``)."""
+        return _PREPARED.get(self, self.alpha_, self._prepare_forest)
 
-    def _predictor(self, strict: bool) -> compiled_trees.CompiledForest | None:
-        """The forest prepared for the compiled kernel, once per fitted forest (kept in
-        :mod:`hepclf.models.derived`, tied to ``alpha_``); None when it cannot be built,
-        unless ``strict``, which raises the ``CompileError`` instead."""
-        forest = _PREPARED.get(self, self.alpha_, self._compiled_forest)
-        return self._compiled_forest(strict=True) if forest is None and strict else forest
-
-    def _compiled_forest(self, strict: bool = False) -> compiled_trees.CompiledForest | None:
+    def _prepare_forest(self) -> compiled_trees.CompiledForest:
         k = len(self.classes_)
         if k == 2:  # TMVA's vote: alpha * (+-1) per leaf
             value = self.alpha_[:, None] * (2 * self.leaf_class_ - 1)
         else:  # SAMME: alpha in the column of the leaf's class
             value = self.alpha_[:, None, None] * (self.leaf_class_[..., None] == np.arange(k))
-        try:
-            return compiled_trees.CompiledForest(self.feature_, self.threshold_, value)
-        except compiled_trees.CompileError as exc:
-            if strict:
-                raise
-            warnings.warn(f"BDT: using the slower numpy prediction ({exc})", stacklevel=5)
-            return None
-
-    def _numpy_votes(self, X: np.ndarray) -> np.ndarray:
-        """Walk all trees at once with numpy indexing, ``PREDICT_CHUNK`` cells at a time."""
-        n_trees, n_inner = self.threshold_.shape
-        k = len(self.classes_)
-        depth = int(np.log2(n_inner + 1))
-        trees = np.arange(n_trees)
-        chunk = max(1, PREDICT_CHUNK // n_trees)
-        signed = (2 * self.leaf_class_ - 1).astype(np.int8) if k == 2 else None
-        out = np.empty(len(X)) if k == 2 else np.empty((len(X), k))
-        for start in range(0, len(X), chunk):
-            x = X[start : start + chunk]
-            node = np.zeros((len(x), n_trees), dtype=np.intp)
-            for d in range(depth):
-                heap = 2**d - 1 + node
-                value = np.take_along_axis(x, self.feature_[trees, heap], axis=1)
-                node = 2 * node + (value >= self.threshold_[trees, heap])
-            if signed is not None:
-                out[start : start + len(x)] = signed[trees, node] @ self.alpha_
-            else:
-                leaf = self.leaf_class_[trees, node]
-                for c in range(k):
-                    out[start : start + len(x), c] = (leaf == c) @ self.alpha_
-        return out
+        return compiled_trees.CompiledForest(self.feature_, self.threshold_, value)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Two classes: TMVA's BDT response sum(alpha*h)/sum(alpha) in [-1, 1]; K > 2:
@@ -532,7 +485,7 @@ class BDT(Classifier):
         return (k * votes / total - 1) / (k - 1)
 
     def _predict_proba(self, X: np.ndarray) -> np.ndarray:
-        votes = self._votes(X, "auto")
+        votes = self._forest().predict(X)
         if votes.ndim == 2:
             return samme_proba(votes, self.alpha_.sum())
         score = np.clip((votes / self.alpha_.sum() + 1) / 2, 0.0, 1.0)  # rounding of the sum

@@ -1,223 +1,186 @@
-"""Branch-free evaluation of complete binary trees, compiled once per machine with gcc.
+"""Branch-free evaluation of complete binary trees, compiled by numba in each process.
 
 Why not a tree library: walking 850 depth-3 trees with numpy fancy indexing runs at ~20k
-events per CPU second (two index arrays per tree level). The maintained libraries were
-measured against this kernel, interleaved in one process on the default forest and the same
-1M events (benchmarks/bdt.py prints this table on every run; one busy 2-core machine, rates
-per CPU second relative to this kernel's ~550k): xgboost's predictor on the same trees 0.60x
-(and it sums in float32), treelite + tl2cgen's compiled library with quantised cuts, branches
-annotated from the training events and parallel compilation 0.25x (-O3 -march=native: no
-better), ONNX Runtime's TreeEnsembleRegressor with all graph optimisations 0.10x, treelite's
-GTIL 0.05x. None reaches the 1M events/s goal on 2 cores; this kernel does (~1.1M idle-machine
-estimate). tl2cgen and ONNX Runtime compile or walk every cut as an if/else, and with
-AdaBoost's ~50/50 cuts the CPU mispredicts about every other branch; here the next node is
-computed, ``2k + 1 + (x >= cut)``, so the walk has no data-dependent branch, and four events
-are walked together so their independent chains of loads overlap.
+events per CPU second. The maintained evaluators were measured beside this kernel on the
+default forest (``benchmarks/bdt.py`` prints the table on every run; per CPU second relative
+to this kernel: tl2cgen's compiled library 0.58x, xgboost's predictor 0.30x, ONNX Runtime's
+TreeEnsembleRegressor 0.15x, all on a machine at load 18). They compile or walk every cut as
+an if/else, and with AdaBoost's ~50/50 cuts the CPU mispredicts about every other
+branch. Here the next node is computed, ``2k + 1 + (x >= cut)``, so the walk has no
+data-dependent branch, and four events are walked together so that their independent chains
+of loads overlap; indices are unsigned so numba adds no wrap-around test per load.
 
-The kernel is generic (the forest is passed as arrays), so it is compiled once per machine
-and compiler into a cache folder, not once per model. It compares the float32 features and
-cuts exactly as the numpy walk in :class:`hepclf.models.bdt.BDT` does and sums the leaf
-values in double precision, tree by tree: the results equal the numpy walk's to the
-rounding of a sum of doubles.
+Why numba compiles in memory, once per process, and keeps nothing on disk: numba's
+``cache=True`` files are pickles of machine code loaded without a checksum. Measured with
+numba 0.68: zeroing 1 KiB of a cached file at each of 68 offsets crashed the loading process
+at 7 of them (SIGSEGV or abort), made every call raise at 20 more, until someone deleted the
+file; and whoever can write the cache folder runs code in every process that loads it. The
+cache saved 0.4 of the first call's 1.5 CPU seconds (the rest is numba's own start-up), so a
+process compiles the kernel at its first bdt prediction and nothing can be damaged, shared
+between CPUs or found read-only. numba's wheels carry LLVM: no compiler is needed.
+
+Why Python threads rather than numba's ``parallel=True``: the kernel releases the GIL and
+the events are split over ``NUMBA_NUM_THREADS`` threads (by default the cores this process
+may use). Where neither TBB nor OpenMP is installed (the slim Docker image), numba's parallel
+loops run on its workqueue layer, which aborts the process when two threads enter it at once,
+as the service's concurrent requests would.
+
+The sums are exact functions of the inputs: each event adds its trees' leaf values in double
+precision in tree order, starting from 0.0, whatever the batch, the thread or the split of
+events between threads; numba does not reorder floating-point additions (no fastmath). A
+numpy loop that adds ``value[t, leaf]`` tree by tree gives the same bits (tested).
 """
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
-import os
-import shutil
-import stat
-import subprocess
-import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-CACHE_ENV = "HEPCLF_COMPILED_CACHE"
-COMPILER = "gcc"
-FLAGS = ["-O3", "-fopenmp", "-shared", "-fPIC"]
-
-KERNEL = r"""
-#include <stdint.h>
-
-/* Sums over the trees of the value of the leaf each event reaches.  Tree t is complete, of
-   depth `depth`: inner node k (heap order) sends x to 2k+2 when x[feature] >= threshold,
-   else to 2k+1; `value` holds `width` doubles per leaf.  Every event sums its trees in
-   order, one double at a time. */
-
-#define E 4 /* events walked together: four independent chains keep the core busy */
-
-static inline __attribute__((always_inline)) double one_event(
-    const float *x, const int16_t *feature, const float *threshold, const double *value,
-    int64_t n_trees, const int32_t depth) {
-  const int64_t inner = ((int64_t)1 << depth) - 1, leaves = (int64_t)1 << depth;
-  double sum = 0.0;
-  for (int64_t t = 0; t < n_trees; ++t) {
-    const int16_t *f = feature + t * inner;
-    const float *c = threshold + t * inner;
-    int64_t k = 0;
-    for (int32_t d = 0; d < depth; ++d) k = 2 * k + 1 + (x[f[k]] >= c[k]);
-    sum += value[t * leaves + (k - inner)];
-  }
-  return sum;
-}
-
-static inline __attribute__((always_inline)) void scalar_sums(
-    const float *X, int64_t n, int64_t n_features, const int16_t *feature,
-    const float *threshold, const double *value, int64_t n_trees, const int32_t depth,
-    double *out) {
-  const int64_t inner = ((int64_t)1 << depth) - 1, leaves = (int64_t)1 << depth;
-  const int64_t blocks = n / E;
-#pragma omp parallel for schedule(static, 64)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const float *x = X + b * E * n_features;
-    double sum[E] = {0.0};
-    for (int64_t t = 0; t < n_trees; ++t) {
-      const int16_t *f = feature + t * inner;
-      const float *c = threshold + t * inner;
-      const double *v = value + t * leaves;
-      int64_t k[E] = {0};
-      for (int32_t d = 0; d < depth; ++d)
-        for (int e = 0; e < E; ++e)
-          k[e] = 2 * k[e] + 1 + (x[e * n_features + f[k[e]]] >= c[k[e]]);
-      for (int e = 0; e < E; ++e) sum[e] += v[k[e] - inner];
-    }
-    for (int e = 0; e < E; ++e) out[b * E + e] = sum[e];
-  }
-  for (int64_t i = blocks * E; i < n; ++i)
-    out[i] = one_event(X + i * n_features, feature, threshold, value, n_trees, depth);
-}
-
-void hepclf_forest_sum(const float *X, int64_t n, int64_t n_features, const int16_t *feature,
-                       const float *threshold, const double *value, int64_t n_trees,
-                       int32_t depth, int64_t width, double *out) {
-  const int64_t inner = ((int64_t)1 << depth) - 1, leaves = (int64_t)1 << depth;
-  if (width == 1) { /* constant depths let the compiler unroll the walk */
-    switch (depth) {
-      case 1: scalar_sums(X, n, n_features, feature, threshold, value, n_trees, 1, out); break;
-      case 2: scalar_sums(X, n, n_features, feature, threshold, value, n_trees, 2, out); break;
-      case 3: scalar_sums(X, n, n_features, feature, threshold, value, n_trees, 3, out); break;
-      case 4: scalar_sums(X, n, n_features, feature, threshold, value, n_trees, 4, out); break;
-      default: scalar_sums(X, n, n_features, feature, threshold, value, n_trees, depth, out);
-    }
-    return;
-  }
-#pragma omp parallel for schedule(static, 256)
-  for (int64_t i = 0; i < n; ++i) {
-    const float *x = X + i * n_features;
-    double *o = out + i * width;
-    for (int64_t j = 0; j < width; ++j) o[j] = 0.0;
-    for (int64_t t = 0; t < n_trees; ++t) {
-      const int16_t *f = feature + t * inner;
-      const float *c = threshold + t * inner;
-      int64_t k = 0;
-      for (int32_t d = 0; d < depth; ++d) k = 2 * k + 1 + (x[f[k]] >= c[k]);
-      const double *v = value + (t * leaves + (k - inner)) * width;
-      for (int64_t j = 0; j < width; ++j) o[j] += v[j];
-    }
-  }
-}
-"""
+MIN_SHARE = 20_000  # events per thread below which the calling thread walks them all
 
 
-class CompileError(RuntimeError):
-    """The kernel could not be compiled or loaded (no gcc, no OpenMP, a build failure)."""
+def _binary_sums(
+    X: np.ndarray,
+    n_features: int,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    value: np.ndarray,
+    n_trees: int,
+    depth: int,
+    out: np.ndarray,
+) -> None:
+    """``out[i]``: the sum over trees, in order, of ``value`` at the leaf event ``i``
+    reaches; four events at a time (the last block repeats the last event)."""
+    one, two = np.uint64(1), np.uint64(2)
+    stride = np.uint64(n_features)
+    inner = np.uint64((1 << depth) - 1)
+    leaves = inner + one
+    n = out.shape[0]
+    for block in range((n + 3) // 4):
+        i0 = min(4 * block, n - 1)
+        i1, i2, i3 = min(i0 + 1, n - 1), min(i0 + 2, n - 1), min(i0 + 3, n - 1)
+        r0, r1 = np.uint64(i0) * stride, np.uint64(i1) * stride
+        r2, r3 = np.uint64(i2) * stride, np.uint64(i3) * stride
+        s0, s1, s2, s3 = 0.0, 0.0, 0.0, 0.0
+        for t in range(n_trees):
+            node = np.uint64(t) * inner
+            k0, k1, k2, k3 = np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0)
+            for _ in range(depth):
+                k0 = two * k0 + one + np.uint64(X[r0 + feature[node + k0]] >= threshold[node + k0])
+                k1 = two * k1 + one + np.uint64(X[r1 + feature[node + k1]] >= threshold[node + k1])
+                k2 = two * k2 + one + np.uint64(X[r2 + feature[node + k2]] >= threshold[node + k2])
+                k3 = two * k3 + one + np.uint64(X[r3 + feature[node + k3]] >= threshold[node + k3])
+            leaf = np.uint64(t) * leaves
+            s0 += value[leaf + (k0 - inner)]
+            s1 += value[leaf + (k1 - inner)]
+            s2 += value[leaf + (k2 - inner)]
+            s3 += value[leaf + (k3 - inner)]
+        out[i0], out[i1], out[i2], out[i3] = s0, s1, s2, s3
 
 
-def cache_dir() -> Path:
-    """``$HEPCLF_COMPILED_CACHE``, else a per-user folder in the system temp directory."""
-    default = Path(tempfile.gettempdir()) / f"hepclf-compiled-{os.getuid()}"
-    return Path(os.environ.get(CACHE_ENV, default))
-
-
-def _compiler_version() -> str:
-    done = subprocess.run([COMPILER, "--version"], capture_output=True, text=True, check=False)
-    return done.stdout.splitlines()[0] if done.returncode == 0 and done.stdout else ""
-
-
-def _check_private(folder: Path) -> None:
-    """Refuse a cache folder others could write to: a library found there gets loaded."""
-    info = folder.stat()
-    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise CompileError(
-            f"{folder} is not a private folder of this user (owner uid {info.st_uid}, mode "
-            f"{stat.filemode(info.st_mode)}); set {CACHE_ENV} to a folder only you can write"
-        )
+def _class_sums(
+    X: np.ndarray,
+    n_features: int,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    value: np.ndarray,
+    n_trees: int,
+    depth: int,
+    width: int,
+    out: np.ndarray,
+) -> None:
+    """``out[i * width + j]``: the sum over trees, in order, of column ``j`` of the value of
+    the leaf event ``i`` reaches."""
+    one, two = np.uint64(1), np.uint64(2)
+    stride, columns = np.uint64(n_features), np.uint64(width)
+    inner = np.uint64((1 << depth) - 1)
+    leaves = inner + one
+    for i in range(out.shape[0] // width):
+        row, first = np.uint64(i) * stride, np.uint64(i) * columns
+        for j in range(width):
+            out[first + np.uint64(j)] = 0.0
+        for t in range(n_trees):
+            node = np.uint64(t) * inner
+            k = np.uint64(0)
+            for _ in range(depth):
+                k = two * k + one + np.uint64(X[row + feature[node + k]] >= threshold[node + k])
+            leaf = (np.uint64(t) * leaves + (k - inner)) * columns
+            for j in range(width):
+                out[first + np.uint64(j)] += value[leaf + np.uint64(j)]
 
 
 @cache
-def _load(folder: Path) -> ctypes.CDLL:
-    """Compile the kernel into ``folder`` (unless there already) and load it."""
-    from filelock import FileLock
+def _kernels() -> tuple[Callable[..., None], Callable[..., None], int]:
+    """The two kernels, compiled by numba at their first call (numba is imported here, not
+    at start-up: ``hepclf score`` with another model never pays for it), and the threads
+    to use: ``NUMBA_NUM_THREADS``, by default the cores this process may run on."""
+    import numba
 
-    if shutil.which(COMPILER) is None:
-        raise CompileError(f"no C compiler ({COMPILER}) on PATH")
-    key = hashlib.sha256(f"{KERNEL}{FLAGS}{_compiler_version()}".encode()).hexdigest()[:24]
-    libpath = folder / f"trees-{key}.so"
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _check_private(folder)
-        with FileLock(str(folder / f"trees-{key}.lock")):
-            if not libpath.is_file():
-                with tempfile.TemporaryDirectory(dir=folder) as tmp:
-                    source = Path(tmp) / "trees.c"
-                    source.write_text(KERNEL)
-                    built = Path(tmp) / libpath.name
-                    done = subprocess.run(
-                        [COMPILER, *FLAGS, "-o", str(built), str(source)],
-                        capture_output=True, text=True, check=False,
-                    )  # fmt: skip
-                    if done.returncode != 0:
-                        raise CompileError(f"{COMPILER} failed: {done.stderr.strip()[-500:]}")
-                    os.replace(built, libpath)
-        lib = ctypes.CDLL(str(libpath))
-    except OSError as exc:
-        raise CompileError(f"building the tree kernel in {folder} failed: {exc}") from exc
-    pointer = ctypes.c_void_p
-    lib.hepclf_forest_sum.restype = None
-    lib.hepclf_forest_sum.argtypes = [
-        pointer, ctypes.c_int64, ctypes.c_int64, pointer, pointer, pointer,
-        ctypes.c_int64, ctypes.c_int32, ctypes.c_int64, pointer,
-    ]  # fmt: skip
-    return lib
-
-
-def kernel() -> ctypes.CDLL:
-    """The compiled kernel (built on first use, then reused by every later process)."""
-    return _load(cache_dir())
+    jit = numba.njit(nogil=True, boundscheck=False, cache=False)
+    return jit(_binary_sums), jit(_class_sums), int(numba.config.NUMBA_NUM_THREADS)
 
 
 class CompiledForest:
     """A forest of complete trees ready for the kernel: ``predict(X)`` sums leaf values.
 
-    ``feature``/``threshold``: (n_trees, 2**depth - 1) inner nodes in heap order;
-    ``value``: (n_trees, 2**depth, width) leaf values (or (n_trees, 2**depth) for width 1).
+    ``feature``/``threshold``: (n_trees, 2**depth - 1) inner nodes in heap order (children
+    of ``k``: ``2k+1`` when ``x[feature] < threshold``, else ``2k+2``); ``value``:
+    (n_trees, 2**depth, width) leaf values, or (n_trees, 2**depth) for width 1.
     """
 
     def __init__(self, feature: np.ndarray, threshold: np.ndarray, value: np.ndarray) -> None:
-        self._lib = kernel()
         n_trees, n_inner = threshold.shape
+        self.n_trees = n_trees
         self.depth = int(np.log2(n_inner + 1))
         self.width = 1 if value.ndim == 2 else value.shape[2]
-        self.feature = np.ascontiguousarray(feature, dtype=np.int16)
-        self.threshold = np.ascontiguousarray(threshold, dtype=np.float32)
-        self.value = np.ascontiguousarray(value, dtype=np.float64)
-        if self.value.shape[:2] != (n_trees, n_inner + 1) or self.feature.shape != (
-            n_trees,
-            n_inner,
+        if (
+            feature.shape != threshold.shape
+            or value.shape[:2] != (n_trees, n_inner + 1)
+            or n_inner != 2**self.depth - 1
         ):
             raise ValueError("feature, threshold and value describe different forests")
+        if np.any(feature < 0):
+            raise ValueError("negative feature index in the forest")
+        self.n_features = int(feature.max(initial=-1)) + 1  # the least a row must hold
+        self.feature = np.ascontiguousarray(feature, dtype=np.uint16).ravel()
+        self.threshold = np.ascontiguousarray(threshold, dtype=np.float32).ravel()
+        self.value = np.ascontiguousarray(value, dtype=np.float64).ravel()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """(n,) sums for width 1, else (n, width); ``X`` float32 of the trained features."""
         X = np.ascontiguousarray(X, dtype=np.float32)
-        out = np.empty((len(X), self.width))
-        if len(X):
-            self._lib.hepclf_forest_sum(
-                X.ctypes.data, len(X), X.shape[1], self.feature.ctypes.data,
-                self.threshold.ctypes.data, self.value.ctypes.data, len(self.threshold),
-                self.depth, self.width, out.ctypes.data,
-            )  # fmt: skip
-        return out[:, 0] if self.width == 1 else out
+        if X.ndim != 2 or X.shape[1] < self.n_features:
+            raise ValueError(
+                f"the forest reads {self.n_features} features; got an array of shape {X.shape}"
+            )
+        out = np.empty(len(X)) if self.width == 1 else np.empty((len(X), self.width))
+        if not len(X):
+            return out
+        binary, classes, threads = _kernels()
+        forest = (self.feature, self.threshold, self.value, self.n_trees, self.depth)
+
+        def share(start: int, stop: int) -> None:
+            rows, sums = X[start:stop].reshape(-1), out[start:stop].reshape(-1)
+            if self.width == 1:
+                binary(rows, X.shape[1], *forest, sums)
+            else:
+                classes(rows, X.shape[1], *forest, self.width, sums)
+
+        _in_threads(share, len(X), threads)
+        return out
+
+
+def _in_threads(share: Callable[[int, int], Any], n: int, threads: int) -> None:
+    """``share(start, stop)`` over contiguous slices of ``n`` events, one per thread (the
+    kernel releases the GIL); small batches stay in the calling thread."""
+    workers = max(1, min(threads, n // MIN_SHARE))
+    if workers == 1:
+        share(0, n)
+        return
+    edges = np.linspace(0, n, workers + 1).astype(int)
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(share, edges[:-1], edges[1:]))
