@@ -11,21 +11,23 @@ from hepclf.cli.app import app, console
 from hepclf.errors import ConfigError
 
 FILES_HELP = (
-    "FILE[:TREE], repeatable; quote globs ('data/ttH_*.root') so that one pattern makes one "
-    "sample. Without :TREE the tree with the most entries."
+    "FILE[:TREE], repeatable; quote a glob ('ntuples/ttbar_*.root') to make one sample of its "
+    "files; the default tree is the one with most entries."
 )
 
 
 @app.command()
 def init(
-    signal: Annotated[list[str], typer.Option(help=f"Signal files: {FILES_HELP}")] = [],  # noqa: B006
-    background: Annotated[list[str], typer.Option(help=f"Background files: {FILES_HELP}")] = [],  # noqa: B006
+    signal: Annotated[list[str] | None, typer.Option(help=f"Signal files: {FILES_HELP}")] = None,
+    background: Annotated[
+        list[str] | None, typer.Option(help=f"Background files: {FILES_HELP}")
+    ] = None,
     class_: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--class", help="Files of another class, NAME=FILE[:TREE] (multi-class), repeatable."
         ),
-    ] = [],  # noqa: B006
+    ] = None,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="The pipeline YAML to write.")
     ] = Path("pipeline.yaml"),
@@ -42,9 +44,9 @@ def init(
 
     if output.exists() and not force:
         raise ConfigError(f"{output}: exists already; give another --output or add --force")
-    inputs = [DraftInput.parse("signal", s) for s in signal]
-    inputs += [DraftInput.parse("background", b) for b in background]
-    for spec in class_:
+    inputs = [DraftInput.parse("signal", s) for s in signal or []]
+    inputs += [DraftInput.parse("background", b) for b in background or []]
+    for spec in class_ or []:
         name, sep, files = spec.partition("=")
         if not sep or not name or not files:
             raise ConfigError(
