@@ -8,6 +8,7 @@ from feature columns share it, so both give the same numbers as training saw.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from hepclf import __version__
 from hepclf.categories import CategoryModel, is_category_model
 from hepclf.config import FeatureConfig
 from hepclf.errors import InputDataError
-from hepclf.features import compute_features, describe_nonfinite, feature_branches
+from hepclf.features import compute_features, describe_nonfinite, event_ids, feature_branches
 from hepclf.models import Classifier, load_model
 from hepclf.normalize import Normalizer
 
@@ -37,6 +38,22 @@ def find_bundle(folder: Path) -> Path | None:
         return folder
     found = sorted(folder.rglob(SPEC_FILE))
     return found[0].parent if found else None
+
+
+_AVERAGED: set[str] = set()
+
+
+def warn_fold_average(model: str, situation: str) -> None:
+    """Say once per model and process that a k-fold model without event ids gives the
+    average of its fold models, not each event's out-of-fold score."""
+    if model in _AVERAGED:
+        return
+    _AVERAGED.add(model)
+    warnings.warn(
+        f"k-fold model {model!r} {situation}: it returns the average of its fold models, not "
+        "each event's out-of-fold score (the two differ, most for the training events)",
+        stacklevel=3,
+    )
 
 
 @dataclass
@@ -100,16 +117,13 @@ class ModelBundle:
         return np.column_stack([X, self._fold_of(event_id, len(X))])
 
     def _fold_of(self, event_id: Any, n_events: int) -> np.ndarray:
-        """The fold column appended for k-fold models: ``event_id % folds``, -1 if unknown."""
+        """The fold column appended for k-fold models: ``event_id % folds``; -1 (the fold
+        average, said once) without ids; a NaN or fractional id is an error, as at ingest."""
         if event_id is None:
+            how = f"is scored without its event-id column {self.event_id!r} (give it)"
+            warn_fold_average(self.name, how)
             return np.full(n_events, -1.0, dtype=np.float32)
-        raw = np.asarray(event_id)
-        if raw.dtype.kind == "f" and not np.isfinite(raw).all():  # unknown id: fold average
-            fold = np.full(n_events, -1.0, dtype=np.float32)
-            known = np.isfinite(raw)
-            fold[known] = self._fold_of(raw[known], int(known.sum()))
-            return fold
-        ids = raw.astype(np.int64)
+        ids = event_ids(event_id, str(self.event_id), np.arange(n_events))
         model = self.classifier
         folds = model.models[0].folds if isinstance(model, CategoryModel) else model.folds
         return (ids % folds).astype(np.float32)
@@ -184,7 +198,13 @@ class ModelBundle:
 
     def features_from_branches(self, arrays: Mapping[str, Any], n_events: int) -> np.ndarray:
         """Compute the feature columns from raw branches (awkward or NumPy arrays)."""
-        X = self.routed(compute_features(self.features, arrays, n_events), arrays)
+        return self.with_event_columns(compute_features(self.features, arrays, n_events), arrays)
+
+    def with_event_columns(self, X: np.ndarray, arrays: Mapping[str, Any]) -> np.ndarray:
+        """Computed feature columns ``X`` plus this model's own per-event columns (category,
+        fold) from the raw branches: ``X`` depends on the feature specification only, so
+        models sharing it may share ``X``, never these columns."""
+        X = self.routed(X, arrays)
         return self.with_folds(X, arrays[self.event_id] if self.event_id else None)
 
     def save(self, directory: str | Path) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,9 @@ from hepclf.expressions import parse
 from hepclf.files import close_matches, with_hints
 
 RESERVED_COLUMNS = ("label", "weight", "sample", "event_id")
+MAX_LEADING = 1000
+"""The most objects ``leading: N`` keeps per feature (N columns each): beyond, the table
+and its validation grow without bound for columns that would all be padding."""
 _NOT_IN_BRANCH = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -100,8 +104,8 @@ class FeatureConfig(_Strict):
     """a branch taken as it is (a plain string feature means this)"""
     expr: str | None = None
     """an expression giving one number per event, e.g. `sum(Jet_pt)`"""
-    leading: int | None = Field(default=None, ge=1)
-    """keep the first N objects of a jagged branch as N columns"""
+    leading: int | None = Field(default=None, ge=1, le=MAX_LEADING)
+    """keep the first N objects of a jagged branch as N columns (at most 1000)"""
     pad: float = 0.0
     """the value of missing objects (fewer than `leading`)"""
     fill: float | None = None  # max/min/mean of an empty list; None: the pad value
@@ -210,7 +214,16 @@ class EvaluationConfig(_Strict):
     """the `metrics.json` key that picks the best model"""
 
 
-class BinningConfig(_Strict):
+class _Finite(_Strict):
+    """Numbers of the physics result: NaN and ±inf are refused (they would reach the fit and
+    be written to JSON as ``Infinity``)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
+
+
+class BinningConfig(_Finite):
     """Bins of the discriminant for the physics result: fixed ``edges`` or automatic.
 
     Automatic binning starts from ``bins`` bins of equal expected signal and merges them,
@@ -236,7 +249,7 @@ class BinningConfig(_Strict):
         return value
 
 
-class SystematicsConfig(_Strict):
+class SystematicsConfig(_Finite):
     """Uncertainties of the physics result; MC statistics (staterror) are always included.
 
     ``normsys``: per-sample normalisation uncertainty, relative (0.1 = ±10 %) or
@@ -259,7 +272,7 @@ class SystematicsConfig(_Strict):
         return value
 
 
-class ResultConfig(_Strict):
+class ResultConfig(_Finite):
     """Expected physics result per model (pyhf): discovery significance and limit on mu.
 
     Expected yield of an event = weight × sample ``scale`` ÷ ``sum_weights`` ×
@@ -381,7 +394,7 @@ class PipelineConfig(_Strict):
             if "category" in self.feature_columns:
                 raise ValueError("with 'categories', no feature may be called 'category'")
         columns = self.feature_columns
-        duplicates = sorted({c for c in columns if columns.count(c) > 1})
+        duplicates = sorted(c for c, n in Counter(columns).items() if n > 1)
         if duplicates:
             raise ValueError(f"feature columns must be unique, repeated: {duplicates}")
         reserved = sorted(set(columns) & set(RESERVED_COLUMNS))

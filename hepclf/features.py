@@ -185,3 +185,24 @@ def describe_nonfinite(
         more = ", ..." if len(rows) > shown else ""
         parts.append(f"{columns[j]!r} for {len(rows)} events (entries {first}{more})")
     return "NaN or infinite values in feature " + "; ".join(parts)
+
+
+def event_ids(raw: Any, branch: str, entries: np.ndarray, shown: int = 5) -> np.ndarray:
+    """Event ids as int64; a NaN, infinite or fractional id is an error naming the branch
+    and entries, at ingest and at scoring alike: such an event has no fold, and training
+    and scoring would otherwise each put it somewhere else."""
+    values = np.asarray(ak.to_numpy(raw) if isinstance(raw, ak.Array) else raw)
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64, copy=False)
+    numbers = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(numbers) | (numbers != np.round(numbers)) | (np.abs(numbers) >= 2.0**63)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        first = ", ".join(str(int(e)) for e in entries[rows[:shown]])
+        more = ", ..." if len(rows) > shown else ""
+        raise InputDataError(
+            f"event id branch {branch!r} holds {len(rows)} values that are not integers (NaN, "
+            f"infinite or fractional; entries {first}{more}); every event needs an integer id "
+            "to have a fold: fix the branch, or leave these events out with a selection"
+        )
+    return numbers.astype(np.int64)

@@ -110,7 +110,8 @@ def run_pipeline(
                     table.X[train], table.columns, is_signal, table.weight[train], plots
                 )
             tracker.log_files(inputs.values(), "plots")
-            example = table.X[data.split.test[:INPUT_EXAMPLE_ROWS]]
+            example_rows = data.split.test[:INPUT_EXAMPLE_ROWS]
+            example, example_ids = table.X[example_rows], table.event_id[example_rows]
             tuned = tune_pipeline(config, data, list(chosen), tracker.tracking_uri, progress)
             for tuned_name, tuning in tuned.items():  # the final fit uses the best parameters
                 chosen[tuned_name] = {**chosen[tuned_name], **tuning.best_params}
@@ -123,7 +124,8 @@ def run_pipeline(
                     if config.result is not None:
                         add_physics(result, config, table, data.split.test, staging)
                     bundle = bundle_of(result, config, data)
-                    tracker.log_model(result, bundle, input_example_for(bundle, example))
+                    logged_example = input_example_for(bundle, example, example_ids)
+                    tracker.log_model(result, bundle, logged_example)
                 results[name] = result
                 progress.model_done(result)
             selection = select_champion(results, config.evaluation.select_metric)

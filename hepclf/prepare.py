@@ -55,7 +55,12 @@ class PreparedData:
 
 def prepare(config: PipelineConfig, table: FeatureTable) -> PreparedData:
     """Split, fit the normaliser on training rows only, and derive training weights."""
-    split = split_table(table, config.split, use_event_id=config.event_id is not None)
+    split = split_table(
+        table,
+        config.split,
+        use_event_id=config.event_id is not None,
+        class_names=config.class_names,
+    )
     normalizer = Normalizer.fit(table.X[split.train], config.normalization)
 
     def fit_arrays(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

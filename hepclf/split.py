@@ -13,7 +13,10 @@ event of that one (``hepclf.crossval``); train and test then both hold every row
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -22,6 +25,13 @@ from hepclf.config import SplitConfig
 from hepclf.errors import InputDataError
 from hepclf.ingest.table import FeatureTable
 from hepclf.models.folds import assign_folds
+from hepclf.weights import require_positive_class_weights
+
+if TYPE_CHECKING:
+    from hepclf.config import PipelineConfig
+
+SPLIT_TAG = "hepclf.split"
+"""The MLflow tag of a training run holding :func:`split_fingerprint` (JSON)."""
 
 
 @dataclass(frozen=True)
@@ -37,12 +47,17 @@ class SplitIndices:
 
 
 def split_table(
-    table: FeatureTable, config: SplitConfig, *, use_event_id: bool = False
+    table: FeatureTable,
+    config: SplitConfig,
+    *,
+    use_event_id: bool = False,
+    class_names: Sequence[str] = (),
 ) -> SplitIndices:
     """Split the rows of ``table`` as ``config`` says.
 
     ``use_event_id`` (the pipeline names an ``event_id`` branch) makes ``kfold`` assign
     folds by ``event_id % folds``; the ``event_id`` method always uses the ids.
+    ``class_names`` name the labels in errors.
     """
     rows = np.arange(len(table))
     if config.method == "kfold":
@@ -50,6 +65,8 @@ def split_table(
         fold = assign_folds(len(table), config.folds, config.seed, ids)
         for k in range(config.folds):
             _require_both_classes(table, rows[fold == k], f"fold {k}")
+        names = list(class_names) or [str(c) for c in range(int(table.label.max()) + 1)]
+        require_positive_class_weights(table.label, table.weight, fold, names, "split.folds")
         return SplitIndices(rows, rows[:0], rows, fold)
     if config.method == "random":
         fit_rows, test = train_test_split(
@@ -79,3 +96,38 @@ def _require_both_classes(table: FeatureTable, rows: np.ndarray, part: str) -> N
             f"the {part} part has {len(rows)} events but not every class; check split settings "
             "(test_fraction, event_id folds) and that every class has enough events"
         )
+
+
+def split_fingerprint(config: PipelineConfig, table: FeatureTable) -> dict[str, Any]:
+    """Everything that decides which events are test events: the split settings, the
+    event-id rule and a digest of the rows split (their classes, samples, weights and ids).
+
+    Stored with a training run, so that ``hepclf result`` can refuse a pipeline that would
+    count training events as test events.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    arrays = (table.label, table.sample, table.weight, table.event_id)
+    for array, kind in zip(arrays, ("<i8", "<i8", "<f8", "<i8"), strict=True):
+        digest.update(np.ascontiguousarray(array, dtype=kind).tobytes())  # cached or fresh
+    return {
+        **config.split.model_dump(mode="json"),
+        "event_id": config.event_id,
+        "events": len(table),
+        "rows": digest.hexdigest(),
+    }
+
+
+def split_differences(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between a training run's split fingerprint and this one, in words."""
+    differences = [
+        f"{key}: {recorded.get(key)!r} in training, {now.get(key)!r} now"
+        for key in sorted(set(recorded) | set(now))
+        if key not in ("rows", "events") and recorded.get(key) != now.get(key)
+    ]
+    if not differences and recorded.get("rows") != now.get("rows"):
+        differences.append(
+            f"the events: {recorded.get('events')} events in training, {now.get('events')} "
+            "now, or the same number with other classes, samples, weights or ids (changed "
+            "selection, files or sample settings)"
+        )
+    return differences

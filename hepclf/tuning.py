@@ -41,13 +41,13 @@ from hepclf.models import MODEL_TYPES, build_model
 from hepclf.normalize import Normalizer
 from hepclf.results import TuningResult
 from hepclf.split import SplitIndices
-from hepclf.weights import training_weights
+from hepclf.tuning_storage import STORAGE_FILE, open_storage
+from hepclf.weights import require_positive_class_weights, training_weights
 
 if TYPE_CHECKING:
     from hepclf.prepare import PreparedData
     from hepclf.progress import Progress
 
-STORAGE_FILE = "hepclf_tuning.db"
 FOLD_RULE = "stratified-kfold"
 """How tuning folds are drawn; part of a study's fingerprint, so a study made with other
 folds is never resumed."""
@@ -254,13 +254,13 @@ def tune_model(
         )
     base = dict(base_params or {})
     fold = tuning_folds(y, folds, seed, classes)
+    if eval_weight is not None:
+        names = list(classes or [str(c) for c in range(int(y.max()) + 1)])
+        require_positive_class_weights(y, eval_weight, fold, names, "tune.folds")
     study_name = study_name or f"{name}-{study_key(base, folds, seed, data_fingerprint(X, y))}"
     storage_url = _storage_url(storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        # the heartbeat marks trials of a killed process as failed when the study resumes
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        rdb = optuna.storages.RDBStorage(storage_url, heartbeat_interval=30, grace_period=120)
+    rdb = open_storage(storage_url)
     study = optuna.create_study(
         study_name=study_name,
         storage=rdb,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from hepclf.errors import InputDataError
 
 
 def training_weights(
@@ -30,3 +34,27 @@ def training_weights(
             if total > 0:
                 w[rows] *= keep.sum() / len(classes) / total
     return np.flatnonzero(keep), w[keep]
+
+
+def require_positive_class_weights(
+    label: np.ndarray,
+    weight: np.ndarray,
+    fold: np.ndarray,
+    class_names: Sequence[str],
+    setting: str,
+) -> None:
+    """Every fold must give every class a positive total weight: its efficiencies, ROC and
+    KS test are measured per class and are undefined otherwise (negative weights can sum
+    below zero in a small fold). ``setting``: the YAML key that sets the folds."""
+    n_folds, n_classes = int(fold.max()) + 1, len(class_names)
+    totals = np.zeros((n_folds, n_classes))
+    np.add.at(totals, (fold, label), weight)
+    bad = np.argwhere(~(totals > 0))
+    if len(bad):
+        k, c = (int(v) for v in bad[0])
+        raise InputDataError(
+            f"{setting}: fold {k} of {n_folds} gives class {class_names[c]!r} a total weight "
+            f"of {totals[k, c]:.4g} (negative weights; {len(bad)} fold/class pairs in all), so "
+            f"its ROC and KS test are undefined; use fewer folds ({setting}) or more events "
+            "(evaluation keeps the weights' signs whatever negative_weights says)"
+        )

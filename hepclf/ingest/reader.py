@@ -120,6 +120,17 @@ def _cause(err: BaseException) -> str:
     return f"{type(err).__name__}: {_first_line(err)}"
 
 
+def tree_names(path: str) -> list[str] | None:
+    """The trees (TTree, RNTuple) of a ROOT file by name; None when it cannot be listed
+    (scoring it then reports why)."""
+    try:
+        with uproot.open(path) as file:
+            classes = file.classnames()
+    except Exception:
+        return None
+    return sorted({k.rsplit(";", 1)[0] for k, v in classes.items() if v in TREE_CLASSES})
+
+
 def open_tree(path: str, tree: str) -> Any:
     """The TTree or RNTuple ``tree`` in ``path``; errors say what is wrong with the file."""
     if "://" not in path and not os.path.isfile(path):

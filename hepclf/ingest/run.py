@@ -19,7 +19,13 @@ import numpy as np
 from hepclf.categories import assign, category_branches, require_one_category
 from hepclf.config import PipelineConfig, SampleConfig
 from hepclf.errors import InputDataError
-from hepclf.features import branches_of, compute_features, feature_branches, nonfinite_counts
+from hepclf.features import (
+    branches_of,
+    compute_features,
+    event_ids,
+    feature_branches,
+    nonfinite_counts,
+)
 from hepclf.files import expand_files
 from hepclf.ingest.generated import checked_sum, stored_sum_weights
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree, read_ahead
@@ -182,13 +188,10 @@ def _fill(
     generated = 0.0  # Σ weight over every entry read, for sum_weights: all_events
     for path, tree in plan.trees:
         where = plan.where(path)
+        in_file = entries  # entry numbers in messages count from this file's start
         for chunk in read_ahead(iterate_chunks(tree, plan.branches, config.step_size, where)):
             n_read = len(chunk)
-            ids = (
-                ak.to_numpy(chunk[config.event_id])
-                if config.event_id
-                else np.arange(entries, entries + n_read, dtype=np.int64)
-            )
+            numbers = np.arange(entries, entries + n_read, dtype=np.int64)
             entries += n_read
             n = n_read
             try:
@@ -199,9 +202,15 @@ def _fill(
                 generated += float(weight.sum())
             if plan.selection is not None:
                 mask = selection_mask(plan.selection, chunk, n_read)
-                chunk, ids = chunk[mask], ids[mask]
+                chunk, numbers = chunk[mask], numbers[mask]
                 weight = None if weight is None else weight[mask]
-                n = len(ids)
+                n = len(numbers)
+            ids = numbers  # without an id branch: the entry number within the sample
+            if config.event_id:  # selected events only: a selection may leave out bad ids
+                try:
+                    ids = event_ids(chunk[config.event_id], config.event_id, numbers - in_file)
+                except InputDataError as err:
+                    raise InputDataError(f"{where}: {err}") from None
             kept = table.filled - first + n  # this sample's share so far sizes a growth
             expected = (plan.entries - entries) * kept // max(entries, 1) + reserved_later
             rows = table.rows(n, expected)

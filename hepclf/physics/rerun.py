@@ -9,9 +9,11 @@ the training run, so the original run stays as it was.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +26,14 @@ from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError, HepclfError
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
-from hepclf.physics.step import RESULTS_DIR, model_physics, write_model_physics
+from hepclf.physics.step import (
+    RESULTS_DIR,
+    check_model_name,
+    model_physics,
+    write_model_physics,
+)
 from hepclf.progress import Progress
-from hepclf.split import split_table
+from hepclf.split import SPLIT_TAG, split_differences, split_fingerprint, split_table
 from hepclf.tracking.registry import load_bundle
 
 _RUN_ID = re.compile(r"^(?:runs:/)?([0-9a-f]{32})/?$")
@@ -62,10 +69,10 @@ def model_sources(source: str) -> tuple[dict[str, str], str]:
             f"{err.message.splitlines()[0]}. Check --tracking-uri / MLFLOW_TRACKING_URI"
         ) from None
     if "hepclf.model" in run.data.tags:
-        return {run.data.tags["hepclf.model"]: _model_uri(run)}, run_id
+        return {_tagged_name(run): _model_uri(run)}, run_id
     children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
     models = {
-        c.data.tags["hepclf.model"]: _model_uri(client.get_run(c.info.run_id))
+        _tagged_name(c): _model_uri(client.get_run(c.info.run_id))
         for c in children
         if "hepclf.model" in c.data.tags and c.info.status == "FINISHED"
     }
@@ -75,6 +82,49 @@ def model_sources(source: str) -> tuple[dict[str, str], str]:
             "give the pipeline run of `hepclf train` or a model URI"
         )
     return dict(sorted(models.items())), run_id
+
+
+def _tagged_name(run: mlflow.entities.Run) -> str:
+    """The model name a run's ``hepclf.model`` tag gives, refused unless a plain name."""
+    where = f"run {run.info.run_id} (tag hepclf.model)"
+    return check_model_name(run.data.tags["hepclf.model"], where)
+
+
+def check_split(config: PipelineConfig, table: FeatureTable, run_id: str, model: str) -> None:
+    """Refuse a pipeline whose split differs from the training run's: its test part would
+    hold training events. Runs and models without a record can only be warned about."""
+    if not run_id:
+        warnings.warn(
+            f"{model}: no training run is known, so the split cannot be checked; the result "
+            "is only right if the pipeline's samples and 'split:' are those of training",
+            stacklevel=2,
+        )
+        return
+    recorded = mlflow.get_run(run_id).data.tags.get(SPLIT_TAG)
+    if recorded is None:
+        warnings.warn(
+            f"run {run_id} records no split (trained before hepclf recorded it), so the split "
+            "cannot be checked; the result is only right if the pipeline's samples and "
+            "'split:' are those of training",
+            stacklevel=2,
+        )
+        return
+    differences = split_differences(json.loads(recorded), split_fingerprint(config, table))
+    if differences:
+        raise ConfigError(
+            f"{model}: the pipeline does not split the events as training run {run_id} did ("
+            + "; ".join(differences)
+            + "): training events would be counted as test events. Give `hepclf result` the "
+            "pipeline YAML the model was trained with; only its 'result:' block may change"
+        )
+
+
+def _run_of(uri: str) -> str:
+    """The run that logged a model URI ('' for a folder or a model without one)."""
+    try:
+        return mlflow.models.get_model_info(uri).run_id or ""
+    except Exception:  # a bundle folder, or a model MLflow cannot describe
+        return ""
 
 
 def _model_uri(run: mlflow.entities.Run) -> str:
@@ -100,7 +150,12 @@ def bundle_scores(
             f"model {bundle.name!r} is a k-fold model but the pipeline splits with "
             f"{config.split.method!r}; give the pipeline YAML the model was trained with"
         )
-    split = split_table(table, config.split, use_event_id=config.event_id is not None)
+    split = split_table(
+        table,
+        config.split,
+        use_event_id=config.event_id is not None,
+        class_names=config.class_names,
+    )
     rows = split.test
     frame = table.features_frame().iloc[rows]
     frame = frame.assign(**{column: table.event_id[rows] for column in bundle.fold_columns})
@@ -158,7 +213,8 @@ def recompute_results(
         for name, uri in sources.items():
             with progress.step(f"physics result of {name or uri} ..."):
                 bundle = load_bundle(uri)
-                name = name or bundle.name
+                name = check_model_name(name or bundle.name, f"model {uri}")
+                check_split(config, table, source_run or _run_of(uri), f"model {name!r}")
                 scores, rows = bundle_scores(bundle, config, table)
                 results[name] = model_physics(config, table, rows, scores)
                 write_model_physics(results[name], staging, name)

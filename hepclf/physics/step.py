@@ -12,6 +12,7 @@ channels are not done yet.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,10 +23,15 @@ from hepclf.errors import InputDataError
 from hepclf.ingest import FeatureTable
 from hepclf.physics.analysis import PhysicsResult, physics_result
 from hepclf.physics.io import write_result
-from hepclf.physics.yields import evaluated_fractions, events_for_result
+from hepclf.physics.yields import (
+    evaluated_fractions,
+    events_for_result,
+    require_evaluated_samples,
+)
 from hepclf.results import ModelResult
 
 RESULTS_DIR = "results"
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
 def discriminant(
@@ -60,6 +66,7 @@ def model_physics(
             "results are not done yet)"
         )
     fractions = evaluated_fractions(table.sample, rows, len(table.sample_names))
+    require_evaluated_samples(fractions, table.sample, table.weight, table.sample_names)
     events = events_for_result(
         config,
         score,
@@ -84,6 +91,19 @@ def add_physics(
     result.physics_files = files
 
 
+def check_model_name(name: str, where: str) -> str:
+    """``name`` if it is a model name (letters, digits, ``_``, ``-``): it becomes a folder
+    ``results/<name>/``, so a name from a run's tags may not lead out of it (``../``)."""
+    if not _MODEL_NAME.fullmatch(name):
+        raise InputDataError(
+            f"{where}: {name!r} is not a model name (letters, digits, '_' and '-' only); "
+            "nothing was written. Give the run of `hepclf train` or a model URI whose model "
+            "has a plain name"
+        )
+    return name
+
+
 def write_model_physics(result: PhysicsResult, output: Path, model: str) -> dict[str, Path]:
     """Files of one model under ``output/results/<model>/``."""
+    check_model_name(model, "the result's model")
     return write_result(result, Path(output) / RESULTS_DIR / model, model)

@@ -80,6 +80,23 @@ def evaluated_fractions(
     return np.divide(evaluated, total, out=np.zeros(n_samples), where=total > 0)
 
 
+def require_evaluated_samples(
+    fractions: np.ndarray, sample_all: np.ndarray, weight_all: np.ndarray, names: Sequence[str]
+) -> None:
+    """A sample with weight but no evaluated event would drop out of the templates and make
+    the result optimistic: refuse it, naming the sample and the cure."""
+    weight = np.bincount(sample_all, weights=np.abs(weight_all), minlength=len(names))
+    missing = [names[i] for i in np.flatnonzero((fractions == 0) & (weight > 0))]
+    if missing:
+        raise InputDataError(
+            f"sample(s) {missing} have events but none among the evaluated (test) events: "
+            "every one of them landed in training, so they would drop out of the templates "
+            "and the result would be optimistic. Use `split: {method: kfold}` (every event "
+            "is evaluated out of fold) or a larger split.test_fraction, or check the "
+            "event-id folds of the 'event_id' split"
+        )
+
+
 def expected_yields(
     weight: np.ndarray, sample: np.ndarray, fractions: np.ndarray, luminosity: float
 ) -> np.ndarray:

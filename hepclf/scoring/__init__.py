@@ -3,7 +3,8 @@
 Each input file is read chunk by chunk; every model computes its own features from the raw
 branches (the feature specification and normaliser travel with the model) and its scores
 are written, one entry per input entry and in the same order, to ``<stem>_scores.root``
-(a TTree with the input's tree name) or ``<stem>_scores.parquet``. Entry points:
+(a TTree with the input's tree name) or ``<stem>_scores.parquet``; an input with several
+trees gets ``<stem>_<tree>_scores.root`` (or ``.parquet``) per scored tree. Entry points:
 :func:`hepclf.scoring.runner.score_files` and the ``hepclf score`` command. Nothing heavy
 is imported here, so that ``hepclf --help`` stays fast.
 """

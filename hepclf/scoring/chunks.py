@@ -1,7 +1,8 @@
 """Score one chunk of events: selection, features per model, scores, kept branches.
 
 Models that share a feature specification share its computation: scoring a BDT and a DNN
-trained on the same pipeline computes the features once per chunk.
+trained on the same pipeline computes the features once per chunk. Only the computed
+features are shared; each model adds its own category and fold columns to them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import awkward as ak
 import numpy as np
 
 from hepclf.errors import InputDataError
-from hepclf.features import branches_of, describe_nonfinite
+from hepclf.features import branches_of, compute_features, describe_nonfinite
 from hepclf.scoring.outputs import Columns
 from hepclf.scoring.scorers import ScoringModel
 from hepclf.selection import selection_mask
@@ -66,12 +67,13 @@ def score_chunk(plan: ChunkPlan, chunk: ak.Array, first_entry: int) -> Columns:
         chunk = chunk[mask]
         entries = columns[ENTRY_BRANCH] = entries[mask]
         n = len(chunk)
-    features: dict[str, np.ndarray] = {}
+    computed: dict[str, np.ndarray] = {}  # by feature specification: shared by models
     for model in plan.models:
         key = json.dumps([f.model_dump(mode="json") for f in model.bundle.features])
-        if key not in features:
-            features[key] = model.bundle.features_from_branches(chunk, n)
-        proba = _probabilities(model, features[key], entries, plan.on_nonfinite)
+        if key not in computed:
+            computed[key] = compute_features(model.bundle.features, chunk, n)
+        X = model.bundle.with_event_columns(computed[key], chunk)  # its own category, fold
+        proba = _probabilities(model, X, entries, plan.on_nonfinite)
         columns.update(model.outputs(proba))
     for branch in plan.keep_branches:
         columns[branch] = chunk[branch]

@@ -143,7 +143,13 @@ def _score_tree(
     identity = input_identity(path, tree)
     classes = {m.branch: m.bundle.classes for m in plan.models if m.bundle.multiclass}
     meta = OutputMeta(
-        result.entries, plan.columns, settings.selection, models, identity, classes=classes
+        result.entries,
+        plan.columns,
+        settings.selection,
+        models,
+        identity,
+        classes=classes,
+        tree=settings.tree,
     )
     if not settings.overwrite and (output.exists() or output.is_symlink()):
         existing = inspect_output(output, settings.fmt, settings.tree)
@@ -193,6 +199,11 @@ def _complete_or_refuse(existing: ExistingOutput, meta: OutputMeta, output: Path
     """
     old = existing.meta
     assert old is not None, "a complete output has its meta"
+    if old.tree is not None and old.tree != meta.tree:
+        raise InputDataError(
+            f"{output} holds the scores of tree {old.tree!r}, this run scores {meta.tree!r}; "
+            "it is left as it is: choose another --out, or pass --overwrite to replace it"
+        )
     if old.columns != meta.columns or old.selection != meta.selection:
         raise InputDataError(
             f"{output} already exists with columns {list(old.columns)} and selection "

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 import uproot
 
 from hepclf import __version__
+from hepclf.config import branch_safe
 from hepclf.files import atomic_path, stale_partials
 
 Format = Literal["root", "parquet"]
@@ -52,11 +53,15 @@ class OutputMeta:
     writer: str = f"hepclf {__version__}"
     classes: dict[str, list[str]] = field(default_factory=dict)
     """Multi-class models only: score branch -> class order (``node_<label>`` indexes it)."""
+    tree: str | None = None
+    """The input tree scored (None in outputs of hepclf before it was recorded)."""
 
     def to_json(self) -> str:
         data = asdict(self)
         if not data["classes"]:  # two-class outputs keep their record as it was
             del data["classes"]
+        if data["tree"] is None:
+            del data["tree"]
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -70,6 +75,7 @@ class OutputMeta:
             dict(data["input"]),
             str(data["writer"]),
             dict(data.get("classes", {})),
+            data.get("tree"),
         )
 
 
@@ -97,11 +103,33 @@ class ExistingOutput:
     entries: int = 0
 
 
-def output_path(input_path: str, out_dir: Path | None, fmt: Format) -> Path:
-    """``<out_dir or the input's folder>/<input stem>_scores.<root|parquet>``."""
+def output_path(
+    input_path: str, out_dir: Path | None, fmt: Format, tree: str | None = None
+) -> Path:
+    """``<out_dir or the input's folder>/<input stem>_scores.<root|parquet>``; with ``tree``
+    (an input holding several trees) ``<input stem>_<tree>_scores.<root|parquet>``, so the
+    outputs of two trees of one file never share a name."""
     source = Path(input_path)
     folder = out_dir if out_dir is not None else source.parent
-    return folder / f"{source.stem}_scores{SUFFIX[fmt]}"
+    part = f"_{branch_safe(tree)}" if tree is not None else ""
+    return folder / f"{source.stem}{part}_scores{SUFFIX[fmt]}"
+
+
+def written_for_tree(path: Path, fmt: Format, tree: str) -> bool:
+    """Whether the hepclf output at ``path`` holds the scores of the input tree ``tree``:
+    its record names the tree, or (ROOT outputs of earlier versions) it holds that tree."""
+    if foreign_reason(path, fmt) is not None:
+        return False
+    try:
+        if fmt == "parquet":
+            kv = pq.read_schema(path).metadata or {}
+            return OutputMeta.from_json(kv[META_KEY.encode()].decode()).tree == tree
+        with uproot.open(path) as file:
+            recorded = OutputMeta.from_json(str(file[META_KEY])).tree
+            names = {k.rsplit(";", 1)[0] for k in file.keys(recursive=False)}
+        return recorded == tree if recorded is not None else tree in names
+    except Exception:  # unreadable: not claimed, so it is left as it is
+        return False
 
 
 def foreign_reason(path: Path, fmt: Format) -> str | None:
@@ -171,7 +199,7 @@ def _read_back(
         with uproot.open(path) as file:
             meta = OutputMeta.from_json(str(file[META_KEY]))
             raw_done = str(file[DONE_KEY]).encode() if DONE_KEY in file else None
-            scores = file[tree]
+            scores = file[meta.tree or tree]  # judged whole even if of another tree
             entries = int(scores.num_entries)
             for column in meta.columns:
                 branch = scores[column]

@@ -11,9 +11,10 @@ import uproot
 
 from hepclf.errors import InputDataError
 from hepclf.files import expand_files
+from hepclf.ingest.reader import tree_names
 from hepclf.progress import Progress
 from hepclf.scoring.file_job import FileResult, ScoreSettings, score_file
-from hepclf.scoring.outputs import output_path
+from hepclf.scoring.outputs import output_path, written_for_tree
 from hepclf.scoring.progress import score_progress
 from hepclf.scoring.scorers import ScoringModel
 
@@ -52,9 +53,23 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
     )
 
 
+def output_for(path: str, settings: ScoreSettings) -> Path:
+    """The output of one input: ``<stem>_scores``; ``<stem>_<tree>_scores`` when the input
+    holds several trees, so that scoring another tree never replaces this one's scores.
+    An output of an earlier hepclf under the old name, written for this tree, is still
+    found (and resumed or skipped) rather than scored again beside it."""
+    plain = output_path(path, settings.out_dir, settings.fmt)
+    trees = tree_names(path)
+    if trees is None or len(trees) <= 1:  # unreadable files are reported when scored
+        return plain
+    named = output_path(path, settings.out_dir, settings.fmt, settings.tree)
+    earlier = not named.exists() and plain.is_file()
+    return plain if earlier and written_for_tree(plain, settings.fmt, settings.tree) else named
+
+
 def plan_outputs(inputs: Sequence[str], settings: ScoreSettings) -> list[tuple[str, Path]]:
     """The output path of every input; two inputs may not share one output."""
-    plan = [(path, output_path(path, settings.out_dir, settings.fmt)) for path in inputs]
+    plan = [(path, output_for(path, settings)) for path in inputs]
     seen: dict[Path, str] = {}
     for path, output in plan:
         key = output.resolve()

@@ -200,9 +200,10 @@ def features_from_columns(columns: Mapping[str, Sequence[Any]], bundle: ModelBun
         raise PayloadError(
             f"missing feature column(s) {missing}; model {bundle.name!r} needs the columns {names}"
         )
-    lengths = {c: len(columns[c]) for c in names}
+    extra = [c for c in (*bundle.routing_columns, *bundle.fold_columns) if c in columns]
+    lengths = {c: len(columns[c]) for c in dict.fromkeys([*names, *extra])}
     if len(set(lengths.values())) > 1:
-        raise PayloadError(f"feature columns must have equal lengths, got {lengths}")
+        raise PayloadError(f"columns must have equal lengths (one value per event), got {lengths}")
     X = np.empty((lengths[names[0]], len(names)), dtype=np.float32)
     for j, name in enumerate(names):
         X[:, j] = _numbers(columns[name], f"columns.{name}")

@@ -23,6 +23,7 @@ from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import Metric
 from mlflow.types import ColSpec, Schema
 
+from hepclf.split import SPLIT_TAG, split_fingerprint
 from hepclf.tracking.provenance import git_commit, git_dirty, package_versions
 from hepclf.tracking.pyfunc import log_bundle
 from hepclf.tracking.registry import register_model
@@ -110,6 +111,7 @@ class PipelineTracker:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         self.experiment = experiment or config.experiment or config.name
         self.run_id = ""
+        self._split_tag = ""
 
     def __enter__(self) -> PipelineTracker:
         self.tracking_uri = use_store(self.explicit_uri, create=True)
@@ -150,6 +152,8 @@ class PipelineTracker:
         params["features"] = ",".join(table.columns)
         params["models"] = ",".join(self.config.models)
         mlflow.log_params(params)
+        self._split_tag = json.dumps(split_fingerprint(self.config, table), sort_keys=True)
+        mlflow.set_tag(SPLIT_TAG, self._split_tag)  # `hepclf result` checks its split with it
         summary = {
             "events": len(table),
             "train": len(split.train),
@@ -186,7 +190,10 @@ class PipelineTracker:
         with mlflow.start_run(run_name=result.name, nested=True) as run:
             result.run_id = run.info.run_id
             model = result.classifier
-            mlflow.set_tags({"hepclf.model": result.name, "hepclf.device": model.device_})
+            tags = {"hepclf.model": result.name, "hepclf.device": model.device_}
+            if self._split_tag:
+                tags[SPLIT_TAG] = self._split_tag
+            mlflow.set_tags(tags)
             mlflow.log_params(flatten("", model.hyperparameters, {}))
             mlflow.log_metrics({k: float(v) for k, v in result.metrics().items()})
             if result.folds is not None:  # k-fold: one value per fold, step = fold

@@ -84,14 +84,22 @@ def requirements_for(bundle: ModelBundle) -> list[str]:
     return pins
 
 
-def input_example_for(bundle: ModelBundle, X: np.ndarray, rows: int = 5) -> pd.DataFrame | None:
-    """A few real events as the raw feature columns the model takes (float64, as signed).
+def input_example_for(
+    bundle: ModelBundle, X: np.ndarray, event_id: np.ndarray | None = None, rows: int = 5
+) -> pd.DataFrame | None:
+    """A few real events as the raw feature columns the model takes (float64, as signed)
+    and, for a k-fold model, their event ids: a request copied from the example (the
+    ``serving_input_example.json`` of ``mlflow models serve``) then gets each event's
+    out-of-fold score, not the fold average.
 
     None for a category model: it also needs the routing branches, which are not features.
     """
     if bundle.routing_columns:
         return None
-    return pd.DataFrame(np.asarray(X[:rows], dtype=np.float64), columns=bundle.columns)
+    frame = pd.DataFrame(np.asarray(X[:rows], dtype=np.float64), columns=bundle.columns)
+    if bundle.event_id and event_id is not None:
+        frame[bundle.event_id] = np.asarray(event_id[:rows], dtype=np.int64)
+    return frame
 
 
 def log_bundle(

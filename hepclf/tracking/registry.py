@@ -13,6 +13,12 @@ from hepclf.errors import HepclfError
 CHAMPION_ALIAS = "champion"
 
 
+_RUN_URI_HINT = (
+    " A run's model is named after its model type: runs:/RUN_ID/bdt, runs:/RUN_ID/xgb, ... "
+    "(MLflow 3 keeps no runs:/RUN_ID/model)."
+)
+
+
 def load_bundle(model: str) -> ModelBundle:
     """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/ID/PATH`` or a folder."""
     local = Path(model).expanduser()
@@ -20,15 +26,18 @@ def load_bundle(model: str) -> ModelBundle:
         if ":/" not in model:
             raise HepclfError(
                 f"model {model!r}: no such folder, and not an MLflow URI; give models:/NAME@ALIAS, "
-                "models:/NAME/VERSION, runs:/RUN_ID/model or a model folder"
+                "models:/NAME/VERSION, runs:/RUN_ID/MODEL_TYPE (e.g. runs:/RUN_ID/bdt) or a "
+                "model folder"
             )
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model))
         except MlflowException as err:
+            hint = _RUN_URI_HINT if model.startswith("runs:/") else ""
             raise HepclfError(
                 f"model {model!r} cannot be fetched from MLflow at {mlflow.get_tracking_uri()}: "
                 f"{err.message.splitlines()[0]}. Check the name, version or alias "
                 "(`hepclf compare`, or the MLflow UI) and MLFLOW_TRACKING_URI / --tracking-uri."
+                + hint
             ) from None
     bundle_dir = find_bundle(local)
     if bundle_dir is None:

@@ -71,7 +71,7 @@ def use_store_for(models: list[str], explicit: str | None = None) -> str:
         if not Path(source).expanduser().exists() and not _is_mlflow_reference(source):
             raise HepclfError(
                 f"model {source!r}: no such folder, and not an MLflow URI; give "
-                "models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model, a logged model "
+                "models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/MODEL_TYPE, a logged model "
                 "id (m-...) or a model folder"
             )
     if all(Path(source).expanduser().exists() for source in sources):

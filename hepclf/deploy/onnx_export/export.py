@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hepclf import __version__
-from hepclf.bundle import ModelBundle
+from hepclf.bundle import ModelBundle, warn_fold_average
 from hepclf.deploy.onnx_export.graph import TOLERANCE
 from hepclf.errors import HepclfError
 from hepclf.files import write_atomic
@@ -88,6 +88,8 @@ def build_onnx(
     from hepclf.models.folds import FoldEnsemble
 
     folds = isinstance(bundle.classifier, FoldEnsemble)  # k-fold: one graph, the fold average
+    if folds:
+        warn_fold_average(bundle.name, "is exported to ONNX, whose input has no event id")
     converter = importlib.import_module(
         "hepclf.deploy.onnx_export.folds" if folds else CONVERTERS[model_type]
     )
