@@ -21,6 +21,7 @@ import mlflow
 import numpy as np
 
 from hepclf.evaluation import figures, plots
+from hepclf.evaluation.feature_plots import plot_feature_distributions
 from hepclf.ingest import FeatureTable
 from hepclf.tracking.logging import TableDataset
 from hepclf.tracking.store import use_store
@@ -79,7 +80,7 @@ def main() -> None:
             plots.plot_correlation_matrices(
                 X, table.columns, y, w, folder / "a.png", folder / "b.png"
             )
-            plots.plot_feature_distributions(X, table.columns, y, w, folder / "c.png")
+            plot_feature_distributions(X, table.columns, y, w, folder / "c.png")
 
         def capped() -> None:
             figures.input_plots(table.X, table.columns, table.label, table.weight, folder)

@@ -125,6 +125,11 @@ class CategoryModel:
         return self.models[0].hyperparameters
 
     @property
+    def importance_type(self) -> str:
+        """The importance the parts' ``feature_importances_`` hold (averaged here)."""
+        return str(getattr(self.models[0], "importance_type", "")) + " (mean)"
+
+    @property
     def feature_importances_(self) -> np.ndarray:
         """Mean over categories (absent when a category's model has none)."""
         found = [getattr(m, "feature_importances_", None) for m in self.models]

@@ -204,7 +204,12 @@ class TuneConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
-    """Evaluation and model-selection settings."""
+    """Evaluation and model-selection settings.
+
+    ``skip_flagged``: pass over models flagged over-trained when choosing the champion.
+    Default: yes for a single split (their test figures may be optimistic), no under
+    k-fold, whose out-of-fold figures are honest; the flag is reported either way.
+    """
 
     ks_threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
     """a KS p-value below this flags the model as overtrained"""
@@ -212,6 +217,9 @@ class EvaluationConfig(_Strict):
     """bins of ROOT's binned KS test; `null`: the unbinned test"""
     select_metric: str = "auc_test"
     """the `metrics.json` key that picks the best model"""
+    skip_flagged: bool | None = None
+    """pass over models flagged over-trained for the champion (default: yes, but not under
+    k-fold)"""
 
 
 class _Finite(_Strict):
@@ -419,6 +427,12 @@ class PipelineConfig(_Strict):
         return self
 
     @property
+    def skip_flagged(self) -> bool:
+        """``evaluation.skip_flagged``, or its default for the split (no under k-fold)."""
+        chosen = self.evaluation.skip_flagged
+        return self.split.method != "kfold" if chosen is None else chosen
+
+    @property
     def class_names(self) -> list[str]:
         """The classes in label order: a table's ``label`` holds indices into this list.
 
@@ -448,6 +462,11 @@ class PipelineConfig(_Strict):
     def feature_columns(self) -> list[str]:
         """All table columns produced by the features, in order."""
         return [c for f in self.features for c in f.columns]
+
+    @property
+    def padding_values(self) -> dict[str, float]:
+        """The padding value of every column of a leading-N feature (plots mark them)."""
+        return {c: f.pad for f in self.features if f.leading is not None for c in f.columns}
 
     def ingest_fingerprint(self) -> str:
         """A hash of everything that changes the ingested table (not models or split)."""

@@ -29,6 +29,7 @@ from hepclf.progress import Progress
 from hepclf.report import select_champion, write_reports
 from hepclf.results import ModelResult, PipelineResult
 from hepclf.training import bundle_of, select_models, train_model
+from hepclf.weights import negative_weights_note
 
 __all__ = ["ModelResult", "PipelineResult", "PreparedData", "prepare", "run_pipeline"]
 
@@ -91,11 +92,7 @@ def run_pipeline(
         f"test {len(data.split.test):,}"
     )
     if data.negative_weights:
-        progress.note(
-            f"note: {data.negative_weights:,} training/validation events have negative weights; "
-            "the models train on |w| (set negative_weights: drop to leave them out); "
-            "evaluation keeps signs"
-        )
+        progress.note(negative_weights_note(data.negative_weights, chosen, config.seed))
     staging = staging_dir(output)
     plots = staging / "plots"
     train_parts = data.labels_and_weights("train"), data.labels_and_weights("test")
@@ -107,11 +104,22 @@ def run_pipeline(
                 signal = [config.class_names.index(c) for c in config.signal_classes]
                 is_signal = np.isin(table.label[train], signal).astype(np.int8)
                 inputs = figures.input_plots(
-                    table.X[train], table.columns, is_signal, table.weight[train], plots
+                    table.X[train],
+                    table.columns,
+                    is_signal,
+                    table.weight[train],
+                    plots,
+                    pads=config.padding_values,
                 )
             tracker.log_files(inputs.values(), "plots")
             example_rows = data.split.test[:INPUT_EXAMPLE_ROWS]
             example, example_ids = table.X[example_rows], table.event_id[example_rows]
+            test_rows = data.split.test[figures.plot_sample(len(data.split.test), 20_000)]
+            held_out = (
+                data.normalizer.transform(table.X[test_rows]),
+                table.label[test_rows],
+                table.weight[test_rows],
+            )
             tuned = tune_pipeline(config, data, list(chosen), tracker.tracking_uri, progress)
             for tuned_name, tuning in tuned.items():  # the final fit uses the best parameters
                 chosen[tuned_name] = {**chosen[tuned_name], **tuning.best_params}
@@ -120,7 +128,9 @@ def run_pipeline(
                 with progress.step(f"training {name} ..."):
                     result = train_model(name, params, config, data, progress)
                     result.tuning = tuned.get(name)
-                    figures.model_plots(result, *train_parts, table.columns, plots)
+                    figures.model_plots(
+                        result, *train_parts, table.columns, plots, held_out=held_out
+                    )
                     if config.result is not None:
                         add_physics(result, config, table, data.split.test, staging)
                     bundle = bundle_of(result, config, data)
@@ -128,7 +138,9 @@ def run_pipeline(
                     tracker.log_model(result, bundle, logged_example)
                 results[name] = result
                 progress.model_done(result)
-            selection = select_champion(results, config.evaluation.select_metric)
+            selection = select_champion(
+                results, config.evaluation.select_metric, config.skip_flagged
+            )
             result = PipelineResult(
                 config.name,
                 results,

@@ -49,7 +49,7 @@ class PreparedData:
 
     @property
     def negative_weights(self) -> int:
-        """Training and validation events with negative weight (they train as |w|)."""
+        """Training and validation events with negative weight (``negative_weights: keep``)."""
         return int((self.w_fit < 0).sum() + (self.w_val < 0).sum())
 
 

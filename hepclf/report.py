@@ -25,10 +25,12 @@ class Column:
     title: str
     keys: tuple[str, ...]
     header: str = ""
+    stacked: bool = False
+    """Values one above the other (two lines per model) instead of 'a/b'."""
 
     def cell(self, metrics: Mapping[str, float]) -> str:
         values = [format_value(k, metrics.get(k)) for k in self.keys]
-        return "/".join(values)
+        return ("\n" if self.stacked else "/").join(values)
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -53,6 +55,28 @@ COLUMNS: tuple[Column, ...] = (
     Column("train s", ("train_seconds",)),
 )
 """The comparison columns (flat metric keys, as logged to MLflow)."""
+STACKED_COLUMNS: tuple[Column, ...] = (
+    Column("AUC test/train", ("auc_test", "auc_train"), "AUC\ntest\ntrain", True),
+    Column(
+        "effS@B=0.01 test/train",
+        ("eff_s_at_eff_b_0.01_test", "eff_s_at_eff_b_0.01_train"),
+        "effS@\nB=0.01\ntest\ntrain",
+        True,
+    ),
+    Column(
+        "effS@B=0.1 test/train",
+        ("eff_s_at_eff_b_0.1_test", "eff_s_at_eff_b_0.1_train"),
+        "effS@\nB=0.1\ntest\ntrain",
+        True,
+    ),
+    Column("KS p sig/bkg", ("ks_pvalue_signal", "ks_pvalue_background"), "KS p\nsig\nbkg", True),
+    *(c for c in COLUMNS if c.keys[0] in ("ks_pvalue_min", "z0_expected", "mu_up_expected")),
+    Column("overtrained", ("overtrained",), "over-\ntrained"),
+    Column("train s", ("train_seconds",), "train\ns"),
+)
+"""The same figures for a narrow terminal: each test/train pair one above the other."""
+NARROW_DROP_ORDER = ("train s", "mu95 exp", "effS@B=0.01 test/train", "KS p sig/bkg")
+"""Columns a terminal too narrow for the stacked table leaves out, first to last."""
 OPTIONAL_KEYS = frozenset(
     {
         "z0_expected",
@@ -98,6 +122,8 @@ class Comparison:
     columns: list[Column]
     rows: list[list[str]]
     best: str | None = None
+    metrics: Mapping[str, Mapping[str, float]] | None = None
+    """The flat metrics per model, for other layouts of the same table."""
 
     @property
     def titles(self) -> list[str]:
@@ -110,19 +136,28 @@ class Comparison:
 
 
 def comparison(
-    metrics: Mapping[str, Mapping[str, float]], best: str | None, title: str
+    metrics: Mapping[str, Mapping[str, float]],
+    best: str | None,
+    title: str,
+    columns: tuple[Column, ...] = COLUMNS,
+    leave_out: tuple[str, ...] = (),
 ) -> Comparison:
-    """Rows for models given as {name: flat metrics}; the champion is marked with '*'."""
-    columns = [
+    """Rows for models given as {name: flat metrics}; the champion is marked with '*'.
+
+    ``columns``: :data:`COLUMNS` (one line per model) or :data:`STACKED_COLUMNS`;
+    ``leave_out``: titles of columns not to show.
+    """
+    shown = [
         c
-        for c in COLUMNS
-        if c.keys[0] not in OPTIONAL_KEYS or any(c.keys[0] in m for m in metrics.values())
+        for c in columns
+        if (c.keys[0] not in OPTIONAL_KEYS or any(c.keys[0] in m for m in metrics.values()))
+        and c.title not in leave_out
     ]
     rows = [
-        [name + (" *" if name == best else ""), *(c.cell(m) for c in columns)]
+        [name + (" *" if name == best else ""), *(c.cell(m) for c in shown)]
         for name, m in metrics.items()
     ]
-    return Comparison(title, columns, rows, best)
+    return Comparison(title, shown, rows, best, metrics)
 
 
 def run_comparison(result: PipelineResult) -> Comparison:
@@ -137,15 +172,20 @@ def run_comparison(result: PipelineResult) -> Comparison:
 # -- champion ----------------------------------------------------------------------------
 
 
-def select_champion(results: Mapping[str, ModelResult], metric: str) -> Selection:
-    """The model with the best ``metric`` among those not flagged over-trained.
+def select_champion(
+    results: Mapping[str, ModelResult], metric: str, skip_flagged: bool = True
+) -> Selection:
+    """The model with the best ``metric``; with ``skip_flagged``, among those not flagged
+    over-trained.
 
     Best is highest, except for :data:`LOWER_IS_BETTER` metrics (the expected limit
     ``mu_up_expected``, whose median is the flat metric).
 
-    An over-trained model's test score is an optimistic guess of how it generalises, so it
-    is passed over even when its number is higher. When every model is over-trained the
-    best one is still chosen, with a warning saying so.
+    With a single split an over-trained model's test score is an optimistic guess of how
+    it generalises, so ``skip_flagged`` passes it over even when its number is higher (when
+    every model is flagged the best one is still chosen, with a warning). Under k-fold the
+    metric is out-of-fold, every event scored by a model that never saw it: that is the
+    honest figure, so the pipeline chooses by it alone and only reports the flag.
     """
     values = {n: r.metrics().get(metric) for n, r in results.items()}
     if any(v is None for v in values.values()):
@@ -155,7 +195,20 @@ def select_champion(results: Mapping[str, ModelResult], metric: str) -> Selectio
             "a 'result:' block)"
         )
     ranked = sorted(values, key=lambda n: float(values[n]), reverse=metric not in LOWER_IS_BETTER)
-    fine = [n for n in ranked if not results[n].overtrained]
+    flagged = [n for n in ranked if results[n].overtrained]
+    if not skip_flagged:
+        best = ranked[0]
+        selection = Selection(
+            best, metric, float(values[best]), flagged=flagged, skip_flagged=False
+        )
+        if best in flagged:
+            selection.note = (
+                f"champion {best} (best {metric}) is flagged over-trained (KS test of train "
+                "vs out-of-fold scores); its out-of-fold figures are still honest. Set "
+                "evaluation.skip_flagged: true to pass over flagged models."
+            )
+        return selection
+    fine = [n for n in ranked if n not in flagged]
     if not fine:
         best = ranked[0]
         warning = (
@@ -163,10 +216,10 @@ def select_champion(results: Mapping[str, ModelResult], metric: str) -> Selectio
             f"{results[best].report.ks_threshold:g}); chose {best} by {metric} anyway. Its test "
             "figures may be optimistic: regularise the models or train on more events."
         )
-        return Selection(best, metric, float(values[best]), [], warning)
+        return Selection(best, metric, float(values[best]), [], warning, flagged=flagged)
     best = fine[0]
     passed = ranked[: ranked.index(best)]
-    selection = Selection(best, metric, float(values[best]), passed)
+    selection = Selection(best, metric, float(values[best]), passed, flagged=flagged)
     if passed:
         selection.note = (
             f"passed over {', '.join(passed)} (better {metric} but flagged over-trained); "
@@ -198,6 +251,7 @@ def metrics_document(result: PipelineResult) -> dict[str, Any]:
     its key figures."""
     doc: dict[str, Any] = {"mlflow_run_id": result.run_id}
     doc.update({name: model_summary(r) for name, r in result.results.items()})
+    doc["champion"] = result.selection.summary()
     doc["wall_seconds"] = round(result.wall_seconds, 3)
     return doc
 
@@ -227,7 +281,9 @@ def summary_markdown(result: PipelineResult) -> str:
         "",
         "effS@B=x: signal efficiency at background efficiency x. KS p: Kolmogorov-Smirnov",
         "p-value of train vs test score distributions; 'overtrained' when either is below the",
-        "threshold (such models are not chosen as champion while another is not flagged).",
+        "threshold (with evaluation.skip_flagged, the default for a single split, such models",
+        "are not chosen as champion while another is not flagged; under k-fold the champion",
+        "is the best by its out-of-fold figures).",
         "Plots: `plots/roc.png`, `plots/<model>_overtraining.png`, learning curves, feature",
         "importance, input correlations and distributions.",
         "",

@@ -83,6 +83,21 @@ class Selection:
     passed_over: list[str] = field(default_factory=list)
     warning: str = ""
     note: str = ""
+    flagged: list[str] = field(default_factory=list)
+    """Every model flagged over-trained, chosen or not."""
+    skip_flagged: bool = True
+    """Whether flagged models could be passed over (``evaluation.skip_flagged``)."""
+
+    def summary(self) -> dict[str, Any]:
+        """``metrics.json``'s ``champion``: who, by which metric, and who was passed over."""
+        return {
+            "model": self.best,
+            "metric": self.metric,
+            "value": self.value,
+            "skip_flagged": self.skip_flagged,
+            "flagged": self.flagged,
+            "passed_over": self.passed_over,
+        }
 
 
 @dataclass
@@ -125,6 +140,9 @@ class TuningResult:
     study_name: str
     storage: str
     trial_values: list[float] = field(default_factory=list)
+    improved: bool = True
+    """Whether a drawn setting beat the model's current one (the study's first trial):
+    if not, ``best_params`` are the current settings, not a tuning outcome."""
 
     def to_yaml(self) -> str:
         """A ``models:`` block the user can paste into the pipeline YAML."""
@@ -137,4 +155,5 @@ class TuningResult:
             "tuning_cv_auc": self.best_value,
             "tuning_trials": self.n_trials,
             "tuning_study": self.study_name,
+            "tuning_improved": self.improved,
         }

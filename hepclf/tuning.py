@@ -358,6 +358,11 @@ def _result(name: str, study: optuna.Study, storage_url: str) -> TuningResult:
             "(one trial trains one model per tuning fold)"
         )
     best = study.best_trial
+    first = min(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    # the study's first trial is the enqueued current setting (``_enqueue_current``)
+    current = first.state == optuna.trial.TrialState.COMPLETE and "fixed_params" in (
+        first.system_attrs
+    )
     return TuningResult(
         model=name,
         best_params=dict(best.user_attrs.get("params", best.params)),
@@ -367,6 +372,7 @@ def _result(name: str, study: optuna.Study, storage_url: str) -> TuningResult:
         study_name=study.study_name,
         storage=storage_url,
         trial_values=[float(t.value) for t in complete],
+        improved=not (current and best.number == first.number),
     )
 
 
@@ -530,9 +536,22 @@ def tune_models(
 
 
 def tuned_yaml(results: dict[str, TuningResult]) -> str:
-    """One ``models:`` block with the best parameters of every tuned model."""
-    block = {name: r.best_params for name, r in results.items()}
-    return yaml.safe_dump({"models": block}, sort_keys=False)
+    """One ``models:`` block with the best parameters of every model a trial improved; a
+    comment names the models whose current settings no trial beat (left as they are)."""
+    block = {name: r.best_params for name, r in results.items() if r.improved}
+    kept = [f"# {n}: {tuning_outcome(r)}\n" for n, r in results.items() if not r.improved]
+    text = yaml.safe_dump({"models": block}, sort_keys=False) if block else ""
+    return "".join(kept) + text
+
+
+def tuning_outcome(r: TuningResult) -> str:
+    """One line on what a study found, saying so when nothing beat the current settings."""
+    if r.improved:
+        return f"best CV AUC {r.best_value:.4f} after {r.n_trials} trials"
+    return (
+        f"no trial beat the current settings (CV AUC {r.best_value:.4f}) in {r.n_trials} "
+        "trials; they are kept as they are (more trials: raise tune.timeout_s or --trials)"
+    )
 
 
 def tune_pipeline(
@@ -554,8 +573,7 @@ def tune_pipeline(
     for name, r in results.items():
         if progress is not None:
             progress.note(
-                f"tuned {name}: best CV AUC {r.best_value:.4f} after {r.n_trials} trials "
-                f"(study {r.study_name!r} in {r.storage})"
+                f"tuned {name}: {tuning_outcome(r)} (study {r.study_name!r} in {r.storage})"
             )
     return results
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,11 +15,13 @@ def training_weights(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows to train on and their weights.
 
-    ``negative_weights``: ``keep`` as they are, ``abs`` use |w|, ``drop`` leave those events
-    out of training (as TMVA's IgnoreNegWeightsInTraining); evaluation always uses the
-    physical weights. ``equal_weight`` rescales so every class present has the same sum of
-    weights (a rare class would otherwise barely move the loss), with a mean weight of one
-    overall; for two classes that is the familiar signal = background normalisation.
+    ``negative_weights``: ``keep`` hands them on signed (models that can use them do,
+    the others train on |w|: :func:`negative_weights_note`), ``abs`` use |w|, ``drop``
+    leave those events out of training (as TMVA's IgnoreNegWeightsInTraining); evaluation
+    always uses the physical weights. ``equal_weight`` rescales so every class present has
+    the same sum of weights (a rare class would otherwise barely move the loss), with a
+    mean weight of one overall; for two classes that is the familiar signal = background
+    normalisation.
     """
     keep = np.ones(len(weight), dtype=bool)
     w = np.asarray(weight, np.float64).copy()
@@ -34,6 +37,25 @@ def training_weights(
             if total > 0:
                 w[rows] *= keep.sum() / len(classes) / total
     return np.flatnonzero(keep), w[keep]
+
+
+def negative_weights_note(count: int, models: dict[str, dict[str, Any]], seed: int) -> str:
+    """What ``negative_weights: keep`` does with ``count`` negative training weights: which
+    of ``models`` (name -> parameters) train on them signed and which on |w|."""
+    from hepclf.models import build_model
+
+    signed = [n for n, p in models.items() if build_model(n, p, seed=seed).keeps_signed_weights]
+    unsigned = [n for n in models if n not in signed]
+    parts = []
+    if signed:
+        verb = "trains" if len(signed) == 1 else "train"
+        parts.append(f"{', '.join(signed)} {verb} on the signed weights")
+    if unsigned:
+        parts.append(f"{', '.join(unsigned)} on |w| (they cannot use negative weights)")
+    return (
+        f"note: {count:,} training/validation events have negative weights; "
+        f"{'; '.join(parts)} (negative_weights: drop leaves them out); evaluation keeps signs"
+    )
 
 
 def require_positive_class_weights(

@@ -40,9 +40,13 @@ def test_demo_data_is_reproducible(tmp_path: Path) -> None:
 def test_ingest_writes_parquet_and_prints_summary(demo_dir: Path, tmp_path: Path) -> None:
     pipeline = write_pipeline(tmp_path / "p.yaml", demo_pipeline_dict(demo_dir))
     out = tmp_path / "table.parquet"
-    done = run("ingest", str(pipeline), "--out", str(out), cwd=tmp_path)
+    env = {**os.environ, "COLUMNS": "80"}
+    done = run("ingest", str(pipeline), "--out", str(out), cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert "ttH" in done.stdout and "jet_pt_0" in done.stdout
+    tables = done.stdout.split("\nwrote")[0].splitlines()  # the file path may be longer
+    assert max(len(line) for line in tables) <= 80 and "…" not in done.stdout
+    assert "background" in done.stdout  # a class name, not cut
     table = pq.read_table(out)
     assert {"label", "weight", "sample", "event_id", "ht"} <= set(table.column_names)
 
@@ -89,3 +93,32 @@ def test_help_is_whole_at_100_columns() -> None:
         assert max(len(line) for line in lines) <= 100, command
     help_text = run("score", "--help", env=env).stdout
     assert "models:/NAME@ALIAS," in help_text and "runs:/RUN_ID/MODEL" in help_text
+
+
+def test_an_interrupt_swallowed_by_a_weakref_callback_is_delivered_again() -> None:
+    """SIGTERM arriving while a weakref callback runs (matplotlib's, during a plot) raises
+    there, where Python ignores the exception: the CLI sends it again, so the run stops."""
+    script = """
+import os, signal, sys, time, weakref
+from hepclf.cli import _sigterm, _unraisable
+signal.signal(signal.SIGTERM, _sigterm)
+sys.unraisablehook = _unraisable
+class Thing: pass
+def callback(ref):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.2)  # the handler runs here, inside the callback: swallowed by Python
+thing = Thing()
+ref = weakref.ref(thing, callback)
+try:
+    del thing
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("not stopped")
+except KeyboardInterrupt:
+    print("stopped")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "stopped", done.stderr

@@ -253,10 +253,75 @@ def test_negative_weights_warn_and_train_on_absolute_values(data):
     (X, y), _, (X_test, _) = data
     weights = np.ones(len(y))
     weights[::10] = -1.0
-    with pytest.warns(UserWarning, match="negative weights"):
+    with pytest.warns(UserWarning, match=r"bdt: 160 events have negative weights; bdt trains"):
         model = BDT(seed=0, n_trees=40, use_bagging=False).fit(X, y, sample_weight=weights)
     absolute = BDT(seed=0, n_trees=40, use_bagging=False).fit(X, y)
     np.testing.assert_array_equal(model.predict_proba(X_test), absolute.predict_proba(X_test))
+
+
+def test_fisher_trains_on_signed_weights_as_weighted_least_squares():
+    """negative_weights: keep means kept for Fisher: its direction is that of the weighted
+    least-squares fit of the class label with the signed weights (an independent route to
+    the same discriminant), and differs from the |w| fit."""
+    import warnings
+
+    rng = np.random.default_rng(5)
+    n = 6000
+    y = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, 3)) + np.outer(y, [1.0, 0.5, 0.0])
+    w = rng.uniform(0.5, 1.5, n)
+    w[(y == 0) & (X[:, 2] > 0.8)] *= -1  # negative weights where they move the covariance
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no |w| warning for Fisher
+        signed = build_model("linear", {"method": "fisher"}, seed=0).fit(X, y, w)
+    assert signed.keeps_signed_weights
+    A = np.column_stack([np.ones(n), X])
+    beta = np.linalg.solve(A.T @ (w[:, None] * A), A.T @ (w * y))
+    cosine = signed.coef_[0] @ beta[1:] / np.linalg.norm(signed.coef_[0]) / np.linalg.norm(beta[1:])
+    assert cosine == pytest.approx(1.0, abs=1e-9)
+    absolute = build_model("linear", {"method": "fisher"}, seed=0).fit(X, y, np.abs(w))
+    a = absolute.coef_[0]
+    assert signed.coef_[0] @ a / np.linalg.norm(signed.coef_[0]) / np.linalg.norm(a) < 0.999
+    logistic = build_model("linear", {"method": "logistic"}, seed=0)
+    assert not logistic.keeps_signed_weights
+    with pytest.warns(UserWarning, match=r"linear: \d+ events have negative weights"):
+        logistic.fit(X, y, w)
+
+
+def test_bdt_staged_error_ends_at_the_final_models_error(fitted, data, three_classes):
+    """The held-out learning curve: after the last tree it is the error of the model."""
+    (_, _), (_, _), (X_test, y_test) = data
+    w = np.random.default_rng(2).uniform(0.5, 1.5, len(y_test))
+    bdt = fitted["bdt"]
+    staged = bdt.staged_error(X_test, y_test, w)
+    assert staged.shape == (len(bdt.alpha_),)
+    wrong = (bdt.decision_function(X_test) > 0) != (y_test == 1)
+    assert staged[-1] == pytest.approx(w[wrong].sum() / w.sum())
+    (X3, y3), _, (X3_test, y3_test) = three_classes
+    multi = build_model("bdt", {"n_trees": 30}, seed=0).fit(X3, y3)
+    staged3 = multi.staged_error(X3_test, y3_test)
+    assert staged3[-1] == pytest.approx(np.mean(multi.predict(X3_test) != y3_test))
+    assert staged3[0] > staged3[-1]
+
+
+def test_svm_max_iter_is_a_parameter_and_its_warning_names_svm(data):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    (X, y), _, _ = data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_model("svm", {"max_iter": 2, "n_components": 50}, seed=0).fit(X, y)
+    messages = [str(w.message) for w in caught]
+    assert any("svm: the linear SVM did not converge in max_iter=2" in m for m in messages)
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_TYPES))
+def test_importances_say_which_importance(name, fitted):
+    has = getattr(fitted[name], "feature_importances_", None) is not None
+    assert bool(fitted[name].importance_type) == has
 
 
 def test_overtraining_configuration_exists_and_regularised_forest_generalises():

@@ -51,7 +51,7 @@ def trained(demo_dir: Path, mlflow_server: str, tmp_path_factory: pytest.TempPat
         text=True,
         cwd=work,
         timeout=600,
-        env={**os.environ, "HEPCLF_CACHE_DIR": str(work / "cache")},
+        env={**os.environ, "HEPCLF_CACHE_DIR": str(work / "cache"), "COLUMNS": "80"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return {
@@ -59,13 +59,18 @@ def trained(demo_dir: Path, mlflow_server: str, tmp_path_factory: pytest.TempPat
         "out": work / "out",
         "config": config,
         "stdout": done.stdout,
+        "stderr": done.stderr,
         "metrics": json.loads((work / "out" / "metrics.json").read_text()),
     }
 
 
 def test_outputs_and_comparison_table(trained: dict) -> None:
     metrics, out = trained["metrics"], trained["out"]
-    assert set(metrics) == {"mlflow_run_id", "wall_seconds", *FAST_MODELS}
+    assert set(metrics) == {"mlflow_run_id", "wall_seconds", "champion", *FAST_MODELS}
+    champion = metrics["champion"]
+    assert champion["metric"] == "auc_test" and champion["skip_flagged"] is True
+    assert champion["value"] == metrics[champion["model"]]["auc_test"]
+    assert champion["flagged"] == [n for n in FAST_MODELS if metrics[n]["overtrained"]]
     timed = sum(metrics[n]["train_seconds"] + metrics[n]["predict_seconds"] for n in FAST_MODELS)
     assert 0 < timed < metrics["wall_seconds"]
     for name in FAST_MODELS:
@@ -96,12 +101,19 @@ def test_outputs_and_comparison_table(trained: dict) -> None:
         assert (out / "plots" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
     assert "Model comparison" in trained["stdout"] and "over-" in trained["stdout"]
     lines = trained["stdout"].splitlines()
-    rows = [line for line in lines if line.split()[:1] in (["linear"], ["bdt"])]
-    assert len(rows) == 2 and max(len(line) for line in rows) <= 100  # readable at 100 columns
+    table = lines[next(i for i, line in enumerate(lines) if "Model comparison" in line) :]
+    table = table[: next(i for i, line in enumerate(table) if line.startswith("MLflow run"))]
+    assert max(len(line) for line in table) <= 80  # COLUMNS=80, also when piped
     assert "…" not in trained["stdout"]
-    for row in rows:  # the overtraining flag, as in metrics.json
+    rows = [line for line in table if line.split()[:1] in (["linear"], ["bdt"])]
+    assert len(rows) == 2
+    for row in rows:  # the champion, the full test AUC and the overtraining flag
         name = row.split()[0]
+        assert (" * " in row) == (name == champion["model"])
+        assert f"{metrics[name]['auc_test']:.4f}" in row
         assert row.split()[-2] == ("YES" if trained["metrics"][name]["overtrained"] else "no")
+    assert "Successfully registered" not in trained["stderr"]  # MLflow's own lines stay quiet
+    assert "Created version" not in trained["stderr"]
     assert (
         "| bdt" in (out / "summary.md").read_text() or "**bdt**" in (out / "summary.md").read_text()
     )

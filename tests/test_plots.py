@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from hepclf.evaluation import ks_test, plots, roc_curve
+from hepclf.evaluation.feature_plots import feature_edges, plot_feature_distributions
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAMES = ["m_jj", "pt_lead", "delta_eta", "n_jets"]
@@ -105,9 +106,15 @@ def test_learning_curves(tmp_path: Path) -> None:
     history = {"loss": list(np.exp(-epochs / 10) + 0.3), "val_loss": list(np.exp(-epochs / 10))}
     path = tmp_path / "learning.png"
     assert plots.plot_learning_curves(history, path, "dnn") == path
-    assert_png(path)
+    single = assert_png(path)
     with pytest.raises(ValueError, match="no values"):
         plots.plot_learning_curves({"loss": []}, tmp_path / "none.png", "dnn")
+    # loss and AUC have their own panel and axis: the figure is two panels wide
+    history |= {"auc": list(0.8 - 0.1 * np.exp(-epochs / 10)), "val_auc": [0.75] * 50}
+    both = assert_png(plots.plot_learning_curves(history, tmp_path / "both.png", "dnn"))
+    assert both.shape[1] == 2 * single.shape[1] and both.shape[0] == single.shape[0]
+    assert plots._loss_label({"train_error": np.ones(2)}) == "Misclassification rate (weighted)"
+    assert plots._loss_label({"train_logloss": np.ones(2)}) == "Loss"
 
 
 def test_correlation_matrices(tmp_path: Path, events) -> None:
@@ -130,29 +137,73 @@ def test_correlation_matrix_of_many_features(tmp_path: Path) -> None:
 def test_feature_distributions(tmp_path: Path, events) -> None:
     x, y, w, _ = events
     path = tmp_path / "features.png"
-    assert plots.plot_feature_distributions(x, NAMES, y, w, path) == path
+    assert plot_feature_distributions(x, NAMES, y, w, path) == path
     assert_png(path, min_width=1000, min_height=200)
     with pytest.raises(ValueError, match="3 feature names given for 4 features"):
-        plots.plot_feature_distributions(x, NAMES[:3], y, w, path)
+        plot_feature_distributions(x, NAMES[:3], y, w, path)
     with pytest.raises(ValueError, match="non-finite"):
-        plots.plot_feature_distributions(np.where(x > 3, np.nan, x), NAMES, y, w, path)
+        plot_feature_distributions(np.where(x > 3, np.nan, x), NAMES, y, w, path)
+
+
+def test_feature_panel_counts_overflow_and_padding_apart() -> None:
+    """Padding values are left out of the bins and events outside the range are not piled
+    into the end bins: both are written in the panel as shares of each class."""
+    from matplotlib.figure import Figure
+
+    from hepclf.evaluation.feature_plots import _panel
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+    is_signal = rng.random(n) < 0.5
+    eta = rng.normal(0.0, 1.0, n)
+    padded = rng.random(n) < np.where(is_signal, 0.1, 0.3)
+    eta[padded] = 0.0  # inside the physical range: must not make a spike at 0
+    w = rng.uniform(0.5, 1.5, n)
+    ax = Figure().subplots()
+    _panel(ax, "jet_eta_3", eta, is_signal, w, 40, 0.0)
+    (signal, background) = [p for p in ax.patches if hasattr(p, "get_data")][:2]
+    fractions, edges, _ = signal.get_data()  # StepPatch: values, edges, baseline
+    real = ~padded & is_signal
+    inside = real & (eta >= edges[0]) & (eta <= edges[-1])
+    expected, _ = np.histogram(eta[inside], edges, weights=w[inside])
+    np.testing.assert_allclose(fractions, expected / w[is_signal].sum())
+    assert fractions.max() < 0.1  # no padding spike
+    text = ax.texts[0].get_text()
+    pad_b = w[padded & ~is_signal].sum() / w[~is_signal].sum()
+    over_s = w[real & (eta > edges[-1])].sum() / w[is_signal].sum()
+    assert f"pad 0: S {w[padded & is_signal].sum() / w[is_signal].sum():.1%}" in text
+    assert f"B {pad_b:.1%}" in text and f"> {edges[-1]:.3g}: S {over_s:.1%}" in text
+    assert ax.get_ylabel() == "Fraction of events / bin" and ax.get_xlabel() == "jet_eta_3"
+    # every event of a class is in a bin, outside the range or padding: the shares add up
+    under_s = w[real & (eta < edges[0])].sum() / w[is_signal].sum()
+    pad_s = w[padded & is_signal].sum() / w[is_signal].sum()
+    assert fractions.sum() + under_s + over_s + pad_s == pytest.approx(1.0)
+    assert background.get_data()[0].max() < 0.1
+
+
+def test_units_are_guessed_from_feature_names() -> None:
+    from hepclf.evaluation.feature_plots import feature_unit
+
+    for name in ("lep_pt", "jet_pt_0", "m_jj", "ht", "met", "jet_e_2", "mass_bb", "MET"):
+        assert feature_unit(name) == "GeV", name
+    for name in ("lep_eta", "nJet", "max_btag", "n_btag", "delta_phi", "empty"):
+        assert feature_unit(name) == "", name
 
 
 def test_feature_edges_give_one_bin_per_count() -> None:
     counts = np.array([0.0, 1.0, 1.0, 3.0, 7.0])
-    np.testing.assert_array_equal(
-        plots._feature_edges(counts, 0.0, 7.0, 40), np.arange(-0.5, 8.0, 1.0)
-    )
-    np.testing.assert_allclose(
-        plots._feature_edges(counts + 0.5, 0.5, 7.5, 40)[[0, -1]], [0.5, 7.5]
-    )
-    assert plots._feature_edges(counts + 0.5, 0.5, 7.5, 40).size == 41
+    np.testing.assert_array_equal(feature_edges(counts, 0.0, 7.0, 40), np.arange(-0.5, 8.0, 1.0))
+    np.testing.assert_allclose(feature_edges(counts + 0.5, 0.5, 7.5, 40)[[0, -1]], [0.5, 7.5])
+    assert feature_edges(counts + 0.5, 0.5, 7.5, 40).size == 41
 
 
 def test_feature_importance(tmp_path: Path) -> None:
     path = tmp_path / "importance.png"
     assert plots.plot_feature_importance([0.1, 0.5, 0.05, 0.35], NAMES, path, "bdt") == path
-    assert_png(path)
+    plain = assert_png(path)
+    named = tmp_path / "named.png"
+    plots.plot_feature_importance([0.1, 0.5, 0.05, 0.35], NAMES, named, "bdt", "total gain")
+    assert not np.array_equal(assert_png(named), plain)  # the axis says which importance
     with pytest.raises(ValueError, match="feature names"):
         plots.plot_feature_importance([0.1, 0.5], NAMES, path, "bdt")
 

@@ -181,14 +181,20 @@ def test_tune_command_writes_pasteable_yaml_and_resumes(
     args = ["tune", str(path), "--tracking-uri", uri, "--output", str(out)]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
-    tuned = yaml.safe_load(out.read_text())["models"]
-    assert set(tuned) == {"xgb"} and set(tuned["xgb"]) == set(SEARCH_SPACES["xgb"](
-        optuna.create_study().ask()))  # fmt: skip
-    # the block pastes into the pipeline as it is
-    parse_pipeline({**raw, "models": {"xgb": {**TINY_XGB, **tuned["xgb"]}}}, base_dir=tmp_path)
+    assert first.output.count("tuned xgb:") == 1  # the summary, once
+    written = yaml.safe_load(out.read_text())
+    if written is None:  # the current settings won: said, and nothing written as if tuned
+        assert "no trial beat the current settings" in first.output
+        assert out.read_text().startswith("# xgb: no trial beat")
+    else:
+        tuned = written["models"]
+        assert set(tuned) == {"xgb"} and set(tuned["xgb"]) == set(SEARCH_SPACES["xgb"](
+            optuna.create_study().ask()))  # fmt: skip
+        # the block pastes into the pipeline as it is
+        parse_pipeline({**raw, "models": {"xgb": {**TINY_XGB, **tuned["xgb"]}}}, base_dir=tmp_path)
     second = CliRunner().invoke(app, [*args, "--trials", "4"])
     assert second.exit_code == 0, second.output
-    assert "(4 trials in study" in second.output
+    assert "4 trials (study" in second.output and second.output.count("tuned xgb:") == 1
     studies = optuna.get_all_study_summaries(f"sqlite:///{tmp_path}/hepclf_tuning.db")
     assert [s.n_trials for s in studies] == [4]  # one study, continued
     import mlflow
@@ -222,7 +228,8 @@ def test_train_tunes_first_and_fits_with_the_best(
     fitted = result.results["xgb"].classifier.get_params()
     assert all(fitted[k] == pytest.approx(v) for k, v in tuned.items())
     pasted = yaml.safe_load((tmp_path / "out" / "tuned_params.yaml").read_text())
-    assert pasted == {"models": {"xgb": tuned}}
+    improved = doc["xgb"]["tuning_improved"]
+    assert pasted == ({"models": {"xgb": tuned}} if improved else None)
 
 
 def test_first_trial_is_the_current_setting(tmp_path: Path) -> None:
@@ -237,6 +244,27 @@ def test_first_trial_is_the_current_setting(tmp_path: Path) -> None:
     assert first["max_depth"] == 3
     for key in ("learning_rate", "min_child_weight", "subsample", "reg_lambda"):
         assert first[key] == pytest.approx(defaults[key])
+
+
+def test_a_study_where_no_trial_beats_the_current_settings_says_so(tmp_path: Path) -> None:
+    """One trial is the current setting alone: nothing was tuned, and the YAML does not
+    pretend it was (a comment names the model instead of a models: block)."""
+    from hepclf.tuning import tuned_yaml, tuning_outcome
+
+    X, y = events(600)
+    alone = tune_model("linear", X, y, folds=2, trials=1, storage=tmp_path / "one.db")
+    assert not alone.improved and alone.summary()["tuning_improved"] is False
+    assert "no trial beat the current settings" in tuning_outcome(alone)
+    assert "after 1 trials" not in tuning_outcome(alone)
+    text = tuned_yaml({"linear": alone})
+    assert yaml.safe_load(text) is None and text.startswith("# linear: no trial beat")
+    more = tune_model("linear", X, y, folds=2, trials=6, storage=tmp_path / "six.db")
+    first_value = more.trial_values[0]
+    assert more.improved == (more.best_value > first_value)
+    if more.improved:
+        assert yaml.safe_load(tuned_yaml({"linear": more})) == {
+            "models": {"linear": more.best_params}
+        }
 
 
 def rare_signal(n: int = 600, rare: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

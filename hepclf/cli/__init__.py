@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import warnings
 from typing import Annotated
 
@@ -22,6 +23,18 @@ from hepclf.cli.app import app, err_console
 from hepclf.errors import HepclfError
 
 __all__ = ["app", "main"]
+
+
+def _whole_short_help() -> None:
+    """List each command with the first paragraph of its docstring, wrapped, not cut to the
+    width left beside the command names."""
+    for command in app.registered_commands:
+        if command.short_help is None and command.callback is not None:
+            doc = (command.callback.__doc__ or "").strip()
+            command.short_help = " ".join(doc.split("\n\n")[0].split())
+
+
+_whole_short_help()
 
 _terminated = False
 
@@ -73,9 +86,29 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def _sigterm(signum: int, frame: object) -> None:
     """SIGTERM (batch systems, ``kill``) stops like Ctrl-C: runs end KILLED, staging removed."""
     global _terminated
+    if _terminated:  # one clean-up, not one per signal
+        return
     _terminated = True
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one clean-up, not one per signal
     raise KeyboardInterrupt
+
+
+def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """Deliver again an interrupt that Python swallowed.
+
+    Ctrl-C or SIGTERM arriving while a weakref callback or ``__del__`` runs (matplotlib's
+    run while a plot is drawn) raises there, where Python only reports the exception as
+    "ignored": the run would go on. The signal is sent once more, from a timer thread, so
+    that it arrives after the callback (Python handles it in the main thread).
+    """
+    global _terminated
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        number = signal.SIGTERM if _terminated else signal.SIGINT
+        _terminated = False
+        again = threading.Timer(0.1, os.kill, (os.getpid(), number))
+        again.daemon = True
+        again.start()
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def main() -> None:
@@ -86,6 +119,7 @@ def main() -> None:
     """
     quiet_third_party()
     signal.signal(signal.SIGTERM, _sigterm)
+    sys.unraisablehook = _unraisable
     try:
         app()  # standalone: typer reports usage errors itself (exit 2) and exits
     except HepclfError as err:

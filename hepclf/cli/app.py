@@ -13,11 +13,22 @@ import sys
 from typing import Annotated
 
 HELP_WIDTH = 100
-"""Help and tables are laid out for at least this many columns when not in a terminal
-(logs, CI, pipes), instead of Rich's 80."""
+"""Help and tables are laid out for this many columns when not in a terminal (logs, CI,
+pipes) and ``COLUMNS`` is not set, instead of Rich's 80."""
 
-if not sys.stdout.isatty():
-    os.environ.setdefault("TERMINAL_WIDTH", str(HELP_WIDTH))  # read by typer's help layout
+
+def output_width(stream: object = sys.stdout) -> int | None:
+    """The width to lay out for: ``$COLUMNS`` when set (also when piped), the terminal's
+    own (None: Rich asks it) or :data:`HELP_WIDTH` for a pipe or a file."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    isatty = getattr(stream, "isatty", None)
+    return None if isatty is not None and isatty() else HELP_WIDTH
+
+
+if output_width() is not None:  # read by typer's help layout
+    os.environ.setdefault("TERMINAL_WIDTH", str(output_width()))
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -28,9 +39,13 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # click's plain layout: option names are never cut and help wraps to any width (Rich's
+    # five-column panels leave ~15 columns for the help at 80)
+    rich_markup_mode=None,
+    context_settings={"max_content_width": HELP_WIDTH},
 )
-console = Console(width=None if sys.stdout.isatty() else HELP_WIDTH)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else HELP_WIDTH)
+console = Console(width=output_width(sys.stdout))
+err_console = Console(stderr=True, width=output_width(sys.stderr))
 
 TRACKING_URI_HELP = (
     "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."

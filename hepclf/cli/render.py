@@ -11,6 +11,7 @@ import rich.progress
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from hepclf.progress import Advance, Progress
@@ -22,33 +23,85 @@ if TYPE_CHECKING:
     from hepclf.tracking.compare import ExperimentRuns
 
 
-def comparison_table(comparison: Comparison) -> Table:
-    """A compact table (two-line headers, no inner borders): fits 100 columns."""
+def comparison_table(comparison: Comparison, width: int | None = None) -> Table:
+    """The comparison as a compact table (short headers, no inner borders) that fits ``width``.
+
+    One line per model when that fits (or ``width`` is None); else two lines per model,
+    each test figure above its train figure; if even that is too wide, the least telling
+    columns are left out and the caption names them. Values are never cut.
+    """
+    table = _comparison_table(comparison)
+    if width is None or comparison.metrics is None or natural_width(table) <= width:
+        return table
+    from hepclf.report import NARROW_DROP_ORDER, STACKED_COLUMNS
+    from hepclf.report import comparison as build
+
+    left_out: list[str] = []
+    for drop in ("", *NARROW_DROP_ORDER):
+        if drop:
+            left_out.append(drop)
+        narrow = build(
+            comparison.metrics, comparison.best, comparison.title, STACKED_COLUMNS, tuple(left_out)
+        )
+        table = _comparison_table(narrow, leading=1)
+        if natural_width(table) <= width:
+            break
+    if left_out:
+        table.caption = f"left out at {width} columns: {', '.join(left_out)}"
+        table.caption_justify = "left"
+    return table
+
+
+def _comparison_table(comparison: Comparison, leading: int = 0) -> Table:
     table = Table(
         title=comparison.title or None,
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
+        show_edge=False,
+        leading=leading,
     )
-    for i, header in enumerate(comparison.headers):
+    height = max(h.count("\n") for h in comparison.headers)
+    for i, header in enumerate(comparison.headers):  # headers aligned at the bottom
+        header = "\n" * (height - header.count("\n")) + header
         table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
     for row in comparison.rows:
         table.add_row(*row)
     return table
 
 
+def natural_width(table: Table) -> int:
+    """The columns a table takes when nothing has to wrap or be cut."""
+    wide = Console(width=10_000)
+    return Measurement.get(wide, wide.options, table).maximum
+
+
 def rows_table(rows: Rows) -> Table:
-    """Plain rows (e.g. the ingest summary) as a table: names left, numbers right."""
-    table = Table(title=rows.title, title_justify="left")
+    """Plain rows (e.g. the ingest summary) as a compact table: names left, numbers right,
+    two-line headers; numbers are never cut, long names fold onto a second line."""
+    table = Table(
+        title=rows.title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     for i, header in enumerate(rows.headers):
-        table.add_column(header, justify="left" if i < rows.text_columns else "right")
+        text = i < rows.text_columns
+        table.add_column(
+            "\n".join(header.rsplit(" ", 1)),
+            justify="left" if text else "right",
+            overflow="fold" if text else "ellipsis",
+            no_wrap=not text,
+        )
     for row in rows.rows:
         table.add_row(*row)
     return table
 
 
-def run_tables(found: ExperimentRuns) -> list[tuple[str, Table]]:
+def run_tables(found: ExperimentRuns, width: int | None = None) -> list[tuple[str, Table]]:
     """Per pipeline run: a heading (id, start, status, champion) and its comparison table.
 
     The heading is a line of its own rather than the table's title, which Rich would wrap
@@ -68,7 +121,7 @@ def run_tables(found: ExperimentRuns) -> list[tuple[str, Table]]:
             name + ("" if run.model_status.get(name) == "FINISHED" else " (unfinished)"): m
             for name, m in run.models.items()
         }
-        tables.append((heading, comparison_table(comparison(rows, run.best, ""))))
+        tables.append((heading, comparison_table(comparison(rows, run.best, ""), width)))
     return tables
 
 

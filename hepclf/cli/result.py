@@ -9,7 +9,14 @@ import typer
 from rich import box
 from rich.table import Table
 
-from hepclf.cli.app import CacheOption, TrackingUriOption, app, console, err_console
+from hepclf.cli.app import (
+    CacheOption,
+    TrackingUriOption,
+    app,
+    comma_list,
+    console,
+    err_console,
+)
 
 
 @app.command()
@@ -36,6 +43,10 @@ def result(
         bool, typer.Option(help="Record the result as a new MLflow run beside the source run.")
     ] = True,
     cache: CacheOption = True,
+    models: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated models of the pipeline run (default: all)."),
+    ] = None,
 ) -> None:
     """Expected discovery significance and limit on mu (pyhf) of trained models.
 
@@ -57,12 +68,19 @@ def result(
         log=log,
         use_cache=cache,
         progress=RichProgress(console, err_console),
+        models=comma_list(models),
     )
     table = Table(
-        title=f"Expected result ({done.seconds:.1f} s)", box=box.SIMPLE_HEAD, pad_edge=False
+        title=f"Expected result ({done.seconds:.1f} s)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
     )
-    for title in ("model", "bins", "Z0", "mu95 median", "-2σ", "-1σ", "+1σ", "+2σ", "fit s"):
-        table.add_column(title, justify="left" if title == "model" else "right")
+    titles = ("model", "bins", "Z0", "mu95\nmedian", "mu95\n-2σ", "\n-1σ", "\n+1σ", "\n+2σ")
+    for title in (*titles, "fit\ns"):  # two-line headers: fits 80 columns
+        table.add_column(title, justify="left" if title == "model" else "right", no_wrap=True)
     for name, r in done.results.items():
         band = r.mu_up_expected.band
         table.add_row(

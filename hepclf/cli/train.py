@@ -54,14 +54,14 @@ def train(
         use_cache=cache,
         progress=RichProgress(console, err_console),
     )
-    console.print(comparison_table(run_comparison(result)))
-    where = f"; results in {output}" if output else ""
-    console.print(
-        f"MLflow run {result.run_id} in experiment {result.experiment!r} at "
-        f"{result.tracking_uri}{where}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    console.print(comparison_table(run_comparison(result), console.width))
+    lines = [  # one short line each: a URI or path is never broken
+        f"MLflow run {result.run_id}",
+        f"  experiment {result.experiment!r} at {result.tracking_uri}",
+        *([f"  results in {output}"] if output else []),
+    ]
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -81,7 +81,7 @@ def compare(
         highlight=False,
         soft_wrap=True,
     )
-    for heading, table in run_tables(found):
+    for heading, table in run_tables(found, console.width):
         console.print()
         console.print(heading, highlight=False)
         console.print(table)

@@ -66,10 +66,6 @@ def tune(
         use_cache=cache,
         progress=RichProgress(console, err_console),
     )
-    for name, r in results.items():
-        console.print(
-            f"{name}: best CV AUC {r.best_value:.4f} ({r.n_trials} trials in study "
-            f"{r.study_name!r})",
-            highlight=False,
-        )
-    console.print(f"best parameters written to {output}", highlight=False)
+    improved = [name for name, r in results.items() if r.improved]  # each told above
+    written = f"best parameters of {', '.join(improved)}" if improved else "no tuned parameters"
+    console.print(f"{written} written to {output}", highlight=False)

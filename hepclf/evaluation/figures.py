@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hepclf.evaluation import plots
+from hepclf.evaluation.feature_plots import plot_feature_distributions
 from hepclf.evaluation.multiclass_plots import plot_multiclass
 
 if TYPE_CHECKING:
@@ -40,8 +41,10 @@ def input_plots(
     folder: Path,
     *,
     cap: int = MAX_PLOT_EVENTS,
+    pads: Mapping[str, float] | None = None,
 ) -> dict[str, Path]:
-    """Weighted input correlations (signal, background) and feature distributions."""
+    """Weighted input correlations (signal, background) and feature distributions;
+    ``pads``: the padding value of each padded column (leading-N objects)."""
     rows = plot_sample(len(y), cap)
     X, y, w = X[rows], y[rows], w[rows]
     signal, background = plots.plot_correlation_matrices(
@@ -52,7 +55,7 @@ def input_plots(
         folder / "correlation_signal.png",
         folder / "correlation_background.png",
     )
-    features = plots.plot_feature_distributions(X, columns, y, w, folder / "features.png")
+    features = plot_feature_distributions(X, columns, y, w, folder / "features.png", pads=pads)
     return {p.stem: p for p in (signal, background, features)}
 
 
@@ -62,11 +65,14 @@ def model_plots(
     test: tuple[np.ndarray, np.ndarray],
     columns: Sequence[str],
     folder: Path,
+    held_out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Path]:
     """Overtraining check, learning curve and feature importance of one model.
 
     ``train`` and ``test`` are (labels, physical weights) of the events whose scores are in
-    ``result.scores``. The paths are also stored in ``result.plots``.
+    ``result.scores``. ``held_out``: (normalised features, labels, weights) of test events,
+    for the learning curve of a model that recorded none on held-out events (the bdt
+    trains on its validation events too). The paths are also stored in ``result.plots``.
     """
     (y_tr, w_tr), (y_te, w_te) = train, test
     s_tr, s_te = result.scores["train"], result.scores["test"]
@@ -93,6 +99,12 @@ def model_plots(
 
         files.append(plot_fold_roc(result.folds, folder / f"{name}_roc_folds.png", name))
     curves = per_iteration_curves(model.history_)
+    staged = getattr(model, "staged_error", None)
+    if curves and staged is not None and held_out is not None and "val_error" not in curves:
+        X_held, y_held, w_held = held_out
+        test_error = staged(X_held, y_held, w_held)
+        if len(test_error) == len(next(iter(curves.values()))):
+            curves["test_error"] = list(test_error)
     if curves:
         files.append(
             plots.plot_learning_curves(
@@ -103,7 +115,11 @@ def model_plots(
     if importances is not None:
         files.append(
             plots.plot_feature_importance(
-                importances, columns, folder / f"{name}_importance.png", name
+                importances,
+                columns,
+                folder / f"{name}_importance.png",
+                name,
+                getattr(model, "importance_type", ""),
             )
         )
     result.plots.update({p.stem: p for p in files})
@@ -143,10 +159,16 @@ def roc_overlay(results: Mapping[str, ModelResult], folder: Path) -> Path:
         n: getattr(r.report, "signal_roc_test", None) or r.report.roc_test
         for n, r in results.items()
     }
+    multiclass = any(getattr(r.report, "signal_roc_test", None) for r in results.values())
+    macro = {n: r.report.auc_test for n, r in results.items()}
     return plots.plot_roc_overlay(
         {n: (roc.eff_s, roc.eff_b) for n, roc in curves.items()},
         folder / "roc.png",
         aucs={n: roc.auc for n, roc in curves.items()},
+        # the table's auc_test is the macro one-vs-rest AUC: say which one this plot shows
+        title="signal node vs rest; macro: the table's AUC" if multiclass else "",
+        auc_label="AUC" if not multiclass else "signal AUC",
+        notes={n: f"macro {a:.3f}" for n, a in macro.items()} if multiclass else None,
     )
 
 

@@ -8,7 +8,6 @@ filled with numpy, so millions of events cost no more to draw than a thousand.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -93,11 +92,16 @@ def plot_roc_overlay(
     log_rejection: bool = True,
     *,
     aucs: Mapping[str, float] | None = None,
+    title: str = "",
+    auc_label: str = "AUC",
+    notes: Mapping[str, str] | None = None,
 ) -> Path:
     """Background rejection 1/eff_b against signal efficiency, one line per model.
 
-    ``curves`` maps model name to ``(eff_s, eff_b)``. The legend shows each model's AUC,
-    taken from ``aucs`` or, for models missing there, integrated from its curve.
+    ``curves`` maps model name to ``(eff_s, eff_b)``. The legend shows each model's AUC
+    (named ``auc_label``), taken from ``aucs`` or, for models missing there, integrated
+    from its curve, and any of its ``notes``; ``title`` says what the curves are when that
+    is not obvious.
     """
     if not curves:
         raise ValueError("no ROC curves to plot")
@@ -109,7 +113,9 @@ def plot_roc_overlay(
             passing = b > 0
             s, b = s[passing], b[passing]
             shown = _thin(s.size)
-            ax.plot(s[shown], 1.0 / b[shown], lw=2, label=f"{name} (AUC = {auc:.3f})")
+            note = f"; {notes[name]}" if notes and name in notes else ""
+            label = f"{name} ({auc_label} = {auc:.3f}{note})"
+            ax.plot(s[shown], 1.0 / b[shown], lw=2, label=label)
         random_s = np.linspace(0.01, 1.0, 100)
         ax.plot(random_s, 1.0 / random_s, ls="--", color="grey", label="Random")
         ax.set_xlim(0.0, 1.0)
@@ -118,6 +124,8 @@ def plot_roc_overlay(
         ax.set_xlabel("Signal efficiency")
         ax.set_ylabel(r"Background rejection $1/\varepsilon_B$")
         ax.legend(loc="upper right")
+        if title:
+            ax.set_title(title, fontsize="medium")
     return Path(path)
 
 
@@ -232,21 +240,37 @@ def plot_overtraining(
 def plot_learning_curves(
     history: Mapping[str, Sequence[float]], path: PathLike, title: str
 ) -> Path:
-    """One line per recorded series (e.g. loss and val_loss) against epoch or iteration."""
+    """One line per recorded series against epoch or iteration: losses and error rates in
+    one panel, AUCs in another (their scales differ), each with its own labelled axis."""
     series = {name: np.asarray(v, dtype=np.float64) for name, v in history.items() if len(v)}
     if not series:
         raise ValueError("the training history has no values to plot")
-    with styled_figure(path, (10.0, 8.0)) as fig:
-        ax = fig.subplots()
-        for name, values in series.items():
-            steps = np.arange(1, values.size + 1)
-            ax.plot(steps, values, lw=2, marker="o" if values.size <= 30 else None, label=name)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("Epoch / iteration")
-        ax.set_ylabel("Value")
-        ax.set_title(title)
-        ax.legend()
+    groups = {
+        "auc": {n: v for n, v in series.items() if "auc" in n.lower()},
+        "loss": {n: v for n, v in series.items() if "auc" not in n.lower()},
+    }
+    groups = {k: g for k, g in groups.items() if g}
+    with styled_figure(path, (10.0 * len(groups), 8.0)) as fig:
+        axes = np.atleast_1d(fig.subplots(1, len(groups)))
+        for ax, (kind, curves) in zip(axes, groups.items(), strict=True):
+            for name, values in curves.items():
+                steps = np.arange(1, values.size + 1)
+                marker = "o" if values.size <= 30 else None
+                ax.plot(steps, values, lw=2, marker=marker, label=name)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel("Epoch / iteration")
+            ax.set_ylabel("AUC" if kind == "auc" else _loss_label(curves))
+            ax.legend()
+        fig.suptitle(title)
     return Path(path)
+
+
+def _loss_label(curves: Mapping[str, np.ndarray]) -> str:
+    """The y label of the loss panel, from the series' names (loss, logloss, error)."""
+    names = " ".join(curves).lower()
+    if "error" in names and "loss" not in names:
+        return "Misclassification rate (weighted)"
+    return "Loss" if "error" not in names else "Loss / error rate"
 
 
 def plot_correlation_matrices(
@@ -292,58 +316,15 @@ def _correlation_figure(corr: np.ndarray, names: list[str], title: str, path: Pa
                 ax.text(j, i, text, ha="center", va="center", fontsize="x-small", color=color)
 
 
-def plot_feature_distributions(
-    X: ArrayLike,
-    feature_names: Sequence[str],
-    y: ArrayLike,
-    w: ArrayLike | None,
-    path: PathLike,
-    *,
-    bins: int = 40,
-) -> Path:
-    """Grid of signal and background input distributions, each normalised to unit area.
-
-    The x range of a feature spans its 0.5 to 99.5 percentiles over all events, so a long
-    tail does not squeeze the bulk into one bin; events outside are counted in the end bins.
-    """
-    data, is_signal = _as_matrix(X, y)
-    names = _check_names(data.shape[1], feature_names)
-    weight = as_weights(w, data.shape[0])
-    ncols = min(4, len(names))
-    nrows = math.ceil(len(names) / ncols)
-    ranges = np.percentile(data, [0.5, 99.5], axis=0)
-    rc = {"font.size": 14, "legend.fontsize": "small", "xaxis.labellocation": "center"}
-    with styled_figure(path, (4.5 * ncols, 4.0 * nrows), rc) as fig:
-        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-        for j, (ax, name) in enumerate(zip(axes, names, strict=False)):
-            edges = _feature_edges(data[:, j], *ranges[:, j], bins)
-            clipped = np.clip(data[:, j], edges[0], edges[-1])
-            signal, _ = _density(clipped[is_signal], weight[is_signal], edges)
-            background, _ = _density(clipped[~is_signal], weight[~is_signal], edges)
-            ax.stairs(signal, edges, color=SIGNAL_COLOR, fill=True, alpha=0.4, label="Signal")
-            ax.stairs(background, edges, color=BACKGROUND_COLOR, lw=1.5, label="Background")
-            ax.set_xlabel(name)
-            ax.set_yticks([])
-            _no_minor_ticks(ax)
-        axes[0].legend()
-        for ax in axes[len(names) :]:
-            ax.set_axis_off()
-    return Path(path)
-
-
-def _feature_edges(column: np.ndarray, lo: float, hi: float, bins: int) -> np.ndarray:
-    """Equal bins over [lo, hi]; one bin per value for counts such as the number of jets."""
-    if hi - lo < bins and np.array_equal(column, np.round(column)):
-        return np.arange(np.round(lo) - 0.5, np.round(hi) + 1.0)
-    if not hi > lo:
-        return np.array([lo - 0.5, hi + 0.5])
-    return np.linspace(lo, hi, bins + 1)
-
-
 def plot_feature_importance(
-    importances: ArrayLike, feature_names: Sequence[str], path: PathLike, model_name: str
+    importances: ArrayLike,
+    feature_names: Sequence[str],
+    path: PathLike,
+    model_name: str,
+    kind: str = "",
 ) -> Path:
-    """Horizontal bars of feature importance, most important at the top."""
+    """Horizontal bars of feature importance, most important at the top; ``kind`` says
+    which importance it is (the model's ``importance_type``)."""
     values = np.asarray(importances, dtype=np.float64)
     if values.ndim != 1:
         raise ValueError(f"importances must be 1-D, got shape {values.shape}")
@@ -357,7 +338,7 @@ def plot_feature_importance(
         ax.set_yticks(positions, [names[i] for i in order])
         ax.invert_yaxis()
         ax.yaxis.set_minor_locator(NullLocator())
-        ax.set_xlabel("Importance")
+        ax.set_xlabel(f"Importance: {kind}" if kind else "Importance")
         ax.set_title(f"{model_name}: feature importance")
     return Path(path)
 

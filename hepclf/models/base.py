@@ -51,13 +51,17 @@ def validate_params(
         ) from None
 
 
-def training_weights(sample_weight: Any, n_events: int) -> np.ndarray:
-    """Float64 event weights of mean 1, negative weights replaced by |w| (with a warning).
+def training_weights(
+    sample_weight: Any, n_events: int, *, signed: bool = False, model: str = "model"
+) -> np.ndarray:
+    """Float64 event weights of mean 1; negative ones kept only where ``signed``.
 
     Only weight ratios matter for training, while hyperparameters such as xgboost's
     min_child_weight or an SVM's C would otherwise depend on the cross-section units. A
-    negative weight has no meaning in a loss or a boosting weight; |w| is the common
-    ATLAS/CMS approximation.
+    model that cannot use a negative weight (a boosting weight, a hinge loss, a tree's
+    node count; xgboost refuses them) trains on |w|, the common ATLAS/CMS approximation,
+    with a warning naming it; one whose fit is a weighted sum of moments (Fisher) keeps the
+    signs, as TMVA's Fisher does.
     """
     if sample_weight is None:
         return np.ones(n_events)
@@ -66,9 +70,10 @@ def training_weights(sample_weight: Any, n_events: int) -> np.ndarray:
         raise ValueError(f"X has {n_events} events but sample_weight has {len(w)}")
     if not np.isfinite(w).all():
         raise ValueError("sample_weight contains NaN or infinite values")
-    if (w < 0).any():
+    if (w < 0).any() and not signed:
         warnings.warn(
-            f"{int((w < 0).sum())} events have negative weights; training uses |w| instead.",
+            f"{model}: {int((w < 0).sum())} events have negative weights; {model} trains on "
+            "|w| instead (only linear's fisher method uses signed weights).",
             stacklevel=3,
         )
         w = np.abs(w)
@@ -93,6 +98,9 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type[pydantic.BaseModel]]
+    importance_type: ClassVar[str] = ""
+    """Which importance ``feature_importances_`` holds (gain, impurity, |coef|...), for
+    the plot's axis; empty for models without importances."""
     uses_validation: ClassVar[bool] = False
     """Whether ``fit`` uses ``X_val`` (early stopping, pruning): the pipeline gives its
     validation events only to such models and trains the others on them as well."""
@@ -138,15 +146,26 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
                 f"{self.name}: training needs at least two classes; y holds only one class "
                 f"({self.classes_[0]!r})"
             )
-        w = training_weights(sample_weight, len(X))
+        signed = self._uses_signed_weights(hp)
+        w = training_weights(sample_weight, len(X), signed=signed, model=self.name)
         val = None
         if X_val is not None and y_val is not None:
             X_val = validate_data(self, X_val, reset=False, dtype=np.float32, order="C")
-            val = (X_val, self._encode(y_val), training_weights(w_val, len(X_val)))
+            w_val = training_weights(w_val, len(X_val), signed=signed, model=self.name)
+            val = (X_val, self._encode(y_val), w_val)
         self.history_: dict[str, list[float]] = {}
         self.device_ = "CPU"
         self._fit(hp, X, y_code.astype(np.intp), w, val)
         return self
+
+    @property
+    def keeps_signed_weights(self) -> bool:
+        """Whether ``fit`` trains on negative weights as they are (else on |w|)."""
+        return self._uses_signed_weights(self.validated_params())
+
+    def _uses_signed_weights(self, hp: Any) -> bool:
+        """Override where the fit is sound with negative weights (weighted moments)."""
+        return False
 
     def _encode(self, y: Any) -> np.ndarray:
         """Labels as indices into ``classes_``; unknown labels are an error."""

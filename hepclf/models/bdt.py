@@ -36,6 +36,9 @@ AUTO_CUTS = (20, 1000)
 # fitted BDT -> the forest prepared for the kernel, tied to its alpha_
 _PREPARED: DerivedCache[compiled_trees.CompiledForest] = DerivedCache()
 
+STAGED_CELLS = 1 << 20
+"""Events x trees walked per numpy step of ``staged_error`` (a few MB of indices)."""
+
 
 class BDTParams(BaseModel):
     """TMVA's AdaBoost (NTrees=850, MaxDepth=3) with settings re-derived on data other than
@@ -320,6 +323,7 @@ class BDT(Classifier):
     """
 
     name = "bdt"
+    importance_type = "share of the alpha-weighted Gini gain of the splits"
     Params = BDTParams
 
     @property
@@ -510,6 +514,42 @@ class BDT(Classifier):
             else:  # saved before multi-class: leaves held TMVA's +-1
                 self.leaf_class_ = ((data["leaf"].astype(np.int16) + 1) // 2).astype(np.int16)
             self.alpha_ = data["alpha"]
+
+    # -- monitoring ---------------------------------------------------------------------
+    def staged_error(self, X: Any, y: Any, sample_weight: Any = None) -> np.ndarray:
+        """Weighted misclassification rate of the first 1, 2, ... trees on these events:
+        the learning curve on held-out events (TMVA monitors its BDT on the test sample),
+        comparable with ``history_['train_error']``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
+        y = self._encode(y)
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        n_trees, n_inner = self.threshold_.shape
+        k = len(self.classes_)
+        depth = int(np.log2(n_inner + 1))
+        trees = np.arange(n_trees)
+        wrong = np.zeros(n_trees)
+        chunk = max(1, STAGED_CELLS // n_trees)
+        for start in range(0, len(X), chunk):
+            x, yc, wc = X[start : start + chunk], y[start : start + chunk], w[start : start + chunk]
+            node = np.zeros((len(x), n_trees), dtype=np.intp)
+            for d in range(depth):
+                heap = 2**d - 1 + node
+                value = np.take_along_axis(x, self.feature_[trees, heap], axis=1)
+                node = 2 * node + (value >= self.threshold_[trees, heap])
+            leaf = self.leaf_class_[trees, node]  # (events, trees)
+            if k == 2:  # running vote sum(alpha * (+-1)) after each tree
+                vote = np.cumsum((2 * leaf - 1) * self.alpha_, axis=1)
+                miss = (vote > 0) != (yc == 1)[:, None]
+            else:  # running SAMME vote per class
+                votes = np.zeros((len(x), k))
+                miss = np.empty(leaf.shape, dtype=bool)
+                rows = np.arange(len(x))
+                for t in range(n_trees):
+                    votes[rows, leaf[:, t]] += self.alpha_[t]
+                    miss[:, t] = np.argmax(votes, axis=1) != yc
+            wrong += wc @ miss
+        return wrong / w.sum()
 
 
 class _Monitor:

@@ -93,6 +93,11 @@ class FoldEnsemble(ClassifierMixin, BaseEstimator):
         }
 
     @property
+    def importance_type(self) -> str:
+        """The importance the parts' ``feature_importances_`` hold (averaged here)."""
+        return str(getattr(self.estimators_[0], "importance_type", "")) + " (mean)"
+
+    @property
     def feature_importances_(self) -> np.ndarray | None:
         """Mean of the fold models' importances (None when they have none)."""
         parts = [getattr(m, "feature_importances_", None) for m in self.estimators_]

@@ -47,6 +47,7 @@ class Forest(Classifier):
     """
 
     name = "rf"
+    importance_type = "share of the mean decrease in Gini impurity"
     Params = ForestParams
 
     def __init__(

@@ -59,12 +59,18 @@ class Linear(Classifier):
     """
 
     name = "linear"
+    importance_type = "share of |coefficient| x input std"
     Params = LinearParams
 
     def __init__(self, *, method: str = "fisher", C: float = 1.0, seed: int = 42) -> None:
         self.method = method
         self.C = C
         self.seed = seed
+
+    def _uses_signed_weights(self, hp: Any) -> bool:
+        """Fisher's means and covariance are weighted sums: negative MC weights enter as
+        they are (as in TMVA); logistic regression's loss is not bounded below with them."""
+        return hp.method == "fisher"
 
     def _fit(
         self,

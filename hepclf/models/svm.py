@@ -47,6 +47,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import expit
 from sklearn.cluster import MiniBatchKMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -92,13 +93,17 @@ class SVMParams(BaseModel):
         description="Nystroem landmarks: k-means centres of the training events, or a random "
         "draw of them",
     )
+    max_iter: int = Field(
+        5000, ge=1, description="approximate: iterations of the linear SVM (liblinear)"
+    )
 
 
 class SVM(Classifier):
     """RBF SVM; fitted attributes ``svm_`` (a scikit-learn ``SVC``, or a ``Pipeline`` of
     ``Nystroem`` and ``LinearSVC``), ``gamma_`` (the kernel width used), ``platt_coef_`` and
     ``platt_intercept_`` (one Platt sigmoid per one-vs-rest decision column: P = sigmoid(a d +
-    b)), and for the exact SVM ``support_vectors_``. No feature importances."""
+    b)), ``n_iter_`` (the solver's iterations, compare ``max_iter``) and for the exact SVM
+    ``support_vectors_``. No feature importances."""
 
     name = "svm"
     Params = SVMParams
@@ -112,6 +117,7 @@ class SVM(Classifier):
         approximate: bool = True,
         n_components: int = 1500,
         landmarks: str = "kmeans",
+        max_iter: int = 5000,
         seed: int = 42,
     ) -> None:
         self.C = C
@@ -120,6 +126,7 @@ class SVM(Classifier):
         self.approximate = approximate
         self.n_components = n_components
         self.landmarks = landmarks
+        self.max_iter = max_iter
         self.seed = seed
 
     def _fit(
@@ -156,9 +163,11 @@ class SVM(Classifier):
             # but 2-11 s with two BLAS threads on a loaded 2-core machine
             with threadpool_limits(1, user_api="blas"):
                 self.svm_ = self._fit_approximate(hp, X_fit.astype(np.float64), y_fit, w_fit)
+            self.n_iter_ = int(np.max(self.svm_.named_steps["linearsvc"].n_iter_))
         else:
             self.svm_ = SVC(C=hp.C, gamma=self.gamma_, kernel="rbf", random_state=self.seed)
             self.svm_.fit(X_fit, y_fit, sample_weight=w_fit)
+            self.n_iter_ = int(np.max(self.svm_.n_iter_))
             self.support_vectors_ = self.svm_.support_vectors_
             if len(self.support_vectors_) > SUPPORT_VECTOR_WARNING:
                 warnings.warn(
@@ -204,8 +213,22 @@ class SVM(Classifier):
             nystroem.fit(kmeans.cluster_centers_)  # every centre is a landmark
         else:
             nystroem.fit(X)
-        linear = LinearSVC(C=hp.C, loss="hinge", max_iter=5000, random_state=self.seed)
-        linear.fit(nystroem.transform(X), y, sample_weight=w)
+        linear = LinearSVC(C=hp.C, loss="hinge", max_iter=hp.max_iter, random_state=self.seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            linear.fit(nystroem.transform(X), y, sample_weight=w)
+        for warning in caught:  # liblinear's own words name neither the model nor the fix
+            if issubclass(warning.category, ConvergenceWarning):
+                warnings.warn(
+                    f"svm: the linear SVM did not converge in max_iter={hp.max_iter} "
+                    "iterations; its scores may be a little off. Raise models.svm.max_iter "
+                    "or lower C.",
+                    stacklevel=4,
+                )
+            else:
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
         return Pipeline([("nystroem", nystroem), ("linearsvc", linear)])
 
     @staticmethod
@@ -301,5 +324,7 @@ class SVM(Classifier):
         saved = joblib.load(directory / "svm.joblib")
         self.svm_, self.gamma_ = saved["svm"], saved["gamma"]
         self.platt_coef_, self.platt_intercept_ = saved["platt_coef"], saved["platt_intercept"]
+        solver = self.svm_ if isinstance(self.svm_, SVC) else self.svm_.named_steps["linearsvc"]
+        self.n_iter_ = int(np.max(solver.n_iter_))
         if isinstance(self.svm_, SVC):
             self.support_vectors_ = self.svm_.support_vectors_

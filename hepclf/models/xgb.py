@@ -64,6 +64,7 @@ class XGB(Classifier):
     """
 
     name = "xgb"
+    importance_type = "share of the total gain of the splits"
     Params = XGBParams
     uses_validation = True
 

@@ -84,6 +84,22 @@ def model_sources(source: str) -> tuple[dict[str, str], str]:
     return dict(sorted(models.items())), run_id
 
 
+def chosen_sources(sources: dict[str, str], models: list[str], source: str) -> dict[str, str]:
+    """The ``--models`` subset of a run's models, in the order given; unknown names are an
+    error listing the run's models."""
+    if "" in sources:
+        raise HepclfError(
+            f"--models selects models of a pipeline run; {source!r} is a single model"
+        )
+    unknown = [m for m in models if m not in sources]
+    if unknown:
+        raise HepclfError(
+            f"--models: {', '.join(map(repr, unknown))} not among the finished models of run "
+            f"{source!r}: {', '.join(sources)}"
+        )
+    return {m: sources[m] for m in models}
+
+
 def _tagged_name(run: mlflow.entities.Run) -> str:
     """The model name a run's ``hepclf.model`` tag gives, refused unless a plain name."""
     where = f"run {run.info.run_id} (tag hepclf.model)"
@@ -193,11 +209,13 @@ def recompute_results(
     log: bool = True,
     use_cache: bool = True,
     progress: Progress | None = None,
+    models: list[str] | None = None,
 ) -> RecomputedResult:
     """Ingest, split as in training, score with the logged models, fit, write and log.
 
-    Files are staged and published into ``output/results/<model>/`` only when every model
-    succeeded, so a failure leaves earlier results as they were.
+    ``models``: only these models of a pipeline run (default: all of them). Files are
+    staged and published into ``output/results/<model>/`` only when every model
+    succeeded, so a failure leaves earlier results as they were; its error names the model.
     """
     from hepclf.pipeline import publish_outputs, staging_dir
 
@@ -206,17 +224,24 @@ def recompute_results(
     progress = progress or Progress()
     start = time.perf_counter()
     sources, source_run = model_sources(source)
+    if models:
+        sources = chosen_sources(sources, models, source)
     table = ingest(config, use_cache=use_cache, progress=progress)
     results: dict[str, PhysicsResult] = {}
     staging = staging_dir(output)
     try:
         for name, uri in sources.items():
             with progress.step(f"physics result of {name or uri} ..."):
-                bundle = load_bundle(uri)
-                name = check_model_name(name or bundle.name, f"model {uri}")
-                check_split(config, table, source_run or _run_of(uri), f"model {name!r}")
-                scores, rows = bundle_scores(bundle, config, table)
-                results[name] = model_physics(config, table, rows, scores)
+                try:
+                    bundle = load_bundle(uri)
+                    name = check_model_name(name or bundle.name, f"model {uri}")
+                    check_split(config, table, source_run or _run_of(uri), f"model {name!r}")
+                    scores, rows = bundle_scores(bundle, config, table)
+                    results[name] = model_physics(config, table, rows, scores)
+                except HepclfError as err:
+                    if str(err).startswith(f"model {name!r}"):
+                        raise
+                    raise type(err)(f"model {name or uri!r}: {err}") from None
                 write_model_physics(results[name], staging, name)
         run_id = _log(config, results, staging, source_run) if log else ""
         publish_outputs(staging, output)

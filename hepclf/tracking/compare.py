@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import mlflow
+from mlflow.entities import Experiment
 
 from hepclf.errors import HepclfError
 from hepclf.tracking.store import use_store
@@ -37,14 +38,12 @@ class ExperimentRuns:
 
 
 def recent_runs(tracking_uri: str | None, experiment: str | None, runs: int) -> ExperimentRuns:
-    """The ``runs`` most recent pipeline runs of ``experiment`` (default: the latest one)."""
+    """The ``runs`` most recent pipeline runs of ``experiment`` (default: the experiment of
+    the pipeline run that started last)."""
     uri = use_store(tracking_uri, create=False)
     client = mlflow.MlflowClient()
     if experiment is None:
-        found = client.search_experiments(order_by=["last_update_time DESC"], max_results=1)
-        if not found:
-            raise HepclfError(f"no MLflow experiments in the store at {uri}")
-        exp = found[0]
+        exp = latest_pipeline_experiment(client, uri)
     else:
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
@@ -79,3 +78,23 @@ def recent_runs(tracking_uri: str | None, experiment: str | None, runs: int) -> 
             record.model_status[name] = child.info.status
         records.append(record)
     return ExperimentRuns(exp.name, uri, records)
+
+
+def latest_pipeline_experiment(client: mlflow.MlflowClient, uri: str) -> Experiment:
+    """The experiment of the most recently started pipeline run (not the experiment created
+    or touched last: an experiment is updated by other kinds of runs too)."""
+    experiments = client.search_experiments()
+    if not experiments:
+        raise HepclfError(f"no MLflow experiments in the store at {uri}")
+    latest = client.search_runs(
+        [e.experiment_id for e in experiments],
+        "tags.`hepclf.kind` = 'pipeline'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not latest:
+        names = [e.name for e in experiments]
+        raise HepclfError(
+            f"no pipeline runs (hepclf train) in the store at {uri}; experiments there: {names}"
+        )
+    return client.get_experiment(latest[0].info.experiment_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import mlflow
@@ -46,7 +47,21 @@ def load_bundle(model: str) -> ModelBundle:
 
 
 def register_model(model_uri: str, name: str, alias: str = CHAMPION_ALIAS) -> str:
-    """Register ``model_uri`` under ``name`` and point ``alias`` at the new version."""
-    version = mlflow.register_model(model_uri, name)
+    """Register ``model_uri`` under ``name`` and point ``alias`` at the new version.
+
+    MLflow prints "Successfully registered model" and "Created version" lines straight to
+    stderr (not through a logger); hepclf reports the registration itself, so they are
+    silenced unless ``HEPCLF_VERBOSE=1`` (``hepclf --verbose``).
+    """
+    from mlflow.utils.logging_utils import disable_logging, enable_logging
+
+    quiet = os.environ.get("HEPCLF_VERBOSE") != "1"
+    if quiet:
+        disable_logging()
+    try:
+        version = mlflow.register_model(model_uri, name)
+    finally:
+        if quiet:
+            enable_logging()
     mlflow.MlflowClient().set_registered_model_alias(name, alias, version.version)
     return str(version.version)
