@@ -22,6 +22,9 @@ from hepclf.expressions import parse
 from hepclf.files import close_matches, with_hints
 
 RESERVED_COLUMNS = ("label", "weight", "sample", "event_id")
+DATA_LABEL = "data"
+"""The label of recorded data: never trained on; the physics result's observation."""
+
 MAX_LEADING = 1000
 """The most objects ``leading: N`` keeps per feature (N columns each): beyond, the table
 and its validation grow without bound for columns that would all be padding."""
@@ -54,7 +57,9 @@ class SampleConfig(_Strict):
     """One physics process: its files (globs allowed), tree and class label.
 
     ``label`` names the sample's class: ``signal``/``background`` for the usual two-class
-    problem, or any class name (``ttH``, ``ttbb``, ...) for a multi-class one.
+    problem, or any class name (``ttH``, ``ttbb``, ...) for a multi-class one. ``data``
+    marks recorded data: it is not a class, not trained on nor evaluated, only scored and
+    binned as the observation of the physics result (``result: {unblind: true}``).
 
     An event's weight is ``weight × scale / sum_weights``. For expected events,
     ``scale`` is σ × BR × L and ``sum_weights`` the sum of the generator weights of all
@@ -237,7 +242,9 @@ class BinningConfig(_Finite):
     Automatic binning starts from ``bins`` bins of equal expected signal and merges them,
     from the highest score down, until every bin has at least ``min_background_events``
     background MC events, a relative MC statistical uncertainty of the background of at
-    most ``max_background_stat``, a positive background and no negative sample yield.
+    most ``max_background_stat``, an expected background of at least
+    ``min_background_yield`` events (where b << 1 the asymptotic formulas are optimistic),
+    and no negative sample yield. Fixed edges below ``min_background_yield`` get a warning.
     """
 
     edges: list[float] | None = Field(default=None, min_length=2)
@@ -248,6 +255,7 @@ class BinningConfig(_Finite):
     """automatic: merge until every bin has this many background MC events"""
     max_background_stat: float = Field(default=0.2, gt=0.0)
     """automatic: ... and a relative background MC uncertainty of at most this"""
+    min_background_yield: float = Field(default=3.0, ge=0.0)
 
     @field_validator("edges")
     @classmethod
@@ -257,18 +265,88 @@ class BinningConfig(_Finite):
         return value
 
 
+class VariedFiles(_Strict):
+    """A sample's files produced with a systematic variation (e.g. jet energy scale up)."""
+
+    files: list[str] = Field(min_length=1)
+    tree: str | None = None  # default: the nominal sample's tree
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _one_file_is_a_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class VariedInputs(_Strict):
+    """The up and (optional) down variation of one sample."""
+
+    up: VariedFiles
+    down: VariedFiles | None = None
+
+
+class ShapeConfig(_Strict):
+    """A shape uncertainty: HistFactory ``histosys`` plus its normalisation part ``normsys``.
+
+    Either weight variations, ``up``/``down`` expressions over a sample's branches giving a
+    per-event factor on the nominal weight (``samples``: those it applies to, default all),
+    or alternative ``inputs`` per sample, scored with the same model. A missing ``down`` is
+    the mirror image of ``up`` around the nominal. ``prune``: drop the shape part where it
+    is compatible with MC statistical noise (chi2 p-value above ``prune_pvalue``).
+    """
+
+    up: str | None = None
+    down: str | None = None
+    samples: list[str] | None = None
+    inputs: dict[str, VariedInputs] | None = None
+    prune: bool = True
+    prune_pvalue: float = Field(default=0.05, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ShapeConfig:
+        if (self.up is None) == (self.inputs is None):
+            raise ValueError("a shape needs exactly one of 'up' (weight factor) or 'inputs'")
+        if self.inputs is not None and (self.down is not None or self.samples is not None):
+            raise ValueError("with 'inputs', 'down' and 'samples' go inside inputs.<sample>")
+        for expression in (self.up, self.down):
+            if expression is not None:
+                try:
+                    parse(expression)
+                except InputDataError as err:
+                    raise ValueError(str(err)) from None
+        return self
+
+    @property
+    def sample_names(self) -> list[str] | None:
+        """The samples it varies (None: every simulated sample)."""
+        return list(self.inputs) if self.inputs is not None else self.samples
+
+
 class SystematicsConfig(_Finite):
     """Uncertainties of the physics result; MC statistics (staterror) are always included.
 
     ``normsys``: per-sample normalisation uncertainty, relative (0.1 = ±10 %) or
     ``[down, up]``. ``background``: one flat, shape-free relative uncertainty on all
     background samples together (a single correlated normalisation nuisance).
+    ``shapes``: named shape uncertainties (:class:`ShapeConfig`), one nuisance each,
+    correlated across samples and channels.
     """
 
     normsys: dict[str, float | tuple[float, float]] = Field(default_factory=dict)
     """sample name -> relative normalisation uncertainty (0.1 or [down, up])"""
     background: float = Field(default=0.0, ge=0.0, lt=1.0)
     """one correlated relative normalisation uncertainty on all backgrounds"""
+    shapes: dict[str, ShapeConfig] = Field(default_factory=dict)
+
+    @field_validator("shapes")
+    @classmethod
+    def _shape_names(cls, value: dict[str, ShapeConfig]) -> dict[str, ShapeConfig]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(
+                    f"shape name {name!r} must be letters, digits and _ (it names histograms "
+                    "such as ttbar_<name>Up)"
+                )
+        return value
 
     @field_validator("normsys")
     @classmethod
@@ -289,20 +367,40 @@ class ResultConfig(_Finite):
     ``signal`` lists the classes or samples scaled by the signal strength ``mu``
     (default: the pipeline's signal class), all of the signal class(es): those are what
     the discriminant is trained to find. Every other sample is background.
+
+    ``channels``: ``single`` (one channel on the signal score, or Σ P(signal classes)),
+    ``nodes`` (multi-class: one channel per output node, each event in the node of its
+    highest output, binned in that output; CMS ttH(bb)), ``categories`` (one channel per
+    analysis category) or ``[categories, nodes]``. ``unblind``: fit the ``data`` samples
+    (observed Z0, limit, post-fit yields) for the champion; else everything is expected.
+    ``impacts``: pulls and impacts of the nuisance parameters for the champion. ``toys``:
+    that many pseudo-experiments per hypothesis for the champion's Z0 and limit (0: off).
     """
 
     luminosity: float = Field(default=1.0, gt=0.0)
     """multiplies every event weight (e.g. fb⁻¹ when `scale` is σ × BR in fb)"""
     signal: str | list[str] | None = None
     """classes or samples scaled by the signal strength mu (default: the signal class)"""
+    channels: Literal["single", "nodes", "categories"] | list[Literal["categories", "nodes"]] = (
+        "single"
+    )
     binning: BinningConfig = BinningConfig()
     """the bins of the discriminant"""
     systematics: SystematicsConfig = SystematicsConfig()
     """uncertainties beyond MC statistics"""
+    unblind: bool = False
+    impacts: bool = False
+    toys: int = Field(default=0, ge=0)
 
     @property
     def signal_names(self) -> list[str] | None:
         return [self.signal] if isinstance(self.signal, str) else self.signal
+
+    @property
+    def channel_split(self) -> frozenset[str]:
+        """What splits events into channels: {} (one channel), {'nodes'}, {'categories'}."""
+        chosen = [self.channels] if isinstance(self.channels, str) else self.channels
+        return frozenset(c for c in chosen if c != "single")
 
 
 class CategoryConfig(_Strict):
@@ -439,7 +537,7 @@ class PipelineConfig(_Strict):
         Two classes are ordered (other, signal) so that label 1 and ``predict_proba``
         column 1 are the signal, exactly as in the two-class pipeline.
         """
-        names = list(self.classes or dict.fromkeys(s.label for s in self.samples))
+        names = list(self.classes or dict.fromkeys(s.label for s in self.simulated_samples))
         if len(names) == 2:
             signal = self.signal_classes[0]
             names = [n for n in names if n != signal] + [signal]
@@ -450,8 +548,18 @@ class PipelineConfig(_Strict):
         """The class(es) the physics is about: ``signal:``, else ``signal``, else the first."""
         if self.signal is not None:
             return [self.signal] if isinstance(self.signal, str) else list(self.signal)
-        labels = list(self.classes or dict.fromkeys(s.label for s in self.samples))
+        labels = list(self.classes or dict.fromkeys(s.label for s in self.simulated_samples))
         return ["signal"] if "signal" in labels else labels[:1]
+
+    @property
+    def simulated_samples(self) -> list[SampleConfig]:
+        """The samples that are trained on and evaluated: all but ``label: data``."""
+        return [s for s in self.samples if s.label != DATA_LABEL]
+
+    @property
+    def data_samples(self) -> list[SampleConfig]:
+        """Recorded data (``label: data``): only the physics result's observation."""
+        return [s for s in self.samples if s.label == DATA_LABEL]
 
     @property
     def multiclass(self) -> bool:
@@ -475,11 +583,13 @@ class PipelineConfig(_Strict):
             keys |= {"classes", "signal"}
         if self.categories:
             keys.add("categories")
-        data = self.model_dump(include=keys, mode="json")
-        for sample in data["samples"]:  # unset keeps earlier fingerprints (and caches) valid
+        dumped = self.model_dump(include=keys, mode="json")
+        # data is not in the table: adding a data sample keeps the table (and its cache)
+        dumped["samples"] = [s for s in dumped["samples"] if s["label"] != DATA_LABEL]
+        for sample in dumped["samples"]:  # unset keeps earlier fingerprints (and caches) valid
             if sample["sum_weights"] is None:
                 del sample["sum_weights"]
-        payload = json.dumps(data, sort_keys=True)
+        payload = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def resolve(self, pattern: str) -> str:
@@ -489,7 +599,9 @@ class PipelineConfig(_Strict):
 
 
 def _check_classes(config: PipelineConfig) -> None:
-    labels = list(dict.fromkeys(s.label for s in config.samples))
+    labels = list(dict.fromkeys(s.label for s in config.simulated_samples))
+    if config.classes is not None and DATA_LABEL in config.classes:
+        raise ValueError("'classes' must not list 'data': recorded data is never a class")
     if config.classes is not None:
         if len(set(config.classes)) != len(config.classes):
             raise ValueError(f"'classes' must not repeat a name, got {config.classes}")
@@ -507,7 +619,9 @@ def _check_classes(config: PipelineConfig) -> None:
             "one 'background' entry, or a class name per process for a multi-class problem"
         )
     if len(labels) == 2 and config.signal is None and "signal" not in labels:
-        odd = next(i for i, s in enumerate(config.samples) if s.label != "background")
+        odd = next(
+            i for i, s in enumerate(config.samples) if s.label not in ("background", DATA_LABEL)
+        )
         raise ValueError(
             f"the labels {labels} make two classes and none is 'signal': label signal samples "
             f"'signal' (samples[{odd}].label is {config.samples[odd].label!r}), or name the "
@@ -534,8 +648,8 @@ def _check_classes(config: PipelineConfig) -> None:
 
 
 def _check_result(config: PipelineConfig, result: ResultConfig) -> None:
-    samples = [s.name for s in config.samples]
-    labels = list(dict.fromkeys(s.label for s in config.samples))
+    samples = [s.name for s in config.simulated_samples]
+    labels = list(dict.fromkeys(s.label for s in config.simulated_samples))
     names = result.signal_names or []
     unknown = [n for n in names if n not in samples + labels]
     if unknown:
@@ -556,9 +670,30 @@ def _check_result(config: PipelineConfig, result: ResultConfig) -> None:
             f"signal class(es) {signal}; name samples of those classes {allowed} or the "
             "classes themselves, or change the pipeline's 'signal:'"
         )
-    unknown = [n for n in result.systematics.normsys if n not in samples]
+    simulated = [s.name for s in config.simulated_samples]
+    unknown = [n for n in result.systematics.normsys if n not in simulated]
     if unknown:
-        raise ValueError(f"result.systematics.normsys names {unknown}; samples are {samples}")
+        raise ValueError(f"result.systematics.normsys names {unknown}; samples are {simulated}")
+    for name, shape in result.systematics.shapes.items():
+        unknown = [n for n in shape.sample_names or [] if n not in simulated]
+        if unknown:
+            raise ValueError(
+                f"result.systematics.shapes.{name} names {with_hints(unknown, simulated)}; "
+                f"simulated samples are {simulated}"
+            )
+    split = result.channel_split
+    if "nodes" in split and not config.multiclass:
+        raise ValueError(
+            "result.channels 'nodes' needs a multi-class model (more than two classes); a "
+            "two-class model has one output: use 'single' or 'categories'"
+        )
+    if "categories" in split and not config.categories:
+        raise ValueError("result.channels 'categories' needs the pipeline's 'categories:'")
+    if result.unblind and not config.data_samples:
+        raise ValueError(
+            "result.unblind needs recorded data: a sample with 'label: data' (its files are "
+            "scored and binned as the observation)"
+        )
 
 
 def _check_categories(categories: list[CategoryConfig]) -> None:

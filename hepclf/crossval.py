@@ -224,7 +224,7 @@ def train_folds(
     start = time.perf_counter()
     scores = fold_scores(ensemble, X, fold)
     predict_seconds = time.perf_counter() - start
-    folds = _evaluate(config, scores, table.label, table.weight)
+    folds = _evaluate(config, scores, table.label, _expected(config, table.weight))
     return ModelResult(
         name,
         ensemble,
@@ -328,12 +328,12 @@ def _category_folds(
     ]
     scores = _combined_scores(parts, members, fold)
     predict_seconds = time.perf_counter() - start
-    folds = _evaluate(config, scores, table.label, table.weight)
+    folds = _evaluate(config, scores, table.label, _expected(config, table.weight))
     per_category = {}
     for category, rows, part in zip(categories, members, parts, strict=True):
         try:
             per_category[category.name] = _evaluate(
-                config, part, table.label[rows], table.weight[rows]
+                config, part, table.label[rows], _expected(config, table.weight[rows])
             ).report
         except ValueError as err:
             raise ConfigError(
@@ -377,3 +377,8 @@ def fold_event_id(model: Any, config: PipelineConfig) -> str | None:
     if all(isinstance(m, FoldEnsemble) and m.fold_rule_ == RULE_EVENT_ID for m in members):
         return config.event_id
     return None
+
+
+def _expected(config: PipelineConfig, weight: np.ndarray) -> np.ndarray:
+    """Out-of-fold events stand for themselves: weight x luminosity (as the physics result)."""
+    return weight * (config.result.luminosity if config.result else 1.0)

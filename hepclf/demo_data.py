@@ -134,17 +134,71 @@ def write_category_toy(path: Path, events: int, seed: int) -> Path:
     return path
 
 
+def write_varied(path: Path, shape: ProcessShape, events: int, seed: int, jet_scale: float) -> Path:
+    """The same events as :func:`write_process` with the same seed, every jet's pt scaled by
+    ``jet_scale`` (a jet-energy-scale variation, e.g. 1.05 for +5 %)."""
+    rng = np.random.default_rng(seed)
+    with atomic_path(path) as tmp, uproot.recreate(tmp) as file:
+        tree = None
+        for start in range(0, events, CHUNK):
+            data = _chunk(shape, min(CHUNK, events - start), start, rng)
+            data["Jet"] = ak.with_field(data["Jet"], data["Jet"].pt * np.float32(jet_scale), "pt")
+            if tree is None:
+                types = {
+                    k: (v.type.content if isinstance(v, ak.Array) else v.dtype)
+                    for k, v in data.items()
+                }
+                tree = file.mktree(TREE, types, title="hepclf demo events, JES varied")
+            tree.extend(data)
+    return path
+
+
+SIGNAL_SCALE = 0.05
+"""ttH in the pseudo-data: 5 % of its simulated events (``scale: 0.05`` in the pipeline)."""
+
+
+def write_pseudo_data(path: Path, processes: list[str], events: int, seed: int) -> Path:
+    """Recorded-data stand-in: per process a Poisson number of new events around its
+    expected yield (the mean weight times ``events``, ttH times :data:`SIGNAL_SCALE`),
+    weights dropped, one tree."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for name in processes:
+        shape = PROCESSES[name]
+        mean_weight = (1.0 - 2.0 * shape.negative_weight_fraction) * (
+            SIGNAL_SCALE if name == "ttH" else 1.0
+        )
+        n = int(rng.poisson(events * mean_weight))
+        parts.append(_chunk(shape, n, 0, rng))
+    data = {
+        k: ak.concatenate([p[k] for p in parts])
+        if k == "Jet"
+        else np.concatenate([p[k] for p in parts])
+        for k in parts[0]
+        if k != "genWeight"
+    }
+    data["event"] = np.arange(len(data["lep_pt"]), dtype=np.int64)
+    types = {k: (v.type.content if k == "Jet" else v.dtype) for k, v in data.items()}
+    with atomic_path(path) as tmp, uproot.recreate(tmp) as file:
+        file.mktree(TREE, types, title="hepclf demo pseudo-data").extend(data)
+    return path
+
+
 def write_demo_data(
     out: str | Path,
     events: int = 30_000,
     seed: int = 1,
     processes: list[str] | None = None,
     categories: bool = False,
+    jes: float | None = None,
+    data: bool = False,
 ) -> dict[str, Path]:
     """Write ``signal.root`` and ``background.root`` with ``events`` entries each.
 
-    With ``processes`` (names from ``PROCESSES``), write ``<process>.root`` for each instead;
-    with ``categories``, ``categories.root`` (see :func:`write_category_toy`).
+    With ``processes`` (names from ``PROCESSES``), write ``<process>.root`` for each instead:
+    ``jes`` (e.g. 0.05) adds ``<process>_jesUp.root``/``_jesDown.root`` with jet pt scaled
+    by 1 ± jes, ``data`` a ``data.root`` of pseudo-data. The default files stay the same.
+    With ``categories``, ``categories.root`` instead (see :func:`write_category_toy`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -156,10 +210,19 @@ def write_demo_data(
             raise ConfigError(
                 f"unknown demo process(es) {unknown}; choose from {', '.join(PROCESSES)}"
             )
-        return {
+        paths = {
             name: write_process(out / f"{name}.root", PROCESSES[name], events, seed + 1000 * i)
             for i, name in enumerate(processes)
         }
+        for i, name in enumerate(processes if jes else []):
+            for side, factor in (("Up", 1.0 + jes), ("Down", 1.0 - jes)):  # type: ignore[operator]
+                path = out / f"{name}_jes{side}.root"
+                paths[f"{name}_jes{side}"] = write_varied(
+                    path, PROCESSES[name], events, seed + 1000 * i, factor
+                )
+        if data:
+            paths["data"] = write_pseudo_data(out / "data.root", processes, events, seed + 7)
+        return paths
     return {
         "signal": write_process(out / "signal.root", SIGNAL, events, seed),
         "background": write_process(out / "background.root", BACKGROUND, events, seed + 1000),

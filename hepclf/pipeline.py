@@ -75,7 +75,8 @@ def run_pipeline(
     ``progress`` receives what happens (the CLI shows it; the default logs it).
     """
     from hepclf.evaluation import figures
-    from hepclf.physics.step import add_physics
+    from hepclf.physics.inputs import PhysicsInputs
+    from hepclf.physics.step import add_physics, finish_champion
     from hepclf.tracking.logging import PipelineTracker
     from hepclf.tracking.pyfunc import input_example_for
     from hepclf.tuning import tune_pipeline, tuned_yaml
@@ -95,6 +96,7 @@ def run_pipeline(
         progress.note(negative_weights_note(data.negative_weights, chosen, config.seed))
     staging = staging_dir(output)
     plots = staging / "plots"
+    physics_inputs = PhysicsInputs(config, table, use_cache) if config.result else None
     train_parts = data.labels_and_weights("train"), data.labels_and_weights("test")
     try:
         with Deferred() as commit, PipelineTracker(config, tracking_uri, experiment) as tracker:
@@ -124,6 +126,7 @@ def run_pipeline(
             for tuned_name, tuning in tuned.items():  # the final fit uses the best parameters
                 chosen[tuned_name] = {**chosen[tuned_name], **tuning.best_params}
             results: dict[str, ModelResult] = {}
+            bundles = {}
             for name, params in chosen.items():
                 with progress.step(f"training {name} ..."):
                     result = train_model(name, params, config, data, progress)
@@ -131,9 +134,11 @@ def run_pipeline(
                     figures.model_plots(
                         result, *train_parts, table.columns, plots, held_out=held_out
                     )
+                    bundle = bundles[name] = bundle_of(result, config, data)
                     if config.result is not None:
-                        add_physics(result, config, table, data.split.test, staging)
-                    bundle = bundle_of(result, config, data)
+                        add_physics(
+                            result, config, table, data.split.test, staging, physics_inputs, bundle
+                        )
                     logged_example = input_example_for(bundle, example, example_ids)
                     tracker.log_model(result, bundle, logged_example)
                 results[name] = result
@@ -141,6 +146,13 @@ def run_pipeline(
             selection = select_champion(
                 results, config.evaluation.select_metric, config.skip_flagged
             )
+            if config.result is not None:  # data are looked at for the champion only
+                best = results[selection.best]
+                with progress.step(f"physics result of the champion {best.name} ..."):
+                    finish_champion(best, config, physics_inputs, bundles[best.name], staging)
+                tracker.log_physics(best)
+                for warning in best.physics.warnings if best.physics else []:
+                    progress.warn(warning)
             result = PipelineResult(
                 config.name,
                 results,

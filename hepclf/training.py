@@ -28,6 +28,7 @@ from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.models import MODEL_TYPES, Classifier, build_model
 from hepclf.prepare import PreparedData
 from hepclf.results import ModelResult
+from hepclf.weights import evaluated_fractions, expected_yields
 
 if TYPE_CHECKING:
     from hepclf.progress import Progress
@@ -106,9 +107,14 @@ def evaluate_scores(
     """
     y_tr, w_tr = data.labels_and_weights("train")
     y_te, w_te = data.labels_and_weights("test")
+    # test weights as expected events, as in the physics result: x luminosity ÷ the
+    # evaluated fraction of each sample (significances and node yields on one footing)
+    table, rows = data.table, data.split.test
+    fractions = evaluated_fractions(table.sample, rows, len(table.sample_names))
+    luminosity = config.result.luminosity if config.result else 1.0
+    w_te = expected_yields(w_te, table.sample[rows], fractions, luminosity)
     test, train = (y_te, scores["test"], w_te), (y_tr, scores["train"], w_tr)
-    weight = data.table.weight
-    yield_scale = float(weight.sum() / weight[data.split.test].sum())  # test -> all events
+    yield_scale = 1.0
     if not config.categories:
         return evaluate_parts(config, test, train, yield_scale)
     assert data.table.category is not None

@@ -1,4 +1,5 @@
-"""Training weights from physical event weights: negative-weight policy and class balance."""
+"""Training weights from physical event weights: negative-weight policy and class balance;
+and expected yields: what an evaluated event stands for (evaluation and physics result)."""
 
 from __future__ import annotations
 
@@ -80,3 +81,22 @@ def require_positive_class_weights(
             f"its ROC and KS test are undefined; use fewer folds ({setting}) or more events "
             "(evaluation keeps the weights' signs whatever negative_weights says)"
         )
+
+
+def evaluated_fractions(
+    sample_all: np.ndarray, rows: np.ndarray | None, n_samples: int
+) -> np.ndarray:
+    """Per sample: evaluated events / all events (``rows=None``: all, out-of-fold scores)."""
+    total = np.bincount(sample_all, minlength=n_samples).astype(np.float64)
+    if rows is None:
+        return np.ones(n_samples)
+    evaluated = np.bincount(sample_all[rows], minlength=n_samples).astype(np.float64)
+    return np.divide(evaluated, total, out=np.zeros(n_samples), where=total > 0)
+
+
+def expected_yields(
+    weight: np.ndarray, sample: np.ndarray, fractions: np.ndarray, luminosity: float
+) -> np.ndarray:
+    """Expected events per evaluated event: weight × luminosity ÷ evaluated fraction."""
+    fraction = fractions[sample]
+    return np.asarray(weight, np.float64) * luminosity / np.where(fraction > 0, fraction, 1.0)

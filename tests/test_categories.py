@@ -248,6 +248,7 @@ def test_multiclass_model_per_category(tmp_path: Path) -> None:
     processes = ["ttH", "ttbb", "ttlf"]
     write_demo_data(tmp_path, events=1500, seed=9, processes=processes)
     config = yaml.safe_load((REPO / "pipelines" / "multiclass.yaml").read_text())
+    config.pop("result")
     config["samples"] = [
         {**s, "files": [str(tmp_path / f"{s['name']}.root")]}
         for s in config["samples"]

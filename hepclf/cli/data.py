@@ -29,6 +29,13 @@ def demo_data(
             "the toy of pipelines/categories.yaml."
         ),
     ] = False,
+    jes: Annotated[
+        float | None,
+        typer.Option(help="With --processes: also <process>_jesUp/Down.root, jet pt x (1 ± JES)."),
+    ] = None,
+    data: Annotated[
+        bool, typer.Option("--data", help="With --processes: also data.root (pseudo-data).")
+    ] = False,
 ) -> None:
     """Write synthetic signal and background ROOT files (TTree 'Events')."""
     from hepclf.demo_data import write_demo_data
@@ -36,7 +43,13 @@ def demo_data(
     chosen = comma_list(processes)
     with console.status(f"writing {events:,} events per process to {out}"):
         paths = write_demo_data(
-            out, events=events, seed=seed, processes=chosen, categories=categories
+            out,
+            events=events,
+            seed=seed,
+            processes=chosen,
+            jes=jes,
+            data=data,
+            categories=categories,
         )
     for label, path in paths.items():
         console.print(f"{label}: {path}")

@@ -32,7 +32,7 @@ def cache_dir() -> Path:
 def cache_key(config: PipelineConfig) -> str:
     """Content key: package version, ingest settings, and each input file's size and mtime."""
     files = []
-    for sample in config.samples:
+    for sample in config.simulated_samples:  # data is not in the table
         for path in sample_files(config, sample):
             stat = os.stat(path)
             files.append([os.path.abspath(path), stat.st_size, stat.st_mtime_ns])

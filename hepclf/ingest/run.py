@@ -277,7 +277,7 @@ def read_samples(config: PipelineConfig, progress: Progress | None = None) -> Fe
     """Read every sample, apply selection, features, weights and the NaN policy; ``progress``
     gets a bar of events per sample (see :func:`hepclf.progress.bar`)."""
     start = time.perf_counter()
-    plans = [_plan(config, sample) for sample in config.samples]
+    plans = [_plan(config, sample) for sample in config.simulated_samples]
     certain = [plan.entries if plan.selection is None else 0 for plan in plans]
     table = _Table(len(config.feature_columns), sum(certain))
     summaries = [
@@ -312,7 +312,7 @@ def read_samples(config: PipelineConfig, progress: Progress | None = None) -> Fe
         label=label,
         weight=weight,
         sample=sample,
-        sample_names=[s.name for s in config.samples],
+        sample_names=[s.name for s in config.simulated_samples],
         event_id=event_id,
         info={
             "samples": [asdict(s) for s in summaries],

@@ -1,10 +1,14 @@
 """The expected physics result of a classifier: HistFactory fit of its binned output (pyhf).
 
-For each model the discriminant is binned (:mod:`.binning`), filled into one template per
-sample (:mod:`.templates`, yields from :mod:`.yields`), turned into a pyhf workspace with
-the configured systematics (:mod:`.workspace`), and fitted for the expected discovery
-significance and the expected CLs limit on the signal strength (:mod:`.inference`).
-:mod:`.io` writes workspace.json, templates.root and the stacked-template plot.
+For each model the events are routed into channels (:mod:`.channels`: one, per output
+node, per category), each channel's discriminant is binned (:mod:`.binning`), filled into
+one template per sample with its shape variations (:mod:`.templates`, yields from
+:mod:`.yields`, variations from :mod:`.inputs`), turned into a pyhf workspace with the
+configured systematics (:mod:`.workspace`, :mod:`.shapes`), and fitted for the expected
+discovery significance and the expected CLs limit on the signal strength
+(:mod:`.inference`), per channel and combined (:mod:`.analysis`). The champion alone gets
+observed results on data, impacts and toys (:mod:`.champion`, :mod:`.toys`). :mod:`.io`
+writes workspace.json, templates.root, the plots and result.json.
 """
 
 from hepclf.physics.analysis import PhysicsResult, physics_result

@@ -3,10 +3,12 @@
 Automatic binning starts from ``bins`` bins holding equal expected signal, so the
 signal-rich end gets narrow bins where they help the fit. Walking down from the highest
 score, fine bins are merged until the merged bin has enough background MC events, a
-small enough relative MC uncertainty on the background, a positive background and no
-negative sample yield. What is left at the low end joins the bin above it. The rules
-keep the fit away from bins whose background is a handful of weighted events, where the
-expected significance would be an artefact of MC fluctuations.
+small enough relative MC uncertainty on the background, an expected background of at
+least ``min_background_yield`` events and no negative sample yield. What is left at the
+low end joins the bin above it. The rules keep the fit away from bins whose background is
+a handful of weighted events, where the expected significance would be an artefact of MC
+fluctuations, and from bins expecting b << 1 events, where the asymptotic formulas
+overstate the significance by 10-30 % (toys show it, see :mod:`.toys`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def _acceptable_sums(
     return (
         (background_entries >= rules.min_background_events)
         & (background > 0)
+        & (background >= rules.min_background_yield)
         & (relative <= rules.max_background_stat)
         & (sumw >= 0).all(axis=0)
     )
@@ -95,9 +98,12 @@ def _shortfall(t: Templates, i: int, rules: BinningConfig) -> str:
             f"{int(t.background_entries[i])} background MC events "
             f"(min_background_events {rules.min_background_events})"
         )
-    if not background > 0:
-        reasons.append(f"an expected background of {background:.4g}")
-    elif np.sqrt(t.background_sumw2[i]) / background > rules.max_background_stat:
+    if not background > 0 or background < rules.min_background_yield:
+        reasons.append(
+            f"an expected background of {background:.4g} "
+            f"(min_background_yield {rules.min_background_yield:g})"
+        )
+    if background > 0 and np.sqrt(t.background_sumw2[i]) / background > rules.max_background_stat:
         reasons.append(
             f"a relative background MC uncertainty of "
             f"{np.sqrt(t.background_sumw2[i]) / background:.3g} "
@@ -107,6 +113,18 @@ def _shortfall(t: Templates, i: int, rules: BinningConfig) -> str:
     if negative:
         reasons.append(f"a negative expected yield of sample(s) {', '.join(negative)}")
     return "; ".join(reasons)
+
+
+def low_background_bins(t: Templates, rules: BinningConfig) -> list[str]:
+    """Warnings for bins expecting less background than ``min_background_yield`` (fixed
+    edges: automatic binning never makes them)."""
+    low = np.flatnonzero(t.background_yield < rules.min_background_yield)
+    return [
+        f"{t.bin_label(int(i))} expects {t.background_yield[i]:.3g} background events, below "
+        f"min_background_yield {rules.min_background_yield:g}: the asymptotic Z0 and limit "
+        "are optimistic there (merge bins, or check with result.toys)"
+        for i in low
+    ]
 
 
 def choose_bins(events: EvaluatedEvents, rules: BinningConfig) -> Templates:
@@ -122,8 +140,8 @@ def choose_bins(events: EvaluatedEvents, rules: BinningConfig) -> Templates:
             raise InputDataError(
                 f"automatic binning cannot make acceptable bins: {templates.bin_label(i)} "
                 f"(all that merging leaves) has {_shortfall(templates, i, rules)}. Lower "
-                "result.binning.min_background_events, raise max_background_stat, or check "
-                "the samples' weights"
+                "result.binning.min_background_events or min_background_yield, raise "
+                "max_background_stat, or check the samples' weights and the luminosity"
             )
     check_templates(templates)
     return templates

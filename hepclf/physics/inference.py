@@ -170,3 +170,26 @@ def expected_limit(model: pyhf.pdf.Model) -> ExpectedLimit:
         values.append(_solve(sqrt_q, target, min(target * sigma, upper), upper))
         sigma = values[-1] / target  # sigma(mu) drifts slowly: the next guess starts here
     return ExpectedLimit(values[2], dict(zip(BAND_KEYS, values, strict=True)))
+
+
+def observed_limit(model: pyhf.pdf.Model, data: np.ndarray, guess: float) -> float:
+    """95 % CL CLs upper limit on mu for recorded ``data`` (qtilde, asymptotics).
+
+    Only the observed CLs is solved for (pyhf's ``hypotest`` per mu, Brent's method from a
+    bracket around the expected median ``guess``): the expected band is known already.
+    """
+    upper = float(model.config.suggested_bounds()[model.config.poi_index][1])
+
+    def excess(mu: float) -> float:
+        return float(pyhf.infer.hypotest(mu, data, model, test_stat="qtilde")) - (1.0 - CL)
+
+    low, high = 0.5 * guess, min(2.0 * guess, upper)
+    while excess(low) < 0 and low > 1e-6 * guess:
+        low *= 0.3
+    while excess(high) > 0:
+        if high >= upper:
+            raise InputDataError(
+                f"the observed limit on mu lies above the POI range [0, {upper:g}]"
+            )
+        high = min(3.0 * high, upper)
+    return float(brentq(excess, low, high, rtol=RTOL, xtol=1e-9))

@@ -2,8 +2,10 @@
 
 Bins are drawn with equal width against the bin number (automatic bins are narrow where
 the signal is), with the score edges written under the axis; the hatched band is the MC
-statistical uncertainty of the total background. The signal (mu = 1) is overlaid as a line,
-scaled up when it would be invisible under the stack.
+statistical uncertainty of the total background, and each shape uncertainty is a coloured
+band between the total background with that variation down and up. The signal (mu = 1) is
+overlaid as a line, scaled up when it would be invisible under the stack; recorded data
+(unblinded only) are black points with Poisson errors.
 """
 
 from __future__ import annotations
@@ -17,6 +19,23 @@ from hepclf.evaluation.plots import SIGNAL_COLOR, styled_figure
 from hepclf.physics.templates import Templates
 
 BACKGROUND_COLORS = ("#bd1f01", "#ffa90e", "#94a4a2", "#832db6", "#a96b59", "#e76300", "#b9ac70")
+SHAPE_COLORS = ("#3f90da", "#92dadd", "#717581", "#1845fb", "#c849a9")
+
+
+def background_envelopes(templates: Templates) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per shape uncertainty, the total background with every varied sample down and up."""
+    out = {}
+    total = templates.background_yield
+    for shape, per_sample in templates.variations.items():
+        up, down = total.copy(), total.copy()
+        for name, v in per_sample.items():
+            if name in templates.signal:
+                continue
+            nominal = templates.sumw[templates.names.index(name)]
+            up += v.up - nominal
+            down += v.down - nominal
+        out[shape] = (up, down)
+    return out
 
 
 def signal_scale(templates: Templates) -> float:
@@ -27,7 +46,13 @@ def signal_scale(templates: Templates) -> float:
     return float(10 ** np.floor(np.log10(0.3 * peak_b / peak_s)))
 
 
-def plot_templates(templates: Templates, path: Path, title: str, summary: str = "") -> Path:
+def plot_templates(
+    templates: Templates,
+    path: Path,
+    title: str,
+    summary: str = "",
+    band_label: str = "MC stat. unc.",
+) -> Path:
     """Write the stacked background templates with the signal overlaid as a PNG."""
     n = templates.n_bins
     positions = np.arange(n + 1, dtype=np.float64)
@@ -56,8 +81,28 @@ def plot_templates(templates: Templates, path: Path, title: str, summary: str = 
             facecolor="none",
             edgecolor="black",
             linewidth=0,
-            label="MC stat. unc.",
+            label=band_label,
         )
+        for k, (shape, (up, down)) in enumerate(background_envelopes(templates).items()):
+            ax.stairs(
+                np.maximum(up, down),
+                positions,
+                baseline=np.minimum(up, down),
+                fill=True,
+                alpha=0.35,
+                color=SHAPE_COLORS[k % len(SHAPE_COLORS)],
+                label=f"{shape} ±1σ",
+            )
+        if templates.observed is not None:
+            centres = positions[:-1] + 0.5
+            ax.errorbar(
+                centres,
+                templates.observed,
+                yerr=np.sqrt(templates.observed),
+                fmt="o",
+                color="black",
+                label="data",
+            )
         signal_label = " + ".join(templates.signal) + (f" × {factor:g}" if factor != 1 else "")
         ax.stairs(
             factor * templates.signal_yield,

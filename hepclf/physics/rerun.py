@@ -26,6 +26,8 @@ from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError, HepclfError
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
+from hepclf.physics.champion import best_expected, champion_physics
+from hepclf.physics.inputs import PhysicsInputs
 from hepclf.physics.step import (
     RESULTS_DIR,
     check_model_name,
@@ -228,6 +230,8 @@ def recompute_results(
         sources = chosen_sources(sources, models, source)
     table = ingest(config, use_cache=use_cache, progress=progress)
     results: dict[str, PhysicsResult] = {}
+    bundles: dict[str, ModelBundle] = {}
+    inputs = PhysicsInputs(config, table, use_cache)
     staging = staging_dir(output)
     try:
         for name, uri in sources.items():
@@ -237,12 +241,18 @@ def recompute_results(
                     name = check_model_name(name or bundle.name, f"model {uri}")
                     check_split(config, table, source_run or _run_of(uri), f"model {name!r}")
                     scores, rows = bundle_scores(bundle, config, table)
-                    results[name] = model_physics(config, table, rows, scores)
+                    results[name] = model_physics(config, table, rows, scores, inputs, bundle)
+                    bundles[name] = bundle
                 except HepclfError as err:
                     if str(err).startswith(f"model {name!r}"):
                         raise
                     raise type(err)(f"model {name or uri!r}: {err}") from None
-                write_model_physics(results[name], staging, name)
+        best = best_expected(results, config.evaluation.select_metric)
+        with progress.step(f"physics result of the champion {best} ..."):
+            folder = staging / RESULTS_DIR / best
+            champion_physics(results[best], config, inputs, bundles[best], folder, best)
+        for name, result in results.items():
+            write_model_physics(result, staging, name)
         run_id = _log(config, results, staging, source_run) if log else ""
         publish_outputs(staging, output)
     finally:

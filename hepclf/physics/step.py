@@ -5,77 +5,125 @@ evaluated on and its scores there. Yields are scaled up by (events of a sample) 
 evaluated events): ÷ the test fraction for a test part, nothing for k-fold, whose
 out-of-fold scores cover every event (``rows`` is then every row, or ``None``).
 
-Multi-class models: the discriminant is the summed probability of the signal class(es),
-fitted in one channel. Per-node fits (one channel per output node) and per-category
-channels are not done yet.
+The events are routed into channels (:mod:`.channels`: one, one per output node, one per
+category); weight-variation factors follow their events, and the files of systematic
+variations are scored with the same model (``inputs`` and ``bundle``) and routed alike.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
 from hepclf.errors import InputDataError
 from hepclf.ingest import FeatureTable
 from hepclf.physics.analysis import PhysicsResult, physics_result
+from hepclf.physics.channels import Routing, discriminant, route
+from hepclf.physics.inputs import PhysicsInputs
 from hepclf.physics.io import write_result
 from hepclf.physics.yields import (
+    EvaluatedEvents,
+    VariedEvents,
     evaluated_fractions,
-    events_for_result,
+    expected_yields,
     require_evaluated_samples,
+    signal_samples,
 )
 from hepclf.results import ModelResult
+
+__all__ = [
+    "RESULTS_DIR",
+    "add_physics",
+    "check_model_name",
+    "discriminant",
+    "finish_champion",
+    "model_physics",
+    "write_model_physics",
+]
 
 RESULTS_DIR = "results"
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
-def discriminant(
-    scores: np.ndarray, class_names: Sequence[str], signal_classes: Sequence[str]
-) -> np.ndarray:
-    """The one-dimensional score to bin: the signal score, or Σ P(signal classes)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim == 1:
-        return scores
-    columns = [i for i, name in enumerate(class_names) if name in signal_classes]
-    if not columns:
-        raise InputDataError(
-            f"the model's classes {list(class_names)} include none of the signal classes "
-            f"{list(signal_classes)}"
-        )
-    return scores[:, columns].sum(axis=1)
-
-
 def model_physics(
-    config: PipelineConfig, table: FeatureTable, rows: np.ndarray | None, scores: np.ndarray
+    config: PipelineConfig,
+    table: FeatureTable,
+    rows: np.ndarray | None,
+    scores: np.ndarray,
+    inputs: PhysicsInputs | None = None,
+    bundle: ModelBundle | None = None,
 ) -> PhysicsResult:
-    """Z0 and the expected limit of one model from its scores on ``rows`` of ``table``."""
+    """Z0 and the expected limit of one model from its scores on ``rows`` of ``table``
+    (``inputs`` and ``bundle``: for shape uncertainties from varied files)."""
     if config.result is None:
         raise ValueError("model_physics needs a pipeline with a 'result:' block")
-    score = discriminant(scores, config.class_names, config.signal_classes)
+    scores = np.asarray(scores, dtype=np.float64)
     selected = slice(None) if rows is None else rows
-    bad = ~np.isfinite(score)
+    bad = ~np.isfinite(scores if scores.ndim == 1 else scores.sum(axis=1))
     if bad.any():
         raise InputDataError(
             f"{int(bad.sum())} evaluated events have no score (NaN: not routed to any "
-            "category?); the physics result needs a score for every event (per-category "
-            "results are not done yet)"
+            "category?); the physics result needs a score for every event"
         )
     fractions = evaluated_fractions(table.sample, rows, len(table.sample_names))
     require_evaluated_samples(fractions, table.sample, table.weight, table.sample_names)
-    events = events_for_result(
-        config,
-        score,
-        table.weight[selected],
-        table.sample[selected],
-        table.sample_names,
-        fractions,
-    )
-    return physics_result(events, config.result)
+    sample = np.asarray(table.sample[selected])
+    expected = expected_yields(table.weight[selected], sample, fractions, config.result.luminosity)
+    category = None if table.category is None else table.category[selected]
+    routing = Routing.of(config)
+    factors = {}
+    varied: dict[str, dict[str, tuple[dict[str, VariedEvents], dict[str, VariedEvents] | None]]]
+    varied = {}
+    if inputs is not None:
+        factors = {
+            k: (up[selected], None if down is None else down[selected])
+            for k, (up, down) in inputs.factors().items()
+        }
+        if any(s.inputs for s in inputs.shapes.values()):
+            if bundle is None:
+                raise ValueError("shapes from varied files need the model's bundle")
+            for shape, per_sample in inputs.varied(bundle, rows).items():
+                for name, (up, down) in per_sample.items():
+                    varied.setdefault(shape, {})[name] = (
+                        route(routing, up),
+                        None if down is None else route(routing, down),
+                    )
+    channels: dict[str, EvaluatedEvents] = {}
+    skipped: dict[str, str] = {}
+    for name, (mask, score) in routing.split(scores, category).items():
+        try:
+            channels[name] = EvaluatedEvents(
+                score=score[mask],
+                expected=expected[mask],
+                sample=sample[mask],
+                sample_names=list(table.sample_names),
+                signal=signal_samples(config, config.result),
+                factors={
+                    k: (up[mask], None if down is None else down[mask])
+                    for k, (up, down) in factors.items()
+                },
+                varied={
+                    shape: {
+                        n: (up[name], None if down is None else down[name])
+                        for n, (up, down) in per_sample.items()
+                    }
+                    for shape, per_sample in varied.items()
+                },
+            )
+        except InputDataError as err:
+            if len(routing.names) == 1:
+                raise
+            skipped[name] = str(err)
+    if not channels:
+        raise InputDataError(
+            "no channel has both signal and background events: "
+            + "; ".join(f"{n}: {why}" for n, why in skipped.items())
+        )
+    return physics_result(channels, config.result, skipped)
 
 
 def add_physics(
@@ -84,9 +132,11 @@ def add_physics(
     table: FeatureTable,
     rows: np.ndarray | None,
     output: Path,
+    inputs: PhysicsInputs | None = None,
+    bundle: ModelBundle | None = None,
 ) -> None:
     """Fill ``result.physics`` from its test scores and write its files under ``output``."""
-    result.physics = model_physics(config, table, rows, result.scores["test"])
+    result.physics = model_physics(config, table, rows, result.scores["test"], inputs, bundle)
     files = write_model_physics(result.physics, output, result.name)
     result.physics_files = files
 
@@ -107,3 +157,21 @@ def write_model_physics(result: PhysicsResult, output: Path, model: str) -> dict
     """Files of one model under ``output/results/<model>/``."""
     check_model_name(model, "the result's model")
     return write_result(result, Path(output) / RESULTS_DIR / model, model)
+
+
+def finish_champion(
+    result: ModelResult,
+    config: PipelineConfig,
+    inputs: PhysicsInputs | None,
+    bundle: ModelBundle | None,
+    output: Path,
+) -> None:
+    """The champion's observed results, impacts and toys (as configured); its files are
+    written again with them."""
+    from hepclf.physics.champion import champion_physics
+
+    if result.physics is None:
+        return
+    folder = Path(output) / RESULTS_DIR / result.name
+    champion_physics(result.physics, config, inputs, bundle, folder, result.name)
+    result.physics_files = write_model_physics(result.physics, output, result.name)

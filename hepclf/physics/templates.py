@@ -1,18 +1,41 @@
 """Binned expected yields per sample (the HistFactory templates) and their sanity checks.
 
 A template holds, per sample and bin, the expected yield (Σw), its MC variance (Σw²) and
-the number of MC events. The checks turn what would make the likelihood meaningless (no
-background in a bin, a negative yield) into an error naming the bin and the sample.
+the number of MC events; per shape uncertainty and varied sample, the up and down yields
+(:class:`Variation`); and the recorded data, when there is any. The checks turn what would
+make the likelihood meaningless (no background in a bin, a negative yield) into an error
+naming the bin and the sample.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from hepclf.errors import InputDataError
-from hepclf.physics.yields import EvaluatedEvents
+from hepclf.physics.yields import EvaluatedEvents, VariedEvents
+
+
+@dataclass(frozen=True, eq=False)
+class Variation:
+    """One sample's yields per bin under one shape uncertainty, up and down, with the MC
+    statistical variance of (varied - nominal) per bin: what tells a real shape from noise.
+    ``mirrored``: no down variation was given; it is the up one mirrored around nominal."""
+
+    up: np.ndarray
+    down: np.ndarray
+    up_noise: np.ndarray
+    down_noise: np.ndarray
+    mirrored: bool = False
+
+    def merged(self, first_bins: np.ndarray) -> Variation:
+        def add(a: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(a, first_bins)
+
+        return Variation(
+            add(self.up), add(self.down), add(self.up_noise), add(self.down_noise), self.mirrored
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -26,6 +49,10 @@ class Templates:
     entries: np.ndarray
     signal: list[str]
     outside: float = 0.0
+    variations: dict[str, dict[str, Variation]] = field(default_factory=dict)
+    """Per shape uncertainty, per varied sample."""
+    observed: np.ndarray | None = None
+    """Recorded data per bin (None: no data sample)."""
 
     @property
     def n_bins(self) -> int:
@@ -67,10 +94,26 @@ class Templates:
             np.add.reduceat(self.entries, first_bins, axis=1),
             self.signal,
             self.outside,
+            {
+                shape: {name: v.merged(first_bins) for name, v in per_sample.items()}
+                for shape, per_sample in self.variations.items()
+            },
+            None if self.observed is None else np.add.reduceat(self.observed, first_bins),
         )
 
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready yields per sample and bin (for result.json)."""
+    def to_dict(self, observed: bool = False) -> dict[str, object]:
+        """JSON-ready yields per sample and bin (for result.json); data only if ``observed``."""
+        extra: dict[str, object] = {}
+        if self.variations:
+            extra["variations"] = {
+                shape: {
+                    name: {"up": v.up.tolist(), "down": v.down.tolist(), "mirrored": v.mirrored}
+                    for name, v in per_sample.items()
+                }
+                for shape, per_sample in self.variations.items()
+            }
+        if observed and self.observed is not None:
+            extra["observed"] = self.observed.tolist()
         return {
             "edges": self.edges.tolist(),
             "signal": self.signal,
@@ -83,6 +126,7 @@ class Templates:
                 for i, name in enumerate(self.names)
             },
             "expected_outside_edges": self.outside,
+            **extra,
         }
 
 
@@ -95,7 +139,8 @@ def bin_index(score: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def build_templates(events: EvaluatedEvents, edges: np.ndarray) -> Templates:
-    """Σw, Σw² and MC event counts per sample and bin, in one pass over the events."""
+    """Σw, Σw² and MC event counts per sample and bin, in one pass over the events; the
+    shape variations and the data in the same bins."""
     edges = np.asarray(edges, np.float64)
     n_bins, n_samples = edges.size - 1, len(events.sample_names)
     index = bin_index(events.score, edges)
@@ -107,15 +152,67 @@ def build_templates(events: EvaluatedEvents, edges: np.ndarray) -> Templates:
         counts = np.bincount(cell, weights=weights, minlength=n_samples * n_bins)
         return counts.reshape(n_samples, n_bins).astype(np.float64)
 
+    sumw, sumw2 = per_cell(w), per_cell(w * w)
+    variations: dict[str, dict[str, Variation]] = {}
+    for shape, (up, down) in events.factors.items():
+        f_up = up[inside]
+        f_down = 2.0 - f_up if down is None else down[inside]
+        up_yield, down_yield = per_cell(w * f_up), per_cell(w * f_down)
+        # varied and nominal yields come from the same events: the noise is Σ(w (f - 1))²
+        up_noise, down_noise = (
+            per_cell((w * (f_up - 1.0)) ** 2),
+            per_cell((w * (f_down - 1.0)) ** 2),
+        )
+        varied = np.unique(events.sample[inside][(f_up != 1.0) | (f_down != 1.0)])
+        variations[shape] = {
+            events.sample_names[k]: Variation(
+                up_yield[k], down_yield[k], up_noise[k], down_noise[k], mirrored=down is None
+            )
+            for k in varied
+        }
+    for shape, per_sample in events.varied.items():
+        per_shape = variations.setdefault(shape, {})
+        for name, (up, down) in per_sample.items():
+            k = events.sample_names.index(name)
+            per_shape[name] = _input_variation(up, down, edges, sumw[k], sumw2[k])
     return Templates(
         edges=edges,
         names=list(events.sample_names),
-        sumw=per_cell(w),
-        sumw2=per_cell(w * w),
+        sumw=sumw,
+        sumw2=sumw2,
         entries=per_cell(None),
         signal=list(events.signal),
         outside=float(events.expected[~inside].sum()),
+        variations=variations,
     )
+
+
+def histogram(events: VariedEvents, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Σw and Σw² per bin of scored events (same bin rule as the templates)."""
+    index = bin_index(events.score, edges)
+    inside = index >= 0
+    n_bins = edges.size - 1
+    w = events.expected[inside]
+    sumw = np.bincount(index[inside], weights=w, minlength=n_bins).astype(np.float64)
+    sumw2 = np.bincount(index[inside], weights=w * w, minlength=n_bins).astype(np.float64)
+    return sumw, sumw2
+
+
+def _input_variation(
+    up: VariedEvents,
+    down: VariedEvents | None,
+    edges: np.ndarray,
+    nominal: np.ndarray,
+    nominal_sumw2: np.ndarray,
+) -> Variation:
+    """Yields of alternative inputs; their noise adds the nominal's and the varied MC's
+    variances (independent samples: the conservative choice for pruning)."""
+    up_yield, up_sumw2 = histogram(up, edges)
+    if down is None:
+        noise = up_sumw2 + nominal_sumw2
+        return Variation(up_yield, 2.0 * nominal - up_yield, noise, noise, mirrored=True)
+    down_yield, down_sumw2 = histogram(down, edges)
+    return Variation(up_yield, down_yield, up_sumw2 + nominal_sumw2, down_sumw2 + nominal_sumw2)
 
 
 def check_templates(templates: Templates) -> None:

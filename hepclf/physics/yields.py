@@ -10,13 +10,48 @@ model that did not train on it) the fraction is one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from hepclf.config import PipelineConfig, ResultConfig
 from hepclf.errors import ConfigError, InputDataError
+from hepclf.weights import evaluated_fractions, expected_yields
+
+__all__ = [
+    "EvaluatedEvents",
+    "Scored",
+    "VariedEvents",
+    "evaluated_fractions",
+    "events_for_result",
+    "expected_yields",
+    "require_evaluated_samples",
+    "signal_samples",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class VariedEvents:
+    """Scored events outside the nominal samples (a systematic variation's files, data):
+    the discriminant and the expected events each stands for (data: its weight, 1)."""
+
+    score: np.ndarray
+    expected: np.ndarray
+
+    def subset(self, mask: np.ndarray, score: np.ndarray | None = None) -> VariedEvents:
+        chosen = self.score[mask] if score is None else score[mask]
+        return VariedEvents(np.asarray(chosen, np.float64), self.expected[mask])
+
+
+@dataclass(frozen=True, eq=False)
+class Scored:
+    """Events scored by a model, before they are routed into channels: the model's outputs
+    (signal score or one column per class), expected events per event, categories."""
+
+    scores: np.ndarray
+    expected: np.ndarray
+    category: np.ndarray | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,7 +60,9 @@ class EvaluatedEvents:
 
     ``score`` is the discriminant, ``expected`` the expected number of events each one
     stands for, ``sample`` an index into ``sample_names``; ``signal`` names the samples
-    scaled by the signal strength mu.
+    scaled by the signal strength mu. Shape uncertainties: ``factors[shape]`` holds the
+    per-event (up, down) factors on ``expected`` of a weight variation (down None: mirrored),
+    ``varied[shape][sample]`` the (up, down) events of an alternative input.
     """
 
     score: np.ndarray
@@ -33,6 +70,10 @@ class EvaluatedEvents:
     sample: np.ndarray
     sample_names: list[str]
     signal: list[str]
+    factors: Mapping[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
+    varied: Mapping[str, Mapping[str, tuple[VariedEvents, VariedEvents | None]]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         n = self.score.shape
@@ -69,17 +110,6 @@ class EvaluatedEvents:
         return np.isin(self.sample, codes)
 
 
-def evaluated_fractions(
-    sample_all: np.ndarray, rows: np.ndarray | None, n_samples: int
-) -> np.ndarray:
-    """Per sample: evaluated events / all events (``rows=None``: all, out-of-fold scores)."""
-    total = np.bincount(sample_all, minlength=n_samples).astype(np.float64)
-    if rows is None:
-        return np.ones(n_samples)
-    evaluated = np.bincount(sample_all[rows], minlength=n_samples).astype(np.float64)
-    return np.divide(evaluated, total, out=np.zeros(n_samples), where=total > 0)
-
-
 def require_evaluated_samples(
     fractions: np.ndarray, sample_all: np.ndarray, weight_all: np.ndarray, names: Sequence[str]
 ) -> None:
@@ -95,14 +125,6 @@ def require_evaluated_samples(
             "is evaluated out of fold) or a larger split.test_fraction, or check the "
             "event-id folds of the 'event_id' split"
         )
-
-
-def expected_yields(
-    weight: np.ndarray, sample: np.ndarray, fractions: np.ndarray, luminosity: float
-) -> np.ndarray:
-    """Expected events per evaluated event: weight × luminosity ÷ evaluated fraction."""
-    fraction = fractions[sample]
-    return np.asarray(weight, np.float64) * luminosity / np.where(fraction > 0, fraction, 1.0)
 
 
 def signal_samples(config: PipelineConfig, result: ResultConfig) -> list[str]:

@@ -206,6 +206,18 @@ class PipelineTracker:
                 mlflow.log_artifact(str(path), "results")
             result.model_uri = log_bundle(bundle, input_example=input_example)
 
+    def log_physics(self, result: ModelResult) -> None:
+        """The physics result's metrics and files again on the model's run (the champion
+        gains observed results, impacts and toys after every model was logged)."""
+        if result.physics is None or not result.run_id:
+            return
+        client = mlflow.MlflowClient()
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, 0) for k, v in result.physics.to_flat_dict().items()]
+        client.log_batch(result.run_id, metrics=metrics)
+        for path in result.physics_files.values():
+            client.log_artifact(result.run_id, str(path), "results")
+
     def _log_history(self, run_id: str, history: Mapping[str, list[float]]) -> None:
         now = int(time.time() * 1000)
         metrics = [
