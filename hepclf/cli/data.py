@@ -34,6 +34,13 @@ def demo_data(
             "(from ttH, ttbb, ttcc, ttlf), instead of signal.root and background.root."
         ),
     ] = None,
+    categories: Annotated[
+        bool,
+        typer.Option(
+            help="Write categories.root instead (trees TreeS and TreeB, var1..var4 and eta), "
+            "the toy of pipelines/categories.yaml."
+        ),
+    ] = False,
     jes: Annotated[
         float | None,
         typer.Option(help="With --processes: also <process>_jesUp/Down.root, jet pt x (1 ± JES)."),
@@ -47,7 +54,15 @@ def demo_data(
 
     chosen = comma_list(processes)
     with console.status(f"writing {events:,} events per process to {out}"):
-        paths = write_demo_data(out, events=events, seed=seed, processes=chosen, jes=jes, data=data)
+        paths = write_demo_data(
+            out,
+            events=events,
+            seed=seed,
+            processes=chosen,
+            jes=jes,
+            data=data,
+            categories=categories,
+        )
     for label, path in paths.items():
         console.print(f"{label}: {path}")
 

@@ -20,8 +20,9 @@ import numpy as np
 
 from hepclf.cluster.executor import DaskExecutor
 from hepclf.config import PipelineConfig
-from hepclf.errors import InputDataError
+from hepclf.errors import ConfigError, InputDataError
 from hepclf.ingest.cache import cache_key
+from hepclf.ingest.generated import stored_sum_weights
 from hepclf.ingest.partitions import (
     Partition,
     PartitionedTable,
@@ -67,7 +68,16 @@ def ingest_on_cluster(
     tasks = _tasks(config, executor, folder)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
     tasks = [
-        PartTask(t.config, t.sample, t.path, t.start, t.stop, t.first_id, str(staging / t.output))
+        PartTask(
+            t.config,
+            t.sample,
+            t.path,
+            t.start,
+            t.stop,
+            t.first_id,
+            str(staging / t.output),
+            t.sum_weights,
+        )
         for t in tasks
     ]
     try:
@@ -120,6 +130,7 @@ def _tasks(config: PipelineConfig, executor: DaskExecutor, folder: Path) -> list
     ]
     probed = executor.map(probe_file, files, label="hepclf-probe", retries=RETRIES)
     _raise_failures([p for p in probed if isinstance(p, str)])
+    divisors = [_sum_weights(config, i) for i in range(len(config.samples))]
     tasks: list[PartTask] = []
     first_id: dict[int, int] = {}
     for (_, sample, path), found in zip(files, probed, strict=True):
@@ -129,9 +140,25 @@ def _tasks(config: PipelineConfig, executor: DaskExecutor, folder: Path) -> list
             stop = min(start + ENTRIES_PER_TASK, entries)
             name = f"part-{sample:03d}-{len(tasks):06d}.parquet"
             offset = first_id.get(sample, 0)
-            tasks.append(PartTask(config, sample, path, start, stop, offset + start, name))
+            tasks.append(
+                PartTask(config, sample, path, start, stop, offset + start, name, divisors[sample])
+            )
         first_id[sample] = first_id.get(sample, 0) + entries
     return tasks
+
+
+def _sum_weights(config: PipelineConfig, sample: int) -> float | None:
+    """The sample's generated sum of weights, read on the client (a number or a small stored
+    branch), which every task of the sample divides its weights by, as in process."""
+    spec = config.samples[sample]
+    if spec.sum_weights == "all_events":
+        raise ConfigError(
+            f"sample {spec.name!r}: 'sum_weights: all_events' needs every entry of the sample "
+            "before any task can divide by it, which ingest on a cluster does not do yet; give "
+            "the number or the stored branch ({tree: Runs, branch: genEventSumw}), or run "
+            "without --workers/--scheduler"
+        )
+    return stored_sum_weights(spec, sample_files(config, spec))
 
 
 def _raise_failures(errors: list[str]) -> None:

@@ -46,6 +46,8 @@ class PartTask:
     """Event id of entry ``start`` when the pipeline names no ``event_id`` branch (ids count
     on across the sample's files, as in process)."""
     output: str
+    sum_weights: float | None = None
+    """The sample's generated sum of weights that every weight is divided by (None: none)."""
 
 
 @dataclass
@@ -126,7 +128,7 @@ def _read(task: PartTask, where: str, summary: PartSummary) -> FeatureTable:
                 raise InputDataError(f"{where}: {err}") from None
         try:
             X.append(compute_features(config.features, chunk, n))
-            weight.append(event_weights(sample, chunk, n))
+            weight.append(event_weights(sample, chunk, n) / (task.sum_weights or 1.0))
             if config.categories:
                 category.append(assign(config.categories, chunk, n))
         except InputDataError as err:

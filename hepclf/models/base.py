@@ -102,6 +102,13 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
     uses_validation: ClassVar[bool] = False
     """Whether ``fit`` uses ``X_val`` (early stopping, pruning): the pipeline gives its
     validation events only to such models and trains the others on them as well."""
+    extra: ClassVar[str | None] = None
+    """The optional dependency group (``pip install 'hepclf[EXTRA]'``) the model needs."""
+
+    @classmethod
+    def installed(cls) -> bool:
+        """Whether the libraries this model needs are importable (see ``extra``)."""
+        return True
 
     # -- parameters ---------------------------------------------------------------------
     @property

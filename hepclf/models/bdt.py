@@ -30,7 +30,7 @@ from hepclf.models.derived import DerivedCache
 PRUNE_STEP = 10
 # n_cuts 'auto': a quantile cut per this many training events, within AUTO_CUTS; finer bins
 # resolve nothing a 0.2 % node could use, and on 5000 training events 500 cuts fitted 2.5x faster
-# than 1000 at the same AUC (README "Defaults")
+# than 1000 at the same AUC (docs/defaults-study.md)
 EVENTS_PER_CUT = 10
 AUTO_CUTS = (20, 1000)
 # fitted BDT -> the forest prepared for the kernel, tied to its alpha_
@@ -46,7 +46,7 @@ MAX_TRAIN_EVENTS = 1_000_000
 
 class BDTParams(BaseModel):
     """TMVA's AdaBoost (NTrees=850, MaxDepth=3) with settings re-derived on data other than
-    the demo (README "Defaults"): TMVA's nCuts=20 grid is adaptive per node in TMVA but a
+    the demo (docs/defaults-study.md): TMVA's nCuts=20 grid is adaptive per node in TMVA but a
     global quantile grid here, and lost 0.01 AUC to exact cuts, so up to 1000 quantile cuts
     (as good as exact: scikit-learn's AdaBoost on the same binned inputs scores the same);
     AdaBoostBeta 0.3 rather than 0.5; no bagging and a 0.2 % minimum node size rather than

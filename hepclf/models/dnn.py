@@ -18,6 +18,7 @@ batch outside the maths (~43k events/s for the default network on 2 cores).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import sys
@@ -30,6 +31,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from scipy.special import expit, softmax
 
+from hepclf.errors import ConfigError
 from hepclf.models.base import Classifier
 from hepclf.models.derived import DerivedCache
 from hepclf.models.dnn_batches import epoch_batches
@@ -108,10 +110,30 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+TENSORFLOW_MISSING = (
+    "the 'dnn' model needs TensorFlow, which is not installed here: install it with "
+    "`pip install 'hepclf[dnn]'` (or `make demo`, which does), or leave 'dnn' out of the "
+    "pipeline's 'models:'"
+)
+
+
+def tensorflow_installed() -> bool:
+    """Whether TensorFlow and Keras can be imported (without importing them: that is slow)."""
+    if sys.modules.get("tensorflow") is not None:
+        return True
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in ("tensorflow", "keras"))
+    except (ImportError, ValueError):  # a finder that refuses it, or a None in sys.modules
+        return False
+
+
 def import_tensorflow() -> Any:
-    """``tensorflow``, imported quietly (see ``_quiet_native_stderr``) on first use."""
-    if "tensorflow" in sys.modules:
+    """``tensorflow``, imported quietly (see ``_quiet_native_stderr``) on first use; a
+    ``ConfigError`` naming the ``dnn`` extra when it is not installed."""
+    if sys.modules.get("tensorflow") is not None:
         return sys.modules["tensorflow"]
+    if not tensorflow_installed():
+        raise ConfigError(TENSORFLOW_MISSING)
     if os.environ.get(VERBOSE_ENV) != "1":
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _quiet_native_stderr():
@@ -255,6 +277,11 @@ class DNN(Classifier):
     name = "dnn"
     Params = DNNParams
     uses_validation = True
+    extra = "dnn"
+
+    @classmethod
+    def installed(cls) -> bool:
+        return tensorflow_installed()
 
     def __init__(
         self,

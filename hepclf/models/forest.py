@@ -20,7 +20,7 @@ nodes of 80 bytes, so the 300 trees hold ~0.53 GB (1.1 GB at 500,000)."""
 
 
 class ForestParams(BaseModel):
-    """Defaults from the study in the README ("Defaults"): 10 events per leaf and full
+    """Defaults from the study in docs/defaults-study.md: 10 events per leaf and full
     bootstrap samples beat scikit-learn's forest at 2·10^4 events on three samples (two
     HIGGS-like generators, the TMVA example). A leaf size given as a fraction (the former
     1 %) grows with the sample and starves large ones of depth; a count does not. Like any

@@ -70,7 +70,7 @@ class SVMParams(BaseModel):
     """scikit-learn's own defaults, C=1 and gamma='scale' (1/(n_features·Var(X)), i.e.
     1/n_features for standardised inputs): a rule that follows the number of inputs, where
     the former fixed gamma=0.01 lost 0.02 AUC on 4 inputs (TMVA example) and 0.007 on 28
-    (README "Defaults"). The train scores separate a little more than the test ones, so the
+    (docs/defaults-study.md). The train scores separate a little more than the test ones, so the
     KS check may flag it on 10^4 events; compare out-of-fold (``split: {method: kfold}``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -183,8 +183,8 @@ class SVM(Classifier):
         Landmarks ``kmeans`` are the centres of a mini-batch k-means of the training events
         (Zhang et al., ICML 2008; unweighted, as negative MC weights have no meaning for
         where events lie): they cover the data where a random draw crowds its core, and came
-        up to 0.002 AUC closer to the exact SVC at the same prediction cost (README
-        "Defaults").
+        up to 0.002 AUC closer to the exact SVC at the same prediction cost
+        (docs/defaults-study.md).
         """
         components = min(hp.n_components, len(X))  # never more landmarks than events
         nystroem = Nystroem(gamma=self.gamma_, n_components=components, random_state=self.seed)

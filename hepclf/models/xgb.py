@@ -17,7 +17,7 @@ from hepclf.models.rows import BLOCK_EVENTS, Rows, held_out, refit_rounds
 class XGBParams(BaseModel):
     """Defaults: depth-4 trees and a slow learning rate, the round count set by early stopping.
 
-    From the study in the README ("Defaults"), on two HIGGS-like generators (2·10^4 and
+    From the study in docs/defaults-study.md, on two HIGGS-like generators (2·10^4 and
     2·10^5 events) and the TMVA example, none of them the demo: depth 4, learning rate
     0.05, at least 10 units of weight per leaf (weights have mean 1) and pruning only to
     0.0005 of the best validation AUC beat the former depth-2 setting (chosen on the demo)
