@@ -99,6 +99,9 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type[pydantic.BaseModel]]
+    importance_type: ClassVar[str] = ""
+    """Which importance ``feature_importances_`` holds (gain, impurity, |coef|...), for
+    the plot's axis; empty for models without importances."""
     uses_validation: ClassVar[bool] = False
     """Whether ``fit`` uses ``X_val`` (early stopping, pruning): the pipeline gives its
     validation events only to such models and trains the others on them as well."""

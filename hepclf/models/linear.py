@@ -96,6 +96,7 @@ class Linear(Classifier):
     """
 
     name = "linear"
+    importance_type = "share of |coefficient| x input std"
     Params = LinearParams
 
     def __init__(self, *, method: str = "fisher", C: float = 1.0, seed: int = 42) -> None:
