@@ -123,7 +123,9 @@ def test_prepare_and_fits_equal_in_process(pipeline_file: Path, client, tmp_path
         ours = train_on_cluster(name, params, config, parted, executor)
         theirs = train_model(name, params, config, data)
         for part in ("train", "test"):  # Fisher from partition sums: equal up to rounding
-            np.testing.assert_allclose(ours.scores[part], theirs.scores[part], rtol=1e-9)
+            np.testing.assert_allclose(
+                ours.scores[part], theirs.scores[part], rtol=1e-6
+            )  # float32 scores: a unit in the last place
         assert ours.report.auc_test == pytest.approx(theirs.report.auc_test, abs=1e-12)
     ours = train_on_cluster("xgb", {}, config, parted, executor)
     theirs = train_model("xgb", {}, config, data)

@@ -22,7 +22,7 @@ def _inputs(plan: RowPlan, normalizer: Normalizer) -> tuple[np.ndarray, np.ndarr
     from hepclf.ingest.partitions import read_features
 
     X = normalizer.transform(read_features(plan.path, plan.rows)).astype(np.float64)
-    return X, np.abs(plan.weight)  # trained as |w|, as the models' own fit does
+    return X, plan.weight  # signed, as the in-process Fisher keeps them (weighted moments)
 
 
 def _sums(task: tuple[RowPlan, Normalizer, int]) -> dict[str, Any]:

@@ -91,7 +91,7 @@ def ingest_on_cluster(
                 on_done=lambda i, s: advance(s.entries),
             )
         _raise_failures([s.error for s in summaries if s.error])
-        samples = _sample_summaries(config, summaries)
+        samples = _sample_summaries(config, summaries, {t.sample: t.sum_weights for t in tasks})
         check_classes(samples, config.class_names)
         partitions = [
             Partition(Path(s.output).name, s.rows, s.sample, _label(config, s.sample))
@@ -167,7 +167,9 @@ def _raise_failures(errors: list[str]) -> None:
         raise InputDataError(f"{len(errors)} input file(s) failed; nothing was written:\n{listing}")
 
 
-def _sample_summaries(config: PipelineConfig, parts: list[PartSummary]) -> list[SampleSummary]:
+def _sample_summaries(
+    config: PipelineConfig, parts: list[PartSummary], divisors: dict[int, float | None]
+) -> list[SampleSummary]:
     """Per-sample figures from the tasks' (as the in-process ingest reports them)."""
     samples = []
     for i, sample in enumerate(config.samples):
@@ -181,6 +183,7 @@ def _sample_summaries(config: PipelineConfig, parts: list[PartSummary]) -> list[
             sum(p.sum_weights for p in mine),
             sum(p.negative_weights for p in mine),
             sum(p.dropped_nonfinite for p in mine),
+            generated_sum_weights=divisors.get(i),
         )
         if summary.entries and summary.selected + summary.dropped_nonfinite == 0:
             from hepclf.events.selection import combine

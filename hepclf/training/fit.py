@@ -50,9 +50,12 @@ def select_models(config: PipelineConfig, names: list[str] | None) -> dict[str, 
     return {n: dict(config.models.get(n) or {}) for n in chosen}
 
 
-def model_scores(model: Classifier, rows: Rows) -> np.ndarray:
+def model_scores(model: Classifier, rows: Rows | np.ndarray) -> np.ndarray:
     """The float32 signal score (n,) of a two-class model, the (n, K) probabilities
-    otherwise, of ``rows`` scored block by block (no normalised copy of them)."""
+    otherwise, of ``rows`` scored block by block (no normalised copy of them); an array is
+    taken as model inputs already (a partition read on a worker)."""
+    if isinstance(rows, np.ndarray):
+        rows = Rows.of(rows, np.zeros(len(rows), np.intp))
     scores: np.ndarray | None = None
     for positions, X in rows.blocks():
         block = scores_of(model.predict_proba(X))

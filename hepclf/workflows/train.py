@@ -28,6 +28,7 @@ from hepclf.evaluation import figures
 from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.interrupts import Deferred
+from hepclf.models import MODEL_TYPES
 from hepclf.physics.inputs import PhysicsInputs
 from hepclf.physics.step import finish_champion, model_physics, write_model_physics
 from hepclf.progress import Progress
@@ -158,12 +159,14 @@ def _run(
             tracker.log_files(inputs.values(), "plots")
             example_rows = data.split.test[:INPUT_EXAMPLE_ROWS]
             example, example_ids = table.features(example_rows), table.event_id[example_rows]
-            test_rows = data.split.test[figures.plot_sample(len(data.split.test), 20_000)]
-            held_out = (
-                data.normalizer.transform(table.features(test_rows)),
-                table.label[test_rows],
-                table.weight[test_rows],
-            )
+            held_out = None  # test events for a held-out learning curve, read only if drawn
+            if any(hasattr(MODEL_TYPES[n], "staged_error") for n in chosen):
+                test_rows = data.split.test[figures.plot_sample(len(data.split.test), 20_000)]
+                held_out = (
+                    data.normalizer.transform(table.features(test_rows)),
+                    table.label[test_rows],
+                    table.weight[test_rows],
+                )
             tuned = tune_pipeline(
                 config, data, list(chosen), tracker.tracking_uri, progress, executor
             )
