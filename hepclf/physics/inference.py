@@ -8,7 +8,8 @@ one-channel workspace and keeps the result free of autodiff frameworks; it is sw
 only around hepclf's own fits (:func:`numpy_backend`), so a notebook's pyhf setting stays.
 The fits there use MINUIT (iminuit): with one staterror parameter per bin a combined
 workspace has tens of parameters, and without autodiff scipy's SLSQP spends one NLL
-evaluation per parameter on every finite-difference gradient (6x slower at 44 parameters).
+evaluation per parameter on every finite-difference gradient (6x slower at 44 parameters,
+18x slower than MINUIT's strategy 0).
 """
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ def numpy_backend(minuit: bool = True) -> Iterator[None]:
     pyhf's backend is global: setting it for good would change a notebook user's own fits.
     """
     backend, before = pyhf.get_backend()
-    optimizer = pyhf.optimize.minuit_optimizer() if minuit else pyhf.optimize.scipy_optimizer()
+    # strategy 0: no numerical second derivatives inside MIGRAD, ~3x fewer NLL calls;
+    # the minima agree with strategy 1 to 1e-10 in twice the NLL on these workspaces
+    optimizer = (
+        pyhf.optimize.minuit_optimizer(strategy=0) if minuit else pyhf.optimize.scipy_optimizer()
+    )
     pyhf.set_backend("numpy", optimizer, precision="64b")
     try:
         yield
