@@ -31,8 +31,8 @@ from hepclf.demo_data import write_demo_data
 from hepclf.evaluation import roc_auc
 from hepclf.evaluation.multiclass import one_vs_rest_rocs
 from hepclf.ingest import ingest
-from hepclf.prepare import PreparedData, prepare
-from hepclf.training import train_model
+from hepclf.training.fit import train_model
+from hepclf.training.prepare import PreparedData, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 

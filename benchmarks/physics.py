@@ -50,8 +50,8 @@ def multiclass(events: int, models: list[str]) -> None:
     from hepclf.demo_data import write_demo_data
     from hepclf.ingest import ingest
     from hepclf.physics.step import model_physics
-    from hepclf.prepare import prepare
-    from hepclf.training import train_model
+    from hepclf.training.fit import train_model
+    from hepclf.training.prepare import prepare
 
     repo = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as tmp:

@@ -268,7 +268,7 @@ def tuned(name, base, X_tr, y_tr, w_tr, X_te, y_te, w_te, seed, tune_s):
     """Tune ``name`` on the training half for ``tune_s`` seconds, refit, test once."""
     import tempfile
 
-    from hepclf.tuning import tune_model
+    from hepclf.training.tuning import tune_model
 
     with tempfile.TemporaryDirectory() as tmp:
         result = tune_model(
@@ -298,9 +298,9 @@ def run_kfold(
 ) -> list[tuple[str, float, float, str]]:
     """Out-of-fold AUC of all events: hepclf fold ensembles beside the library defaults
     trained on the same folds (``auc_folds`` mean ± std in the note)."""
-    from hepclf.crossval import evaluate_folds, fold_scores
     from hepclf.models.folds import FoldEnsemble
-    from hepclf.split import assign_folds
+    from hepclf.training.crossval import evaluate_folds, fold_scores
+    from hepclf.training.split import assign_folds
 
     X = StandardScaler().fit_transform(X)
     fold = assign_folds(len(X), folds, seed)

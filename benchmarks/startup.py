@@ -25,7 +25,7 @@ from hepclf.config import parse_pipeline
 from hepclf.demo_data import write_demo_data
 from hepclf.ingest.run import read_samples
 from hepclf.models import build_model
-from hepclf.normalize import Normalizer
+from hepclf.training.normalize import Normalizer
 
 GOAL_S = 5.0
 REPO = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from hepclf._version import __version__
 
 _API = {
     "load_pipeline": "hepclf.config",
@@ -33,9 +33,9 @@ _API = {
     "PipelineConfig": "hepclf.config",
     "ingest": "hepclf.ingest",  # the package, callable: hepclf.ingest(config)
     "FeatureTable": "hepclf.ingest",
-    "run_pipeline": "hepclf.pipeline",
-    "PipelineResult": "hepclf.results",
-    "ModelResult": "hepclf.results",
+    "run_pipeline": "hepclf.workflows.train",
+    "PipelineResult": "hepclf.training.results",
+    "ModelResult": "hepclf.training.results",
     "ModelBundle": "hepclf.bundle",
     "load_bundle": "hepclf.tracking.registry",
     "load_scoring_models": "hepclf.scoring.scorers",
@@ -46,7 +46,7 @@ _API = {
     "MODEL_TYPES": "hepclf.models",
     "evaluate_classifier": "hepclf.evaluation",
     "evaluate_multiclass": "hepclf.evaluation.multiclass",
-    "CategoryModel": "hepclf.categories",
+    "CategoryModel": "hepclf.events.categories",
     "HepclfError": "hepclf.errors",
 }
 
@@ -76,19 +76,19 @@ __all__ = [
 
 if TYPE_CHECKING:
     from hepclf.bundle import ModelBundle
-    from hepclf.categories import CategoryModel
     from hepclf.config import PipelineConfig, load_pipeline, parse_pipeline
     from hepclf.errors import HepclfError
     from hepclf.evaluation import evaluate_classifier
     from hepclf.evaluation.multiclass import evaluate_multiclass
+    from hepclf.events.categories import CategoryModel
     from hepclf.ingest import FeatureTable, ingest
     from hepclf.models import MODEL_TYPES, build_model, load_model
-    from hepclf.pipeline import run_pipeline
-    from hepclf.results import ModelResult, PipelineResult
     from hepclf.scoring.file_job import ScoreSettings
     from hepclf.scoring.runner import score_files
     from hepclf.scoring.scorers import load_scoring_models
     from hepclf.tracking.registry import load_bundle
+    from hepclf.training.results import ModelResult, PipelineResult
+    from hepclf.workflows.train import run_pipeline
 
 
 def __getattr__(name: str) -> Any:

@@ -16,13 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hepclf import __version__
-from hepclf.categories import CategoryModel, is_category_model
+from hepclf._version import __version__
 from hepclf.config import FeatureConfig
 from hepclf.errors import InputDataError
-from hepclf.features import compute_features, describe_nonfinite, event_ids, feature_branches
+from hepclf.events.categories import CategoryModel, is_category_model
+from hepclf.events.features import (
+    compute_features,
+    describe_nonfinite,
+    event_ids,
+    feature_branches,
+)
 from hepclf.models import Classifier, load_model
-from hepclf.normalize import Normalizer
+from hepclf.training.normalize import Normalizer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,7 +65,7 @@ def warn_fold_average(model: str, situation: str) -> None:
 class ModelBundle:
     """Feature specification + fitted normaliser + fitted classifier, named after the model.
 
-    The classifier may be a :class:`~hepclf.categories.CategoryModel`: then the feature
+    The classifier may be a :class:`~hepclf.events.categories.CategoryModel`: then the feature
     arrays built here carry each event's category index as one extra last column, so
     everything that passes features around (scoring chunks, the pyfunc, the service)
     routes every event to its own category's model without knowing about categories.

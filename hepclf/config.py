@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hepclf.errors import ConfigError, InputDataError
-from hepclf.expressions import parse
+from hepclf.events.expressions import parse
 from hepclf.files import close_matches, with_hints
 
 RESERVED_COLUMNS = ("label", "weight", "sample", "event_id")

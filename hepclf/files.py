@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import glob
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -119,3 +120,24 @@ def with_hints(names: Sequence[str], candidates: Iterable[str]) -> str:
             repr(name) + (f" (did you mean {', '.join(map(repr, close))}?)" if close else "")
         )
     return ", ".join(parts)
+
+
+def publish_outputs(staging: Path, output: Path) -> None:
+    """Move finished files into ``output`` one by one with atomic renames.
+
+    Results are produced in a staging folder first, so a failed run leaves the previous
+    results in ``output`` untouched.
+    """
+    output.mkdir(parents=True, exist_ok=True)
+    for path in sorted(staging.rglob("*")):
+        if path.is_file():
+            target = output / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+
+
+def staging_dir(output: Path | None) -> Path:
+    """A private folder next to ``output`` (same file system, so renames are atomic)."""
+    parent = (output.parent if output else Path(tempfile.gettempdir())).resolve()
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".hepclf-staging-", dir=parent))

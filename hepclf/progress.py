@@ -10,10 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from hepclf.results import ModelResult
+from typing import Any, Protocol
 
 log = logging.getLogger("hepclf")
 
@@ -30,6 +27,17 @@ def _ignore(n: int) -> None:
 def silent_bar(listener: object, description: str, total: int) -> Iterator[Advance]:
     """The default ``Progress.bar`` hook: a bar that shows nothing."""
     yield _ignore
+
+
+class FinishedModel(Protocol):
+    """What a listener hears of a trained and evaluated model (a ``ModelResult``)."""
+
+    name: str
+    report: Any
+    """Its evaluation: ``auc_test`` and the rest."""
+    classifier: Any
+    """The fitted model: ``device_`` says where it trained."""
+    train_seconds: float
 
 
 class Progress:
@@ -55,7 +63,7 @@ class Progress:
         """Something the user must read (e.g. an over-trained champion)."""
         log.warning(message)
 
-    def model_done(self, result: ModelResult) -> None:
+    def model_done(self, result: FinishedModel) -> None:
         """A model finished training and evaluation."""
         log.info(
             "%s: test AUC %.4f, %.1f s", result.name, result.report.auc_test, result.train_seconds

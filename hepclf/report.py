@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hepclf.errors import ConfigError
-from hepclf.results import ModelResult, PipelineResult, Selection
+from hepclf.training.results import ModelResult, PipelineResult, Selection
 
 
 @dataclass(frozen=True)

@@ -260,9 +260,9 @@ def registered_models(
     from hepclf.demo_data import write_demo_data
     from hepclf.ingest.run import read_samples
     from hepclf.models import build_model
-    from hepclf.normalize import Normalizer
     from hepclf.tracking.pyfunc import log_bundle
     from hepclf.tracking.registry import register_model
+    from hepclf.training.normalize import Normalizer
 
     data = tmp_path_factory.mktemp("scoring") / "data"
     write_demo_data(data, events=5000, seed=11)

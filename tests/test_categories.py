@@ -12,10 +12,10 @@ import uproot
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from hepclf.categories import CategoryModel, assign
-from hepclf.category_training import CategoryReport, category_scores
 from hepclf.config import CategoryConfig, load_pipeline, parse_pipeline
 from hepclf.errors import ConfigError
+from hepclf.events.categories import CategoryModel, assign
+from hepclf.training.categories import CategoryReport, category_scores
 from tests.conftest import REPO, demo_pipeline_dict, shared_file
 
 CUT = 1.3  # TMVA's example: |eta| <= 1.3 and > 1.3
@@ -84,8 +84,9 @@ def test_overlapping_categories_are_a_config_error_with_counts(tmp_path: Path) -
 def toy_training(tmp_path_factory: pytest.TempPathFactory):
     """Per-category and inclusive linear models on TMVA's category toy."""
     from hepclf.ingest import ingest
-    from hepclf.prepare import prepare
-    from hepclf.training import bundle_of, train_model
+    from hepclf.training.fit import train_model
+    from hepclf.training.prepare import prepare
+    from hepclf.workflows.train import bundle_of
 
     folder = tmp_path_factory.mktemp("categories")
     config = load_pipeline(_toy_config(folder))
@@ -162,7 +163,7 @@ def test_unrouted_events_get_nan_and_a_logged_count(toy_training, caplog) -> Non
     bundle.classifier = CategoryModel("linear", gap, result.classifier.models)
     events = _toy_events(shared_file("toy_sigbkg_categ_offset.root"))[0]
     X = bundle.features_from_branches(events, len(events["eta"]))
-    with caplog.at_level(logging.WARNING, logger="hepclf.categories"):
+    with caplog.at_level(logging.WARNING, logger="hepclf.events.categories"):
         scores = bundle.score_features(X)
     lost = (np.abs(events["eta"]) > 1.0) & (np.abs(events["eta"]) <= CUT)
     np.testing.assert_array_equal(np.isnan(scores), lost)
@@ -241,9 +242,10 @@ def test_multiclass_model_per_category(tmp_path: Path) -> None:
     from hepclf.demo_data import write_demo_data
     from hepclf.evaluation.multiclass import MulticlassReport
     from hepclf.ingest import ingest
-    from hepclf.prepare import prepare
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
-    from hepclf.training import bundle_of, train_model
+    from hepclf.training.fit import train_model
+    from hepclf.training.prepare import prepare
+    from hepclf.workflows.train import bundle_of
 
     processes = ["ttH", "ttbb", "ttlf"]
     write_demo_data(tmp_path, events=1500, seed=9, processes=processes)

@@ -12,7 +12,7 @@ import pytest
 from hepclf.config import parse_pipeline
 from hepclf.evaluation import evaluate_classifier
 from hepclf.report import select_champion
-from hepclf.results import ModelResult
+from hepclf.training.results import ModelResult
 from tests.conftest import demo_pipeline_dict
 
 
@@ -60,7 +60,7 @@ def test_kfold_run_chooses_the_flagged_model_with_the_best_out_of_fold_auc(
 ) -> None:
     """A deep, unregularised bdt is flagged (train vs out-of-fold KS) but still separates
     better out of fold than the Fisher discriminant: under k-fold it is the champion."""
-    from hepclf.pipeline import run_pipeline
+    from hepclf.workflows.train import run_pipeline
 
     overtrained_bdt = {"max_depth": 6, "min_node_size": 0, "n_trees": 60}
     raw = demo_pipeline_dict(

@@ -11,11 +11,11 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from hepclf.config import SplitConfig
-from hepclf.crossval import evaluate_folds, fold_scores
 from hepclf.ingest.table import FeatureTable
 from hepclf.models import build_model, load_model
 from hepclf.models.folds import RULE_EVENT_ID, RULE_RANDOM, FoldEnsemble
-from hepclf.split import assign_folds, split_table
+from hepclf.training.crossval import evaluate_folds, fold_scores
+from hepclf.training.split import assign_folds, split_table
 
 TINY_XGB = {"n_estimators": 40, "n_jobs": 1, "early_stopping_rounds": 5, "max_depth": 3}
 
@@ -158,7 +158,7 @@ def test_over_trained_bdt_is_still_flagged_out_of_fold() -> None:
 def test_fold_roc_plot_is_written(tmp_path: Path) -> None:
     from PIL import Image
 
-    from hepclf.crossval import plot_fold_roc
+    from hepclf.evaluation.figures import plot_fold_roc
 
     X, y, w, ids = events(1500, seed=9)
     ensemble = FoldEnsemble(build_model("linear", {}, seed=1), folds=3).fit(X, y, w, ids)
@@ -180,7 +180,7 @@ def test_kfold_pipeline_scores_training_files_exactly_out_of_fold(
     import pandas as pd
 
     from hepclf.config import parse_pipeline
-    from hepclf.pipeline import run_pipeline
+    from hepclf.workflows.train import run_pipeline
     from tests.conftest import demo_pipeline_dict
 
     raw = demo_pipeline_dict(  # trees: bit-identical per event whatever the batch (BLAS-based
@@ -219,7 +219,7 @@ def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: 
     from hepclf.bundle import ModelBundle
     from hepclf.config import FeatureConfig, NormalizationConfig
     from hepclf.deploy.onnx_export.export import export_onnx
-    from hepclf.normalize import Normalizer
+    from hepclf.training.normalize import Normalizer
 
     X, y, w, ids = events(1500, seed=11)
     X = X * 3.0 + 1.0  # raw columns: the exported graph normalises them itself
@@ -244,8 +244,8 @@ def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: 
 def test_service_columns_with_event_ids_score_each_event_out_of_fold() -> None:
     from hepclf.bundle import ModelBundle
     from hepclf.config import FeatureConfig, NormalizationConfig
-    from hepclf.normalize import Normalizer
     from hepclf.service.payloads import PayloadError, features_from_columns
+    from hepclf.training.normalize import Normalizer
 
     X, y, w, ids = events(900, seed=4)
     normalizer = Normalizer.fit(X, NormalizationConfig())
@@ -277,7 +277,7 @@ def test_onnx_export_of_a_multiclass_fold_ensemble_averages_probabilities(
     from hepclf.bundle import ModelBundle
     from hepclf.config import FeatureConfig, NormalizationConfig
     from hepclf.deploy.onnx_export.export import export_onnx
-    from hepclf.normalize import Normalizer
+    from hepclf.training.normalize import Normalizer
 
     rng = np.random.default_rng(5)
     y = rng.integers(0, 3, 1200)
@@ -313,10 +313,10 @@ def test_kfold_with_categories_routes_by_category_then_by_fold(
     import mlflow
     import pandas as pd
 
-    from hepclf.categories import CategoryModel
     from hepclf.config import parse_pipeline
+    from hepclf.events.categories import CategoryModel
     from hepclf.ingest import ingest
-    from hepclf.pipeline import run_pipeline
+    from hepclf.workflows.train import run_pipeline
     from tests.conftest import demo_pipeline_dict
 
     raw = demo_pipeline_dict(
@@ -424,7 +424,7 @@ def test_multiclass_scoring_with_event_ids_reproduces_out_of_fold_exactly(tmp_pa
 
     from hepclf.bundle import ModelBundle
     from hepclf.config import FeatureConfig, NormalizationConfig
-    from hepclf.normalize import Normalizer
+    from hepclf.training.normalize import Normalizer
 
     X, y, w, ids = three_classes(1800, seed=13)
     normalizer = Normalizer.fit(X, NormalizationConfig())

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hepclf.errors import InputDataError
-from hepclf.expressions import parse
+from hepclf.events.expressions import parse
 
 ARRAYS = {
     "nJet": np.array([0, 2, 3]),

@@ -403,9 +403,9 @@ def test_scoring_reports_broken_files_the_same_way(kind: str, tmp_path: Path) ->
 
     from hepclf.bundle import ModelBundle
     from hepclf.config import FeatureConfig, NormalizationConfig
-    from hepclf.normalize import Normalizer
     from hepclf.scoring.file_job import ScoreSettings, score_file
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
+    from hepclf.training.normalize import Normalizer
 
     path, message = bad_root_files(tmp_path)[kind]
     X = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)

@@ -18,7 +18,7 @@ from hepclf.config import load_pipeline, parse_pipeline
 from hepclf.errors import ConfigError
 from hepclf.evaluation.multiclass import confusion_matrix, evaluate_multiclass, row_normalised
 from hepclf.evaluation.multiclass_plots import plot_multiclass
-from hepclf.weights import training_weights
+from hepclf.training.weights import training_weights
 from tests.conftest import REPO, TWO_CLASS_METRIC_KEYS
 
 PROCESSES = ["ttH", "ttbb", "ttcc", "ttlf"]
@@ -206,8 +206,8 @@ def test_unknown_demo_process_is_a_config_error(tmp_path: Path) -> None:
 def trained_bundle(multiclass_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     from hepclf.bundle import ModelBundle
     from hepclf.ingest import ingest
-    from hepclf.prepare import prepare
-    from hepclf.training import fit_model
+    from hepclf.training.fit import fit_model
+    from hepclf.training.prepare import prepare
 
     config = load_pipeline(multiclass_dir / "mc.yaml")
     data = prepare(config, ingest(config, use_cache=False))
@@ -348,9 +348,10 @@ def test_service_returns_per_class_probabilities(
 def test_two_class_metrics_keys_and_branch_names_are_unchanged(demo_dir: Path) -> None:
     from hepclf.bundle import ModelBundle
     from hepclf.ingest import ingest
-    from hepclf.prepare import prepare
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
-    from hepclf.training import bundle_of, train_model
+    from hepclf.training.fit import train_model
+    from hepclf.training.prepare import prepare
+    from hepclf.workflows.train import bundle_of
     from tests.conftest import demo_pipeline_dict
 
     config = parse_pipeline(demo_pipeline_dict(demo_dir))
@@ -376,7 +377,7 @@ def test_two_class_metrics_keys_and_branch_names_are_unchanged(demo_dir: Path) -
 def test_pipeline_writes_multiclass_metrics_and_plots(
     multiclass_dir: Path, tmp_path: Path, cache_dir: Path
 ) -> None:
-    from hepclf.pipeline import run_pipeline
+    from hepclf.workflows.train import run_pipeline
 
     config = load_pipeline(multiclass_dir / "mc.yaml")
     out = tmp_path / "out"
@@ -401,8 +402,8 @@ def test_pipeline_writes_multiclass_metrics_and_plots(
 
 def test_tuning_objective_is_the_macro_auc_for_several_classes() -> None:
     from hepclf.models import build_model
-    from hepclf.split import assign_folds
-    from hepclf.tuning import cross_validated_auc
+    from hepclf.training.split import assign_folds
+    from hepclf.training.tuning import cross_validated_auc
 
     rng = np.random.default_rng(8)
     y = rng.integers(0, 3, 1500)
@@ -426,10 +427,10 @@ def test_kfold_multiclass_pipeline_scores_training_files_exactly_out_of_fold(
     import pandas as pd
 
     from hepclf.ingest import ingest
-    from hepclf.pipeline import run_pipeline
     from hepclf.scoring.file_job import ScoreSettings
     from hepclf.scoring.runner import score_files
     from hepclf.scoring.scorers import load_scoring_models
+    from hepclf.workflows.train import run_pipeline
 
     raw = yaml.safe_load((multiclass_dir / "mc.yaml").read_text())
     raw |= {

@@ -24,8 +24,8 @@ from hepclf.deploy.onnx_export.export import CONVERTERS, compare, export_onnx, w
 from hepclf.errors import HepclfError
 from hepclf.ingest import ingest
 from hepclf.models import MODEL_TYPES, build_model
-from hepclf.normalize import Normalizer
-from hepclf.pipeline import prepare
+from hepclf.training.normalize import Normalizer
+from hepclf.workflows.train import prepare
 from tests.conftest import demo_pipeline_dict, tracking_uri
 
 TOLERANCE = 1e-4

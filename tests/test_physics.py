@@ -15,7 +15,7 @@ import uproot
 
 if TYPE_CHECKING:
     from hepclf.physics import PhysicsResult
-    from hepclf.physics.rerun import RecomputedResult
+    from hepclf.workflows.result import RecomputedResult
 
 from hepclf.config import PipelineConfig, ResultConfig
 from hepclf.errors import ConfigError, InputDataError
@@ -258,7 +258,7 @@ def test_pipeline_and_result_command_end_to_end(demo_dir: Path, tmp_path: Path) 
     import mlflow
 
     from hepclf.config import parse_pipeline
-    from hepclf.pipeline import run_pipeline
+    from hepclf.workflows.train import run_pipeline
     from tests.conftest import demo_pipeline_dict, tracking_uri, write_pipeline
 
     config = demo_pipeline_dict(
@@ -399,8 +399,8 @@ def train_then_recompute(
 ) -> tuple[PhysicsResult, RecomputedResult]:
     """Train the pipeline's linear model into a fresh store, then run `hepclf result` on that
     run; returns the training run's physics result and the recomputed results."""
-    from hepclf.physics.rerun import recompute_results
-    from hepclf.pipeline import run_pipeline
+    from hepclf.workflows.result import recompute_results
+    from hepclf.workflows.train import run_pipeline
     from tests.conftest import tracking_uri
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"

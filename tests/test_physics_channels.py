@@ -327,7 +327,7 @@ def test_multiclass_demo_nodes_jes_and_data_end_to_end(tmp_path: Any) -> None:
     import uproot
 
     from hepclf.demo_data import write_demo_data
-    from hepclf.pipeline import run_pipeline
+    from hepclf.workflows.train import run_pipeline
     from tests.conftest import tracking_uri
 
     folder = tmp_path / "demo" / "multiclass"

@@ -18,8 +18,8 @@ from hepclf.errors import ConfigError
 from hepclf.evaluation import evaluate_classifier
 from hepclf.ingest import ingest
 from hepclf.report import select_champion
-from hepclf.results import ModelResult
-from hepclf.split import split_table
+from hepclf.training.results import ModelResult
+from hepclf.training.split import split_table
 from tests.conftest import REPO, demo_pipeline_dict, write_pipeline
 
 FAST_MODELS = {"linear": {}, "bdt": {"n_trees": 40}}

@@ -8,9 +8,9 @@ from sklearn.preprocessing import RobustScaler, StandardScaler
 
 from hepclf.config import NormalizationConfig, SplitConfig
 from hepclf.ingest.table import FeatureTable
-from hepclf.normalize import Normalizer
-from hepclf.split import split_table
-from hepclf.weights import training_weights
+from hepclf.training.normalize import Normalizer
+from hepclf.training.split import split_table
+from hepclf.training.weights import training_weights
 
 
 def _table(n: int = 2000, seed: int = 0) -> FeatureTable:

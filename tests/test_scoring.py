@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
-from hepclf.features import compute_features
+from hepclf.events.features import compute_features
 from hepclf.scoring.file_job import ScoreSettings
 from hepclf.scoring.outputs import OutputMeta, atomic_output
 from hepclf.scoring.runner import RunSummary, score_files
@@ -254,7 +254,7 @@ def test_an_earlier_output_matched_as_input_is_refused(tmp_path: Path) -> None:
 
 def test_a_selection_giving_one_value_for_all_events_is_refused() -> None:
     from hepclf.errors import InputDataError
-    from hepclf.selection import selection_mask
+    from hepclf.events.selection import selection_mask
 
     arrays = {"met": np.array([10.0, 50.0, 90.0])}
     with pytest.raises(InputDataError, match=r"gives 1 value\(s\) for 3 events"):

@@ -21,7 +21,7 @@ import pytest
 import uproot
 import uvicorn
 
-from hepclf.features import compute_features
+from hepclf.events.features import compute_features
 from hepclf.scoring.scorers import ScoringModel
 from hepclf.service.app import create_app
 from hepclf.service.settings import ServiceSettings

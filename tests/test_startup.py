@@ -18,7 +18,7 @@ from hepclf.bundle import ModelBundle
 from hepclf.config import parse_pipeline
 from hepclf.ingest.run import read_samples
 from hepclf.models import build_model
-from hepclf.normalize import Normalizer
+from hepclf.training.normalize import Normalizer
 from tests.conftest import demo_pipeline_dict
 
 HEAVY = ("mlflow", "tensorflow", "keras", "dask", "distributed", "matplotlib", "torch", "numba")

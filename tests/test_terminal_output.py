@@ -134,7 +134,7 @@ def test_compare_defaults_to_the_experiment_of_the_latest_pipeline_run(tmp_path:
 
 def test_result_models_are_chosen_by_name_and_unknown_ones_named() -> None:
     from hepclf.errors import HepclfError
-    from hepclf.physics.rerun import chosen_sources
+    from hepclf.workflows.result import chosen_sources
 
     sources = {"bdt": "models:/m-1", "linear": "models:/m-2", "xgb": "models:/m-3"}
     assert chosen_sources(sources, ["xgb", "bdt"], "runs:/abc") == {

@@ -14,14 +14,9 @@ import yaml
 
 from hepclf.config import TuneConfig
 from hepclf.errors import ConfigError
-from hepclf.models import MODEL_TYPES, check_model_params
-from hepclf.tuning import (
-    SEARCH_SPACES,
-    cross_validated_auc,
-    storage_path_for,
-    training_events,
-    tune_model,
-)
+from hepclf.models import MODEL_TYPES, SEARCH_SPACES, check_model_params
+from hepclf.training.studies import storage_path_for
+from hepclf.training.tuning import cross_validated_auc, training_events, tune_model
 
 TINY_XGB = {"n_estimators": 30, "n_jobs": 1, "early_stopping_rounds": 5}
 
@@ -66,7 +61,7 @@ def test_tuning_never_reads_test_events(tmp_path: Path) -> None:
     """Corrupting every test event (features and labels) leaves every trial unchanged."""
     from hepclf.config import SplitConfig
     from hepclf.ingest.table import FeatureTable
-    from hepclf.split import split_table
+    from hepclf.training.split import split_table
 
     X, y = events(2000, seed=3)
     table = FeatureTable(
@@ -100,7 +95,7 @@ def test_tuning_never_reads_test_events(tmp_path: Path) -> None:
 _CHILD = """
 import sys
 import numpy as np
-from hepclf.tuning import tune_model
+from hepclf.training.tuning import tune_model
 rng = np.random.default_rng(0)
 y = rng.integers(0, 2, 1500)
 X = (rng.normal(size=(1500, 5)) + 0.7 * y[:, None]).astype(np.float32)
@@ -213,7 +208,7 @@ def test_train_tunes_first_and_fits_with_the_best(
     import json
 
     from hepclf.config import parse_pipeline
-    from hepclf.pipeline import run_pipeline
+    from hepclf.workflows.train import run_pipeline
     from tests.conftest import demo_pipeline_dict
 
     raw = demo_pipeline_dict(demo_dir, models={"xgb": TINY_XGB, "linear": {}})
@@ -249,7 +244,7 @@ def test_first_trial_is_the_current_setting(tmp_path: Path) -> None:
 def test_a_study_where_no_trial_beats_the_current_settings_says_so(tmp_path: Path) -> None:
     """One trial is the current setting alone: nothing was tuned, and the YAML does not
     pretend it was (a comment names the model instead of a models: block)."""
-    from hepclf.tuning import tuned_yaml, tuning_outcome
+    from hepclf.training.tuning import tuned_yaml, tuning_outcome
 
     X, y = events(600)
     alone = tune_model("linear", X, y, folds=2, trials=1, storage=tmp_path / "one.db")
@@ -297,7 +292,7 @@ def test_tuning_folds_are_stratified_so_a_rare_class_is_in_every_fold(tmp_path: 
 def test_class_rarer_than_the_folds_is_a_clear_error(tmp_path: Path) -> None:
     """A class with fewer training events than tune.folds is named, with the fix."""
     from hepclf.config import parse_pipeline
-    from hepclf.tuning import tune_models
+    from hepclf.training.tuning import tune_models
 
     config = parse_pipeline(
         {
@@ -327,7 +322,7 @@ def test_class_rarer_than_the_folds_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_a_study_with_other_folds_is_not_resumed(tmp_path: Path) -> None:
     """A study named as before folds were stratified (same settings otherwise) is left alone."""
-    from hepclf.tuning import data_fingerprint, fingerprint
+    from hepclf.training.studies import data_fingerprint, fingerprint
 
     X, y = events(600)
     db = tmp_path / "t.db"

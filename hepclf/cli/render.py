@@ -14,12 +14,11 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from hepclf.progress import Advance, Progress
+from hepclf.progress import Advance, FinishedModel, Progress
 
 if TYPE_CHECKING:
     from hepclf.ingest.summary import Rows
     from hepclf.report import Comparison
-    from hepclf.results import ModelResult
     from hepclf.tracking.compare import ExperimentRuns
 
 
@@ -171,7 +170,7 @@ class RichProgress(Progress):
             f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
         )
 
-    def model_done(self, result: ModelResult) -> None:
+    def model_done(self, result: FinishedModel) -> None:
         self.console.print(
             f"  {result.name}: test AUC {result.report.auc_test:.4f}, "
             f"{result.train_seconds:.1f} s on {result.classifier.device_}",

@@ -56,8 +56,8 @@ def result(
     """
     from hepclf.cli.render import RichProgress
     from hepclf.config import load_pipeline
-    from hepclf.physics.rerun import recompute_results
     from hepclf.tracking.store import use_store
+    from hepclf.workflows.result import recompute_results
 
     pipeline = load_pipeline(config)
     use_store(tracking_uri, create=log)

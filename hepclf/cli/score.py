@@ -13,12 +13,9 @@ from rich.console import Console
 
 from hepclf.cli.app import MODEL_HELP, TrackingUriOption, app, comma_list
 from hepclf.errors import HepclfError
-from hepclf.scoring import DEFAULT_STEP_SIZE
+from hepclf.scoring import DEFAULT_STEP_SIZE, FORMATS
 
-
-class OutputFormat(StrEnum):
-    root = "root"
-    parquet = "parquet"
+OutputFormat = StrEnum("OutputFormat", {fmt: fmt for fmt in FORMATS})
 
 
 def _stop_on_sigterm() -> None:
@@ -46,7 +43,7 @@ def score(
     ] = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", help="Output file format.")
-    ] = OutputFormat.root,
+    ] = OutputFormat.root,  # type: ignore[attr-defined]
     step_size: Annotated[
         str, typer.Option(help="Chunk size: entries (100000) or memory ('25 MB').")
     ] = DEFAULT_STEP_SIZE,

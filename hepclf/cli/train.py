@@ -40,8 +40,8 @@ def train(
     """
     from hepclf.cli.render import RichProgress, comparison_table
     from hepclf.config import load_pipeline
-    from hepclf.pipeline import run_pipeline
     from hepclf.report import run_comparison
+    from hepclf.workflows.train import run_pipeline
 
     config = load_pipeline(pipeline)
     result = run_pipeline(

@@ -45,7 +45,7 @@ def tune(
     """
     from hepclf.cli.render import RichProgress
     from hepclf.config import TuneConfig, load_pipeline
-    from hepclf.tuning import run_tuning
+    from hepclf.workflows.tune import run_tuning
 
     config = load_pipeline(pipeline)
     settings = (config.tune or TuneConfig()).model_dump()

@@ -16,10 +16,12 @@ import numpy as np
 
 from hepclf.evaluation import plots
 from hepclf.evaluation.feature_plots import plot_feature_distributions
+from hepclf.evaluation.folds import CrossValReport
+from hepclf.evaluation.multiclass import MulticlassReport
 from hepclf.evaluation.multiclass_plots import plot_multiclass
 
 if TYPE_CHECKING:
-    from hepclf.results import ModelResult
+    from hepclf.training.results import ModelResult
 
 MAX_PLOT_EVENTS = 200_000
 """Input plots use at most this many events: a seeded uniform sample estimates correlations
@@ -95,8 +97,6 @@ def model_plots(
             )
         )
     if result.folds is not None:  # k-fold: out-of-fold ROC with the band of the folds
-        from hepclf.crossval import plot_fold_roc
-
         files.append(plot_fold_roc(result.folds, folder / f"{name}_roc_folds.png", name))
     curves = per_iteration_curves(model.history_)
     staged = getattr(model, "staged_error", None)
@@ -181,3 +181,23 @@ def per_iteration_curves(history: Mapping[str, list[float]]) -> dict[str, list[f
     curves = {k: v for k, v in history.items() if k != "learning_rate" and v}
     longest = max((len(v) for v in curves.values()), default=0)
     return {k: v for k, v in curves.items() if len(v) == longest}
+
+
+def plot_fold_roc(result: CrossValReport, path: Path, model_name: str) -> Path:
+    """The ROC of the out-of-fold scores with the band spanned by the folds (PNG); for more
+    than two classes, that of the signal class's node against the rest."""
+    report = result.report
+    if isinstance(report, MulticlassReport):
+        roc = report.signal_roc_test
+        signal = (report.signal_classes or report.classes)[0]
+        title, auc_folds = f"{model_name}: {signal} vs rest", [r.auc for r in result.roc_folds]
+    else:
+        roc, title, auc_folds = report.roc_test, model_name, result.auc_folds
+    return plots.plot_roc_folds(
+        [(r.eff_s, r.eff_b) for r in result.roc_folds],
+        (roc.eff_s, roc.eff_b),
+        path,
+        title,
+        auc_out_of_fold=roc.auc,
+        auc_folds=auc_folds,
+    )

@@ -14,7 +14,7 @@ import os
 import threading
 from pathlib import Path
 
-from hepclf import __version__
+from hepclf._version import __version__
 from hepclf.config import PipelineConfig
 from hepclf.ingest.run import sample_files
 from hepclf.ingest.table import FeatureTable

@@ -16,21 +16,21 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from hepclf.categories import assign, category_branches, require_one_category
 from hepclf.config import PipelineConfig, SampleConfig
 from hepclf.errors import InputDataError
-from hepclf.features import (
+from hepclf.events.categories import assign, category_branches, require_one_category
+from hepclf.events.features import (
     branches_of,
     compute_features,
     event_ids,
     feature_branches,
     nonfinite_counts,
 )
+from hepclf.events.selection import combine, per_event, selection_mask
 from hepclf.files import expand_files
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree, read_ahead
 from hepclf.ingest.table import FeatureTable
 from hepclf.progress import Advance, Progress, bar
-from hepclf.selection import combine, per_event, selection_mask
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The classifier zoo: every model behind one scikit-learn-style interface.
+"""The classifier zoo: every model behind one scikit-learn-style interface, each model's
+facts (class, search space, ONNX converter, requirements) in :mod:`.registry`.
 
 Importing this package is cheap: TensorFlow is imported only when a ``dnn`` is fitted or
 loaded.
@@ -11,17 +12,8 @@ from typing import Any
 
 from hepclf.errors import ConfigError
 from hepclf.models.base import Classifier, read_meta, validate_params
-from hepclf.models.bdt import BDT
-from hepclf.models.dnn import DNN
 from hepclf.models.folds import FOLD_ENSEMBLE, FoldEnsemble
-from hepclf.models.forest import Forest
-from hepclf.models.linear import Linear
-from hepclf.models.svm import SVM
-from hepclf.models.xgb import XGB
-
-MODEL_TYPES: dict[str, type[Classifier]] = {
-    cls.name: cls for cls in (DNN, BDT, XGB, Forest, SVM, Linear)
-}
+from hepclf.models.registry import MODEL_TYPES, MODELS, SEARCH_SPACES, ModelSpec
 
 
 def model_type(name: str) -> type[Classifier]:
@@ -55,8 +47,11 @@ def load_model(directory: Path | str) -> Classifier:
 
 
 __all__ = [
+    "MODELS",
     "MODEL_TYPES",
+    "SEARCH_SPACES",
     "Classifier",
+    "ModelSpec",
     "build_model",
     "check_model_params",
     "load_model",

@@ -3,7 +3,7 @@
 Fold model ``k`` trains on every fold but ``k``. An event with an event id is later scored
 by the model of its fold (``event_id % folds``), so scoring the training files reproduces
 the out-of-fold scores exactly; an event without id gets the average of the fold models.
-The training loop and the evaluation live in :mod:`hepclf.crossval`.
+The training loop and the evaluation live in :mod:`hepclf.training.crossval`.
 """
 
 from __future__ import annotations
@@ -127,19 +127,8 @@ class FoldEnsemble(ClassifierMixin, BaseEstimator):
         X = np.asarray(X)
         y = np.asarray(y)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        if fold is None:
-            fold = assign_folds(len(X), self.folds, self.seed, event_id)
-            rule = RULE_RANDOM if event_id is None else RULE_EVENT_ID
-        else:
-            fold = np.asarray(fold, dtype=np.int64)
-            rule = RULE_EVENT_ID if event_id is not None else RULE_RANDOM
-        if len(fold) != len(X) or fold.min(initial=0) < 0 or fold.max(initial=0) >= self.folds:
-            raise ValueError(f"fold must give each of {len(X)} events a fold below {self.folds}")
-        if event_id is not None and rule == RULE_EVENT_ID:
-            expected = np.asarray(event_id).astype(np.int64) % self.folds
-            if not np.array_equal(expected, fold):
-                raise ValueError("the folds given do not follow event_id % folds")
-        self.estimators_: list[Any] = []
+        fold, rule = self.fold_assignment(len(X), event_id, fold)
+        models = []
         for k in range(self.folds):
             start = time.perf_counter()
             train = fold != k
@@ -148,17 +137,46 @@ class FoldEnsemble(ClassifierMixin, BaseEstimator):
                 model.fit(X[train], y[train])
             else:
                 model.fit(X[train], y[train], sample_weight=w[train])
-            self.estimators_.append(model)
+            models.append(model)
             if on_fold is not None:
                 on_fold(k, time.perf_counter() - start)
-        first = self.estimators_[0]
-        for k, model in enumerate(self.estimators_):
+        return self.set_fold_models(models, fold, rule)
+
+    def fold_assignment(
+        self, n_events: int, event_id: Any = None, fold: np.ndarray | None = None
+    ) -> tuple[np.ndarray, str]:
+        """The fold of each of ``n_events`` training events and the rule they follow.
+
+        Folds come from ``fold`` when given (the pipeline's split), else from ``event_id``
+        (``event_id % folds``), else from a shuffle seeded with ``seed``. A plan that fits
+        the fold models elsewhere asks here first, then hands them to :meth:`set_fold_models`.
+        """
+        if fold is None:
+            fold = assign_folds(n_events, self.folds, self.seed, event_id)
+            rule = RULE_RANDOM if event_id is None else RULE_EVENT_ID
+        else:
+            fold = np.asarray(fold, dtype=np.int64)
+            rule = RULE_EVENT_ID if event_id is not None else RULE_RANDOM
+        if len(fold) != n_events or fold.min(initial=0) < 0 or fold.max(initial=0) >= self.folds:
+            raise ValueError(f"fold must give each of {n_events} events a fold below {self.folds}")
+        if event_id is not None and rule == RULE_EVENT_ID:
+            expected = np.asarray(event_id).astype(np.int64) % self.folds
+            if not np.array_equal(expected, fold):
+                raise ValueError("the folds given do not follow event_id % folds")
+        return fold, rule
+
+    def set_fold_models(self, models: list[Any], fold: np.ndarray, rule: str) -> Self:
+        """Take fitted fold models (model ``k`` trained on every fold but ``k``) as this
+        ensemble's; every fold model must know every class."""
+        first = models[0]
+        for k, model in enumerate(models):
             if not np.array_equal(model.classes_, first.classes_):
                 raise ValueError(
                     f"fold {k}'s training events hold the classes {model.classes_.tolist()}, "
                     f"fold 0's {first.classes_.tolist()}: every fold needs every class (use "
                     "fewer folds or more events of the rare class)"
                 )
+        self.estimators_: list[Any] = list(models)
         self.classes_ = np.asarray(first.classes_)
         self.n_features_in_ = int(first.n_features_in_)
         self.folds_ = fold

@@ -33,11 +33,10 @@ from hepclf.physics.yields import (
     require_evaluated_samples,
     signal_samples,
 )
-from hepclf.results import ModelResult
+from hepclf.training.results import ModelResult
 
 __all__ = [
     "RESULTS_DIR",
-    "add_physics",
     "check_model_name",
     "discriminant",
     "finish_champion",
@@ -124,21 +123,6 @@ def model_physics(
             + "; ".join(f"{n}: {why}" for n, why in skipped.items())
         )
     return physics_result(channels, config.result, skipped)
-
-
-def add_physics(
-    result: ModelResult,
-    config: PipelineConfig,
-    table: FeatureTable,
-    rows: np.ndarray | None,
-    output: Path,
-    inputs: PhysicsInputs | None = None,
-    bundle: ModelBundle | None = None,
-) -> None:
-    """Fill ``result.physics`` from its test scores and write its files under ``output``."""
-    result.physics = model_physics(config, table, rows, result.scores["test"], inputs, bundle)
-    files = write_model_physics(result.physics, output, result.name)
-    result.physics_files = files
 
 
 def check_model_name(name: str, where: str) -> str:

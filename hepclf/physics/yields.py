@@ -16,7 +16,7 @@ import numpy as np
 
 from hepclf.config import PipelineConfig, ResultConfig
 from hepclf.errors import ConfigError, InputDataError
-from hepclf.weights import evaluated_fractions, expected_yields
+from hepclf.training.weights import evaluated_fractions, expected_yields
 
 __all__ = [
     "EvaluatedEvents",

@@ -9,6 +9,12 @@ trees gets ``<stem>_<tree>_scores.root`` (or ``.parquet``) per scored tree. Entr
 is imported here, so that ``hepclf --help`` stays fast.
 """
 
+from typing import Literal, get_args
+
+Format = Literal["root", "parquet"]
+"""The output formats: the one list that ``hepclf score``, the service and the writers read."""
+FORMATS: tuple[Format, ...] = get_args(Format)
+
 # Smaller chunks are as fast (they stay in cache) and keep peak memory low: about 5x the
 # chunk for the features' intermediate arrays (see benchmarks/scoring.py).
 DEFAULT_STEP_SIZE = "25 MB"

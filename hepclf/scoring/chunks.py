@@ -16,10 +16,10 @@ import awkward as ak
 import numpy as np
 
 from hepclf.errors import InputDataError
-from hepclf.features import branches_of, compute_features, describe_nonfinite
+from hepclf.events.features import branches_of, compute_features, describe_nonfinite
+from hepclf.events.selection import selection_mask
 from hepclf.scoring.outputs import Columns
 from hepclf.scoring.scorers import ScoringModel
-from hepclf.selection import selection_mask
 
 ENTRY_BRANCH = "entry"
 NonFinite = Literal["error", "nan"]

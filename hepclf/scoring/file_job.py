@@ -17,15 +17,14 @@ from typing import Any, Literal
 import numpy as np
 
 from hepclf.errors import HepclfError, InputDataError
-from hepclf.expressions import parse
-from hepclf.features import branches_of
+from hepclf.events.expressions import parse
+from hepclf.events.features import branches_of
 from hepclf.files import with_hints
 from hepclf.ingest.reader import branch_names, iterate_chunks, open_tree
-from hepclf.scoring import DEFAULT_STEP_SIZE
+from hepclf.scoring import DEFAULT_STEP_SIZE, Format
 from hepclf.scoring.chunks import ChunkPlan, NonFinite, empty_columns, score_chunk
 from hepclf.scoring.outputs import (
     ExistingOutput,
-    Format,
     OutputMeta,
     atomic_output,
     input_identity,

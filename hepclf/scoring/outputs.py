@@ -29,15 +29,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import uproot
 
-from hepclf import __version__
+from hepclf._version import __version__
 from hepclf.config import branch_safe
 from hepclf.files import atomic_path, stale_partials
+from hepclf.scoring import FORMATS, Format
 
-Format = Literal["root", "parquet"]
 META_KEY = "hepclf_scores"
 DONE_KEY = "hepclf_complete"
 _HEAD_BYTES = 1 << 16  # where a ROOT output's marker lies (written before any data)
-SUFFIX = {"root": ".root", "parquet": ".parquet"}
+SUFFIX: dict[str, str] = {fmt: f".{fmt}" for fmt in FORMATS}
 Columns = Mapping[str, np.ndarray | ak.Array]
 
 

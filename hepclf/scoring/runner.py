@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,11 +13,43 @@ import uproot
 from hepclf.errors import InputDataError
 from hepclf.files import expand_files
 from hepclf.ingest.reader import tree_names
-from hepclf.progress import Progress
+from hepclf.progress import Advance, Progress, bar
 from hepclf.scoring.file_job import FileResult, ScoreSettings, score_file
 from hepclf.scoring.outputs import output_path, written_for_tree
-from hepclf.scoring.progress import score_progress
 from hepclf.scoring.scorers import ScoringModel
+from hepclf.tracking.store import current_tracking_uri
+
+
+@dataclass
+class ScoreProgress:
+    """Advances the listener's files and events bars (:func:`hepclf.progress.bar`).
+
+    In process every chunk advances the events bar; from Dask workers only finished files
+    are heard of, so a file's events are added when it completes. Either way each file's
+    events are counted once.
+    """
+
+    files: Advance
+    events: Advance
+    counted: int = 0
+
+    def chunk(self, entries: int) -> None:
+        """Entries of the file being scored in this process."""
+        self.counted += entries
+        self.events(entries)
+
+    def file_done(self, result: FileResult) -> None:
+        """A finished file: its events not yet counted chunk by chunk, and one more file."""
+        rest, self.counted = max(result.entries - self.counted, 0), 0
+        self.events(rest)
+        self.files(1)
+
+
+@contextmanager
+def score_progress(progress: Progress | None, files: int, events: int) -> Iterator[ScoreProgress]:
+    """Bars over ``files`` files and ``events`` events while the block runs."""
+    with bar(progress, "files", files) as files_bar, bar(progress, "events", events) as events_bar:
+        yield ScoreProgress(files_bar, events_bar)
 
 
 @dataclass
@@ -121,11 +154,9 @@ def score_files(
                 counter.file_done(result)
                 results.append(result)
         else:
-            import mlflow
-
             from hepclf.scoring.cluster import dask_client, run_on_dask, warm_workers
 
-            specs, uri = tuple(m.spec for m in models), mlflow.get_tracking_uri()
+            specs, uri = tuple(m.spec for m in models), current_tracking_uri()
             with dask_client(workers, scheduler) as client:
                 warm_workers(client, specs, uri)
                 results = run_on_dask(client, plan, specs, uri, settings, counter.file_done)

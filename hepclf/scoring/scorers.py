@@ -20,6 +20,7 @@ import numpy as np
 from hepclf.bundle import SPEC_FILE, ModelBundle, find_bundle
 from hepclf.config import branch_safe
 from hepclf.errors import HepclfError
+from hepclf.tracking.store import point_at
 
 _LABELLED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
 _ALIAS_URI = re.compile(r"^models:/([^/@]+)@([^/@]+)$")
@@ -103,21 +104,10 @@ def pin_source(source: str) -> tuple[str, str | None]:
     if alias is None:
         version = re.match(r"^models:/[^/@]+/(\d+)$", source)
         return source, version.group(1) if version else None
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
+    from hepclf.tracking.registry import alias_version
 
     name, alias_name = alias.groups()
-    try:
-        version = MlflowClient().get_model_version_by_alias(name, alias_name).version
-    except MlflowException as err:
-        import mlflow
-
-        raise HepclfError(
-            f"model {source!r}: the registry at {mlflow.get_tracking_uri()} has no alias "
-            f"{alias_name!r} for model {name!r} "
-            f"({err.message.splitlines()[0]}). List models and aliases in the MLflow UI or with "
-            "`GET /models` of `hepclf serve`, and check --tracking-uri / MLFLOW_TRACKING_URI."
-        ) from None
+    version = alias_version(name, alias_name)
     return f"models:/{name}/{version}", str(version)
 
 
@@ -154,9 +144,7 @@ def _load(pinned: str) -> ModelBundle:
 @lru_cache(maxsize=16)
 def _cached_bundle(source: str, tracking_uri: str) -> ModelBundle:
     if not Path(source).is_dir():
-        import mlflow
-
-        mlflow.set_tracking_uri(tracking_uri)
+        point_at(tracking_uri)
     return _load(source)
 
 

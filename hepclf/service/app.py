@@ -28,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hepclf import __version__
+from hepclf._version import __version__
 from hepclf.errors import HepclfError
 from hepclf.scoring.file_job import ScoreSettings, parse_step_size
 from hepclf.service.auth import token_guard

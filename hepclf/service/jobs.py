@@ -1,7 +1,7 @@
 """Batch scoring jobs: checked before they are accepted, run in background threads.
 
 A job is checked before ``POST /jobs`` answers 202 (:func:`check_job`): the selection is
-parsed (bounded, see :mod:`hepclf.expressions`) and tried on the first entries, the first
+parsed (bounded, see :mod:`hepclf.events.expressions`) and tried on the first entries, the first
 ``CHECKED_INPUTS`` inputs are opened and their branches checked against the model and the
 selection, every other input must be a whole ROOT file by its size and header, and no
 output name may hold a file hepclf did not write. Opening each of up to 10,000 inputs
@@ -32,16 +32,16 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from hepclf.errors import HepclfError
-from hepclf.expressions import parse
-from hepclf.features import branches_of
+from hepclf.events.expressions import parse
+from hepclf.events.features import branches_of
+from hepclf.events.selection import selection_mask
 from hepclf.ingest.reader import open_tree, root_file_problem
-from hepclf.scoring import DEFAULT_STEP_SIZE
+from hepclf.scoring import DEFAULT_STEP_SIZE, Format
 from hepclf.scoring.chunks import ChunkPlan
 from hepclf.scoring.file_job import ScoreSettings, check_branches, score_file
 from hepclf.scoring.outputs import foreign_reason
 from hepclf.scoring.runner import plan_outputs
 from hepclf.scoring.scorers import ScoringModel
-from hepclf.selection import selection_mask
 from hepclf.service.payloads import MAX_VERSION, PayloadError
 
 JobStatus = Literal["queued", "running", "done", "failed", "stopped"]
@@ -74,7 +74,7 @@ class JobRequest(BaseModel):
     inputs: list[Text] = Field(min_length=1, max_length=10_000, description="Files or globs.")
     out: Text | None = Field(None, description="Output folder (default: each input's folder).")
     tree: Text = "Events"
-    format: Literal["root", "parquet"] = "root"
+    format: Format = "root"
     step_size: (
         Annotated[StrictInt, Field(ge=1, le=10**9)] | Annotated[str, Field(max_length=32)]
     ) = Field(

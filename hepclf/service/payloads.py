@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from hepclf.bundle import ModelBundle
 from hepclf.errors import HepclfError, InputDataError
-from hepclf.features import describe_nonfinite
+from hepclf.events.features import describe_nonfinite
 
 _NUMBER_TYPES = {int, float}
 _FLOAT32_MAX = float(np.finfo(np.float32).max)

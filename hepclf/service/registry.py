@@ -1,4 +1,5 @@
-"""The MLflow model registry as the service sees it: listings, versions, cached bundles.
+"""The model registry as the service sees it: cached bundles (the registry queries are
+:mod:`hepclf.tracking.registry`'s).
 
 Bundles are cached per (name, version): a version never changes, so a cached bundle is
 never stale. What an alias points to is cached for ``alias_ttl_s`` seconds only, so that
@@ -10,86 +11,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
 
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-
-from hepclf.errors import HepclfError
 from hepclf.scoring.scorers import ModelSpec, ScoringModel, branch_for
-from hepclf.tracking.registry import CHAMPION_ALIAS, load_bundle
+from hepclf.tracking.registry import (
+    CHAMPION_ALIAS,
+    ModelNotFound,
+    list_models,
+    load_bundle,
+    resolve_version,
+)
 
-
-class ModelNotFound(HepclfError):
-    """No such registered model, version or alias (answered with 404)."""
-
-
-def resolve_version(name: str, alias: str | None, version: int | None) -> int:
-    """The version number that ``version`` or ``alias`` (default champion) designates."""
-    client = MlflowClient()
-    try:
-        if version is not None:
-            return int(client.get_model_version(name, str(version)).version)
-        return int(client.get_model_version_by_alias(name, alias or CHAMPION_ALIAS).version)
-    except MlflowException as err:
-        what = f"version {version}" if version is not None else f"alias {alias or CHAMPION_ALIAS!r}"
-        raise ModelNotFound(
-            f"registered model {name!r} has no {what} ({err.message.splitlines()[0]}); "
-            "GET /models lists the models, versions and aliases"
-        ) from None
-
-
-def _version_entry(client: MlflowClient, version: Any, aliases: list[str]) -> dict[str, Any]:
-    metrics: dict[str, float] = {}
-    if version.run_id:
-        try:
-            metrics = dict(client.get_run(version.run_id).data.metrics)
-        except MlflowException:  # the run was deleted; the version stays usable
-            metrics = {}
-    return {
-        "version": int(version.version),
-        "aliases": aliases,
-        "run_id": version.run_id,
-        "status": version.status,
-        "created": version.creation_timestamp,
-        "metrics": metrics,
-    }
-
-
-def list_models() -> list[dict[str, Any]]:
-    """Every registered model: aliases, the latest version and each aliased version, with
-    the metrics of the run that produced it (e.g. auc_test)."""
-    client = MlflowClient()
-    listing = []
-    token = None
-    while True:
-        page = client.search_registered_models(max_results=100, page_token=token)
-        for model in page:
-            aliases: dict[str, str] = dict(model.aliases or {})
-            versions = client.search_model_versions(f"name='{model.name}'")
-            numbers = sorted((int(v.version) for v in versions), reverse=True)
-            shown = sorted({*numbers[:1], *(int(v) for v in aliases.values())}, reverse=True)
-            by_number = {int(v.version): v for v in versions}
-            listing.append(
-                {
-                    "name": model.name,
-                    "description": model.description or "",
-                    "aliases": {a: int(v) for a, v in aliases.items()},
-                    "latest_version": numbers[0] if numbers else None,
-                    "versions": [
-                        _version_entry(
-                            client,
-                            by_number[n],
-                            sorted(a for a, v in aliases.items() if int(v) == n),
-                        )
-                        for n in shown
-                        if n in by_number
-                    ],
-                }
-            )
-        token = page.token
-        if not token:
-            return listing
+__all__ = ["ModelCache", "ModelNotFound", "list_models", "resolve_version"]
 
 
 class ModelCache:

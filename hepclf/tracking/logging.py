@@ -23,18 +23,18 @@ from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import Metric
 from mlflow.types import ColSpec, Schema
 
-from hepclf.split import SPLIT_TAG, split_fingerprint
 from hepclf.tracking.provenance import git_commit, git_dirty, package_versions
 from hepclf.tracking.pyfunc import log_bundle
 from hepclf.tracking.registry import register_model
 from hepclf.tracking.store import resolve_tracking_uri, use_store
+from hepclf.training.split import SPLIT_TAG, split_fingerprint
 
 if TYPE_CHECKING:
     from hepclf.bundle import ModelBundle
     from hepclf.config import PipelineConfig
     from hepclf.ingest import FeatureTable
-    from hepclf.results import ModelResult, PipelineResult
-    from hepclf.split import SplitIndices
+    from hepclf.training.results import ModelResult, PipelineResult
+    from hepclf.training.split import SplitIndices
 
 _BATCH = 1000
 

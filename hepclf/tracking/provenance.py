@@ -7,7 +7,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-import hepclf
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 PACKAGES = (
     "hepclf",
@@ -36,7 +36,7 @@ def package_versions() -> dict[str, str]:
 
 def git_commit(where: Path | None = None) -> str | None:
     """The commit of the git checkout holding ``where`` (default: the hepclf source), if any."""
-    folder = where or Path(hepclf.__file__).resolve().parent
+    folder = where or _PACKAGE_DIR
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
@@ -48,7 +48,7 @@ def git_commit(where: Path | None = None) -> str | None:
 
 def git_dirty(where: Path | None = None) -> bool:
     """True when the checkout has uncommitted changes (the commit alone does not pin the code)."""
-    folder = where or Path(hepclf.__file__).resolve().parent
+    folder = where or _PACKAGE_DIR
     try:
         out = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],

@@ -19,10 +19,12 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-import hepclf
 from hepclf.bundle import ModelBundle
+from hepclf.models.registry import MODELS
 
 ARTIFACT_KEY = "bundle"
+PACKAGE_DIR = Path(__file__).parents[1]
+"""The hepclf source folder, logged with every model."""
 _REQUIREMENTS = (
     "numpy",
     "pandas",
@@ -71,9 +73,8 @@ def signature_for(bundle: ModelBundle) -> ModelSignature:
 
 def requirements_for(bundle: ModelBundle) -> list[str]:
     """Pinned requirements of the installed versions (no slow inference subprocess)."""
-    names = list(_REQUIREMENTS) + (
-        ["tensorflow", "keras"] if bundle.classifier.name == "dnn" else []
-    )
+    spec = MODELS.get(bundle.classifier.name)
+    names = [*_REQUIREMENTS, *(spec.requirements if spec else ())]
     pins = []
     for name in names:
         try:
@@ -116,7 +117,7 @@ def log_bundle(
             name=name or bundle.classifier.name,
             python_model=str(Path(__file__).with_name("pyfunc_model.py")),
             artifacts={ARTIFACT_KEY: str(directory)},
-            code_paths=[str(Path(hepclf.__file__).parent)],
+            code_paths=[str(PACKAGE_DIR)],
             signature=signature_for(bundle),
             input_example=input_example,
             pip_requirements=requirements_for(bundle),

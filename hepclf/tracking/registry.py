@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -65,3 +66,88 @@ def register_model(model_uri: str, name: str, alias: str = CHAMPION_ALIAS) -> st
             enable_logging()
     mlflow.MlflowClient().set_registered_model_alias(name, alias, version.version)
     return str(version.version)
+
+
+def alias_version(name: str, alias: str) -> str:
+    """The version the registry's ``alias`` of model ``name`` points at now."""
+    try:
+        return str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
+    except MlflowException as err:
+        raise HepclfError(
+            f"model 'models:/{name}@{alias}': the registry at {mlflow.get_tracking_uri()} has "
+            f"no alias {alias!r} for model {name!r} "
+            f"({err.message.splitlines()[0]}). List models and aliases in the MLflow UI or with "
+            "`GET /models` of `hepclf serve`, and check --tracking-uri / MLFLOW_TRACKING_URI."
+        ) from None
+
+
+class ModelNotFound(HepclfError):
+    """No such registered model, version or alias (the service answers 404)."""
+
+
+def resolve_version(name: str, alias: str | None, version: int | None) -> int:
+    """The version number that ``version`` or ``alias`` (default champion) designates."""
+    client = mlflow.MlflowClient()
+    try:
+        if version is not None:
+            return int(client.get_model_version(name, str(version)).version)
+        return int(client.get_model_version_by_alias(name, alias or CHAMPION_ALIAS).version)
+    except MlflowException as err:
+        what = f"version {version}" if version is not None else f"alias {alias or CHAMPION_ALIAS!r}"
+        raise ModelNotFound(
+            f"registered model {name!r} has no {what} ({err.message.splitlines()[0]}); "
+            "GET /models lists the models, versions and aliases"
+        ) from None
+
+
+def _version_entry(client: mlflow.MlflowClient, version: Any, aliases: list[str]) -> dict[str, Any]:
+    metrics: dict[str, float] = {}
+    if version.run_id:
+        try:
+            metrics = dict(client.get_run(version.run_id).data.metrics)
+        except MlflowException:  # the run was deleted; the version stays usable
+            metrics = {}
+    return {
+        "version": int(version.version),
+        "aliases": aliases,
+        "run_id": version.run_id,
+        "status": version.status,
+        "created": version.creation_timestamp,
+        "metrics": metrics,
+    }
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Every registered model: aliases, the latest version and each aliased version, with
+    the metrics of the run that produced it (e.g. auc_test)."""
+    client = mlflow.MlflowClient()
+    listing = []
+    token = None
+    while True:
+        page = client.search_registered_models(max_results=100, page_token=token)
+        for model in page:
+            aliases: dict[str, str] = dict(model.aliases or {})
+            versions = client.search_model_versions(f"name='{model.name}'")
+            numbers = sorted((int(v.version) for v in versions), reverse=True)
+            shown = sorted({*numbers[:1], *(int(v) for v in aliases.values())}, reverse=True)
+            by_number = {int(v.version): v for v in versions}
+            listing.append(
+                {
+                    "name": model.name,
+                    "description": model.description or "",
+                    "aliases": {a: int(v) for a, v in aliases.items()},
+                    "latest_version": numbers[0] if numbers else None,
+                    "versions": [
+                        _version_entry(
+                            client,
+                            by_number[n],
+                            sorted(a for a, v in aliases.items() if int(v) == n),
+                        )
+                        for n in shown
+                        if n in by_number
+                    ],
+                }
+            )
+        token = page.token
+        if not token:
+            return listing

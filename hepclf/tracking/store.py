@@ -40,6 +40,20 @@ def local_store_path(uri: str) -> Path | None:
     return None
 
 
+def current_tracking_uri() -> str:
+    """The store MLflow points at in this process (what worker processes are pointed at)."""
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def point_at(uri: str) -> None:
+    """Point MLflow at ``uri`` in this process (a worker, told by the process that started it)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+
+
 def use_store(explicit: str | None = None, *, create: bool) -> str:
     """Point MLflow at the resolved store and return its URI.
 

@@ -8,8 +8,8 @@ import pytest
 from hepclf.config import SplitConfig
 from hepclf.errors import ConfigError, InputDataError
 from hepclf.ingest.table import FeatureTable
-from hepclf.split import split_table
-from hepclf.tuning import tune_model
+from hepclf.training.split import split_table
+from hepclf.training.tuning import tune_model
 
 
 def _negative_fold_table() -> FeatureTable:

@@ -18,8 +18,8 @@ from hepclf.config import FeatureConfig, NormalizationConfig, parse_pipeline
 from hepclf.errors import InputDataError
 from hepclf.models import build_model
 from hepclf.models.folds import FoldEnsemble
-from hepclf.normalize import Normalizer
 from hepclf.service.payloads import PayloadError, features_from_columns
+from hepclf.training.normalize import Normalizer
 from tests.conftest import demo_pipeline_dict, tracking_uri
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow  # trains models
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str, dict]:
     """A small demo pipeline trained with a linear model: (folder, tracking URI, run id, YAML)."""
     from hepclf.config import parse_pipeline
-    from hepclf.pipeline import run_pipeline
+    from hepclf.workflows.train import run_pipeline
 
     folder = tmp_path_factory.mktemp("result_truth")
     write_demo_data(folder / "data", events=1500, seed=5)

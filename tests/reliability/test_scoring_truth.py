@@ -13,10 +13,10 @@ from hepclf.bundle import ModelBundle
 from hepclf.cli import app
 from hepclf.config import FeatureConfig, NormalizationConfig
 from hepclf.demo_data import write_demo_data
-from hepclf.features import compute_features
+from hepclf.events.features import compute_features
 from hepclf.models import build_model
 from hepclf.models.folds import FoldEnsemble
-from hepclf.normalize import Normalizer
+from hepclf.training.normalize import Normalizer
 
 FEATURES = [FeatureConfig(name=n, branch=n) for n in ("lep_pt", "met", "nJet")]
 

@@ -16,26 +16,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hepclf import __version__
+from hepclf._version import __version__
 from hepclf.bundle import ModelBundle, warn_fold_average
 from hepclf.deploy.onnx_export.graph import TOLERANCE
 from hepclf.errors import HepclfError
 from hepclf.files import write_atomic
+from hepclf.models.folds import FoldEnsemble
+from hepclf.models.registry import MODELS, ONNX_CONVERTERS
 
 if TYPE_CHECKING:
     import onnx
 
-# model type -> converter module (imported only when used: the dnn one loads TensorFlow)
-CONVERTERS = {
-    "dnn": "hepclf.deploy.onnx_export.dnn",
-    "bdt": "hepclf.deploy.onnx_export.bdt",
-    "xgb": "hepclf.deploy.onnx_export.xgb",
-    "rf": "hepclf.deploy.onnx_export.forest",
-    "svm": "hepclf.deploy.onnx_export.svm",
-    "linear": "hepclf.deploy.onnx_export.linear",
-}
-# packages each export needs beyond onnx and onnxruntime
-_CONVERTER_PACKAGES = {"dnn": ("tf2onnx",), "xgb": ("onnxmltools",)}
+CONVERTERS = ONNX_CONVERTERS
+"""Model type -> converter module (imported only when used: the dnn one loads TensorFlow);
+each model names its own in :mod:`hepclf.models.registry`."""
 CHECK_EVENTS = 512
 MAX_BYTES = 2**31 - 2**20  # protobuf's 2 GiB message limit, with room for the file's header
 
@@ -54,7 +48,8 @@ class ExportResult:
 
 def require_packages(model_type: str) -> None:
     """Name the missing packages and the extra that installs them."""
-    needed = ("onnx", "onnxruntime", *_CONVERTER_PACKAGES.get(model_type, ()))
+    spec = MODELS.get(model_type)
+    needed = ("onnx", "onnxruntime", *(spec.onnx_packages if spec else ()))
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
         raise HepclfError(
@@ -85,8 +80,6 @@ def build_onnx(
             f"model {bundle.name!r} is of type {model_type!r}, which has no ONNX export; "
             f"supported types: {', '.join(sorted(CONVERTERS))}"
         )
-    from hepclf.models.folds import FoldEnsemble
-
     folds = isinstance(bundle.classifier, FoldEnsemble)  # k-fold: one graph, the fold average
     if folds:
         warn_fold_average(bundle.name, "is exported to ONNX, whose input has no event id")

@@ -18,6 +18,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from hepclf.deploy.onnx_export.graph import ClassifierGraph, const
+from hepclf.models.registry import ONNX_CONVERTERS
 
 OUTPUT = "fold_mean"
 
@@ -26,10 +27,8 @@ def to_graph(ensemble: Any, n_features: int) -> ClassifierGraph:
     """Input ``x`` float32 [N, n] (normalised); output ``fold_mean``: the mean over the fold
     models of each one's signal score [N, 1] (class probabilities [N, K] for K > 2 classes),
     converted by the fold models' own exporter."""
-    from hepclf.deploy.onnx_export.export import CONVERTERS
-
     n_classes = len(ensemble.classes_)
-    converter = importlib.import_module(CONVERTERS[ensemble.name])
+    converter = importlib.import_module(ONNX_CONVERTERS[ensemble.name])
     parts = [converter.to_graph(m, n_features) for m in ensemble.estimators_]
     nodes: list[onnx.NodeProto] = []
     inits: list[onnx.TensorProto] = []

@@ -5,7 +5,7 @@ this module puts the fitted normaliser in front of it and a score head after it,
 exported file is self-contained: input ``features`` float32 [N, n_columns] of raw columns,
 output ``score`` float32 [N], and the column names in ``metadata_props``.
 
-The normalisation is computed in double precision, as :class:`hepclf.normalize.Normalizer`
+The normalisation is computed in double precision, as :class:`hepclf.training.normalize.Normalizer`
 does, so tree cuts see bit-identical inputs and the exported scores match the Python ones.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from hepclf import __version__
-from hepclf.normalize import Normalizer
+from hepclf._version import __version__
+from hepclf.training.normalize import Normalizer
 
 INPUT = "features"
 OUTPUT = "score"

@@ -14,7 +14,7 @@ import numpy as np
 
 from hepclf.config import FeatureConfig
 from hepclf.errors import InputDataError
-from hepclf.expressions import parse
+from hepclf.events.expressions import parse
 
 
 def source_of(feature: FeatureConfig) -> str:

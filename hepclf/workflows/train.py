@@ -5,7 +5,7 @@ One call trains every requested model of the zoo on the same prepared data, eval
 the way physicists judge classifiers (on test and training samples), draws the plots,
 writes ``metrics.json``/``summary.md`` and records everything in MLflow: one parent run per
 invocation, one nested run per model. Each step lives in its own module (``training``,
-``evaluation.figures``, ``report``, ``tracking``); this one only orders them.
+``evaluation.figures``, ``physics``, ``report``, ``tracking``); this one only orders them.
 
 Files are produced in a staging folder next to ``output`` and published with atomic renames
 only when everything succeeded, so a failed or interrupted run leaves earlier results intact.
@@ -13,48 +13,36 @@ only when everything succeeded, so a failed or interrupted run leaves earlier re
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
-from hepclf.ingest import ingest
+from hepclf.evaluation import figures
+from hepclf.files import publish_outputs, staging_dir
+from hepclf.ingest import FeatureTable, ingest
 from hepclf.interrupts import Deferred
-from hepclf.prepare import PreparedData, prepare
+from hepclf.physics.inputs import PhysicsInputs
+from hepclf.physics.step import finish_champion, model_physics, write_model_physics
 from hepclf.progress import Progress
 from hepclf.report import select_champion, write_reports
-from hepclf.results import ModelResult, PipelineResult
-from hepclf.training import bundle_of, select_models, train_model
-from hepclf.weights import negative_weights_note
+from hepclf.tracking.logging import PipelineTracker
+from hepclf.tracking.pyfunc import input_example_for
+from hepclf.training.crossval import fold_event_id
+from hepclf.training.executor import Executor
+from hepclf.training.fit import select_models, train_model
+from hepclf.training.prepare import PreparedData, prepare
+from hepclf.training.results import ModelResult, PipelineResult
+from hepclf.training.tuning import tuned_yaml
+from hepclf.training.weights import negative_weights_note
+from hepclf.workflows.tune import tune_pipeline
 
 __all__ = ["ModelResult", "PipelineResult", "PreparedData", "prepare", "run_pipeline"]
 
 INPUT_EXAMPLE_ROWS = 5
-
-
-def publish_outputs(staging: Path, output: Path) -> None:
-    """Move finished files into ``output`` one by one with atomic renames.
-
-    Results are produced in a staging folder first, so a failed run leaves the previous
-    results in ``output`` untouched.
-    """
-    output.mkdir(parents=True, exist_ok=True)
-    for path in sorted(staging.rglob("*")):
-        if path.is_file():
-            target = output / path.relative_to(staging)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
-
-
-def staging_dir(output: Path | None) -> Path:
-    """A private folder next to ``output`` (same file system, so renames are atomic)."""
-    parent = (output.parent if output else Path(tempfile.gettempdir())).resolve()
-    parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".hepclf-staging-", dir=parent))
 
 
 def run_pipeline(
@@ -67,20 +55,15 @@ def run_pipeline(
     register: str | None = None,
     use_cache: bool = True,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> PipelineResult:
     """Train, evaluate, report and track the zoo; returns every result as data.
 
     ``output`` receives ``metrics.json``, ``summary.md`` and ``plots/``; ``register`` names
     the registered model whose alias ``champion`` is moved to this run's best model.
-    ``progress`` receives what happens (the CLI shows it; the default logs it).
+    ``progress`` receives what happens (the CLI shows it; the default logs it);
+    ``executor`` runs the fits (:mod:`hepclf.training.executor`; in this process by default).
     """
-    from hepclf.evaluation import figures
-    from hepclf.physics.inputs import PhysicsInputs
-    from hepclf.physics.step import add_physics, finish_champion
-    from hepclf.tracking.logging import PipelineTracker
-    from hepclf.tracking.pyfunc import input_example_for
-    from hepclf.tuning import tune_pipeline, tuned_yaml
-
     start = time.perf_counter()
     output = Path(output) if output is not None else None
     progress = progress or Progress()
@@ -122,14 +105,16 @@ def run_pipeline(
                 table.label[test_rows],
                 table.weight[test_rows],
             )
-            tuned = tune_pipeline(config, data, list(chosen), tracker.tracking_uri, progress)
+            tuned = tune_pipeline(
+                config, data, list(chosen), tracker.tracking_uri, progress, executor
+            )
             for tuned_name, tuning in tuned.items():  # the final fit uses the best parameters
                 chosen[tuned_name] = {**chosen[tuned_name], **tuning.best_params}
             results: dict[str, ModelResult] = {}
             bundles = {}
             for name, params in chosen.items():
                 with progress.step(f"training {name} ..."):
-                    result = train_model(name, params, config, data, progress)
+                    result = train_model(name, params, config, data, progress, executor)
                     result.tuning = tuned.get(name)
                     figures.model_plots(
                         result, *train_parts, table.columns, plots, held_out=held_out
@@ -196,3 +181,31 @@ def run_pipeline(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def add_physics(
+    result: ModelResult,
+    config: PipelineConfig,
+    table: FeatureTable,
+    rows: np.ndarray | None,
+    output: Path,
+    inputs: PhysicsInputs | None = None,
+    bundle: ModelBundle | None = None,
+) -> None:
+    """Fill ``result.physics`` from its test scores and write its files under ``output``."""
+    result.physics = model_physics(config, table, rows, result.scores["test"], inputs, bundle)
+    files = write_model_physics(result.physics, output, result.name)
+    result.physics_files = files
+
+
+def bundle_of(result: ModelResult, config: PipelineConfig, data: PreparedData) -> ModelBundle:
+    """The trained model with the feature specification and normaliser it needs."""
+    return ModelBundle(
+        result.name,
+        list(config.features),
+        data.normalizer,
+        result.classifier,
+        pipeline=config.name,
+        class_names=config.class_names,
+        event_id=fold_event_id(result.classifier, config),
+    )

@@ -7,7 +7,7 @@ later apply the model trained on the other fold. The validation part (for early 
 is always a shuffled, class-stratified draw from the training part.
 
 ``kfold`` makes every event both: a training event of all fold models but one, and a test
-event of that one (``hepclf.crossval``); train and test then both hold every row.
+event of that one (``hepclf.training.crossval``); train and test then both hold every row.
 ``assign_folds`` is the fold rule, shared by training and by cross-validated application.
 """
 
@@ -25,7 +25,7 @@ from hepclf.config import SplitConfig
 from hepclf.errors import InputDataError
 from hepclf.ingest.table import FeatureTable
 from hepclf.models.folds import assign_folds
-from hepclf.weights import require_positive_class_weights
+from hepclf.training.weights import require_positive_class_weights
 
 if TYPE_CHECKING:
     from hepclf.config import PipelineConfig

@@ -16,10 +16,8 @@ With more than two classes the same holds for the (n, K) probabilities, evaluate
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,13 +32,18 @@ from hepclf.evaluation import (
 )
 from hepclf.evaluation.folds import CrossValReport
 from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
+from hepclf.events.categories import CategoryModel
+from hepclf.models import build_model
 from hepclf.models.folds import RULE_EVENT_ID, FoldEnsemble
+from hepclf.training.categories import CategoryReport
+from hepclf.training.executor import Executor
+from hepclf.training.plan import FitPlan, FitTask, execute_plan
+from hepclf.training.prepare import PreparedData, weighted_rows
+from hepclf.training.results import ModelResult
 
 if TYPE_CHECKING:
     from hepclf.config import PipelineConfig
-    from hepclf.prepare import PreparedData
     from hepclf.progress import Progress
-    from hepclf.results import ModelResult
 
 
 @dataclass
@@ -165,28 +168,6 @@ def evaluate_folds(
     return CrossValReport(report, rocs, ks)
 
 
-def plot_fold_roc(result: CrossValReport, path: Path, model_name: str) -> Path:
-    """The ROC of the out-of-fold scores with the band spanned by the folds (PNG); for more
-    than two classes, that of the signal class's node against the rest."""
-    from hepclf.evaluation.plots import plot_roc_folds
-
-    report = result.report
-    if isinstance(report, MulticlassReport):
-        roc = report.signal_roc_test
-        signal = (report.signal_classes or report.classes)[0]
-        title, auc_folds = f"{model_name}: {signal} vs rest", [r.auc for r in result.roc_folds]
-    else:
-        roc, title, auc_folds = report.roc_test, model_name, result.auc_folds
-    return plot_roc_folds(
-        [(r.eff_s, r.eff_b) for r in result.roc_folds],
-        (roc.eff_s, roc.eff_b),
-        path,
-        title,
-        auc_out_of_fold=roc.auc,
-        auc_folds=auc_folds,
-    )
-
-
 def _combined(results: list[KSResult]) -> KSResult:
     """Per-fold KS tests as one: the largest distance, Bonferroni-corrected smallest p."""
     return KSResult(
@@ -201,6 +182,7 @@ def train_folds(
     config: PipelineConfig,
     data: PreparedData,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> ModelResult:
     """The pipeline's k-fold step: a fold ensemble of ``name``, scored and evaluated.
 
@@ -210,16 +192,14 @@ def train_folds(
     weight policy leaves out of training (``negative_weights: drop``) are still scored.
     With ``categories:`` each category gets its own fold ensemble (:func:`_category_folds`).
     """
-    from hepclf.results import ModelResult
-
     table, fold = data.table, data.split.folds
     if fold is None:
         raise ValueError("train_folds needs a k-fold split (split.method: kfold)")
     X = data.normalizer.transform(table.X)
     if config.categories:
-        return _category_folds(name, params, config, data, X, progress)
+        return _category_folds(name, params, config, data, X, progress, executor)
     start = time.perf_counter()
-    ensemble = _fit_ensemble(name, params, config, data, X, np.arange(len(table)), progress)
+    ensemble = _fit_ensemble(name, params, config, data, np.arange(len(table)), progress, executor)
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     scores = fold_scores(ensemble, X, fold)
@@ -241,34 +221,34 @@ def _fit_ensemble(
     params: dict[str, Any],
     config: PipelineConfig,
     data: PreparedData,
-    X: np.ndarray,
     rows: np.ndarray,
     progress: Progress | None,
+    executor: Executor | None,
     label: str = "",
 ) -> FoldEnsemble:
-    """A fold ensemble of ``name`` fitted on ``rows`` (normalised ``X``), with the training
-    weights of those rows and the split's folds."""
-    from hepclf.models import build_model
-    from hepclf.weights import training_weights
-
+    """A fold ensemble of ``name`` fitted on ``rows``, with the training weights of those
+    rows and the split's folds: one plan of a fit per fold, run by ``executor``."""
     table, fold = data.table, data.split.folds
     assert fold is not None
-    keep, w = training_weights(
-        table.label[rows], table.weight[rows], config.class_balance, config.negative_weights
-    )
-    kept = rows[keep]
-    ids = table.event_id[kept] if config.event_id else None
+    kept = weighted_rows(table, rows, config)
+    ids = table.event_id[kept.rows] if config.event_id else None
     base = build_model(name, params, seed=config.seed)
     ensemble = FoldEnsemble(base, folds=config.split.folds, seed=config.split.seed)
-
-    def on_fold(k: int, seconds: float) -> None:
-        if progress is not None:
-            progress.note(f"  {name}{label} fold {k + 1}/{config.split.folds}: {seconds:.1f} s")
-
-    with warnings.catch_warnings():  # said once per run by the pipeline, not once per fold
-        warnings.filterwarnings("ignore", message=".*negative weights.*")
-        ensemble.fit(X[kept], table.label[kept], w, ids, fold=fold[kept], on_fold=on_fold)
-    return ensemble
+    kept_fold, rule = ensemble.fold_assignment(len(kept), ids, fold[kept.rows])
+    n = config.split.folds
+    tasks = [
+        FitTask(
+            base,
+            kept.subset(kept_fold != k),
+            name=f"{name}{label} fold {k + 1}/{n}",
+        )
+        for k in range(n)
+    ]
+    fitted = execute_plan(FitPlan(data.source, tasks, label=f"{name}{label} folds"), executor)
+    if progress is not None:
+        for task, result in zip(tasks, fitted, strict=True):
+            progress.note(f"  {task.name}: {result.seconds:.1f} s")
+    return ensemble.set_fold_models([f.model for f in fitted], kept_fold, rule)
 
 
 def _evaluate(
@@ -292,6 +272,7 @@ def _category_folds(
     data: PreparedData,
     X: np.ndarray,
     progress: Progress | None,
+    executor: Executor | None,
 ) -> ModelResult:
     """k-fold with categories: one fold ensemble per category, trained on its events.
 
@@ -299,10 +280,6 @@ def _category_folds(
     combined out-of-fold scores give ``report`` (and the per-fold figures), each category's
     events its own report, as without folds.
     """
-    from hepclf.categories import CategoryModel
-    from hepclf.category_training import CategoryReport
-    from hepclf.results import ModelResult
-
     table, fold = data.table, data.split.folds
     assert fold is not None and table.category is not None
     categories = config.categories or []
@@ -318,7 +295,7 @@ def _category_folds(
             )
     start = time.perf_counter()
     ensembles = [
-        _fit_ensemble(name, params, config, data, X, rows, progress, f" [{category.name}]")
+        _fit_ensemble(name, params, config, data, rows, progress, executor, f" [{category.name}]")
         for category, rows in zip(categories, members, strict=True)
     ]
     train_seconds = time.perf_counter() - start
@@ -371,8 +348,6 @@ def fold_event_id(model: Any, config: PipelineConfig) -> str | None:
     """The event-id branch a bundle reads to score each event with the fold model that did
     not train on it; None unless ``model`` is a fold ensemble whose folds followed the ids
     (or a category model made of such ensembles)."""
-    from hepclf.categories import CategoryModel
-
     members = model.models if isinstance(model, CategoryModel) else [model]
     if all(isinstance(m, FoldEnsemble) and m.fold_rule_ == RULE_EVENT_ID for m in members):
         return config.event_id

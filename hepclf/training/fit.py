@@ -1,34 +1,37 @@
-"""Prepare the data once, then fit one model and score its training and test events.
+"""Train one model of the zoo on prepared data, score its training and test events, and
+evaluate it.
 
-The pipeline calls :func:`prepare` once and :func:`train_model` per model of the zoo;
-cross-validation and tuning reuse the same two steps on other row sets. A
-:class:`~hepclf.results.ModelResult` carries the fitted model, its scores, its evaluation
-and the time spent fitting and predicting.
+The pipeline calls :func:`~hepclf.training.prepare.prepare` once and :func:`train_model`
+per model; k-fold and categories plan more fits of the same model (:mod:`.crossval`,
+:mod:`.categories`). Every fit is a task of a plan that an executor runs (:mod:`.plan`). A
+:class:`~hepclf.training.results.ModelResult` carries the fitted model, its scores, its
+evaluation and the time spent fitting and predicting.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hepclf.bundle import ModelBundle
-from hepclf.category_training import (
-    CategoryReport,
-    category_scores,
-    evaluate_by_category,
-    fit_categories,
-)
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError
 from hepclf.evaluation import ClassifierReport, evaluate_classifier
 from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.models import MODEL_TYPES, Classifier, build_model
-from hepclf.prepare import PreparedData
-from hepclf.results import ModelResult
-from hepclf.weights import evaluated_fractions, expected_yields
+from hepclf.training.categories import (
+    CategoryReport,
+    category_scores,
+    evaluate_by_category,
+    fit_categories,
+)
+from hepclf.training.crossval import train_folds
+from hepclf.training.executor import Executor
+from hepclf.training.plan import FitPlan, FitTask, execute_plan
+from hepclf.training.prepare import PreparedData
+from hepclf.training.results import ModelResult
+from hepclf.training.weights import evaluated_fractions, expected_yields
 
 if TYPE_CHECKING:
     from hepclf.progress import Progress
@@ -57,18 +60,21 @@ def scores_of(proba: np.ndarray) -> np.ndarray:
 
 
 def fit_model(
-    name: str, params: dict[str, Any], config: PipelineConfig, data: PreparedData
+    name: str,
+    params: dict[str, Any],
+    config: PipelineConfig,
+    data: PreparedData,
+    executor: Executor | None = None,
 ) -> tuple[Classifier, float]:
-    """A fitted model of type ``name`` and the seconds its fit took."""
+    """A fitted model of type ``name`` and the seconds its fit took.
+
+    A model that stops early (or prunes) does so on the validation part; for the others the
+    validation events train as well.
+    """
     model = build_model(name, params, seed=config.seed)
-    start = time.perf_counter()
-    with warnings.catch_warnings():  # said once per run by the pipeline, not once per model
-        warnings.filterwarnings("ignore", message=".*negative weights.*")
-        if model.uses_validation:  # early stopping / pruning on the validation part
-            model.fit(data.X_fit, data.y_fit, data.w_fit, data.X_val, data.y_val, data.w_val)
-        else:  # nothing to stop early on: the validation events train as well
-            model.fit(*(np.concatenate(p) for p in data.fit_and_validation()))
-    return model, time.perf_counter() - start
+    task = FitTask(model, data.fit_rows, data.validation_rows, name)
+    [fitted] = execute_plan(FitPlan(data.source, [task], label=name), executor)
+    return fitted.model, fitted.seconds
 
 
 Parts = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -133,22 +139,22 @@ def train_model(
     config: PipelineConfig,
     data: PreparedData,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> ModelResult:
     """Fit one model (one per category with ``categories:``), score its training and test
     events, and evaluate it. With a k-fold split the model is a fold ensemble evaluated
-    out-of-fold (:func:`hepclf.crossval.train_folds`)."""
+    out-of-fold (:func:`hepclf.training.crossval.train_folds`). ``executor`` runs the fits.
+    """
     if data.split.folds is not None:
-        from hepclf.crossval import train_folds
-
-        return train_folds(name, params, config, data, progress)
+        return train_folds(name, params, config, data, progress, executor)
     if config.categories:
         start = time.perf_counter()
-        model: Any = fit_categories(name, params, config, data)
+        model: Any = fit_categories(name, params, config, data, executor)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
         scores = {p: scores_of(category_scores(model, data, p)[0]) for p in ("train", "test")}
     else:
-        model, train_seconds = fit_model(name, params, config, data)
+        model, train_seconds = fit_model(name, params, config, data, executor)
         features = {part: data.part(part)[0] for part in ("train", "test")}
         start = time.perf_counter()
         scores = {part: model_scores(model, X) for part, X in features.items()}
@@ -161,19 +167,4 @@ def train_model(
         train_seconds,
         scores,
         predict_seconds=predict_seconds,
-    )
-
-
-def bundle_of(result: ModelResult, config: PipelineConfig, data: PreparedData) -> ModelBundle:
-    """The trained model with the feature specification and normaliser it needs."""
-    from hepclf.crossval import fold_event_id
-
-    return ModelBundle(
-        result.name,
-        list(config.features),
-        data.normalizer,
-        result.classifier,
-        pipeline=config.name,
-        class_names=config.class_names,
-        event_id=fold_event_id(result.classifier, config),
     )

@@ -9,7 +9,7 @@ import awkward as ak
 import numpy as np
 
 from hepclf.errors import InputDataError
-from hepclf.expressions import parse
+from hepclf.events.expressions import parse
 
 
 def combine(*selections: str | None) -> str | None:

@@ -2,68 +2,63 @@
 and combined (every event scored by its own category's model).
 
 The routing itself (which category an event is in) and the :class:`CategoryModel` that
-scoring uses live in :mod:`hepclf.categories`.
+scoring uses live in :mod:`hepclf.events.categories`.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hepclf.categories import CategoryModel
 from hepclf.config import CategoryConfig, PipelineConfig
 from hepclf.errors import ConfigError
-from hepclf.prepare import PreparedData
-from hepclf.weights import training_weights
+from hepclf.events.categories import CategoryModel
+from hepclf.models import build_model
+from hepclf.training.executor import Executor
+from hepclf.training.plan import FitPlan, FitTask, execute_plan
+from hepclf.training.prepare import PreparedData, weighted_rows
 
 
 def fit_categories(
-    name: str, params: dict[str, Any], config: PipelineConfig, data: PreparedData
+    name: str,
+    params: dict[str, Any],
+    config: PipelineConfig,
+    data: PreparedData,
+    executor: Executor | None = None,
 ) -> CategoryModel:
     """Train one ``name`` model per category on that category's training events.
 
     Training weights (negative-weight policy, class balance) are derived per category, as
     TMVA does for each sub-method, so that every category's model sees balanced classes.
+    The fits are one plan, run by ``executor``.
     """
-    from hepclf.models import build_model
-
     table, split = data.table, data.split
     assert table.category is not None, "the table was ingested without categories"
     categories = config.categories or []
     n_classes = len(config.class_names)
-
-    def arrays(rows: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows = rows[table.category[rows] == i]
-        keep, w = training_weights(
-            table.label[rows], table.weight[rows], config.class_balance, config.negative_weights
-        )
-        kept = rows[keep]
-        return data.normalizer.transform(table.X[kept]), table.label[kept], w
-
-    models = []
+    estimator = build_model(name, params, seed=config.seed)
+    tasks = []
     for i, category in enumerate(categories):
-        X, y, w = arrays(split.train, i)
-        X_val, y_val, w_val = arrays(split.validation, i)
-        present = np.unique(y)
+        fit, validation = (
+            weighted_rows(table, rows[table.category[rows] == i], config)
+            for rows in (split.train, split.validation)
+        )
+        present = np.unique(table.label[fit.rows])
         if len(present) < n_classes:
             missing = [c for k, c in enumerate(config.class_names) if k not in present]
             raise ConfigError(
                 f"category {category.name!r} ({category.selection!r}) has no training events "
                 f"of class(es) {missing}; merge it with another category or loosen its selection"
             )
-        model = build_model(name, params, seed=config.seed)
-        with warnings.catch_warnings():  # said once per run by the pipeline
-            warnings.filterwarnings("ignore", message=".*negative weights.*")
-            if model.uses_validation and len(np.unique(y_val)) == n_classes:
-                model.fit(X, y, w, X_val, y_val, w_val)
-            else:  # the validation events train as well (a stopping model carves its own)
-                model.fit(*(np.concatenate(p) for p in ((X, X_val), (y, y_val), (w, w_val))))
-        models.append(model)
-    return CategoryModel(name, list(categories), models)
+        if len(np.unique(table.label[validation.rows])) < n_classes:
+            # too few to stop on: they train as well (a stopping model carves its own)
+            fit, validation = fit + validation, None
+        tasks.append(FitTask(estimator, fit, validation, f"{name} [{category.name}]"))
+    fitted = execute_plan(FitPlan(data.source, tasks, label=f"{name} categories"), executor)
+    return CategoryModel(name, list(categories), [f.model for f in fitted])
 
 
 def category_scores(

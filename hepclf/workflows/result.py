@@ -10,20 +10,19 @@ the training run, so the original run stays as it was.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-import mlflow
 import numpy as np
-from mlflow.exceptions import MlflowException
 
 from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
 from hepclf.errors import ConfigError, HepclfError
+from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
 from hepclf.physics.champion import best_expected, champion_physics
@@ -35,10 +34,10 @@ from hepclf.physics.step import (
     write_model_physics,
 )
 from hepclf.progress import Progress
-from hepclf.split import SPLIT_TAG, split_differences, split_fingerprint, split_table
 from hepclf.tracking.registry import load_bundle
-
-_RUN_ID = re.compile(r"^(?:runs:/)?([0-9a-f]{32})/?$")
+from hepclf.tracking.result_runs import log_result_run, model_sources, recorded_split, run_of
+from hepclf.training.executor import Executor, InProcessExecutor
+from hepclf.training.split import split_differences, split_fingerprint, split_table
 
 
 @dataclass
@@ -50,40 +49,6 @@ class RecomputedResult:
     run_id: str
     source_run_id: str
     seconds: float
-
-
-def model_sources(source: str) -> tuple[dict[str, str], str]:
-    """Model URIs by model name, and the training run they come from ('' if unknown).
-
-    ``source`` is a pipeline run (``runs:/ID`` or the bare ID: all its models), a model's
-    run, or any model URI or folder ``hepclf`` loads (``models:/NAME@ALIAS``, ...).
-    """
-    match = _RUN_ID.match(source.strip())
-    if not match:
-        return {"": source}, ""
-    run_id = match.group(1)
-    client = mlflow.MlflowClient()
-    try:
-        run = client.get_run(run_id)
-    except MlflowException as err:
-        raise HepclfError(
-            f"run {run_id} is not in the MLflow store at {mlflow.get_tracking_uri()}: "
-            f"{err.message.splitlines()[0]}. Check --tracking-uri / MLFLOW_TRACKING_URI"
-        ) from None
-    if "hepclf.model" in run.data.tags:
-        return {_tagged_name(run): _model_uri(run)}, run_id
-    children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
-    models = {
-        _tagged_name(c): _model_uri(client.get_run(c.info.run_id))
-        for c in children
-        if "hepclf.model" in c.data.tags and c.info.status == "FINISHED"
-    }
-    if not models:
-        raise HepclfError(
-            f"run {run_id} has no finished model runs (nested runs tagged hepclf.model); "
-            "give the pipeline run of `hepclf train` or a model URI"
-        )
-    return dict(sorted(models.items())), run_id
 
 
 def chosen_sources(sources: dict[str, str], models: list[str], source: str) -> dict[str, str]:
@@ -102,12 +67,6 @@ def chosen_sources(sources: dict[str, str], models: list[str], source: str) -> d
     return {m: sources[m] for m in models}
 
 
-def _tagged_name(run: mlflow.entities.Run) -> str:
-    """The model name a run's ``hepclf.model`` tag gives, refused unless a plain name."""
-    where = f"run {run.info.run_id} (tag hepclf.model)"
-    return check_model_name(run.data.tags["hepclf.model"], where)
-
-
 def check_split(config: PipelineConfig, table: FeatureTable, run_id: str, model: str) -> None:
     """Refuse a pipeline whose split differs from the training run's: its test part would
     hold training events. Runs and models without a record can only be warned about."""
@@ -118,7 +77,7 @@ def check_split(config: PipelineConfig, table: FeatureTable, run_id: str, model:
             stacklevel=2,
         )
         return
-    recorded = mlflow.get_run(run_id).data.tags.get(SPLIT_TAG)
+    recorded = recorded_split(run_id)
     if recorded is None:
         warnings.warn(
             f"run {run_id} records no split (trained before hepclf recorded it), so the split "
@@ -135,22 +94,6 @@ def check_split(config: PipelineConfig, table: FeatureTable, run_id: str, model:
             + "): training events would be counted as test events. Give `hepclf result` the "
             "pipeline YAML the model was trained with; only its 'result:' block may change"
         )
-
-
-def _run_of(uri: str) -> str:
-    """The run that logged a model URI ('' for a folder or a model without one)."""
-    try:
-        return mlflow.models.get_model_info(uri).run_id or ""
-    except Exception:  # a bundle folder, or a model MLflow cannot describe
-        return ""
-
-
-def _model_uri(run: mlflow.entities.Run) -> str:
-    """The model a run logged: MLflow 3 keeps it as a logged model (``models:/m-...``)."""
-    outputs = run.outputs.model_outputs if run.outputs else []
-    if outputs:
-        return f"models:/{outputs[0].model_id}"
-    return f"runs:/{run.info.run_id}/model"
 
 
 def bundle_scores(
@@ -203,6 +146,30 @@ def bundle_scores(
     return (proba[:, 1] if proba.shape[1] == 2 else proba), rows
 
 
+def model_result(
+    source: tuple[str, str],
+    config: PipelineConfig,
+    table: FeatureTable,
+    source_run: str,
+    inputs: PhysicsInputs | None = None,
+) -> tuple[str, PhysicsResult, ModelBundle]:
+    """One model's physics result: ``source`` is (name or '', model URI); returns the name
+    (the bundle's own where none was given) and the result. The split is checked against
+    the training run's (``source_run``, else the run that logged the model)."""
+    name, uri = source
+    try:
+        bundle = load_bundle(uri)
+        name = check_model_name(name or bundle.name, f"model {uri}")
+        check_split(config, table, source_run or run_of(uri), f"model {name!r}")
+        scores, rows = bundle_scores(bundle, config, table)
+        physics = model_physics(config, table, rows, scores, inputs, bundle)
+    except HepclfError as err:  # its message names the model
+        if str(err).startswith(f"model {name!r}"):
+            raise
+        raise type(err)(f"model {name or uri!r}: {err}") from None
+    return name, physics, bundle
+
+
 def recompute_results(
     source: str,
     config: PipelineConfig,
@@ -212,15 +179,16 @@ def recompute_results(
     use_cache: bool = True,
     progress: Progress | None = None,
     models: list[str] | None = None,
+    executor: Executor | None = None,
 ) -> RecomputedResult:
     """Ingest, split as in training, score with the logged models, fit, write and log.
 
     ``models``: only these models of a pipeline run (default: all of them). Files are
     staged and published into ``output/results/<model>/`` only when every model
     succeeded, so a failure leaves earlier results as they were; its error names the model.
+    ``executor`` runs the models' scoring and fits (one task per model; in this process by
+    default).
     """
-    from hepclf.pipeline import publish_outputs, staging_dir
-
     if config.result is None:
         raise ConfigError(
             "the pipeline has no 'result:' block; add one (see the README, 'Physics result')"
@@ -236,26 +204,24 @@ def recompute_results(
     inputs = PhysicsInputs(config, table, use_cache)
     staging = staging_dir(output)
     try:
-        for name, uri in sources.items():
-            with progress.step(f"physics result of {name or uri} ..."):
-                try:
-                    bundle = load_bundle(uri)
-                    name = check_model_name(name or bundle.name, f"model {uri}")
-                    check_split(config, table, source_run or _run_of(uri), f"model {name!r}")
-                    scores, rows = bundle_scores(bundle, config, table)
-                    results[name] = model_physics(config, table, rows, scores, inputs, bundle)
-                    bundles[name] = bundle
-                except HepclfError as err:
-                    if str(err).startswith(f"model {name!r}"):
-                        raise
-                    raise type(err)(f"model {name or uri!r}: {err}") from None
+        names = ", ".join(name or uri for name, uri in sources.items())
+        with progress.step(f"physics result of {names} ..."):
+            done = (executor or InProcessExecutor()).map(
+                partial(
+                    model_result, config=config, table=table, source_run=source_run, inputs=inputs
+                ),
+                list(sources.items()),
+                label="physics results",
+            )
+        for name, physics, bundle in done:
+            results[name], bundles[name] = physics, bundle
         best = best_expected(results, config.evaluation.select_metric)
         with progress.step(f"physics result of the champion {best} ..."):
             folder = staging / RESULTS_DIR / best
             champion_physics(results[best], config, inputs, bundles[best], folder, best)
         for name, result in results.items():
             write_model_physics(result, staging, name)
-        run_id = _log(config, results, staging, source_run) if log else ""
+        run_id = log_result_run(config, results, staging, source_run) if log else ""
         publish_outputs(staging, output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -264,27 +230,3 @@ def recompute_results(
         for name in results
     }
     return RecomputedResult(results, files, run_id, source_run, time.perf_counter() - start)
-
-
-def _log(
-    config: PipelineConfig,
-    results: dict[str, PhysicsResult],
-    output: Path,
-    source_run: str,
-) -> str:
-    """A new run (in the training run's experiment) with metrics per model and the files."""
-    if source_run:
-        experiment_id = mlflow.get_run(source_run).info.experiment_id
-    else:
-        experiment_id = mlflow.set_experiment(config.experiment or config.name).experiment_id
-    tags = {"hepclf.kind": "result", "hepclf.pipeline": config.name}
-    if source_run:
-        tags["hepclf.source_run"] = source_run
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"{config.name}-result", tags=tags
-    ) as run:
-        mlflow.log_dict(config.result.model_dump(mode="json"), "result_config.json")
-        for name, result in results.items():
-            mlflow.log_metrics({f"{name}.{k}": v for k, v in result.to_flat_dict().items()})
-            mlflow.log_artifacts(str(output / RESULTS_DIR / name), f"{RESULTS_DIR}/{name}")
-        return run.info.run_id

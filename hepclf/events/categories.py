@@ -29,8 +29,8 @@ import numpy as np
 
 from hepclf.config import CategoryConfig
 from hepclf.errors import ConfigError
-from hepclf.expressions import parse
-from hepclf.selection import selection_mask
+from hepclf.events.expressions import parse
+from hepclf.events.selection import selection_mask
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,104 @@
+"""Split and normalise once: the rows every model of the zoo trains and is evaluated on.
+
+The normaliser is fitted on the training rows only and the training weights (class
+balance, negative-weight policy) are derived here, so that every model, fold and tuning
+trial sees the same prepared data. Rows are kept as indices into the table: a fit reads
+and normalises only the rows it trains on (:mod:`hepclf.training.plan`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hepclf.config import PipelineConfig
+from hepclf.ingest import FeatureTable
+from hepclf.training.normalize import Normalizer
+from hepclf.training.plan import FitRows, TableSource
+from hepclf.training.split import SplitIndices, split_table
+from hepclf.training.weights import training_weights
+
+
+@dataclass
+class PreparedData:
+    """Everything the zoo trains and is evaluated on, prepared once for all models."""
+
+    table: FeatureTable
+    split: SplitIndices
+    normalizer: Normalizer
+    fit_rows: FitRows
+    """The training rows that train (indices into the table) with their training weights."""
+    validation_rows: FitRows
+    """The validation rows (early stopping) with their training weights."""
+
+    @property
+    def source(self) -> TableSource:
+        """Where fit tasks read rows: the table's features, normalised as they are read."""
+        return TableSource(self.table.X, self.table.label, self.normalizer)
+
+    # the fitting and validation arrays, built on access (fits read their rows themselves)
+    @property
+    def X_fit(self) -> np.ndarray:
+        return self.source.features(self.fit_rows.rows)
+
+    @property
+    def y_fit(self) -> np.ndarray:
+        return self.table.label[self.fit_rows.rows]
+
+    @property
+    def w_fit(self) -> np.ndarray:
+        assert self.fit_rows.weight is not None
+        return self.fit_rows.weight
+
+    @property
+    def X_val(self) -> np.ndarray:
+        return self.source.features(self.validation_rows.rows)
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.table.label[self.validation_rows.rows]
+
+    @property
+    def w_val(self) -> np.ndarray:
+        assert self.validation_rows.weight is not None
+        return self.validation_rows.weight
+
+    def part(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Normalised features, labels and physical weights of 'train' or 'test'."""
+        rows = getattr(self.split, name)
+        X = self.normalizer.transform(self.table.X[rows])
+        return X, self.table.label[rows], self.table.weight[rows]
+
+    def labels_and_weights(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and physical weights of 'train' or 'test' (what plots and metrics need)."""
+        rows = getattr(self.split, name)
+        return self.table.label[rows], self.table.weight[rows]
+
+    @property
+    def negative_weights(self) -> int:
+        """Training and validation events with negative weight (``negative_weights: keep``)."""
+        return int((self.w_fit < 0).sum() + (self.w_val < 0).sum())
+
+
+def prepare(config: PipelineConfig, table: FeatureTable) -> PreparedData:
+    """Split, fit the normaliser on training rows only, and derive training weights."""
+    split = split_table(
+        table,
+        config.split,
+        use_event_id=config.event_id is not None,
+        class_names=config.class_names,
+    )
+    normalizer = Normalizer.fit(table.X[split.train], config.normalization)
+    fit_rows = weighted_rows(table, split.train, config)
+    validation_rows = weighted_rows(table, split.validation, config)
+    return PreparedData(table, split, normalizer, fit_rows, validation_rows)
+
+
+def weighted_rows(table: FeatureTable, rows: np.ndarray, config: PipelineConfig) -> FitRows:
+    """The rows of ``rows`` that train, with their training weights (class balance and the
+    negative-weight policy derived over these rows alone, as TMVA does per sub-method)."""
+    keep, w = training_weights(
+        table.label[rows], table.weight[rows], config.class_balance, config.negative_weights
+    )
+    return FitRows(rows[keep], w)
