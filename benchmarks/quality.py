@@ -216,6 +216,19 @@ def references(seed: int, svc_max: int) -> dict[str, Callable]:
     }
 
 
+def variant(spec: str, params: dict[str, dict]) -> tuple[str, dict]:
+    """``xgb`` or ``xgb:refit=true,max_depth=6``: a model and its parameters (``--param``
+    overrides, then the variant's), so variants of one model compare in one run."""
+    import yaml
+
+    name, _, extra = spec.partition(":")
+    settings = dict(params.get(name) or {})
+    for item in filter(None, extra.split(",")):
+        key, value = item.split("=", 1)
+        settings[key] = yaml.safe_load(value)
+    return name, settings
+
+
 def run(
     X: np.ndarray,
     y: np.ndarray,
@@ -236,16 +249,17 @@ def run(
     scaler = StandardScaler().fit(X_tr)
     X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
     rows = []
-    for name in models:
-        model = build_model(name, params.get(name), seed=seed)
+    for spec in models:
+        name, settings = variant(spec, params)
+        model = build_model(name, settings, seed=seed)
         start = time.perf_counter()
         model.fit(X_tr, y_tr, w_tr)
         seconds = time.perf_counter() - start
         s_te, s_tr = model.predict_proba(X_te)[:, 1], model.predict_proba(X_tr)[:, 1]
         report = evaluate_classifier(y_te, s_te, w_te, y_tr, s_tr, w_tr)
         flag = "KS flag" if report.overtrained else ""
-        rows.append((f"hepclf {name}", report.auc_test, seconds, flag))
-        print(f"  hepclf {name}: {report.auc_test:.4f} ({seconds:.1f} s) {flag}", flush=True)
+        rows.append((f"hepclf {spec}", report.auc_test, seconds, flag))
+        print(f"  hepclf {spec}: {report.auc_test:.4f} ({seconds:.1f} s) {flag}", flush=True)
         if tune_s:
             rows.append(tuned(name, params.get(name) or {}, X_tr, y_tr, w_tr, X_te, y_te, w_te,
                               seed, tune_s))  # fmt: skip
@@ -305,16 +319,17 @@ def run_kfold(
     X = StandardScaler().fit_transform(X)
     fold = assign_folds(len(X), folds, seed)
     rows = []
-    for name in models:
-        ensemble = FoldEnsemble(build_model(name, params.get(name), seed=seed), folds, seed)
+    for spec in models:
+        name, settings = variant(spec, params)
+        ensemble = FoldEnsemble(build_model(name, settings, seed=seed), folds, seed)
         start = time.perf_counter()
         ensemble.fit(X, y, w, fold=fold)
         seconds = time.perf_counter() - start
         cv = evaluate_folds(fold_scores(ensemble, X), y, w)
         note = f"folds {cv.auc_folds_mean:.4f} ± {cv.auc_folds_std:.4f}"
         note += ", KS flag" if cv.report.overtrained else ""
-        rows.append((f"hepclf {name}", cv.report.auc_test, seconds, note))
-        print(f"  hepclf {name}: OOF {cv.report.auc_test:.4f} ({seconds:.1f} s) {note}", flush=True)
+        rows.append((f"hepclf {spec}", cv.report.auc_test, seconds, note))
+        print(f"  hepclf {spec}: OOF {cv.report.auc_test:.4f} ({seconds:.1f} s) {note}", flush=True)
     for name, fit in references(seed, svc_max).items():
         if chosen is not None and name not in chosen:
             continue
@@ -344,7 +359,7 @@ def table(title: str, rows: list[tuple[str, float, float, str]]) -> str:
     ]
     for name, a, seconds, note in rows:
         if name.startswith("hepclf"):
-            ref = COUNTERPART[name.split()[1]]
+            ref = COUNTERPART[name.split()[1].partition(":")[0]]
             versus = f"{a / auc[ref]:.4f} ({ref})" if ref in auc else ""
             best = f"{a / best_ref:.4f}"
         else:
@@ -359,7 +374,10 @@ def main() -> None:
         "--data", nargs="+", default=["resonance"], choices=["resonance", "higgs", "tmva"]
     )
     parser.add_argument("--events", nargs="+", type=int, default=[20_000])
-    parser.add_argument("--models", nargs="+", default=list(HEPCLF))
+    parser.add_argument(
+        "--models", nargs="+", default=list(HEPCLF),
+        help="hepclf models; MODEL:KEY=VALUE,... adds a variant (e.g. xgb:refit=true)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--svc-max", type=int, default=20_000)
     parser.add_argument(

@@ -38,7 +38,19 @@ def branch_safe(name: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a field's docstring is its description: the configuration reference is built from them
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class StoredSumWeights(_Strict):
+    """Where the files keep the sum of weights of all generated events, e.g. NanoAOD's tree
+    ``Runs`` with ``genEventSumw``: the branch is summed over every entry of that tree in
+    every file of the sample (one entry per file or per job)."""
+
+    tree: str = "Runs"
+    """the tree that keeps the sums (one entry per file or job)"""
+    branch: str = "genEventSumw"
+    """the branch with the generated sum of weights, summed over every entry"""
 
 
 class SampleConfig(_Strict):
@@ -48,15 +60,39 @@ class SampleConfig(_Strict):
     problem, or any class name (``ttH``, ``ttbb``, ...) for a multi-class one. ``data``
     marks recorded data: it is not a class, not trained on nor evaluated, only scored and
     binned as the observation of the physics result (``result: {unblind: true}``).
+
+    An event's weight is ``weight × scale / sum_weights``. For expected events,
+    ``scale`` is σ × BR × L and ``sum_weights`` the sum of the generator weights of all
+    generated events (Σw, not the number of events: with negative or varying weights the
+    two differ); with ``result.luminosity`` set, leave L out of ``scale``.
     """
 
     name: str
+    """unique sample name, kept in the table's `sample` column"""
     files: list[str] = Field(min_length=1)
+    """files or globs, relative to the pipeline file's folder; globs expand in sorted order"""
     tree: str = "Events"
+    """the TTree or RNTuple that holds the events"""
     label: str = Field(min_length=1)
+    """`signal`, `background`, or a class name (multi-class)"""
     weight: str | None = None
+    """per-event weight: a branch or an expression (default 1)"""
     scale: float = 1.0
+    """factor of every event: σ × BR × L (L left out when `result.luminosity` gives it),
+    divided by the generated Σw unless `sum_weights` gives that"""
+    sum_weights: float | StoredSumWeights | Literal["all_events"] | None = None
+    """Σw of all generated events, which the weights are divided by: a number, `{tree,
+    branch}` stored in the files (NanoAOD: `{tree: Runs, branch: genEventSumw}`), or
+    `all_events`: the weight summed over every entry of the files before any selection"""
     selection: str | None = None
+    """a cut for this sample only, ANDed with the top-level `selection`"""
+
+    @field_validator("sum_weights")
+    @classmethod
+    def _positive_sum(cls, value: Any) -> Any:
+        if isinstance(value, float) and not value > 0:
+            raise ValueError(f"sum_weights must be positive, got {value}")
+        return value
 
     @field_validator("files", mode="before")
     @classmethod
@@ -68,13 +104,21 @@ class FeatureConfig(_Strict):
     """One input feature: a branch, an expression, or the leading N objects of a jagged one."""
 
     name: str
+    """the column name (for `leading: N`: `NAME_0` ... `NAME_{N-1}`)"""
     branch: str | None = None
+    """a branch taken as it is (a plain string feature means this)"""
     expr: str | None = None
+    """an expression giving one number per event, e.g. `sum(Jet_pt)`"""
     leading: int | None = Field(default=None, ge=1, le=MAX_LEADING)
+    """keep the first N objects of a jagged branch as N columns (at most 1000)"""
     pad: float = 0.0
+    """the value of missing objects (fewer than `leading`)"""
     fill: float | None = None  # max/min/mean of an empty list; None: the pad value
+    """what `max`/`min`/`mean` of no objects give in `expr` (default: `pad`)"""
     sort_by: str | None = None
+    """an expression per object that orders the objects before `leading` takes the first"""
     descending: bool = True
+    """the order of `sort_by`"""
 
     @model_validator(mode="after")
     def _one_source(self) -> FeatureConfig:
@@ -106,11 +150,18 @@ class SplitConfig(_Strict):
     """
 
     method: Literal["random", "event_id", "kfold"] = "random"
+    """`random` (seeded, stratified), `event_id` (`event_id % folds == test_fold` is test) or
+    `kfold`"""
     test_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
+    """share of events in the test part (`random`)"""
     validation_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
+    """share of the non-test events held out for early stopping"""
     seed: int = 42
+    """seed of the split (the models have the top-level `seed`)"""
     folds: int = Field(default=2, ge=2)
+    """number of folds (`event_id`, `kfold`; 5 for `kfold` when not given)"""
     test_fold: int = Field(default=0, ge=0)
+    """the fold that is the test part (`event_id`)"""
 
     @model_validator(mode="before")
     @classmethod
@@ -130,7 +181,9 @@ class NormalizationConfig(_Strict):
     """Feature scaling fitted on the training part only."""
 
     method: Literal["standard", "minmax", "robust", "none"] = "standard"
+    """feature scaling, fitted on the training part and saved inside every model"""
     clip: float | None = Field(default=None, gt=0.0)
+    """limit scaled values to ±clip"""
 
 
 class TuneConfig(_Strict):
@@ -142,11 +195,17 @@ class TuneConfig(_Strict):
     """
 
     timeout_s: float = Field(default=300.0, gt=0.0)
+    """wall-clock budget of the search per model, in seconds"""
     trials: int | None = Field(default=None, ge=1)
+    """stop after this many trials (default: only the time budget)"""
     folds: int = Field(default=3, ge=2)
+    """cross-validation folds of the objective (training events only)"""
     models: list[str] | None = None
+    """the models to tune (default: every model of `models:`)"""
     storage: str | None = None
+    """Optuna storage URL (default: `hepclf_tuning.db` beside the tracking store)"""
     pruning: bool = True
+    """stop unpromising trials early (median pruner)"""
 
 
 class EvaluationConfig(_Strict):
@@ -158,16 +217,23 @@ class EvaluationConfig(_Strict):
     """
 
     ks_threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
+    """a KS p-value below this flags the model as overtrained"""
     ks_bins: int | None = Field(default=40, ge=2)
+    """bins of ROOT's binned KS test; `null`: the unbinned test"""
     select_metric: str = "auc_test"
+    """the `metrics.json` key that picks the best model"""
     skip_flagged: bool | None = None
+    """pass over models flagged over-trained for the champion (default: yes, but not under
+    k-fold)"""
 
 
 class _Finite(_Strict):
     """Numbers of the physics result: NaN and ±inf are refused (they would reach the fit and
     be written to JSON as ``Infinity``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
 
 class BinningConfig(_Finite):
@@ -182,9 +248,13 @@ class BinningConfig(_Finite):
     """
 
     edges: list[float] | None = Field(default=None, min_length=2)
+    """fixed bin edges of the discriminant (default: automatic)"""
     bins: int = Field(default=10, ge=1)
+    """automatic: start from this many bins of equal expected signal"""
     min_background_events: int = Field(default=10, ge=1)
+    """automatic: merge until every bin has this many background MC events"""
     max_background_stat: float = Field(default=0.2, gt=0.0)
+    """automatic: ... and a relative background MC uncertainty of at most this"""
     min_background_yield: float = Field(default=3.0, ge=0.0)
 
     @field_validator("edges")
@@ -262,7 +332,9 @@ class SystematicsConfig(_Finite):
     """
 
     normsys: dict[str, float | tuple[float, float]] = Field(default_factory=dict)
+    """sample name -> relative normalisation uncertainty (0.1 or [down, up])"""
     background: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """one correlated relative normalisation uncertainty on all backgrounds"""
     shapes: dict[str, ShapeConfig] = Field(default_factory=dict)
 
     @field_validator("shapes")
@@ -289,8 +361,9 @@ class SystematicsConfig(_Finite):
 class ResultConfig(_Finite):
     """Expected physics result per model (pyhf): discovery significance and limit on mu.
 
-    Expected yield of an event = weight × sample ``scale`` × ``luminosity`` ÷ the
-    fraction of its sample that was evaluated (the test part; 1 with out-of-fold scores).
+    Expected yield of an event = weight × sample ``scale`` ÷ ``sum_weights`` ×
+    ``luminosity`` ÷ the fraction of its sample that was evaluated (the test part; 1 with
+    out-of-fold scores).
     ``signal`` lists the classes or samples scaled by the signal strength ``mu``
     (default: the pipeline's signal class), all of the signal class(es): those are what
     the discriminant is trained to find. Every other sample is background.
@@ -305,12 +378,16 @@ class ResultConfig(_Finite):
     """
 
     luminosity: float = Field(default=1.0, gt=0.0)
+    """multiplies every event weight (e.g. fb⁻¹ when `scale` is σ × BR in fb)"""
     signal: str | list[str] | None = None
+    """classes or samples scaled by the signal strength mu (default: the signal class)"""
     channels: Literal["single", "nodes", "categories"] | list[Literal["categories", "nodes"]] = (
         "single"
     )
     binning: BinningConfig = BinningConfig()
+    """the bins of the discriminant"""
     systematics: SystematicsConfig = SystematicsConfig()
+    """uncertainties beyond MC statistics"""
     unblind: bool = False
     impacts: bool = False
     toys: int = Field(default=0, ge=0)
@@ -330,32 +407,55 @@ class CategoryConfig(_Strict):
     """One analysis category: events passing ``selection`` get their own model (TMVA Category)."""
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """the category name (an identifier)"""
     selection: str
+    """the events of this category; every event must pass exactly one"""
 
 
 class PipelineConfig(_Strict):
     """A whole analysis: samples, features, split, normalisation, models."""
 
     name: str
+    """the analysis; also the MLflow experiment unless `experiment` is set"""
     samples: list[SampleConfig] = Field(min_length=2)
+    """one entry per process, at least two classes"""
     features: list[FeatureConfig] = Field(min_length=1)
+    """the inputs of the models: a branch name, or a mapping"""
     selection: str | None = None
+    """a cut for every sample (ROOT `&&`/`||` or NumPy `&`/`|` syntax)"""
     classes: list[str] | None = None
+    """output order of the classes (multi-class; default: first appearance)"""
     signal: str | list[str] | None = None
+    """the class(es) the physics is about (default: `signal`, else the first)"""
     categories: list[CategoryConfig] | None = None
+    """analysis categories, one model per category (TMVA's Category method)"""
     event_id: str | None = None
+    """a branch with a unique event number (default: the entry number)"""
     split: SplitConfig = SplitConfig()
+    """training / validation / test division"""
     normalization: NormalizationConfig = NormalizationConfig()
+    """feature scaling; a method name is short for `{method: NAME}`"""
     class_balance: Literal["none", "equal_weight"] = "equal_weight"
+    """`equal_weight`: every class has the same sum of training weights"""
     negative_weights: Literal["keep", "abs", "drop"] = "keep"
+    """negative weights in training: as they are, |w|, or left out"""
     nan_policy: Literal["error", "drop"] = "error"
+    """NaN or inf features: stop with counts per feature, or drop those events"""
     step_size: str | int = "25 MB"
+    """chunk size for reading (uproot `step_size`: bytes or entries)"""
     models: dict[str, dict[str, Any]] = Field(default_factory=lambda: _whole_zoo())
+    """model name -> hyperparameters (`{}`: defaults; a list of names too); default: the whole
+    installed zoo"""
     evaluation: EvaluationConfig = EvaluationConfig()
+    """evaluation and model selection"""
     tune: TuneConfig | None = None
+    """budgeted hyperparameter search before the final fits"""
     result: ResultConfig | None = None
+    """expected physics result per model (pyhf)"""
     experiment: str | None = None
+    """MLflow experiment name (default: `name`)"""
     seed: int = 42
+    """seeds the models"""
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("features", mode="before")
@@ -486,6 +586,9 @@ class PipelineConfig(_Strict):
         dumped = self.model_dump(include=keys, mode="json")
         # data is not in the table: adding a data sample keeps the table (and its cache)
         dumped["samples"] = [s for s in dumped["samples"] if s["label"] != DATA_LABEL]
+        for sample in dumped["samples"]:  # unset keeps earlier fingerprints (and caches) valid
+            if sample["sum_weights"] is None:
+                del sample["sum_weights"]
         payload = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -615,10 +718,11 @@ def _format_location(loc: tuple[Any, ...]) -> str:
 
 
 def _whole_zoo() -> dict[str, dict[str, Any]]:
-    """Every model of the zoo with default parameters (the zoo is listed once, in models)."""
-    from hepclf.models import MODEL_TYPES
+    """Every installed model of the zoo with default parameters (the dnn only with the
+    ``dnn`` extra); the zoo is listed once, in models."""
+    from hepclf.models import installed_models
 
-    return {name: {} for name in MODEL_TYPES}
+    return {name: {} for name in installed_models()}
 
 
 def _did_you_mean(loc: tuple[Any, ...]) -> str:

@@ -24,6 +24,7 @@ from hepclf.errors import ConfigError
 from hepclf.files import atomic_path
 
 TREE = "Events"
+RUNS = "Runs"  # one entry per file: the generated events' count and sum of weights
 CHUNK = 100_000
 
 
@@ -82,8 +83,10 @@ def _chunk(shape: ProcessShape, n: int, first_event: int, rng: np.random.Generat
 
 
 def write_process(path: Path, shape: ProcessShape, events: int, seed: int) -> Path:
-    """Write one process as a TTree ``Events``, chunk by chunk, atomically."""
+    """Write one process as a TTree ``Events``, chunk by chunk, atomically, and beside it a
+    TTree ``Runs`` with the generated count and sum of weights, as NanoAOD keeps them."""
     rng = np.random.default_rng(seed)
+    sum_w = sum_w2 = 0.0
     with atomic_path(path) as tmp, uproot.recreate(tmp) as file:
         tree = None
         for start in range(0, events, CHUNK):
@@ -95,6 +98,39 @@ def write_process(path: Path, shape: ProcessShape, events: int, seed: int) -> Pa
                 }
                 tree = file.mktree(TREE, types, title="hepclf demo events")
             tree.extend(data)
+            weight = data["genWeight"].astype(np.float64)
+            sum_w += float(weight.sum())
+            sum_w2 += float((weight**2).sum())
+        runs = {
+            "genEventCount": np.array([events], np.int64),
+            "genEventSumw": np.array([sum_w]),
+            "genEventSumw2": np.array([sum_w2]),
+        }
+        file.mktree(RUNS, {k: v.dtype for k, v in runs.items()}).extend(runs)  # a TTree
+    return path
+
+
+# ROOT's category toy (tutorials' toy_sigbkg_categ_offset.root): var1..var4 Gaussian with
+# correlation 0.4, eta uniform in [-2.5, 2.5], means shifted between |eta| <= 1.3 and above
+CATEGORY_MEANS = {
+    "TreeS": ((-0.6, -0.5, -0.3, 0.1), (1.0, 1.1, 1.3, 1.7)),
+    "TreeB": ((-1.0, -1.1, -1.3, -1.4), (0.6, 0.5, 0.3, 0.2)),
+}
+
+
+def write_category_toy(path: Path, events: int, seed: int) -> Path:
+    """Trees ``TreeS`` and ``TreeB`` whose shapes depend on the ``|eta| <= 1.3`` category,
+    like ROOT's toy for TMVA's Category method (``pipelines/categories.yaml``)."""
+    rng = np.random.default_rng(seed)
+    covariance = np.full((4, 4), 0.4) + 0.6 * np.eye(4)
+    with atomic_path(path) as tmp, uproot.recreate(tmp) as file:
+        for tree, (central, forward) in CATEGORY_MEANS.items():
+            eta = rng.uniform(-2.5, 2.5, events)
+            means = np.where((np.abs(eta) <= 1.3)[:, None], central, forward)
+            x = means + rng.multivariate_normal(np.zeros(4), covariance, events)
+            data = {f"var{i + 1}": x[:, i].astype(np.float32) for i in range(4)}
+            data["eta"] = eta.astype(np.float32)
+            file.mktree(tree, {k: v.dtype for k, v in data.items()}).extend(data)
     return path
 
 
@@ -153,17 +189,21 @@ def write_demo_data(
     events: int = 30_000,
     seed: int = 1,
     processes: list[str] | None = None,
+    categories: bool = False,
     jes: float | None = None,
     data: bool = False,
 ) -> dict[str, Path]:
     """Write ``signal.root`` and ``background.root`` with ``events`` entries each.
 
-    With ``processes`` (names from ``PROCESSES``), write ``<process>.root`` for each instead;
+    With ``processes`` (names from ``PROCESSES``), write ``<process>.root`` for each instead:
     ``jes`` (e.g. 0.05) adds ``<process>_jesUp.root``/``_jesDown.root`` with jet pt scaled
     by 1 ± jes, ``data`` a ``data.root`` of pseudo-data. The default files stay the same.
+    With ``categories``, ``categories.root`` instead (see :func:`write_category_toy`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if categories:
+        return {"categories": write_category_toy(out / "categories.root", events, seed)}
     if processes:
         unknown = [p for p in processes if p not in PROCESSES]
         if unknown:

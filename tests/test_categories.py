@@ -279,3 +279,38 @@ def test_multiclass_model_per_category(tmp_path: Path) -> None:
     central = np.abs(np.asarray(events["lep_eta"])) <= 1
     direct = result.classifier.models[0].predict_proba(data.normalizer.transform(X[central, :-1]))
     np.testing.assert_allclose(proba[central], direct)
+
+
+def test_the_example_pipeline_runs_from_a_clone(tmp_path: Path, cache_dir: Path) -> None:
+    """`hepclf demo-data --categories` makes the file pipelines/categories.yaml reads, where
+    the YAML says, with no ../shared folder: every event lands in its |eta| category."""
+    import subprocess
+    import sys
+
+    from hepclf.ingest import ingest
+
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "categories.yaml").write_bytes(
+        (REPO / "pipelines" / "categories.yaml").read_bytes()
+    )
+    command = "hepclf demo-data --categories --out demo/categories --events 10000"
+    assert command in (REPO / "pipelines" / "categories.yaml").read_text()
+    args = command.replace("10000", "3000").split()[1:]
+    done = subprocess.run(
+        [sys.executable, "-m", "hepclf", *args], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    table = ingest(load_pipeline(tmp_path / "pipelines" / "categories.yaml"))
+    eta = np.concatenate(
+        [
+            uproot.open(tmp_path / "demo" / "categories" / "categories.root")[tree]["eta"].array(
+                library="np"
+            )
+            for tree in ("TreeS", "TreeB")
+        ]
+    )
+    np.testing.assert_array_equal(table.category, np.where(np.abs(eta) <= CUT, 0, 1))
+    forward = table.X[table.category == 1]
+    central = table.X[table.category == 0]
+    var4 = table.columns.index("var4")
+    assert forward[:, var4].mean() > central[:, var4].mean() + 0.5  # shapes differ by region

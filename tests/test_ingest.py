@@ -39,7 +39,9 @@ def test_demo_features_match_direct_uproot_read(demo_dir: Path, cache_dir: Path)
     btag = raw.Jet_btag[ak.argsort(raw.Jet_pt, axis=1, ascending=False)]
     lead_b = ak.to_numpy(ak.fill_none(ak.pad_none(btag, 4, clip=True), -1.0))
     np.testing.assert_array_equal(sig.X[:, [col[f"jet_btag_{i}"] for i in range(4)]], lead_b)
-    scale = config.samples[0].scale  # weight = genWeight x scale (cross-section / events)
+    # weight = genWeight x scale (cross-section) / the generated sum of weights (Runs tree)
+    generated = uproot.open(demo_dir / "signal.root")["Runs"]["genEventSumw"].array(library="np")
+    scale = config.samples[0].scale / generated.sum()
     np.testing.assert_allclose(sig.weight, ak.to_numpy(raw.genWeight).astype(np.float64) * scale)
     np.testing.assert_array_equal(sig.event_id, ak.to_numpy(raw.event))
     assert set(np.unique(table.label)) == {0, 1}
@@ -476,6 +478,7 @@ def test_class_without_events(demo_dir: Path, tmp_path: Path, cache_dir: Path) -
     data = demo_pipeline_dict(demo_dir, selection=None)
     data["features"] = ["lep_pt", "met"]
     data["samples"][0]["files"] = [str(empty)]
+    data["samples"][0]["sum_weights"] = None  # the file has no Runs tree
     with pytest.raises(
         InputDataError, match=r"no signal events after selection \(samples \['ttH'\]"
     ):

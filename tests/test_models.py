@@ -413,7 +413,8 @@ def test_xgb_keeps_the_fewest_rounds_on_the_validation_plateau(data):
     import xgboost
 
     (X, y), (X_val, y_val), _ = data
-    params = {"n_estimators": 300, "learning_rate": 0.3, "n_jobs": 1}
+    # the early-stopped booster itself (refit: false), not one refitted on every event
+    params = {"n_estimators": 300, "learning_rate": 0.3, "n_jobs": 1, "refit": False}
     pruned = build_model("xgb", {**params, "prune_tolerance": 0.003}, seed=2).fit(
         X, y, X_val=X_val, y_val=y_val
     )

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 HELP_WIDTH = 100
 """Help and tables are laid out for this many columns when not in a terminal (logs, CI,
@@ -32,6 +33,9 @@ if output_width() is not None:  # read by typer's help layout
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
+
+if TYPE_CHECKING:
+    from hepclf.cluster.client import ClusterSettings
 
 app = typer.Typer(
     name="hepclf",
@@ -58,6 +62,34 @@ MODEL_HELP = (
 TrackingUriOption = Annotated[str | None, typer.Option(help=TRACKING_URI_HELP)]
 ExperimentOption = Annotated[str | None, typer.Option(help="MLflow experiment name.")]
 CacheOption = Annotated[bool, typer.Option(help="Reuse a cached feature table.")]
+WorkersOption = Annotated[
+    int,
+    typer.Option(min=1, help="Processes of a local Dask cluster (1: work in this process)."),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(help="Use a running Dask scheduler (tcp://HOST:PORT) instead."),
+]
+TableDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="With --workers/--scheduler: folder, shared by all workers, for the feature "
+        "table's partitions (default: hepclf-tables beside the tracking store)."
+    ),
+]
+WorkerMemoryOption = Annotated[
+    str | None,
+    typer.Option(help="Memory limit of each local worker, e.g. '4GB' (default: RAM / workers)."),
+]
+
+
+def cluster_settings(
+    workers: int, scheduler: str | None, table_dir: Path | None, memory: str | None = None
+) -> ClusterSettings:
+    """The ``--workers``/``--scheduler`` choice of a command (checked: not both)."""
+    from hepclf.cluster.client import ClusterSettings
+
+    return ClusterSettings(workers, scheduler, table_dir, memory)
 
 
 def comma_list(value: str | None) -> list[str] | None:

@@ -11,7 +11,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from hepclf.cli.app import MODEL_HELP, TrackingUriOption, app, comma_list
+from hepclf.cli.app import (
+    MODEL_HELP,
+    SchedulerOption,
+    TrackingUriOption,
+    WorkersOption,
+    app,
+    comma_list,
+)
 from hepclf.errors import HepclfError
 from hepclf.scoring import DEFAULT_STEP_SIZE, FORMATS
 
@@ -50,13 +57,8 @@ def score(
     keep_branches: Annotated[
         str | None, typer.Option(help="Comma-separated input branches to copy to the output.")
     ] = None,
-    workers: Annotated[
-        int,
-        typer.Option(min=1, help="Processes of a local Dask cluster (1: score in this process)."),
-    ] = 1,
-    scheduler: Annotated[
-        str | None, typer.Option(help="Use a running Dask scheduler (tcp://HOST:PORT) instead.")
-    ] = None,
+    workers: WorkersOption = 1,
+    scheduler: SchedulerOption = None,
     selection: Annotated[
         str | None,
         typer.Option(

@@ -10,8 +10,13 @@ import typer
 from hepclf.cli.app import (
     CacheOption,
     ExperimentOption,
+    SchedulerOption,
+    TableDirOption,
     TrackingUriOption,
+    WorkerMemoryOption,
+    WorkersOption,
     app,
+    cluster_settings,
     comma_list,
     console,
     err_console,
@@ -33,16 +38,22 @@ def train(
         str | None, typer.Option(help="Register the best model under this name (alias champion).")
     ] = None,
     cache: CacheOption = True,
+    workers: WorkersOption = 1,
+    scheduler: SchedulerOption = None,
+    table_dir: TableDirOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Train the model zoo, evaluate it, draw the plots and track everything in MLflow.
 
     Ctrl-C or SIGTERM stops the run: it is marked KILLED in MLflow and nothing is published.
+    With --workers N or --scheduler, ingest, fits and scoring run on Dask workers.
     """
     from hepclf.cli.render import RichProgress, comparison_table
     from hepclf.config import load_pipeline
     from hepclf.report import run_comparison
     from hepclf.workflows.train import run_pipeline
 
+    cluster = cluster_settings(workers, scheduler, table_dir, worker_memory)
     config = load_pipeline(pipeline)
     result = run_pipeline(
         config,
@@ -53,6 +64,7 @@ def train(
         register=register,
         use_cache=cache,
         progress=RichProgress(console, err_console),
+        cluster=cluster,
     )
     console.print(comparison_table(run_comparison(result), console.width))
     lines = [  # one short line each: a URI or path is never broken

@@ -1,8 +1,10 @@
 """Reuse an ingested table when neither the inputs nor the ingest settings changed.
 
 The cache entry is written in a background thread, so the first run does not wait for it:
-training goes on meanwhile. The thread is not a daemon (the interpreter joins it before
-exiting), and a lookup of the same key waits for it.
+training goes on meanwhile (a table of more than ``SNAPSHOT_BYTES`` of features is written
+at once instead, to keep the background thread's copy of it out of memory). The thread is
+not a daemon (the interpreter joins it before exiting), and a lookup of the same key waits
+for it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from hepclf.ingest.table import FeatureTable
 _log = logging.getLogger(__name__)
 _pending: dict[Path, threading.Thread] = {}
 _pending_lock = threading.Lock()
+SNAPSHOT_BYTES = 100_000_000
+"""Tables with more feature bytes (1.3M events of 19 features) are cached in the foreground,
+without a snapshot copy."""
 
 
 def cache_dir() -> Path:
@@ -59,13 +64,17 @@ def load_cached(key: str) -> FeatureTable | None:
         return None
 
 
-def store(key: str, table: FeatureTable, background: bool = True) -> Path:
+def store(key: str, table: FeatureTable, background: bool | None = None) -> Path:
     """Write the table under its key (atomically, so a crash leaves no half entry).
 
-    The Arrow table is built here from a copy, so later changes to ``table`` (or to its
-    arrays, in place) do not reach the cache.
+    In the background (the default up to ``SNAPSHOT_BYTES`` of features) the Arrow table
+    is built from a copy, so later changes to ``table`` (or to its arrays, in place) do not
+    reach the cache. A larger table is written before this returns, straight from its own
+    arrays: a second copy of the features would raise the run's peak memory by their size.
     """
     path = _path(key)
+    if background is None:
+        background = table.X.nbytes <= SNAPSHOT_BYTES
     arrow = table.to_arrow(copy=background)
     if not background:
         return table.write_parquet(path, arrow)

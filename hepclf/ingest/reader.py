@@ -205,15 +205,28 @@ def check_branches(tree_obj: Any, needed: set[str], where: str) -> None:
 
 
 def iterate_chunks(
-    tree_obj: Any, branches: set[str], step_size: str | int, where: str
+    tree_obj: Any,
+    branches: set[str],
+    step_size: str | int,
+    where: str,
+    entry_start: int | None = None,
+    entry_stop: int | None = None,
 ) -> Iterator[ak.Array]:
     """Chunks of the needed branches as awkward records; read errors name the file and tree.
 
-    A corrupted block is traced to its branch by reading the failed chunk branch by branch.
+    ``entry_start``/``entry_stop`` read a range of entries (one task's part of a large
+    file). A corrupted block is traced to its branch by reading the failed chunk branch by
+    branch.
     """
     names = sorted(branches)
-    iterator = tree_obj.iterate(names, step_size=step_size, library="ak")
-    first = 0
+    iterator = tree_obj.iterate(
+        names,
+        step_size=step_size,
+        library="ak",
+        entry_start=entry_start,
+        entry_stop=entry_stop,
+    )
+    first = entry_start or 0
     while True:
         try:
             chunk = next(iterator)

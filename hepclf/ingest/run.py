@@ -28,6 +28,7 @@ from hepclf.events.features import (
 )
 from hepclf.events.selection import combine, per_event, selection_mask
 from hepclf.files import expand_files
+from hepclf.ingest.generated import checked_sum, stored_sum_weights
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree, read_ahead
 from hepclf.ingest.table import FeatureTable
 from hepclf.progress import Advance, Progress, bar
@@ -45,6 +46,7 @@ class SampleSummary:
     sum_weights: float
     negative_weights: int
     dropped_nonfinite: int = 0
+    generated_sum_weights: float | None = None  # the Σw the weights were divided by
 
 
 @dataclass
@@ -56,6 +58,7 @@ class _SamplePlan:
     trees: list[tuple[str, Any]]
     branches: set[str]
     selection: str | None
+    generated_sum_weights: float | None = None  # given or stored; None: all_events or unset
 
     @property
     def entries(self) -> int:
@@ -128,35 +131,50 @@ def sample_files(config: PipelineConfig, sample: SampleConfig) -> list[str]:
         return InputDataError(
             f"sample {sample.name!r}: no file matches {pattern!r}; check the path (relative "
             "paths are taken from the pipeline file's folder) or create the data first "
-            "(e.g. `hepclf demo-data --out DIR`)"
+            "(the examples in pipelines/ say in their first lines which `hepclf demo-data` "
+            "command makes theirs)"
         )
 
     return expand_files([config.resolve(p) for p in sample.files], no_match)
 
 
 def _weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
+    """The sample's ``weight`` per event, before ``scale`` and ``sum_weights``."""
     if sample.weight is None:
-        return np.full(n, sample.scale, dtype=np.float64)
+        return np.ones(n, dtype=np.float64)
     jagged = (
         f"sample {sample.name!r}: the weight {sample.weight!r} gives a list per event; "
         "it must be one number per event"
     )
-    return per_event(sample.weight, chunk, n, np.float64, jagged) * sample.scale
+    return per_event(sample.weight, chunk, n, np.float64, jagged)
 
 
-def _plan(config: PipelineConfig, sample: SampleConfig) -> _SamplePlan:
-    files = sample_files(config, sample)
+def event_weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
+    """Each event's weight times the sample's ``scale``, before the division by
+    ``sum_weights`` (which needs the whole sample: the caller divides)."""
+    return _weights(sample, chunk, n) * sample.scale
+
+
+def sample_needs(config: PipelineConfig, sample: SampleConfig) -> tuple[set[str], str | None]:
+    """The branches a sample's trees must have, and its combined selection."""
     selection = combine(config.selection, sample.selection)
     needed = feature_branches(config.features) | branches_of([selection, sample.weight])
     if config.event_id:
         needed.add(config.event_id)
     if config.categories:
         needed |= category_branches(config.categories)
+    return needed, selection
+
+
+def _plan(config: PipelineConfig, sample: SampleConfig) -> _SamplePlan:
+    files = sample_files(config, sample)
+    needed, selection = sample_needs(config, sample)
     plan = _SamplePlan(sample, files, [], needed, selection)
     for path in files:
         tree = open_tree(path, sample.tree)
         check_branches(tree, needed, where=plan.where(path))
         plan.trees.append((path, tree))
+    plan.generated_sum_weights = stored_sum_weights(sample, files)
     return plan
 
 
@@ -178,6 +196,8 @@ def _fill(
     sample = plan.sample
     first = table.filled
     entries = 0
+    sum_all_events = sample.sum_weights == "all_events"
+    generated = 0.0  # Σ weight over every entry read, for sum_weights: all_events
     for path, tree in plan.trees:
         where = plan.where(path)
         in_file = entries  # entry numbers in messages count from this file's start
@@ -186,9 +206,16 @@ def _fill(
             numbers = np.arange(entries, entries + n_read, dtype=np.int64)
             entries += n_read
             n = n_read
+            try:
+                weight = _weights(sample, chunk, n_read) if sum_all_events else None
+            except InputDataError as err:
+                raise InputDataError(f"{where}: {err}") from None
+            if weight is not None:
+                generated += float(weight.sum())
             if plan.selection is not None:
                 mask = selection_mask(plan.selection, chunk, n_read)
                 chunk, numbers = chunk[mask], numbers[mask]
+                weight = None if weight is None else weight[mask]
                 n = len(numbers)
             ids = numbers  # without an id branch: the entry number within the sample
             if config.event_id:  # selected events only: a selection may leave out bad ids
@@ -201,7 +228,9 @@ def _fill(
             rows = table.rows(n, expected)
             try:
                 compute_features(config.features, chunk, n, out=table.X[:, rows])
-                table.weight[rows] = _weights(sample, chunk, n)
+                table.weight[rows] = (
+                    _weights(sample, chunk, n) if weight is None else weight
+                ) * sample.scale
                 if config.categories:
                     table.category[rows] = assign(config.categories, chunk, n)
             except InputDataError as err:
@@ -214,6 +243,9 @@ def _fill(
             f"{entries}; loosen it or check the branch units"
         )
     weight = table.weight[first : table.filled]
+    divisor = checked_sum(sample, generated) if sum_all_events else plan.generated_sum_weights
+    if divisor is not None:
+        weight /= divisor
     if config.categories:
         category = table.category[first : table.filled]
         require_one_category(config.categories, category, f"sample {sample.name!r}")
@@ -225,6 +257,7 @@ def _fill(
         table.filled - first,
         float(weight.sum()),
         int((weight < 0).sum()),
+        generated_sum_weights=divisor,
     )
 
 
@@ -284,7 +317,7 @@ def read_samples(config: PipelineConfig, progress: Progress | None = None) -> Fe
             summary.selected = int(mine.sum())
             summary.sum_weights = float(weight[mine].sum())
             summary.negative_weights = int((weight[mine] < 0).sum())
-    _check_classes(summaries, config.class_names)
+    check_classes(summaries, config.class_names)
     return FeatureTable(
         X=X,
         columns=config.feature_columns,
@@ -302,7 +335,8 @@ def read_samples(config: PipelineConfig, progress: Progress | None = None) -> Fe
     )
 
 
-def _check_classes(summaries: Sequence[SampleSummary], classes: list[str]) -> None:
+def check_classes(summaries: Sequence[SampleSummary], classes: list[str]) -> None:
+    """Every class must keep events after selection: name the samples of an empty one."""
     counts: dict[str, int] = dict.fromkeys(classes, 0)
     names: dict[str, list[str]] = {c: [] for c in classes}
     for s in summaries:

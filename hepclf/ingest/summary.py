@@ -58,14 +58,20 @@ def class_names(table: FeatureTable) -> dict[int, str]:
     return {k: names.get(k, str(k)) for k in sorted({*names, *np.unique(table.label).tolist()})}
 
 
-def feature_rows(table: FeatureTable) -> Rows:
-    """Unweighted mean and standard deviation of every feature, per class."""
+def feature_rows(
+    table: FeatureTable, by_class: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
+) -> Rows:
+    """Unweighted mean and standard deviation of every feature, per class (``by_class``:
+    already computed, e.g. by a cluster's workers, as label -> (mean, std))."""
     classes = class_names(table)
     headers = ["feature"] + [
         f"{name} {stat}" for name in classes.values() for stat in ("mean", "std")
     ]
     stats = []
     for label in classes:
+        if by_class is not None:
+            stats.append(by_class[label])
+            continue
         X = table.X[table.label == label]
         stats.append((X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)))
     rows = [

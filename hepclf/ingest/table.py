@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from hepclf.errors import InputDataError
 from hepclf.files import atomic_path
 
 METADATA_KEY = b"hepclf"
+DIGEST_ROWS = 65_536
 
 
 @dataclass
@@ -49,6 +51,20 @@ class FeatureTable:
             self.info,
             None if self.category is None else self.category[index],
         )
+
+    def features(self, rows: np.ndarray) -> np.ndarray:
+        """The features of ``rows`` (a partitioned table reads them from its partitions)."""
+        return self.X[rows]
+
+    def digest(self) -> str:
+        """A short content digest of features, labels, weights and event ids."""
+        h = hashlib.blake2b(digest_size=4)
+        # fed a block of rows at a time: the features are stored column by column, and a
+        # row-major copy of them all would double the table
+        for array in (self.X, self.label, self.weight, self.event_id):
+            for start in range(0, max(len(array), 1), DIGEST_ROWS):
+                h.update(np.ascontiguousarray(array[start : start + DIGEST_ROWS]).data)
+        return h.hexdigest()
 
     def features_frame(self) -> pd.DataFrame:
         """The raw (not normalised) feature columns, as a model's pyfunc expects them."""
@@ -116,7 +132,12 @@ class FeatureTable:
             raise InputDataError(f"{path}: not written by `hepclf ingest` (no hepclf metadata)")
         meta = json.loads(raw)
         columns = meta["columns"]
-        X = np.column_stack([table[c].to_numpy() for c in columns]).astype(np.float32)
+        # column-major, as ingest builds it, filled column by column: no row-major
+        # temporary beside the Arrow columns
+        X = np.empty((len(columns), table.num_rows), dtype=np.float32)
+        for j, column in enumerate(columns):
+            X[j] = table[column].to_numpy()
+        X = X.T
         sample = table["sample"].combine_chunks().indices.to_numpy().astype(np.int16)
         return cls(
             X,

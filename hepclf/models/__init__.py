@@ -26,8 +26,20 @@ def model_type(name: str) -> type[Classifier]:
 
 
 def check_model_params(name: str, params: dict[str, Any] | None) -> None:
-    """Raise ``ConfigError`` now for parameters ``fit`` would refuse (used at YAML load)."""
-    validate_params(name, model_type(name).Params, dict(params or {}))
+    """Raise ``ConfigError`` now for parameters ``fit`` would refuse, or for a model whose
+    optional libraries are not installed (used at YAML load)."""
+    cls = model_type(name)
+    validate_params(name, cls.Params, dict(params or {}))
+    if not cls.installed():
+        raise ConfigError(
+            f"Model '{name}' needs the optional libraries of `pip install 'hepclf[{cls.extra}]'`, "
+            "which are not installed here; install them, or leave it out of 'models:'."
+        )
+
+
+def installed_models() -> list[str]:
+    """The zoo's models whose libraries are installed (all but ``dnn`` without TensorFlow)."""
+    return [name for name, cls in MODEL_TYPES.items() if cls.installed()]
 
 
 def build_model(name: str, params: dict[str, Any] | None, seed: int) -> Classifier:
@@ -54,6 +66,7 @@ __all__ = [
     "ModelSpec",
     "build_model",
     "check_model_params",
+    "installed_models",
     "load_model",
     "model_type",
 ]

@@ -19,12 +19,12 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pydantic
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hepclf.errors import ConfigError
 from hepclf.files import close_matches
+from hepclf.models.rows import Rows, capped
 
 META_FILE = "model.json"
 
@@ -87,9 +87,10 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
 
     Subclasses set ``name`` and ``Params`` (pydantic schema: constraints and documented
     defaults, which ``__init__``'s defaults must equal), write ``__init__`` with one keyword
-    per parameter plus ``seed``, and implement ``_fit``, ``_predict_proba``, ``_save_model``
-    and ``_load_model``. The shared ``fit`` checks the data, encodes the labels to
-    ``0..K-1`` (``classes_`` keeps the originals) and normalises the weights.
+    per parameter plus ``seed``, and implement ``_fit`` (arrays in memory) or ``_fit_rows``
+    (rows streamed from the table), ``_predict_proba``, ``_save_model`` and ``_load_model``.
+    The shared ``fit``/``fit_rows`` check the data, encode the labels to ``0..K-1``
+    (``classes_`` keeps the originals) and normalise the weights.
 
     Fitted attributes every model sets: ``classes_``, ``n_features_in_``, ``history_``
     (learning curves by name, possibly empty), ``device_``; tree and linear models also
@@ -98,12 +99,16 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type[pydantic.BaseModel]]
-    importance_type: ClassVar[str] = ""
-    """Which importance ``feature_importances_`` holds (gain, impurity, |coef|...), for
-    the plot's axis; empty for models without importances."""
     uses_validation: ClassVar[bool] = False
     """Whether ``fit`` uses ``X_val`` (early stopping, pruning): the pipeline gives its
     validation events only to such models and trains the others on them as well."""
+    extra: ClassVar[str | None] = None
+    """The optional dependency group (``pip install 'hepclf[EXTRA]'``) the model needs."""
+
+    @classmethod
+    def installed(cls) -> bool:
+        """Whether the libraries this model needs are importable (see ``extra``)."""
+        return True
 
     # -- parameters ---------------------------------------------------------------------
     @property
@@ -128,28 +133,59 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
         """Train on normalised features; ``X_val``/``y_val`` drive early stopping where used.
 
         Without a validation set, models that stop early carve a stratified, seeded
-        ``validation_fraction`` from the training events (see ``split_validation``).
+        ``validation_fraction`` from the training events (see ``held_out``).
         """
         hp = self.validated_params()
         X, y = validate_data(self, X, y, dtype=np.float32, order="C")
         check_classification_targets(y)
-        self.classes_, y_code = np.unique(y, return_inverse=True)
+        val = None
+        if X_val is not None and y_val is not None:
+            X_val = validate_data(self, X_val, reset=False, dtype=np.float32, order="C")
+            val = Rows.of(X_val, y_val, w_val)
+        return self._fit_checked(hp, Rows.of(X, y, sample_weight), val)
+
+    def fit_rows(self, train: Rows, validation: Rows | None = None) -> Self:
+        """Train on rows of a feature table, normalised block by block as the model reads
+        them (``Rows.transform``): what the pipeline calls, so that no model copies the table.
+
+        Gives the same model as ``fit`` on the arrays those rows hold.
+        """
+        hp = self.validated_params()
+        check_classification_targets(train.y)
+        self.n_features_in_ = train.n_features
+        if hasattr(self, "feature_names_in_"):  # from an earlier fit on a DataFrame
+            del self.feature_names_in_
+        return self._fit_checked(hp, train, validation)
+
+    def _fit_checked(self, hp: Any, train: Rows, val: Rows | None) -> Self:
+        """Encode the labels to ``0..K-1`` (``classes_`` keeps the originals), give the
+        weights mean 1, and fit."""
+        self.classes_, y_code = np.unique(train.y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
                 f"{self.name}: training needs at least two classes; y holds only one class "
                 f"({self.classes_[0]!r})"
             )
         signed = self._uses_signed_weights(hp)
-        w = training_weights(sample_weight, len(X), signed=signed, model=self.name)
-        val = None
-        if X_val is not None and y_val is not None:
-            X_val = validate_data(self, X_val, reset=False, dtype=np.float32, order="C")
-            w_val = training_weights(w_val, len(X_val), signed=signed, model=self.name)
-            val = (X_val, self._encode(y_val), w_val)
+
+        def weights(rows: Rows) -> np.ndarray:
+            return training_weights(rows.w, len(rows), signed=signed, model=self.name)
+
+        train = train.with_labels(y_code.astype(np.intp), weights(train))
+        if val is not None:
+            val = val.with_labels(self._encode(val.y), weights(val))
         self.history_: dict[str, list[float]] = {}
         self.device_ = "CPU"
-        self._fit(hp, X, y_code.astype(np.intp), w, val)
+        self._fit_rows(hp, train, val)
         return self
+
+    def _fit_rows(self, hp: Any, train: Rows, val: Rows | None) -> None:
+        """Fit on rows; by default on their arrays in memory (at most ``max_train_events``
+        training events where the model has that parameter). Streaming models override it."""
+        train = capped(train, getattr(hp, "max_train_events", None), self.name, self.seed)
+        arrays = None if val is None else (val.array(), val.y, val.w)
+        assert train.w is not None
+        self._fit(hp, train.array(), train.y, train.w, arrays)
 
     @property
     def keeps_signed_weights(self) -> bool:
@@ -175,7 +211,6 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
         check_is_fitted(self, "classes_")
         return len(self.classes_)
 
-    @abc.abstractmethod
     def _fit(
         self,
         hp: Any,
@@ -184,7 +219,9 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
         w: np.ndarray,
         val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     ) -> None:
-        """Learn from float32 C-ordered ``X``, labels ``0..K-1`` and weights of mean 1."""
+        """Learn from float32 C-ordered ``X``, labels ``0..K-1`` and weights of mean 1
+        (models that override ``_fit_rows`` instead need not implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _fit nor _fit_rows")
 
     # -- prediction ---------------------------------------------------------------------
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -253,27 +290,6 @@ class Classifier(ClassifierMixin, BaseEstimator, abc.ABC):
             model.feature_importances_ = np.asarray(meta["feature_importances"])
         model._load_model(directory)
         return model
-
-
-def split_validation(
-    X: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-    fraction: float,
-    seed: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Training arrays and a validation set: the given one, or a stratified seeded draw.
-
-    Early stopping needs events the fit does not see; when the caller gives none, a
-    ``fraction`` of the training events is held out (only models that stop early call this).
-    """
-    if val is not None:
-        return X, y, w, val
-    X, X_val, y, y_val, w, w_val = train_test_split(
-        X, y, w, test_size=fraction, stratify=y, random_state=seed
-    )
-    return X, y, w, (X_val, y_val, w_val)
 
 
 def read_meta(directory: Path) -> dict[str, Any]:

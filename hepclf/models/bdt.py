@@ -30,7 +30,7 @@ from hepclf.models.derived import DerivedCache
 PRUNE_STEP = 10
 # n_cuts 'auto': a quantile cut per this many training events, within AUTO_CUTS; finer bins
 # resolve nothing a 0.2 % node could use, and on 5000 training events 500 cuts fitted 2.5x faster
-# than 1000 at the same AUC (README "Defaults")
+# than 1000 at the same AUC (docs/defaults-study.md)
 EVENTS_PER_CUT = 10
 AUTO_CUTS = (20, 1000)
 # fitted BDT -> the forest prepared for the kernel, tied to its alpha_
@@ -40,14 +40,19 @@ STAGED_CELLS = 1 << 20
 """Events x trees walked per numpy step of ``staged_error`` (a few MB of indices)."""
 
 
+MAX_TRAIN_EVENTS = 1_000_000
+"""Default cap on training events: the training set is held in memory with its binned copy."""
+
+
 class BDTParams(BaseModel):
     """TMVA's AdaBoost (NTrees=850, MaxDepth=3) with settings re-derived on data other than
-    the demo (README "Defaults"): TMVA's nCuts=20 grid is adaptive per node in TMVA but a
+    the demo (docs/defaults-study.md): TMVA's nCuts=20 grid is adaptive per node in TMVA but a
     global quantile grid here, and lost 0.01 AUC to exact cuts, so up to 1000 quantile cuts
     (as good as exact: scikit-learn's AdaBoost on the same binned inputs scores the same);
     AdaBoostBeta 0.3 rather than 0.5; no bagging and a 0.2 % minimum node size rather than
     TMVA's bagged 2.5 % (which lost 0.015 AUC at 10^4 training events). Every training
-    event trains; pruning on validation events is an option."""
+    event trains, up to ``max_train_events`` (the events and their binned copy are held in
+    memory, and the fit time grows with them); pruning on validation events is an option."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -76,6 +81,11 @@ class BDTParams(BaseModel):
         "prune_tolerance of the best prefix",
     )
     prune_tolerance: float = Field(0.002, ge=0, lt=0.1, description="AUC tolerance for pruning")
+    max_train_events: int | None = Field(
+        MAX_TRAIN_EVENTS,
+        ge=100,
+        description="train on a stratified subsample above this many events (null: all)",
+    )
 
     @field_validator("n_cuts", mode="before")
     @classmethod
@@ -343,6 +353,7 @@ class BDT(Classifier):
         bagged_sample_fraction: float = 0.6,
         prune_on_validation: bool = False,
         prune_tolerance: float = 0.002,
+        max_train_events: int | None = MAX_TRAIN_EVENTS,
         seed: int = 42,
     ) -> None:
         self.n_trees = n_trees
@@ -354,6 +365,7 @@ class BDT(Classifier):
         self.bagged_sample_fraction = bagged_sample_fraction
         self.prune_on_validation = prune_on_validation
         self.prune_tolerance = prune_tolerance
+        self.max_train_events = max_train_events
         self.seed = seed
 
     def _fit(

@@ -18,6 +18,7 @@ batch outside the maths (~43k events/s for the default network on 2 cores).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import sys
@@ -30,8 +31,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from scipy.special import expit, softmax
 
-from hepclf.models.base import Classifier, split_validation
+from hepclf.errors import ConfigError
+from hepclf.models.base import Classifier
 from hepclf.models.derived import DerivedCache
+from hepclf.models.dnn_batches import epoch_batches
+from hepclf.models.rows import Rows, held_out, joined, refit_rounds
 
 if TYPE_CHECKING:
     import keras
@@ -76,6 +80,11 @@ class DNNParams(BaseModel):
     validation_fraction: float = Field(
         0.2, gt=0, lt=1, description="held out for early stopping when no validation set is given"
     )
+    refit: bool = Field(
+        False,
+        description="after early stopping, train again on the training and validation events "
+        "for the epochs found, scaled to the larger sample",
+    )
 
 
 @contextlib.contextmanager
@@ -101,10 +110,30 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+TENSORFLOW_MISSING = (
+    "the 'dnn' model needs TensorFlow, which is not installed here: install it with "
+    "`pip install 'hepclf[dnn]'` (or `make demo`, which does), or leave 'dnn' out of the "
+    "pipeline's 'models:'"
+)
+
+
+def tensorflow_installed() -> bool:
+    """Whether TensorFlow and Keras can be imported (without importing them: that is slow)."""
+    if sys.modules.get("tensorflow") is not None:
+        return True
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in ("tensorflow", "keras"))
+    except (ImportError, ValueError):  # a finder that refuses it, or a None in sys.modules
+        return False
+
+
 def import_tensorflow() -> Any:
-    """``tensorflow``, imported quietly (see ``_quiet_native_stderr``) on first use."""
-    if "tensorflow" in sys.modules:
+    """``tensorflow``, imported quietly (see ``_quiet_native_stderr``) on first use; a
+    ``ConfigError`` naming the ``dnn`` extra when it is not installed."""
+    if sys.modules.get("tensorflow") is not None:
         return sys.modules["tensorflow"]
+    if not tensorflow_installed():
+        raise ConfigError(TENSORFLOW_MISSING)
     if os.environ.get(VERBOSE_ENV) != "1":
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _quiet_native_stderr():
@@ -248,6 +277,11 @@ class DNN(Classifier):
     name = "dnn"
     Params = DNNParams
     uses_validation = True
+    extra = "dnn"
+
+    @classmethod
+    def installed(cls) -> bool:
+        return tensorflow_installed()
 
     def __init__(
         self,
@@ -270,6 +304,7 @@ class DNN(Classifier):
         ensemble: int = 3,
         mixed_precision: bool = False,
         validation_fraction: float = 0.2,
+        refit: bool = False,
         seed: int = 42,
     ) -> None:
         self.layers = layers
@@ -290,6 +325,7 @@ class DNN(Classifier):
         self.ensemble = ensemble
         self.mixed_precision = mixed_precision
         self.validation_fraction = validation_fraction
+        self.refit = refit
         self.seed = seed
 
     @property
@@ -300,19 +336,30 @@ class DNN(Classifier):
         params["layers"] = list(params["layers"])
         return params
 
-    def _fit(
+    def _fit_rows(self, hp: Any, train: Rows, val: Rows | None) -> None:
+        if val is None:
+            train, val = held_out(train, hp.validation_fraction, self.seed)
+        history = self._train_network(hp, train, val, hp.epochs)
+        self.history_ = {k: [float(v) for v in vals] for k, vals in history.items()}
+        if hp.refit:  # again on every event, for the epochs early stopping found
+            best = int(np.argmax(self.history_["val_auc"])) + 1
+            epochs = refit_rounds(best, len(train), len(val))
+            rates = self.history_.get("learning_rate", [])[:best]
+            self._train_network(hp, joined(train, val), None, epochs, rates)
+            self.history_["refit_epochs"] = [float(epochs)]
+
+    def _train_network(
         self,
         hp: Any,
-        X: np.ndarray,
-        y: np.ndarray,
-        w: np.ndarray,
-        val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-    ) -> None:
+        train: Rows,
+        val: Rows | None,
+        epochs: int,
+        rates: list[float] | None = None,
+    ) -> dict[str, list[float]]:
+        """A new ``network_`` trained on ``train``: stopped early on ``val`` when given, else
+        for ``epochs`` with the per-epoch learning ``rates`` of an earlier fit stretched
+        over them (a refit)."""
         keras = import_keras()
-
-        X, y, w, (X_val, y_val, w_val) = split_validation(
-            X, y, w, val, hp.validation_fraction, self.seed
-        )
         n_classes = len(self.classes_)
         gpu = gpu_device()
         self.device_ = gpu or "CPU"
@@ -325,41 +372,37 @@ class DNN(Classifier):
                     "dnn: mixed_precision needs a GPU; training in float32.", stacklevel=3
                 )
         keras.utils.set_random_seed(self.seed)
-        self.network_ = build_network(X.shape[1], hp, dtype, n_classes)
-        steps = -(-len(X) // hp.batch_size)
+        self.network_ = build_network(train.n_features, hp, dtype, n_classes)
+        steps = -(-len(train) // hp.batch_size)
         compile_network(self.network_, hp, steps, n_classes)
-        callbacks = [
-            self._validation_monitor(X_val, y_val, w_val),
-            keras.callbacks.EarlyStopping(
-                "val_auc", mode="max", patience=hp.patience, restore_best_weights=True
-            ),
-        ]
-        if hp.lr_schedule == "plateau":
+        callbacks: list[Any] = []
+        if val is not None:
+            callbacks += [
+                self._validation_monitor(val),
+                keras.callbacks.EarlyStopping(
+                    "val_auc", mode="max", patience=hp.patience, restore_best_weights=True
+                ),
+            ]
+            if hp.lr_schedule == "plateau":
+                callbacks.append(
+                    keras.callbacks.ReduceLROnPlateau(
+                        "val_auc", mode="max", factor=0.5, patience=max(1, hp.patience // 3)
+                    )
+                )
+        elif rates and hp.lr_schedule == "plateau":
+            stretch = len(rates) / epochs
             callbacks.append(
-                keras.callbacks.ReduceLROnPlateau(
-                    "val_auc", mode="max", factor=0.5, patience=max(1, hp.patience // 3)
+                keras.callbacks.LearningRateScheduler(
+                    lambda epoch: rates[min(int(epoch * stretch), len(rates) - 1)]
                 )
             )
-        # labels repeated per tower; weights as float32 so Keras does not cast every batch
-        dtype_y = np.float32 if n_classes == 2 else np.int32
-        targets = np.repeat(y[:, None].astype(dtype_y), hp.ensemble, axis=1)
-        # categorical: the loss is (events, towers) and Keras wants weights of that shape
-        weights = w.astype(np.float32)
-        if n_classes > 2:
-            weights = np.repeat(weights[:, None], hp.ensemble, axis=1)
-        history = self.network_.fit(
-            X,
-            targets,
-            sample_weight=weights,
-            batch_size=hp.batch_size,
-            epochs=hp.epochs,
-            shuffle=True,
-            callbacks=callbacks,
-            verbose=0,
+        batches = epoch_batches(train, hp.batch_size, hp.ensemble, n_classes, self.seed)
+        history = self.network_.fit(  # shuffled by epoch_batches
+            batches, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0
         )
-        self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        return history.history
 
-    def _validation_monitor(self, X_val: np.ndarray, y_val: np.ndarray, w_val: np.ndarray) -> Any:
+    def _validation_monitor(self, val: Rows) -> Any:
         """Callback adding the ensemble's weighted val_loss and val_auc to each epoch's logs.
 
         One prediction pass per epoch serves both numbers, so early stopping on AUC costs no
@@ -373,10 +416,10 @@ class DNN(Classifier):
         class ValidationMonitor(keras.callbacks.Callback):
             def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
                 logs = {} if logs is None else logs
-                proba = model._predict_proba(X_val)
+                proba = np.concatenate([model._predict_proba(x) for _, x in val.blocks()])
                 labels = np.arange(proba.shape[1])
-                logs["val_loss"] = log_loss(y_val, proba, sample_weight=w_val, labels=labels)
-                logs["val_auc"] = weighted_auc(y_val, proba, w_val)
+                logs["val_loss"] = log_loss(val.y, proba, sample_weight=val.w, labels=labels)
+                logs["val_auc"] = weighted_auc(val.y, proba, val.w)
 
         return ValidationMonitor()
 

@@ -13,9 +13,14 @@ from sklearn.ensemble import RandomForestClassifier
 
 from hepclf.models.base import Classifier
 
+MAX_TRAIN_EVENTS = 250_000
+"""Default cap on training events. Trees grown to ``min_samples_leaf`` events take memory in
+proportion to the events they train on: at 250,000 events (19 features) a tree has ~22,000
+nodes of 80 bytes, so the 300 trees hold ~0.53 GB (1.1 GB at 500,000)."""
+
 
 class ForestParams(BaseModel):
-    """Defaults from the study in the README ("Defaults"): 10 events per leaf and full
+    """Defaults from the study in docs/defaults-study.md: 10 events per leaf and full
     bootstrap samples beat scikit-learn's forest at 2·10^4 events on three samples (two
     HIGGS-like generators, the TMVA example). A leaf size given as a fraction (the former
     1 %) grows with the sample and starves large ones of depth; a count does not. Like any
@@ -36,6 +41,11 @@ class ForestParams(BaseModel):
     )
     criterion: Literal["gini", "entropy", "log_loss"] = "gini"
     n_jobs: int = Field(-1, description="parallel trees; -1 uses all cores")
+    max_train_events: int | None = Field(
+        MAX_TRAIN_EVENTS,
+        ge=100,
+        description="train on a stratified subsample above this many events (null: all)",
+    )
 
 
 class Forest(Classifier):
@@ -60,6 +70,7 @@ class Forest(Classifier):
         max_samples: float | None = None,
         criterion: str = "gini",
         n_jobs: int = -1,
+        max_train_events: int | None = MAX_TRAIN_EVENTS,
         seed: int = 42,
     ) -> None:
         self.n_estimators = n_estimators
@@ -69,6 +80,7 @@ class Forest(Classifier):
         self.max_samples = max_samples
         self.criterion = criterion
         self.n_jobs = n_jobs
+        self.max_train_events = max_train_events
         self.seed = seed
 
     def _fit(

@@ -1,4 +1,4 @@
-"""The parameters a tuning trial draws, per zoo model (the README's search-space table).
+"""The parameters a tuning trial draws, per zoo model (docs/kfold-tuning.md has the table).
 
 Each function takes an Optuna trial and returns the parameters it drew; parameters a space
 does not draw keep the pipeline's value. :mod:`hepclf.models.registry` ties each space to

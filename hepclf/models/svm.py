@@ -50,13 +50,13 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC, LinearSVC
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from hepclf.models.base import Classifier
+from hepclf.models.rows import Rows, capped
 
 # rows per kernel block in prediction: (block x n_components) doubles stay in cache
 PREDICT_BLOCK = 1024
@@ -70,7 +70,7 @@ class SVMParams(BaseModel):
     """scikit-learn's own defaults, C=1 and gamma='scale' (1/(n_features·Var(X)), i.e.
     1/n_features for standardised inputs): a rule that follows the number of inputs, where
     the former fixed gamma=0.01 lost 0.02 AUC on 4 inputs (TMVA example) and 0.007 on 28
-    (README "Defaults"). The train scores separate a little more than the test ones, so the
+    (docs/defaults-study.md). The train scores separate a little more than the test ones, so the
     KS check may flag it on 10^4 events; compare out-of-fold (``split: {method: kfold}``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -129,34 +129,15 @@ class SVM(Classifier):
         self.max_iter = max_iter
         self.seed = seed
 
-    def _fit(
-        self,
-        hp: Any,
-        X: np.ndarray,
-        y: np.ndarray,
-        w: np.ndarray,
-        val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-    ) -> None:
+    def _fit_rows(self, hp: Any, train: Rows, val: Rows | None) -> None:
         n_classes = len(self.classes_)
         if not hp.approximate and n_classes > 2:
             raise ValueError(
                 f"svm: the exact SVM (approximate: false) supports two classes, y has "
                 f"{n_classes}; use approximate: true for one-vs-rest multi-class probabilities."
             )
-        X_fit, y_fit, w_fit = X, y, w
-        if len(X) > hp.max_train_events:
-            warnings.warn(
-                f"svm: training on a stratified subsample of {hp.max_train_events} of "
-                f"{len(X)} events (max_train_events).",
-                stacklevel=3,
-            )
-            keep, _ = train_test_split(
-                np.arange(len(X)),
-                train_size=hp.max_train_events,
-                stratify=y,
-                random_state=self.seed,
-            )
-            X_fit, y_fit, w_fit = X[keep], y[keep], w[keep]
+        subsample = capped(train, hp.max_train_events, self.name, self.seed)
+        X_fit, y_fit, w_fit = subsample.array(), subsample.y, subsample.w
         self.gamma_ = self._resolve_gamma(hp.gamma, X_fit)
         if hp.approximate:
             # one BLAS thread (as in prediction): the SVD of 1000 landmarks took 0.5 s alone
@@ -176,8 +157,9 @@ class SVM(Classifier):
                     "events/s); approximate: true predicts ~100x faster.",
                     stacklevel=3,
                 )
-        X_cal, y_cal, w_cal = val if val is not None else (X, y, w)
-        decision = self._decision(X_cal)
+        calibration = val if val is not None else train
+        decision = np.concatenate([self._decision(x) for _, x in calibration.blocks()])
+        y_cal, w_cal = calibration.y, calibration.w
         coefs, intercepts = [], []
         for k in range(decision.shape[1]):
             target = y_cal == (k if decision.shape[1] > 1 else 1)
@@ -201,8 +183,8 @@ class SVM(Classifier):
         Landmarks ``kmeans`` are the centres of a mini-batch k-means of the training events
         (Zhang et al., ICML 2008; unweighted, as negative MC weights have no meaning for
         where events lie): they cover the data where a random draw crowds its core, and came
-        up to 0.002 AUC closer to the exact SVC at the same prediction cost (README
-        "Defaults").
+        up to 0.002 AUC closer to the exact SVC at the same prediction cost
+        (docs/defaults-study.md).
         """
         components = min(hp.n_components, len(X))  # never more landmarks than events
         nystroem = Nystroem(gamma=self.gamma_, n_components=components, random_state=self.seed)

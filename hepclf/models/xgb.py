@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import xgboost
 from pydantic import BaseModel, ConfigDict, Field
 
-from hepclf.models.base import Classifier, split_validation
+from hepclf.models.base import Classifier
+from hepclf.models.rows import BLOCK_EVENTS, Rows, held_out, refit_rounds
 
 
 class XGBParams(BaseModel):
     """Defaults: depth-4 trees and a slow learning rate, the round count set by early stopping.
 
-    From the study in the README ("Defaults"), on two HIGGS-like generators (2·10^4 and
+    From the study in docs/defaults-study.md, on two HIGGS-like generators (2·10^4 and
     2·10^5 events) and the TMVA example, none of them the demo: depth 4, learning rate
     0.05, at least 10 units of weight per leaf (weights have mean 1) and pruning only to
     0.0005 of the best validation AUC beat the former depth-2 setting (chosen on the demo)
@@ -50,6 +52,11 @@ class XGBParams(BaseModel):
         ge=0,
         lt=0.1,
         description="keep the fewest rounds whose validation AUC is within this of the best",
+    )
+    refit: bool = Field(
+        True,
+        description="after early stopping, train again on the training and validation events "
+        'with the rounds found, scaled to the larger sample (README "Defaults")',
     )
 
 
@@ -86,6 +93,7 @@ class XGB(Classifier):
         validation_fraction: float = 0.2,
         n_jobs: int | None = None,
         prune_tolerance: float = 0.0005,
+        refit: bool = True,
         seed: int = 42,
     ) -> None:
         self.n_estimators = n_estimators
@@ -103,76 +111,73 @@ class XGB(Classifier):
         self.validation_fraction = validation_fraction
         self.n_jobs = n_jobs
         self.prune_tolerance = prune_tolerance
+        self.refit = refit
         self.seed = seed
 
-    def _fit(
-        self,
-        hp: XGBParams,
-        X: np.ndarray,
-        y: np.ndarray,
-        w: np.ndarray,
-        val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-    ) -> None:
+    def _fit_rows(self, hp: XGBParams, train: Rows, val: Rows | None) -> None:
         n_classes = len(self.classes_)
-        weighted = np.flatnonzero(np.bincount(y, w, n_classes) > 0)
+        assert train.w is not None
+        weighted = np.flatnonzero(np.bincount(train.y, train.w, n_classes) > 0)
         if len(weighted) < 2:
             only = self.classes_[weighted[0]].item()
             raise ValueError(
                 f"xgb: the sample weights leave only class {only!r} with positive weight; "
                 "training needs at least two classes"
             )
-        X, y, w, (X_val, y_val, w_val) = split_validation(
-            X, y, w, val, hp.validation_fraction, self.seed
-        )
-        train = xgboost.DMatrix(X, label=y, weight=w)
-        valid = xgboost.DMatrix(X_val, label=y_val, weight=w_val)
-        logloss = "logloss" if n_classes == 2 else "mlogloss"
-        stop_on = logloss if hp.eval_metric == "logloss" else "auc"
-        other = "auc" if stop_on == logloss else logloss
-        params = {
-            "objective": "binary:logistic" if n_classes == 2 else "multi:softprob",
-            "tree_method": "hist",
-            "eval_metric": [other, stop_on],  # xgboost stops early on the last one
-            "eta": hp.learning_rate,
-            "max_depth": hp.max_depth,
-            "min_child_weight": hp.min_child_weight,
-            "subsample": hp.subsample,
-            "colsample_bytree": hp.colsample_bytree,
-            "lambda": hp.reg_lambda,
-            "alpha": hp.reg_alpha,
-            "gamma": hp.gamma,
-            "max_bin": hp.max_bin,
-            "seed": self.seed,
-        }
-        if n_classes > 2:
-            params["num_class"] = n_classes
-        if hp.n_jobs is not None:
-            params["nthread"] = hp.n_jobs
+        if val is None:
+            train, val = held_out(train, hp.validation_fraction, self.seed)
+        # quantised straight from normalised blocks of the table: no float copy of the rows
+        dtrain = xgboost.QuantileDMatrix(RowBlocks([train]), max_bin=hp.max_bin)
+        dval = xgboost.QuantileDMatrix(RowBlocks([val]), ref=dtrain)
+        params = booster_params(hp, n_classes, self.seed)
         curves: dict[str, dict[str, list[float]]] = {}
         booster = xgboost.train(
             params,
-            train,
+            dtrain,
             num_boost_round=hp.n_estimators,
-            evals=[(train, "train"), (valid, "val")],
+            evals=[(dtrain, "train"), (dval, "val")],
             early_stopping_rounds=hp.early_stopping_rounds,
             evals_result=curves,
             verbose_eval=False,
         )
+        self.set_booster(booster, curves, train.n_features, hp)
+        if hp.refit:
+            del booster, dtrain, dval
+            rounds = refit_rounds(self.booster_.best_iteration + 1, len(train), len(val))
+            everything = xgboost.QuantileDMatrix(RowBlocks([train, val]), max_bin=hp.max_bin)
+            self.booster_ = xgboost.train(params, everything, num_boost_round=rounds)
+            self.booster_.set_attr(best_iteration=str(rounds - 1))
+            self.history_["refit_rounds"] = [float(rounds)]
+            self._set_importances(train.n_features)
+
+    def set_booster(
+        self,
+        booster: xgboost.Booster,
+        curves: dict[str, dict[str, list[float]]],
+        n_features: int,
+        hp: XGBParams,
+    ) -> None:
+        """Adopt a booster trained with :func:`booster_params` (here or by ``xgboost.dask``):
+        prune it, and keep its learning curves and gain importances."""
         self.booster_ = _pruned(booster, curves["val"]["auc"], hp.prune_tolerance)
         self.history_ = {
             f"{sample}_{metric.removeprefix('m')}": [float(v) for v in values]
             for sample, metrics in curves.items()
             for metric, values in metrics.items()
         }
+        self._set_importances(n_features)
+
+    def _set_importances(self, n_features: int) -> None:
         gain = self.booster_.get_score(importance_type="gain")
-        importances = np.array([gain.get(f"f{i}", 0.0) for i in range(X.shape[1])])
+        importances = np.array([gain.get(f"f{i}", 0.0) for i in range(n_features)])
         total = importances.sum()
         self.feature_importances_ = importances / total if total > 0 else importances
 
     def _predict_proba(self, X: np.ndarray) -> np.ndarray:
         best = self.booster_.best_iteration
-        score = self.booster_.predict(xgboost.DMatrix(X), iteration_range=(0, best + 1))
-        proba = score.astype(np.float64)
+        # in place: no DMatrix copy of the events
+        score = self.booster_.inplace_predict(X, iteration_range=(0, best + 1))
+        proba = np.asarray(score, dtype=np.float64)
         if proba.ndim == 1:
             return np.column_stack([1 - proba, proba])
         return proba / proba.sum(axis=1, keepdims=True)
@@ -182,6 +187,33 @@ class XGB(Classifier):
 
     def _load_model(self, directory: Path) -> None:
         self.booster_ = xgboost.Booster(model_file=directory / "xgb.json")
+
+
+def booster_params(hp: XGBParams, n_classes: int, seed: int) -> dict[str, Any]:
+    """xgboost's parameters for ``hp``; the early-stopping metric is the last of eval_metric."""
+    logloss = "logloss" if n_classes == 2 else "mlogloss"
+    stop_on = logloss if hp.eval_metric == "logloss" else "auc"
+    other = "auc" if stop_on == logloss else logloss
+    params: dict[str, Any] = {
+        "objective": "binary:logistic" if n_classes == 2 else "multi:softprob",
+        "tree_method": "hist",
+        "eval_metric": [other, stop_on],  # xgboost stops early on the last one
+        "eta": hp.learning_rate,
+        "max_depth": hp.max_depth,
+        "min_child_weight": hp.min_child_weight,
+        "subsample": hp.subsample,
+        "colsample_bytree": hp.colsample_bytree,
+        "lambda": hp.reg_lambda,
+        "alpha": hp.reg_alpha,
+        "gamma": hp.gamma,
+        "max_bin": hp.max_bin,
+        "seed": seed,
+    }
+    if n_classes > 2:
+        params["num_class"] = n_classes
+    if hp.n_jobs is not None:
+        params["nthread"] = hp.n_jobs
+    return params
 
 
 def _pruned(booster: xgboost.Booster, val_auc: list[float], tolerance: float) -> xgboost.Booster:
@@ -199,3 +231,33 @@ def _pruned(booster: xgboost.Booster, val_auc: list[float], tolerance: float) ->
     pruned = booster[:rounds]
     pruned.set_attr(best_iteration=str(rounds - 1))
     return pruned
+
+
+class RowBlocks(xgboost.DataIter):
+    """Normalised blocks of one or more row sets, fed to xgboost (a ``QuantileDMatrix``
+    sketches and quantises them block by block, so the float rows are never held whole)."""
+
+    def __init__(self, parts: list[Rows], block: int = BLOCK_EVENTS) -> None:
+        self._parts = parts
+        self._block = block
+        self._positions = [
+            (i, start) for i, part in enumerate(parts) for start in range(0, len(part), block)
+        ]
+        self._next = 0
+        super().__init__(release_data=True)
+
+    def next(self, input_data: Callable[..., None]) -> bool:
+        if self._next == len(self._positions):
+            return False
+        i, start = self._positions[self._next]
+        part = self._parts[i]
+        stop = min(start + self._block, len(part))
+        assert part.w is not None
+        input_data(
+            data=part.block(start, stop), label=part.y[start:stop], weight=part.w[start:stop]
+        )
+        self._next += 1
+        return True
+
+    def reset(self) -> None:
+        self._next = 0

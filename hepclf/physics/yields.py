@@ -1,7 +1,8 @@
 """From event weights to expected yields: the rule that makes a template a prediction.
 
-An evaluated event stands for ``weight × scale × luminosity`` expected events of its
-sample (``scale`` is already in the table's weight: cross-section / generated events),
+An evaluated event stands for ``weight × scale / sum_weights × luminosity`` expected events
+of its sample (the table's weight already holds ``scale`` (σ × BR) divided by the generated
+sum of weights),
 divided by the fraction of that sample that was evaluated. With a test part of half the
 events every test event counts twice; with out-of-fold scores (every event scored by a
 model that did not train on it) the fraction is one.

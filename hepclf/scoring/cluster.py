@@ -8,51 +8,13 @@ MLflow tracking server (or model folder) reachable.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from hepclf.errors import HepclfError
 from hepclf.scoring.file_job import FileResult, ScoreSettings, score_file
 from hepclf.scoring.scorers import ModelSpec, models_from_specs
-
-CONNECT_TIMEOUT_S = 30
-
-
-@contextmanager
-def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
-    """A client on ``scheduler``, or on a LocalCluster of ``workers`` single-threaded processes.
-
-    One thread per worker: the work of a task (decompression, features, prediction) is
-    CPU-bound, so processes, not threads, use the cores.
-    """
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
-        except (OSError, TimeoutError) as err:
-            raise HepclfError(
-                f"cannot connect to the Dask scheduler at {scheduler!r} ({err}); check the "
-                "address (tcp://HOST:PORT) and that the scheduler is running"
-            ) from None
-        with client:
-            yield client
-        return
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 def _load_models(specs: tuple[ModelSpec, ...], tracking_uri: str) -> None:

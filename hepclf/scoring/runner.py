@@ -154,7 +154,8 @@ def score_files(
                 counter.file_done(result)
                 results.append(result)
         else:
-            from hepclf.scoring.cluster import dask_client, run_on_dask, warm_workers
+            from hepclf.cluster.client import dask_client
+            from hepclf.scoring.cluster import run_on_dask, warm_workers
 
             specs, uri = tuple(m.spec for m in models), current_tracking_uri()
             with dask_client(workers, scheduler) as client:

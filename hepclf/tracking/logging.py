@@ -7,7 +7,6 @@ user or the batch system interrupted the run (Ctrl-C, SIGTERM).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import warnings
@@ -70,7 +69,7 @@ class TableDataset(MetaDataset):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*interpreted in multiple ways.*")
             resolved = resolve_dataset_source(source)
-        super().__init__(resolved, name=name, digest=_digest(table), schema=_schema(table))
+        super().__init__(resolved, name=name, digest=table.digest(), schema=_schema(table))
 
     @property
     def profile(self) -> dict[str, int]:
@@ -83,7 +82,7 @@ class TableDataset(MetaDataset):
 
 def _schema(table: FeatureTable) -> Schema:
     kind = {np.dtype("float32"): "float", np.dtype("float64"): "double"}
-    columns = [ColSpec(kind.get(table.X.dtype, "double"), c) for c in table.columns]
+    columns = [ColSpec("float", c) for c in table.columns]  # ingest writes float32 features
     columns += [
         ColSpec("integer", "label"),
         ColSpec(kind.get(table.weight.dtype, "double"), "weight"),
@@ -91,13 +90,6 @@ def _schema(table: FeatureTable) -> Schema:
         ColSpec("long", "event_id"),
     ]
     return Schema(columns)
-
-
-def _digest(table: FeatureTable) -> str:
-    h = hashlib.blake2b(digest_size=4)
-    for array in (table.X, table.label, table.weight, table.event_id):
-        h.update(np.ascontiguousarray(array).data)
-    return h.hexdigest()
 
 
 class PipelineTracker:

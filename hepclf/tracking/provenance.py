@@ -23,14 +23,21 @@ PACKAGES = (
 )
 
 
+# the distributions that install a package's module: the core install has xgboost-cpu
+DISTRIBUTIONS = {"xgboost": ("xgboost", "xgboost-cpu")}
+
+
 def package_versions() -> dict[str, str]:
     """Installed versions of the packages that shape the results."""
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
+        versions[name] = "not installed"
+        for distribution in DISTRIBUTIONS.get(name, (name,)):
+            try:
+                versions[name] = importlib.metadata.version(distribution)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
     return versions
 
 

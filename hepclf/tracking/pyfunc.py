@@ -32,6 +32,7 @@ _REQUIREMENTS = (
     "scikit-learn",
     "scipy",
     "xgboost",
+    "xgboost-cpu",  # the same module without NCCL (the core install)
     "awkward",
     "uproot",
     "pydantic",

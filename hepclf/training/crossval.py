@@ -35,6 +35,7 @@ from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.events.categories import CategoryModel
 from hepclf.models import build_model
 from hepclf.models.folds import RULE_EVENT_ID, FoldEnsemble
+from hepclf.models.rows import Rows
 from hepclf.training.categories import CategoryReport
 from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
@@ -70,7 +71,7 @@ class FoldScores:
         Aligned with ``out_of_fold``, for plots that compare train and test scores event by
         event; the overtraining test itself uses every fold (``evaluate_folds``).
         """
-        score = np.empty((len(self.fold), *self.out_of_fold.shape[1:]), dtype=np.float64)
+        score = np.empty((len(self.fold), *self.out_of_fold.shape[1:]), self.out_of_fold.dtype)
         k_all = self.n_folds
         for j in range(k_all):
             rows = np.flatnonzero(self.fold != j)
@@ -80,16 +81,28 @@ class FoldScores:
 
 
 def fold_scores(
-    ensemble: FoldEnsemble, X: np.ndarray, fold: np.ndarray | None = None
+    ensemble: FoldEnsemble, X: np.ndarray | Rows, fold: np.ndarray | None = None
 ) -> FoldScores:
     """Out-of-fold and in-fold signal scores of the events ``ensemble`` was fitted on
     (two classes), or their (n, K) class probabilities (more classes).
 
-    ``fold`` defaults to the fitted ``folds_`` (not saved with the model: give it for a
-    loaded ensemble), and must be given when ``X`` also holds events left out of the fit
-    (e.g. negative weights dropped from training but evaluated).
+    ``X``: normalised features, or rows of the table (scored block by block, as float32,
+    without a normalised copy). ``fold`` defaults to the fitted ``folds_`` (not saved with
+    the model: give it for a loaded ensemble), and must be given when ``X`` also holds
+    events left out of the fit (e.g. negative weights dropped from training but evaluated).
     """
     fold = ensemble.folds_ if fold is None else np.asarray(fold)
+    if isinstance(X, Rows):
+        from hepclf.training.fit import model_scores
+
+        models = ensemble.estimators_
+        parts = [np.flatnonzero(fold == k) for k in range(len(models))]
+        scored = [model_scores(m, X.take(rows)) for m, rows in zip(models, parts, strict=True)]
+        oof = np.empty((len(fold), *scored[0].shape[1:]), dtype=np.float32)
+        for rows, scores in zip(parts, scored, strict=True):
+            oof[rows] = scores
+        in_fold = [model_scores(m, X.take(np.flatnonzero(fold != k))) for k, m in enumerate(models)]
+        return FoldScores(fold, oof, in_fold)
     column = 1 if len(ensemble.classes_) == 2 else slice(None)
     oof = ensemble.predict_proba_folds(X, fold)[:, column]
     in_fold = [m.predict_proba(X[fold != k])[:, column] for k, m in enumerate(ensemble.estimators_)]
@@ -195,16 +208,18 @@ def train_folds(
     table, fold = data.table, data.split.folds
     if fold is None:
         raise ValueError("train_folds needs a k-fold split (split.method: kfold)")
-    X = data.normalizer.transform(table.X)
+    X = Rows(table.X, None, table.label, table.weight, data.normalizer.transform)
     if config.categories:
         return _category_folds(name, params, config, data, X, progress, executor)
     start = time.perf_counter()
-    ensemble = _fit_ensemble(name, params, config, data, np.arange(len(table)), progress, executor)
+    ensemble = fit_ensemble(name, params, config, data, np.arange(len(table)), progress, executor)
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     scores = fold_scores(ensemble, X, fold)
     predict_seconds = time.perf_counter() - start
-    folds = _evaluate(config, scores, table.label, _expected(config, table.weight))
+    folds = evaluate_fold_scores(
+        config, scores, table.label, out_of_fold_yields(config, table.weight)
+    )
     return ModelResult(
         name,
         ensemble,
@@ -216,7 +231,7 @@ def train_folds(
     )
 
 
-def _fit_ensemble(
+def fit_ensemble(
     name: str,
     params: dict[str, Any],
     config: PipelineConfig,
@@ -251,9 +266,10 @@ def _fit_ensemble(
     return ensemble.set_fold_models([f.model for f in fitted], kept_fold, rule)
 
 
-def _evaluate(
+def evaluate_fold_scores(
     config: PipelineConfig, scores: FoldScores, y: np.ndarray, weight: np.ndarray
 ) -> CrossValReport:
+    """:func:`evaluate_folds` with the pipeline's evaluation settings."""
     return evaluate_folds(
         scores,
         y,
@@ -270,7 +286,7 @@ def _category_folds(
     params: dict[str, Any],
     config: PipelineConfig,
     data: PreparedData,
-    X: np.ndarray,
+    X: Rows,
     progress: Progress | None,
     executor: Executor | None,
 ) -> ModelResult:
@@ -295,22 +311,24 @@ def _category_folds(
             )
     start = time.perf_counter()
     ensembles = [
-        _fit_ensemble(name, params, config, data, rows, progress, executor, f" [{category.name}]")
+        fit_ensemble(name, params, config, data, rows, progress, executor, f" [{category.name}]")
         for category, rows in zip(categories, members, strict=True)
     ]
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     parts = [
-        fold_scores(e, X[rows], fold[rows]) for e, rows in zip(ensembles, members, strict=True)
+        fold_scores(e, X.take(rows), fold[rows]) for e, rows in zip(ensembles, members, strict=True)
     ]
     scores = _combined_scores(parts, members, fold)
     predict_seconds = time.perf_counter() - start
-    folds = _evaluate(config, scores, table.label, _expected(config, table.weight))
+    folds = evaluate_fold_scores(
+        config, scores, table.label, out_of_fold_yields(config, table.weight)
+    )
     per_category = {}
     for category, rows, part in zip(categories, members, parts, strict=True):
         try:
-            per_category[category.name] = _evaluate(
-                config, part, table.label[rows], _expected(config, table.weight[rows])
+            per_category[category.name] = evaluate_fold_scores(
+                config, part, table.label[rows], out_of_fold_yields(config, table.weight[rows])
             ).report
         except ValueError as err:
             raise ConfigError(
@@ -335,8 +353,9 @@ def _combined_scores(
     if sum(len(rows) for rows in members) != len(fold):
         raise ValueError("every event must be in exactly one category")
     shape = (len(fold), *parts[0].out_of_fold.shape[1:])
-    oof = np.empty(shape, dtype=np.float64)
-    in_fold = [np.empty(shape, dtype=np.float64) for _ in range(parts[0].n_folds)]
+    dtype = parts[0].out_of_fold.dtype
+    oof = np.empty(shape, dtype=dtype)
+    in_fold = [np.empty(shape, dtype=dtype) for _ in range(parts[0].n_folds)]
     for part, rows in zip(parts, members, strict=True):
         oof[rows] = part.out_of_fold
         for k, scores in enumerate(part.in_fold):
@@ -354,6 +373,6 @@ def fold_event_id(model: Any, config: PipelineConfig) -> str | None:
     return None
 
 
-def _expected(config: PipelineConfig, weight: np.ndarray) -> np.ndarray:
+def out_of_fold_yields(config: PipelineConfig, weight: np.ndarray) -> np.ndarray:
     """Out-of-fold events stand for themselves: weight x luminosity (as the physics result)."""
     return weight * (config.result.luminosity if config.result else 1.0)

@@ -20,6 +20,7 @@ from hepclf.errors import ConfigError
 from hepclf.evaluation import ClassifierReport, evaluate_classifier
 from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.models import MODEL_TYPES, Classifier, build_model
+from hepclf.models.rows import Rows
 from hepclf.training.categories import (
     CategoryReport,
     category_scores,
@@ -49,9 +50,17 @@ def select_models(config: PipelineConfig, names: list[str] | None) -> dict[str, 
     return {n: dict(config.models.get(n) or {}) for n in chosen}
 
 
-def model_scores(model: Classifier, X: np.ndarray) -> np.ndarray:
-    """The signal score (n,) of a two-class model; the (n, K) probabilities otherwise."""
-    return scores_of(model.predict_proba(X))
+def model_scores(model: Classifier, rows: Rows) -> np.ndarray:
+    """The float32 signal score (n,) of a two-class model, the (n, K) probabilities
+    otherwise, of ``rows`` scored block by block (no normalised copy of them)."""
+    scores: np.ndarray | None = None
+    for positions, X in rows.blocks():
+        block = scores_of(model.predict_proba(X))
+        if scores is None:
+            scores = np.empty((len(rows), *block.shape[1:]), dtype=np.float32)
+        scores[positions] = block
+    assert scores is not None, "no events to score"
+    return scores
 
 
 def scores_of(proba: np.ndarray) -> np.ndarray:
@@ -155,9 +164,8 @@ def train_model(
         scores = {p: scores_of(category_scores(model, data, p)[0]) for p in ("train", "test")}
     else:
         model, train_seconds = fit_model(name, params, config, data, executor)
-        features = {part: data.part(part)[0] for part in ("train", "test")}
         start = time.perf_counter()
-        scores = {part: model_scores(model, X) for part, X in features.items()}
+        scores = {part: model_scores(model, data.rows(part)) for part in ("train", "test")}
     predict_seconds = time.perf_counter() - start
     report = evaluate_scores(config, data, scores)
     return ModelResult(

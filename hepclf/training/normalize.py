@@ -27,20 +27,24 @@ class Normalizer:
     clip: float | None = None
 
     @classmethod
-    def fit(cls, X: np.ndarray, config: NormalizationConfig) -> Normalizer:
-        """Fit on training rows only (never on test rows)."""
+    def fit(
+        cls, X: np.ndarray, config: NormalizationConfig, rows: np.ndarray | None = None
+    ) -> Normalizer:
+        """Fit on training rows only (never on test rows): ``rows`` of ``X``, all without.
+
+        One column at a time, so fitting costs a column of the training rows in memory
+        rather than a (double-precision) copy of them all; each scaler treats every column
+        on its own anyway.
+        """
         n = X.shape[1]
         if config.method == "none":
             center, scale = np.zeros(n), np.ones(n)
-        elif config.method == "standard":
-            fitted = StandardScaler().fit(X)
-            center, scale = fitted.mean_, fitted.scale_
-        elif config.method == "robust":
-            fitted = RobustScaler().fit(X)
-            center, scale = fitted.center_, fitted.scale_
         else:
-            fitted = MinMaxScaler().fit(X)
-            center, scale = fitted.data_min_, 1.0 / fitted.scale_
+            fits = [
+                _fit_column(X[:, j] if rows is None else X[rows, j], config.method)
+                for j in range(n)
+            ]
+            center, scale = np.array([c for c, _ in fits]), np.array([s for _, s in fits])
         scale = np.where(np.asarray(scale) > 0, scale, 1.0)
         return cls(
             config.method,
@@ -72,3 +76,16 @@ class Normalizer:
             np.asarray(state["scale"], np.float64),
             state.get("clip"),
         )
+
+
+def _fit_column(column: np.ndarray, method: str) -> tuple[float, float]:
+    """(center, scale) of one feature by scikit-learn's scaler for ``method``."""
+    values = np.asarray(column).reshape(-1, 1)
+    if method == "standard":
+        fitted = StandardScaler().fit(values)
+        return float(fitted.mean_[0]), float(fitted.scale_[0])
+    if method == "robust":
+        fitted = RobustScaler().fit(values)
+        return float(fitted.center_[0]), float(fitted.scale_[0])
+    fitted = MinMaxScaler().fit(values)
+    return float(fitted.data_min_[0]), float(1.0 / fitted.scale_[0])

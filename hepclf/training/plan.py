@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from sklearn.base import clone
 
+from hepclf.models.rows import Rows
 from hepclf.training.executor import Executor, InProcessExecutor
 
 if TYPE_CHECKING:
@@ -93,6 +94,11 @@ class TableSource:
     def arrays(self, part: FitRows) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         return self.features(part.rows), self.y[part.rows], part.weight
 
+    def rows(self, part: FitRows) -> Rows:
+        """The rows as a zoo model reads them: normalised block by block, never whole."""
+        transform = None if self.normalizer is None else self.normalizer.transform
+        return Rows(self.X, part.rows, self.y[part.rows], part.weight, transform)
+
 
 @dataclass(frozen=True)
 class Fitted:
@@ -117,12 +123,15 @@ def fit_task(task: FitTask, source: FitSource) -> Fitted:
     fit, validation = task.fit, task.validation
     if validation is not None and not model.uses_validation:
         fit, validation = fit + validation, None  # nothing to stop early on: they train too
-    arrays = source.arrays(fit)
-    stopping = source.arrays(validation) if validation is not None else ()
     start = time.perf_counter()
     with warnings.catch_warnings():  # said once per run by the pipeline, not once per fit
         warnings.filterwarnings("ignore", message=".*negative weights.*")
-        model.fit(*arrays, *stopping)
+        rows = getattr(source, "rows", None)
+        if rows is not None and hasattr(model, "fit_rows"):  # a zoo model streams its rows
+            model.fit_rows(rows(fit), rows(validation) if validation else None)
+        else:
+            stopping = source.arrays(validation) if validation is not None else ()
+            model.fit(*source.arrays(fit), *stopping)
     return Fitted(model, time.perf_counter() - start)
 
 

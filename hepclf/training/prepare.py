@@ -14,6 +14,7 @@ import numpy as np
 
 from hepclf.config import PipelineConfig
 from hepclf.ingest import FeatureTable
+from hepclf.models.rows import Rows
 from hepclf.training.normalize import Normalizer
 from hepclf.training.plan import FitRows, TableSource
 from hepclf.training.split import SplitIndices, split_table
@@ -65,10 +66,19 @@ class PreparedData:
         return self.validation_rows.weight
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Normalised features, labels and physical weights of 'train' or 'test'."""
-        rows = getattr(self.split, name)
-        X = self.normalizer.transform(self.table.X[rows])
-        return X, self.table.label[rows], self.table.weight[rows]
+        """Normalised features (a copy), labels and physical weights of 'train' or 'test'."""
+        rows = self.rows(name)
+        assert rows.w is not None
+        return rows.array(), rows.y, rows.w
+
+    def rows(self, name: str) -> Rows:
+        """The rows of 'train' or 'test' with their labels and physical weights, normalised
+        block by block as they are read (to score them without a normalised copy)."""
+        index = getattr(self.split, name)
+        table = self.table
+        return Rows(
+            table.X, index, table.label[index], table.weight[index], self.normalizer.transform
+        )
 
     def labels_and_weights(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Labels and physical weights of 'train' or 'test' (what plots and metrics need)."""
@@ -89,7 +99,7 @@ def prepare(config: PipelineConfig, table: FeatureTable) -> PreparedData:
         use_event_id=config.event_id is not None,
         class_names=config.class_names,
     )
-    normalizer = Normalizer.fit(table.X[split.train], config.normalization)
+    normalizer = Normalizer.fit(table.X, config.normalization, rows=split.train)
     fit_rows = weighted_rows(table, split.train, config)
     validation_rows = weighted_rows(table, split.validation, config)
     return PreparedData(table, split, normalizer, fit_rows, validation_rows)

@@ -190,9 +190,7 @@ def recompute_results(
     default).
     """
     if config.result is None:
-        raise ConfigError(
-            "the pipeline has no 'result:' block; add one (see the README, 'Physics result')"
-        )
+        raise ConfigError("the pipeline has no 'result:' block; add one (see docs/physics.md)")
     progress = progress or Progress()
     start = time.perf_counter()
     sources, source_run = model_sources(source)

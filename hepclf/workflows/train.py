@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import shutil
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
+from hepclf.errors import ConfigError
 from hepclf.evaluation import figures
 from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import FeatureTable, ingest
@@ -40,6 +43,9 @@ from hepclf.training.tuning import tuned_yaml
 from hepclf.training.weights import negative_weights_note
 from hepclf.workflows.tune import tune_pipeline
 
+if TYPE_CHECKING:
+    from hepclf.cluster.client import ClusterSession, ClusterSettings
+
 __all__ = ["ModelResult", "PipelineResult", "PreparedData", "prepare", "run_pipeline"]
 
 INPUT_EXAMPLE_ROWS = 5
@@ -56,6 +62,7 @@ def run_pipeline(
     use_cache: bool = True,
     progress: Progress | None = None,
     executor: Executor | None = None,
+    cluster: ClusterSettings | None = None,
 ) -> PipelineResult:
     """Train, evaluate, report and track the zoo; returns every result as data.
 
@@ -63,13 +70,64 @@ def run_pipeline(
     the registered model whose alias ``champion`` is moved to this run's best model.
     ``progress`` receives what happens (the CLI shows it; the default logs it);
     ``executor`` runs the fits (:mod:`hepclf.training.executor`; in this process by default).
+    ``cluster`` (``--workers``/``--scheduler``) runs ingest, fits and scoring on Dask
+    workers: the table then stays in partitions and this process holds a few bytes per event.
     """
     start = time.perf_counter()
     output = Path(output) if output is not None else None
     progress = progress or Progress()
     chosen = select_models(config, models)
-    table = ingest(config, use_cache=use_cache, progress=progress)
-    data = prepare(config, table)
+    with ExitStack() as on_cluster:
+        session = None
+        if cluster is not None and cluster.distributed:
+            from hepclf.cluster.client import cluster_session
+
+            session = on_cluster.enter_context(cluster_session(cluster, tracking_uri))
+        return _run(
+            config,
+            chosen,
+            output,
+            tracking_uri,
+            experiment,
+            register,
+            use_cache,
+            progress,
+            executor,
+            session,
+            start,
+        )
+
+
+def _run(
+    config: PipelineConfig,
+    chosen: dict[str, dict],
+    output: Path | None,
+    tracking_uri: str | None,
+    experiment: str | None,
+    register: str | None,
+    use_cache: bool,
+    progress: Progress,
+    executor: Executor | None,
+    session: ClusterSession | None,
+    start: float,
+) -> PipelineResult:
+    if session is None:
+        table = ingest(config, use_cache=use_cache, progress=progress)
+        data = prepare(config, table)
+    else:
+        from hepclf.cluster.ingest import ingest_on_cluster
+        from hepclf.cluster.prepare import prepare_on_cluster
+        from hepclf.cluster.train import train_on_cluster
+
+        if config.tune is not None:
+            raise ConfigError(
+                "tuning (`tune:`) does not run on a cluster yet: run without "
+                "--workers/--scheduler, or remove the tune: block"
+            )
+        table = ingest_on_cluster(
+            config, session.executor, session.table_dir, use_cache=use_cache, progress=progress
+        )
+        data = prepare_on_cluster(config, table, session.executor)
     progress.note(
         f"{config.name}: {len(table):,} events, {len(table.columns)} features; "
         f"train {len(data.split.train):,} / validation {len(data.split.validation):,} / "
@@ -87,21 +145,22 @@ def run_pipeline(
             train = data.split.train
             with progress.step("drawing the input plots"):
                 signal = [config.class_names.index(c) for c in config.signal_classes]
-                is_signal = np.isin(table.label[train], signal).astype(np.int8)
+                shown = train[figures.plot_sample(len(train))]  # read only these rows
+                is_signal = np.isin(table.label[shown], signal).astype(np.int8)
                 inputs = figures.input_plots(
-                    table.X[train],
+                    table.features(shown),
                     table.columns,
                     is_signal,
-                    table.weight[train],
+                    table.weight[shown],
                     plots,
                     pads=config.padding_values,
                 )
             tracker.log_files(inputs.values(), "plots")
             example_rows = data.split.test[:INPUT_EXAMPLE_ROWS]
-            example, example_ids = table.X[example_rows], table.event_id[example_rows]
+            example, example_ids = table.features(example_rows), table.event_id[example_rows]
             test_rows = data.split.test[figures.plot_sample(len(data.split.test), 20_000)]
             held_out = (
-                data.normalizer.transform(table.X[test_rows]),
+                data.normalizer.transform(table.features(test_rows)),
                 table.label[test_rows],
                 table.weight[test_rows],
             )
@@ -114,7 +173,12 @@ def run_pipeline(
             bundles = {}
             for name, params in chosen.items():
                 with progress.step(f"training {name} ..."):
-                    result = train_model(name, params, config, data, progress, executor)
+                    if session is None:
+                        result = train_model(name, params, config, data, progress, executor)
+                    else:
+                        result = train_on_cluster(
+                            name, params, config, data, session.executor, progress
+                        )
                     result.tuning = tuned.get(name)
                     figures.model_plots(
                         result, *train_parts, table.columns, plots, held_out=held_out

@@ -1,0 +1,191 @@
+"""Fit one model of the zoo on a partitioned table, score it on the workers, evaluate it here.
+
+- ``xgb``: xgboost.dask on the partitions (:mod:`hepclf.cluster.xgb`);
+- ``linear`` (Fisher): exact, from per-partition sums (:mod:`hepclf.cluster.fisher`);
+- every other model (``dnn``, ``bdt``, ``rf``, ``svm``, logistic ``linear``): one task on
+  one worker reads the training rows from the partitions and runs the model's own fit,
+  with its own subsampling (``max_train_events``) and seeds, so it equals the in-process fit.
+
+Scores for evaluation are computed partition by partition on the workers; the client gets
+only the scores, and computes every metric from them, its labels and its weights, with the
+in-process code.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hepclf.cluster.executor import DaskExecutor
+from hepclf.cluster.prepare import PartitionedData
+from hepclf.config import PipelineConfig
+from hepclf.errors import ConfigError
+from hepclf.models import Classifier, build_model
+from hepclf.models.folds import FoldEnsemble
+from hepclf.training.normalize import Normalizer
+from hepclf.training.results import ModelResult
+
+if TYPE_CHECKING:
+    from hepclf.progress import Progress
+    from hepclf.training.crossval import FoldScores
+
+SCORE_RETRIES = 2
+
+
+def _score_partition(
+    task: tuple[str, np.ndarray, np.ndarray, Normalizer, Classifier],
+) -> tuple[np.ndarray, np.ndarray]:
+    """On a worker: the model's scores of one partition's train and test rows."""
+    from hepclf.ingest.partitions import read_features
+    from hepclf.training.fit import model_scores
+
+    path, train, test, normalizer, model = task
+    X = normalizer.transform(read_features(path))
+    return model_scores(model, X[train]), model_scores(model, X[test])
+
+
+def fit_on_cluster(
+    name: str,
+    params: dict[str, Any],
+    config: PipelineConfig,
+    data: PartitionedData,
+    executor: DaskExecutor,
+) -> tuple[Classifier, float]:
+    """A fitted model of type ``name`` and the seconds its fit took."""
+    from hepclf.cluster.fisher import fit_fisher
+    from hepclf.cluster.xgb import fit_xgb_on_dask
+    from hepclf.training.fit import fit_model
+
+    model = build_model(name, params, seed=config.seed)
+    start = time.perf_counter()
+    if name == "xgb":
+        n_features = len(data.table.columns)
+        fit_xgb_on_dask(
+            model, executor.client, data.fit, data.validation, data.normalizer, n_features
+        )  # type: ignore[arg-type]
+    elif name == "linear" and model.get_params()["method"] == "fisher":
+        fit_fisher(model, [*data.fit, *data.validation], data.normalizer, executor)  # type: ignore[arg-type]
+        _mark_fitted(model, data)
+    else:  # the in-process fit plan, its one task run on a worker reading the partitions
+        return fit_model(name, params, config, data, executor)  # type: ignore[arg-type]
+    return model, time.perf_counter() - start
+
+
+def _mark_fitted(model: Classifier, data: PartitionedData) -> None:
+    """The fitted attributes every model sets in ``Classifier.fit``."""
+    model.classes_ = np.unique([p.label for p in data.fit])
+    model.n_features_in_ = len(data.table.columns)
+    model.history_ = {}
+    model.device_ = "CPU"
+
+
+def score_on_cluster(
+    model: Classifier, data: PartitionedData, executor: DaskExecutor
+) -> dict[str, np.ndarray]:
+    """Scores of the train and test rows, computed partition by partition on the workers."""
+    [shared] = executor.client.scatter([model], broadcast=True, hash=False)
+    train, test = data.rows_of("train"), data.rows_of("test")
+    tasks = [
+        (p.path, tr, te, data.normalizer, shared)
+        for p, tr, te in zip(data.table.partitions, train, test, strict=True)
+        if len(tr) or len(te)
+    ]
+    scored = executor.map(_score_partition, tasks, label="hepclf-score", retries=SCORE_RETRIES)
+    return {
+        "train": np.concatenate([s[0] for s in scored]),
+        "test": np.concatenate([s[1] for s in scored]),
+    }
+
+
+def train_on_cluster(
+    name: str,
+    params: dict[str, Any],
+    config: PipelineConfig,
+    data: PartitionedData,
+    executor: DaskExecutor,
+    progress: Progress | None = None,
+) -> ModelResult:
+    """Fit, score on the workers and evaluate one model: the cluster's ``train_model``."""
+    from hepclf.training.fit import evaluate_scores
+
+    if config.categories:
+        raise ConfigError(
+            "categories are not trained on a cluster yet: run `hepclf train` without "
+            "--workers/--scheduler for this pipeline"
+        )
+    if data.split.folds is not None:
+        return train_folds_on_cluster(name, params, config, data, executor, progress)
+    model, train_seconds = fit_on_cluster(name, params, config, data, executor)
+    start = time.perf_counter()
+    scores = score_on_cluster(model, data, executor)
+    predict_seconds = time.perf_counter() - start
+    report = evaluate_scores(config, data, scores)  # type: ignore[arg-type]
+    return ModelResult(name, model, report, train_seconds, scores, predict_seconds=predict_seconds)
+
+
+def _fold_scores_of_partition(
+    task: tuple[str, np.ndarray, Normalizer, FoldEnsemble],
+) -> FoldScores:
+    """On a worker: out-of-fold and in-fold scores of one partition's events."""
+    from hepclf.ingest.partitions import read_features
+    from hepclf.training.crossval import fold_scores
+
+    path, fold, normalizer, ensemble = task
+    return fold_scores(ensemble, normalizer.transform(read_features(path)), fold)
+
+
+def train_folds_on_cluster(
+    name: str,
+    params: dict[str, Any],
+    config: PipelineConfig,
+    data: PartitionedData,
+    executor: DaskExecutor,
+    progress: Progress | None = None,
+) -> ModelResult:
+    """k-fold on a cluster: the fold models are parallel tasks of the in-process plan (each
+    on one worker, reading its rows from the partitions), scored partition by partition."""
+    from hepclf.training.crossval import (
+        FoldScores,
+        evaluate_fold_scores,
+        fit_ensemble,
+        out_of_fold_yields,
+    )
+
+    table, fold = data.table, data.split.folds
+    assert fold is not None
+    start = time.perf_counter()
+    rows = np.arange(len(table))
+    ensemble = fit_ensemble(name, params, config, data, rows, progress, executor)  # type: ignore[arg-type]
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    [shared] = executor.client.scatter([ensemble], broadcast=True, hash=False)
+    offsets = table.offsets
+    parts = executor.map(
+        _fold_scores_of_partition,
+        [
+            (p.path, fold[offsets[i] : offsets[i + 1]], data.normalizer, shared)
+            for i, p in enumerate(table.partitions)
+        ],
+        label="hepclf-score-folds",
+        retries=SCORE_RETRIES,
+    )
+    scores = FoldScores(
+        fold,
+        np.concatenate([p.out_of_fold for p in parts]),
+        [np.concatenate([p.in_fold[k] for p in parts]) for k in range(config.split.folds)],
+    )
+    predict_seconds = time.perf_counter() - start
+    folds = evaluate_fold_scores(
+        config, scores, table.label, out_of_fold_yields(config, table.weight)
+    )
+    return ModelResult(
+        name,
+        ensemble,
+        folds.report,
+        train_seconds,
+        {"train": scores.in_fold_per_event(), "test": scores.out_of_fold},
+        predict_seconds=predict_seconds,
+        folds=folds,
+    )

@@ -1,0 +1,1 @@
+"""Drafting a pipeline from ROOT files (``hepclf init``)."""
