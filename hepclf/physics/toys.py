@@ -20,34 +20,43 @@ import numpy as np
 import pyhf
 from scipy.stats import norm
 
-from hepclf.physics.inference import BAND_KEYS, CL, ExpectedLimit, asimov_data
+from hepclf.physics.inference import BAND_KEYS, CL, ExpectedLimit, asimov_data, numpy_backend
 
 GRID_POINTS = 9
 BAND_SIGMAS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
 
-def _calculator(model: pyhf.pdf.Model, mu_data: float, toys: int, stat: str) -> Any:
-    return pyhf.infer.calculators.ToyCalculator(
-        asimov_data(model, mu_data),
-        model,
-        test_stat=stat,
-        ntoys=toys,
-        track_progress=False,
-    )
+def _distributions(
+    model: pyhf.pdf.Model, mu_data: float, toys: int, stat: str, mu: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Test statistic of toys thrown at ``mu`` and at the background-only point.
+
+    The toys' few-parameter fits use scipy: MINUIT's looser convergence on pyhf's bounded
+    toy fits shifts the qtilde distributions (median CLs 8.5 % instead of 5 % at large
+    counts in the tests).
+    """
+    with numpy_backend(minuit=False):
+        signal, background = pyhf.infer.calculators.ToyCalculator(
+            asimov_data(model, mu_data),
+            model,
+            test_stat=stat,
+            ntoys=toys,
+            track_progress=False,
+        ).distributions(mu)
+    return np.asarray(signal.samples), np.asarray(background.samples)
 
 
 def toy_significance(model: pyhf.pdf.Model, toys: int) -> float:
     """Median expected Z0 from toys (capped where the toys cannot resolve the tail)."""
-    at_zero, at_one = _calculator(model, 1.0, toys, "q0").distributions(0.0)
-    median = float(np.median(np.asarray(at_one.samples)))
-    p0 = float(np.mean(np.asarray(at_zero.samples) >= median))
+    at_zero, at_one = _distributions(model, 1.0, toys, "q0", 0.0)
+    median = float(np.median(at_one))
+    p0 = float(np.mean(at_zero >= median))
     return float(norm.isf(max(p0, 1.0 / toys)))
 
 
 def _cls_band(model: pyhf.pdf.Model, mu: float, toys: int) -> np.ndarray:
     """Expected CLs at ``mu`` for the background-only quantiles of the band."""
-    signal, background = _calculator(model, 0.0, toys, "qtilde").distributions(mu)
-    s, b = np.asarray(signal.samples), np.asarray(background.samples)
+    s, b = _distributions(model, 0.0, toys, "qtilde", mu)
     # background-only experiments at quantile Φ(-n): more signal-like q is smaller
     values = np.percentile(b, 100.0 * norm.cdf(-np.asarray(BAND_SIGMAS)))
     clsb = np.array([np.mean(s >= v) for v in values])
