@@ -86,6 +86,11 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
     )
 
 
+BOOKKEEPING_TREES = frozenset({"Runs", "LuminosityBlocks", "MetaData", "ParameterSets"})
+"""Trees of a NanoAOD-like file that hold no events to score (they do not count as a
+second tree when naming outputs)."""
+
+
 def output_for(path: str, settings: ScoreSettings) -> Path:
     """The output of one input: ``<stem>_scores``; ``<stem>_<tree>_scores`` when the input
     holds several trees, so that scoring another tree never replaces this one's scores.
@@ -93,7 +98,12 @@ def output_for(path: str, settings: ScoreSettings) -> Path:
     found (and resumed or skipped) rather than scored again beside it."""
     plain = output_path(path, settings.out_dir, settings.fmt)
     trees = tree_names(path)
-    if trees is None or len(trees) <= 1:  # unreadable files are reported when scored
+    if trees is None:  # unreadable files are reported when scored
+        return plain
+    # bookkeeping trees beside the events (NanoAOD's Runs with the generated sum of weights,
+    # as the demo files have) are not a second tree of events: the name stays <stem>_scores
+    events = [t for t in trees if t == settings.tree or t not in BOOKKEEPING_TREES]
+    if len(events) <= 1:
         return plain
     named = output_path(path, settings.out_dir, settings.fmt, settings.tree)
     earlier = not named.exists() and plain.is_file()
