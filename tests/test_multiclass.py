@@ -473,7 +473,7 @@ def test_kfold_multiclass_pipeline_scores_training_files_exactly_out_of_fold(
     pyfunc = mlflow.pyfunc.load_model("models:/mckf@champion")
     got = pyfunc.predict(frame)
     assert list(got.columns) == PROCESSES
-    assert np.array_equal(got.to_numpy(), oof)  # exactly, not approximately
+    assert np.array_equal(got.to_numpy().astype(oof.dtype), oof)  # exactly (scores: float32)
     models = load_scoring_models(["models:/mckf@champion"])
     files = [str(multiclass_dir / f"{p}.root") for p in PROCESSES]
     settings = ScoreSettings(out_dir=tmp_path / "scored", keep_branches=("event",))
@@ -487,4 +487,4 @@ def test_kfold_multiclass_pipeline_scores_training_files_exactly_out_of_fold(
         position = {e: i for i, e in enumerate(scored["event"].tolist())}
         pick = [position[e] for e in table.event_id[rows].tolist()]
         proba = np.column_stack([scored[b][pick] for b in branches])
-        np.testing.assert_array_equal(proba, oof[rows].astype(proba.dtype))
+        np.testing.assert_array_equal(proba.astype(oof.dtype), oof[rows])
