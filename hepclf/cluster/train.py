@@ -39,7 +39,7 @@ def _score_partition(
 ) -> tuple[np.ndarray, np.ndarray]:
     """On a worker: the model's scores of one partition's train and test rows."""
     from hepclf.ingest.partitions import read_features
-    from hepclf.training.fit import model_scores
+    from hepclf.training.scores import model_scores
 
     path, train, test, normalizer, model = task
     X = normalizer.transform(read_features(path))

@@ -396,7 +396,9 @@ class DNN(Classifier):
                     lambda epoch: rates[min(int(epoch * stretch), len(rates) - 1)]
                 )
             )
-        batches = epoch_batches(train, hp.batch_size, hp.ensemble, n_classes, self.seed)
+        batches = epoch_batches(
+            import_tensorflow(), train, hp.batch_size, hp.ensemble, n_classes, self.seed
+        )
         history = self.network_.fit(  # shuffled by epoch_batches
             batches, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0
         )

@@ -20,12 +20,12 @@ GATHER_BATCHES = 64
 """Batches gathered per generator call: 64 x 256 events = 1.2 MB at 19 features."""
 
 
-def epoch_batches(train: Rows, batch_size: int, towers: int, n_classes: int, seed: int) -> Any:
+def epoch_batches(
+    tf: Any, train: Rows, batch_size: int, towers: int, n_classes: int, seed: int
+) -> Any:
     """A ``tf.data.Dataset`` of (inputs, per-tower targets, weights) batches, reshuffled
-    every epoch (seeded: the k-th epoch's order is the same in every run)."""
-    from hepclf.models.dnn import import_tensorflow
-
-    tf = import_tensorflow()
+    every epoch (seeded: the k-th epoch's order is the same in every run). ``tf`` is the
+    module the caller imported quietly (``hepclf.models.dnn.import_tensorflow``)."""
     rng = np.random.default_rng(seed)
     assert train.w is not None
     weights = train.w.astype(np.float32)

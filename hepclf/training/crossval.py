@@ -93,7 +93,7 @@ def fold_scores(
     """
     fold = ensemble.folds_ if fold is None else np.asarray(fold)
     if isinstance(X, Rows):
-        from hepclf.training.fit import model_scores
+        from hepclf.training.scores import model_scores
 
         models = ensemble.estimators_
         parts = [np.flatnonzero(fold == k) for k in range(len(models))]

@@ -20,7 +20,6 @@ from hepclf.errors import ConfigError
 from hepclf.evaluation import ClassifierReport, evaluate_classifier
 from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.models import MODEL_TYPES, Classifier, build_model
-from hepclf.models.rows import Rows
 from hepclf.training.categories import (
     CategoryReport,
     category_scores,
@@ -32,6 +31,7 @@ from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
 from hepclf.training.prepare import PreparedData
 from hepclf.training.results import ModelResult
+from hepclf.training.scores import model_scores, scores_of
 from hepclf.training.weights import evaluated_fractions, expected_yields
 
 if TYPE_CHECKING:
@@ -48,27 +48,6 @@ def select_models(config: PipelineConfig, names: list[str] | None) -> dict[str, 
             "'models:' in the pipeline or with --models)"
         )
     return {n: dict(config.models.get(n) or {}) for n in chosen}
-
-
-def model_scores(model: Classifier, rows: Rows | np.ndarray) -> np.ndarray:
-    """The float32 signal score (n,) of a two-class model, the (n, K) probabilities
-    otherwise, of ``rows`` scored block by block (no normalised copy of them); an array is
-    taken as model inputs already (a partition read on a worker)."""
-    if isinstance(rows, np.ndarray):
-        rows = Rows.of(rows, np.zeros(len(rows), np.intp))
-    scores: np.ndarray | None = None
-    for positions, X in rows.blocks():
-        block = scores_of(model.predict_proba(X))
-        if scores is None:
-            scores = np.empty((len(rows), *block.shape[1:]), dtype=np.float32)
-        scores[positions] = block
-    assert scores is not None, "no events to score"
-    return scores
-
-
-def scores_of(proba: np.ndarray) -> np.ndarray:
-    """The signal score (n,) from two-class probabilities; (n, K) probabilities as they are."""
-    return proba[:, 1] if proba.shape[1] == 2 else proba
 
 
 def fit_model(
