@@ -559,7 +559,9 @@ def tree_by_tree_votes(model: BDT, X: np.ndarray) -> np.ndarray:
     return votes
 
 
-@pytest.mark.parametrize(("n_classes", "depth"), [(2, 3), (3, 3), (2, 1), (2, 5), (3, 5)])
+@pytest.mark.parametrize(
+    ("n_classes", "depth"), [(2, 3), (3, 3), (2, 1), (2, 2), (2, 5), (3, 5), (3, 1)]
+)
 def test_bdt_kernel_equals_a_tree_by_tree_sum_bit_for_bit(
     n_classes, depth, data, three_classes, monkeypatch
 ):
