@@ -9,6 +9,7 @@ retried; during xgb the fit fails cleanly (no hang), the MLflow run ends FAILED.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -310,3 +311,50 @@ def test_unreachable_scheduler_names_the_address(monkeypatch: pytest.MonkeyPatch
         cluster_client.dask_client(1, address),
     ):
         pass
+
+
+def test_tune_runs_trials_side_by_side_on_the_workers(
+    pipeline_file: Path, client, tmp_path: Path
+) -> None:
+    """`hepclf tune --workers`: each trial a task, two at a time on two workers, the study
+    in storage both reach; the first trial (the current setting) has the in-process value."""
+    from dask.distributed import get_task_stream
+
+    from hepclf.cluster.client import ClusterSettings
+    from hepclf.config import TuneConfig, load_pipeline
+    from hepclf.ingest.run import read_samples
+    from hepclf.training.prepare import prepare
+    from hepclf.training.tuning import training_events, tune_models
+    from hepclf.workflows.tune import run_tuning
+
+    config = load_pipeline(pipeline_file)
+    tune = TuneConfig(trials=4, folds=2, pruning=False, storage=str(tmp_path / "study.db"))
+    config = config.model_copy(update={"models": {"linear": {"method": "logistic"}}, "tune": tune})
+    data = prepare(config, read_samples(config))
+    one = config.model_copy(
+        update={"tune": tune.model_copy(update={"trials": 1, "storage": str(tmp_path / "h.db")})}
+    )
+    [here] = tune_models(one, *training_events(data.table, data.split, data.normalizer)).values()
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    shared = ClusterSettings(scheduler=client.scheduler.address, table_dir=tmp_path / "tables")
+    with get_task_stream(client=client) as stream:
+        ours = run_tuning(
+            config, tracking_uri=store, output=tmp_path / "tuned.yaml", cluster=shared
+        )["linear"]
+    trials = [t for t in stream.data if str(t["key"]).startswith("hepclf-tune-linear")]
+    assert len(trials) == 4 and {t["worker"] for t in trials} == set(
+        client.scheduler_info()["workers"]
+    )
+    spans = sorted(
+        (s["start"], s["stop"]) for t in trials for s in t["startstops"] if s["action"] == "compute"
+    )
+    assert any(b[0] < a[1] for a, b in itertools.pairwise(spans))  # side by side
+    assert ours.n_trials == 4 and ours.n_complete == 4
+    assert ours.trial_values[0] == pytest.approx(here.trial_values[0], abs=1e-9)
+    assert ours.best_value == pytest.approx(max(ours.trial_values))
+    assert (tmp_path / "tuned.yaml").is_file()
+    tracking = mlflow.MlflowClient(store)
+    experiment = tracking.get_experiment_by_name(config.experiment).experiment_id
+    nested = tracking.search_runs([experiment], "tags.hepclf.kind = 'tuning-trial'")
+    assert len(nested) == 4
+    assert {r.data.metrics["cv_auc"] for r in nested} >= set(ours.trial_values)

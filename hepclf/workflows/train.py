@@ -23,7 +23,6 @@ import numpy as np
 
 from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError
 from hepclf.evaluation import figures
 from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import FeatureTable, ingest
@@ -116,19 +115,10 @@ def _run(
         table = ingest(config, use_cache=use_cache, progress=progress)
         data = prepare(config, table)
     else:
-        from hepclf.cluster.ingest import ingest_on_cluster
-        from hepclf.cluster.prepare import prepare_on_cluster
-        from hepclf.cluster.train import train_on_cluster
+        from hepclf.cluster.prepare import ingest_and_prepare
 
-        if config.tune is not None:
-            raise ConfigError(
-                "tuning (`tune:`) does not run on a cluster yet: run without "
-                "--workers/--scheduler, or remove the tune: block"
-            )
-        table = ingest_on_cluster(
-            config, session.executor, session.table_dir, use_cache=use_cache, progress=progress
-        )
-        data = prepare_on_cluster(config, table, session.executor)
+        data = ingest_and_prepare(config, session, use_cache, progress)  # type: ignore[assignment]
+        table = data.table
     progress.note(
         f"{config.name}: {len(table):,} events, {len(table.columns)} features; "
         f"train {len(data.split.train):,} / validation {len(data.split.validation):,} / "
@@ -168,7 +158,12 @@ def _run(
                     table.weight[test_rows],
                 )
             tuned = tune_pipeline(
-                config, data, list(chosen), tracker.tracking_uri, progress, executor
+                config,
+                data,
+                list(chosen),
+                tracker.tracking_uri,
+                progress,
+                executor if session is None else session.executor,  # type: ignore[arg-type]
             )
             for tuned_name, tuning in tuned.items():  # the final fit uses the best parameters
                 chosen[tuned_name] = {**chosen[tuned_name], **tuning.best_params}
@@ -179,6 +174,8 @@ def _run(
                     if session is None:
                         result = train_model(name, params, config, data, progress, executor)
                     else:
+                        from hepclf.cluster.train import train_on_cluster
+
                         result = train_on_cluster(
                             name, params, config, data, session.executor, progress
                         )
