@@ -165,11 +165,19 @@ def test_kfold_fold_models_run_as_parallel_tasks(
     assert ours.folds.auc_folds == pytest.approx(theirs.folds.auc_folds, abs=1e-9)
 
 
-def test_train_on_workers_equals_in_process_pipeline(pipeline_file: Path, tmp_path: Path) -> None:
+def test_train_and_result_on_workers_equal_in_process(
+    pipeline_file: Path, client, tmp_path: Path
+) -> None:
+    """`hepclf train --workers` then `hepclf result --workers`: the same scores, AUC and
+    physics result as in process; the client reads no more than a plot sample of features."""
+    from dask.distributed import get_task_stream
+
     import hepclf.ingest.partitions as partitions
     from hepclf.cluster.client import ClusterSettings
     from hepclf.config import load_pipeline
+    from hepclf.workflows.result import recompute_results
     from hepclf.workflows.train import run_pipeline
+    from tests.conftest import tracking_uri
 
     config = load_pipeline(pipeline_file)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -182,9 +190,9 @@ def test_train_on_workers_equals_in_process_pipeline(pipeline_file: Path, tmp_pa
         read_here.append(len(X))
         return X
 
+    cluster = ClusterSettings(scheduler=client.scheduler.address, table_dir=tmp_path / "tables")
     partitions.read_features = counted  # the client's reads only (workers are processes)
     try:
-        cluster = ClusterSettings(workers=2, table_dir=tmp_path / "tables")
         remote = run_pipeline(
             config,
             models=["linear"],
@@ -193,10 +201,14 @@ def test_train_on_workers_equals_in_process_pipeline(pipeline_file: Path, tmp_pa
             cluster=cluster,
             register="cluster-demo",
         )
+        # the input plots' sample (capped) and a 5-event input example; never the whole table
+        assert sum(read_here) <= len(local.results["linear"].scores["train"]) + 5
+        read_here.clear()
+        with tracking_uri(store), get_task_stream(client=client) as stream:
+            again = recompute_results(remote.run_id, config, tmp_path / "r", cluster=cluster)
+        assert read_here == []
     finally:
         partitions.read_features = original
-    # the input plots' sample (capped) and a 5-event input example; never the whole table
-    assert sum(read_here) <= len(local.results["linear"].scores["train"]) + 5
     ours, theirs = remote.results["linear"], local.results["linear"]
     np.testing.assert_allclose(ours.scores["test"], theirs.scores["test"], rtol=1e-9)
     assert ours.report.auc_test == pytest.approx(theirs.report.auc_test, abs=1e-12)
@@ -205,6 +217,18 @@ def test_train_on_workers_equals_in_process_pipeline(pipeline_file: Path, tmp_pa
     assert mlflow.MlflowClient(store).get_run(remote.run_id).info.status == "FINISHED"
     version = mlflow.MlflowClient(store).get_model_version_by_alias("cluster-demo", "champion")
     assert int(version.version) == 1
+    # hepclf result on the workers: the test events scored there, the same result as here
+    scored = [t for t in stream.data if str(t["key"]).startswith("hepclf-score-result")]
+    assert len({t["worker"] for t in scored}) == 2
+    with tracking_uri(store):
+        here = recompute_results(remote.run_id, config, tmp_path / "h", log=False)
+    for name, result in again.results.items():
+        assert result.z0_expected == pytest.approx(here.results[name].z0_expected, rel=1e-9)
+        assert result.mu_up_expected.median == pytest.approx(
+            here.results[name].mu_up_expected.median, rel=1e-9
+        )
+    assert again.results["linear"].z0_expected == pytest.approx(ours.physics.z0_expected, rel=1e-9)
+    assert (tmp_path / "r" / "results" / "linear").is_dir()
 
 
 def test_killed_worker_during_ingest_is_retried(pipeline_file: Path, tmp_path: Path) -> None:
