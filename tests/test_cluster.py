@@ -103,10 +103,12 @@ def test_failing_files_are_named_and_nothing_is_left(
 
 
 def test_prepare_and_fits_equal_in_process(pipeline_file: Path, client, tmp_path: Path) -> None:
+    from dask.distributed import get_task_stream
+
     from hepclf.cluster.executor import DaskExecutor
     from hepclf.cluster.ingest import ingest_on_cluster
     from hepclf.cluster.prepare import prepare_on_cluster
-    from hepclf.cluster.train import train_on_cluster
+    from hepclf.cluster.train import fit_zoo_on_cluster, train_on_cluster
     from hepclf.config import load_pipeline
     from hepclf.ingest.run import read_samples
     from hepclf.training.fit import train_model
@@ -120,18 +122,40 @@ def test_prepare_and_fits_equal_in_process(pipeline_file: Path, client, tmp_path
         np.testing.assert_array_equal(getattr(parted.split, part), getattr(data.split, part))
     np.testing.assert_allclose(parted.normalizer.center, data.normalizer.center, rtol=1e-12)
     np.testing.assert_allclose(parted.normalizer.scale, data.normalizer.scale, rtol=1e-12)
-    for name, params in (("linear", {}), ("svm", {"max_train_events": 2000})):
-        ours = train_on_cluster(name, params, config, parted, executor)
+    ours = train_on_cluster("linear", {}, config, parted, executor)
+    theirs = train_model("linear", {}, config, data)
+    for part in ("train", "test"):  # Fisher from partition sums: equal up to rounding
+        # float32 scores: a unit in the last place
+        np.testing.assert_allclose(ours.scores[part], theirs.scores[part], rtol=1e-6)
+    assert ours.report.auc_test == pytest.approx(theirs.report.auc_test, abs=1e-12)
+    # the zoo's one-task fits side by side on the two workers, each equal to its
+    # in-process fit (the same stratified, seeded subsample of max_train_events)
+    zoo = {
+        "svm": {"max_train_events": 1000},
+        "bdt": {"n_trees": 20, "max_train_events": 2000},
+        "rf": {"n_estimators": 20, "max_train_events": 2000, "n_jobs": 1},
+    }
+    with get_task_stream(client=client) as stream:
+        fitted = fit_zoo_on_cluster(zoo, config, parted, executor)
+    fits = [t for t in stream.data if str(t["key"]).startswith("hepclf-fit-zoo")]
+    assert len(fits) == 3 and len({t["worker"] for t in fits}) == 2
+    for name, params in zoo.items():
+        ours = train_on_cluster(name, params, config, parted, executor, fitted=fitted[name])
         theirs = train_model(name, params, config, data)
-        for part in ("train", "test"):  # Fisher from partition sums: equal up to rounding
-            np.testing.assert_allclose(
-                ours.scores[part], theirs.scores[part], rtol=1e-6
-            )  # float32 scores: a unit in the last place
-        assert ours.report.auc_test == pytest.approx(theirs.report.auc_test, abs=1e-12)
-    ours = train_on_cluster("xgb", {}, config, parted, executor)
-    theirs = train_model("xgb", {}, config, data)
+        for part in ("train", "test"):
+            np.testing.assert_allclose(ours.scores[part], theirs.scores[part], rtol=1e-6)
+        assert ours.report.auc_test == pytest.approx(theirs.report.auc_test, abs=1e-9)
+    # xgb: xgboost.dask, then the in-process refit rule on fit + validation events
+    fast = {"learning_rate": 0.3, "n_estimators": 300, "early_stopping_rounds": 20}
+    ours = train_on_cluster("xgb", fast, config, parted, executor)
+    theirs = train_model("xgb", fast, config, data)
     assert ours.report.auc_test == pytest.approx(theirs.report.auc_test, abs=0.01)
-    assert ours.classifier.booster_.num_boosted_rounds() > 10
+    [rounds] = ours.classifier.history_["refit_rounds"]
+    assert ours.classifier.booster_.num_boosted_rounds() == rounds > 3
+    n_fit, n_validation = len(parted.fit_rows), len(parted.validation_rows)
+    boosted = len(ours.classifier.history_["val_auc"])  # the first fit's rounds, uncut
+    assert rounds <= round(boosted * (n_fit + n_validation) / n_fit)
+    assert "refit_rounds" in theirs.classifier.history_  # the same rule in process
 
 
 def test_kfold_fold_models_run_as_parallel_tasks(
@@ -163,6 +187,46 @@ def test_kfold_fold_models_run_as_parallel_tasks(
     )
     np.testing.assert_allclose(ours.scores["test"], theirs.scores["test"], rtol=1e-6)
     assert ours.folds.auc_folds == pytest.approx(theirs.folds.auc_folds, abs=1e-9)
+
+
+def test_category_models_fit_side_by_side_and_equal_in_process(
+    pipeline_file: Path, client, tmp_path: Path
+) -> None:
+    """categories: on a cluster one fit task per category, each on a worker; every event
+    scored by its own category's model, as in process."""
+    from dask.distributed import get_task_stream
+
+    from hepclf.cluster.executor import DaskExecutor
+    from hepclf.cluster.ingest import ingest_on_cluster
+    from hepclf.cluster.prepare import prepare_on_cluster
+    from hepclf.cluster.train import train_on_cluster
+    from hepclf.config import load_pipeline
+    from hepclf.events.categories import CategoryModel
+    from hepclf.ingest.run import read_samples
+    from hepclf.training.fit import train_model
+    from hepclf.training.prepare import prepare
+
+    raw = demo_pipeline_dict(pipeline_file.parent / "d0", event_id=None)
+    raw["samples"][0]["files"] = [str(pipeline_file.parent / "d*/signal.root")]
+    raw["samples"][1]["files"] = [str(pipeline_file.parent / "d*/background.root")]
+    raw["categories"] = [
+        {"name": "central", "selection": "abs(lep_eta) <= 1.0"},
+        {"name": "forward", "selection": "abs(lep_eta) > 1.0"},
+    ]
+    config = load_pipeline(write_pipeline(tmp_path / "categories.yaml", raw))
+    executor = DaskExecutor(client)
+    parted = prepare_on_cluster(config, ingest_on_cluster(config, executor, tmp_path), executor)
+    params = {"method": "logistic"}
+    with get_task_stream(client=client) as stream:
+        ours = train_on_cluster("linear", params, config, parted, executor)
+    fits = [t for t in stream.data if str(t["key"]).startswith("linear-categories")]
+    assert len(fits) == 2 and len({t["worker"] for t in fits}) == 2
+    theirs = train_model("linear", params, config, prepare(config, read_samples(config)))
+    assert isinstance(ours.classifier, CategoryModel)
+    for part in ("train", "test"):
+        np.testing.assert_allclose(ours.scores[part], theirs.scores[part], rtol=1e-5)
+    for name, report in theirs.report.per_category.items():
+        assert ours.report.per_category[name].auc_test == pytest.approx(report.auc_test, abs=1e-6)
 
 
 def test_train_and_result_on_workers_equal_in_process(

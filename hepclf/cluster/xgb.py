@@ -2,7 +2,9 @@
 
 Each partition's training rows are read and normalised on a worker (a Dask array block),
 weighted and labelled as the in-process fit weights them, and xgboost.dask trains with
-the same parameters, early stopping on the validation part and pruning rule. The booster
+the same parameters, early stopping on the validation part and pruning rule, then (with
+``refit: true``, the default) trains again on fit and validation rows with the rounds
+found, scaled to the larger sample, as the in-process fit does. The booster
 it returns is an ordinary ``xgboost.Booster``: the logged model, ONNX export and scoring
 do not change.
 
@@ -71,6 +73,7 @@ def fit_xgb_on_dask(
 ) -> None:
     """Train ``model`` with xgboost.dask on the partitions' fit rows, stopping early on
     the validation rows; raises :class:`HepclfError` when a worker is lost meanwhile."""
+    import dask.array as da
     import xgboost.dask as dxgb
 
     if not validation:
@@ -105,6 +108,20 @@ def fit_xgb_on_dask(
     model.history_ = {}
     model.device_ = "CPU"
     model.set_booster(output["booster"], output["history"], n_features, hp)
+    if not hp.refit:
+        return
+    # the in-process rule: train again on fit + validation events with the rounds found
+    n_fit, n_validation = (sum(len(p.rows) for p in part) for part in (fit, validation))
+    rounds = model.refit_rounds(n_fit, n_validation)
+    everything = [da.concatenate(parts) for parts in zip((X, y, w), (Xv, yv, wv), strict=True)]
+
+    def refit() -> dict[str, Any]:
+        dall = dxgb.DaskQuantileDMatrix(
+            client, everything[0], everything[1], weight=everything[2], max_bin=hp.max_bin
+        )
+        return dxgb.train(client, params, dall, num_boost_round=rounds, verbose_eval=False)
+
+    model.set_refit(_watched(client, refit)["booster"], rounds, n_features)
 
 
 def _workers(client: Any) -> set[str]:

@@ -169,15 +169,24 @@ def _run(
                 chosen[tuned_name] = {**chosen[tuned_name], **tuning.best_params}
             results: dict[str, ModelResult] = {}
             bundles = {}
+            side_by_side = {}  # on a cluster: the one-task fits of the zoo, in parallel
+            if session is not None:
+                from hepclf.cluster.train import fit_zoo_on_cluster, train_on_cluster
+
+                side_by_side = fit_zoo_on_cluster(chosen, config, data, session.executor, progress)  # type: ignore[arg-type]
             for name, params in chosen.items():
                 with progress.step(f"training {name} ..."):
                     if session is None:
                         result = train_model(name, params, config, data, progress, executor)
                     else:
-                        from hepclf.cluster.train import train_on_cluster
-
                         result = train_on_cluster(
-                            name, params, config, data, session.executor, progress
+                            name,
+                            params,
+                            config,
+                            data,  # type: ignore[arg-type]
+                            session.executor,
+                            progress,
+                            side_by_side.get(name),
                         )
                     result.tuning = tuned.get(name)
                     figures.model_plots(
