@@ -20,6 +20,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
+import yaml
 
 from tests.conftest import demo_pipeline_dict, write_pipeline
 
@@ -77,6 +78,30 @@ def test_ingest_on_workers_equals_in_process_and_is_reused(
     assert table.info["cached"] is False
     again = cluster_ingest.ingest_on_cluster(config, DaskExecutor(client), tmp_path)
     assert again.info["cached"] is True and again.folder == table.folder
+
+
+def test_sum_weights_of_all_events_gathered_from_the_tasks(
+    pipeline_file: Path, client, tmp_path: Path
+) -> None:
+    """sum_weights: all_events: every task sums its entries' weights before the selection,
+    the client adds them in the in-process order and the loaded weights equal in-process."""
+    from hepclf.cluster.executor import DaskExecutor
+    from hepclf.cluster.ingest import ingest_on_cluster
+    from hepclf.config import load_pipeline
+    from hepclf.ingest.run import read_samples
+
+    raw = yaml.safe_load(pipeline_file.read_text())
+    raw["samples"][0]["sum_weights"] = "all_events"
+    config = load_pipeline(write_pipeline(tmp_path / "all.yaml", raw))
+    table = ingest_on_cluster(config, DaskExecutor(client), tmp_path / "tables")
+    expected = read_samples(config)
+    np.testing.assert_array_equal(table.weight, expected.weight)
+    [ours, theirs] = (t.info["samples"][0] for t in (table, expected))
+    assert ours["generated_sum_weights"] == theirs["generated_sum_weights"]
+    assert ours["entries"] > ours["selected"]  # the sum is over every entry, not the selected
+    assert ours["sum_weights"] == pytest.approx(theirs["sum_weights"], rel=1e-12)
+    reread = ingest_on_cluster(config, DaskExecutor(client), tmp_path / "tables")
+    assert reread.info["cached"] and np.array_equal(reread.weight, expected.weight)
 
 
 def test_failing_files_are_named_and_nothing_is_left(
