@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hepclf.errors import ConfigError
-from hepclf.training.results import ModelResult, PipelineResult, Selection
+from hepclf.training.results import ModelResult, PipelineResult, Selection, max_train_events
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("mu95 exp", ("mu_up_expected",)),
     Column("overtrained", ("overtrained",), "over-\ntrained"),
     Column("train s", ("train_seconds",)),
+    Column("max train events", ("max_train_events",), "max train\nevents"),
 )
 """The comparison columns (flat metric keys, as logged to MLflow)."""
 STACKED_COLUMNS: tuple[Column, ...] = (
@@ -73,9 +74,16 @@ STACKED_COLUMNS: tuple[Column, ...] = (
     *(c for c in COLUMNS if c.keys[0] in ("ks_pvalue_min", "z0_expected", "mu_up_expected")),
     Column("overtrained", ("overtrained",), "over-\ntrained"),
     Column("train s", ("train_seconds",), "train\ns"),
+    Column("max train events", ("max_train_events",), "max\ntrain\nevents"),
 )
 """The same figures for a narrow terminal: each test/train pair one above the other."""
-NARROW_DROP_ORDER = ("train s", "mu95 exp", "effS@B=0.01 test/train", "KS p sig/bkg")
+NARROW_DROP_ORDER = (
+    "max train events",
+    "train s",
+    "mu95 exp",
+    "effS@B=0.01 test/train",
+    "KS p sig/bkg",
+)
 """Columns a terminal too narrow for the stacked table leaves out, first to last."""
 OPTIONAL_KEYS = frozenset(
     {
@@ -86,11 +94,12 @@ OPTIONAL_KEYS = frozenset(
         "ks_pvalue_signal",
         "ks_pvalue_background",
         "ks_pvalue_min",
+        "max_train_events",
     }
 )
 """Columns shown only when some model has them: the physics result needs ``result:``; a
 two-class model has signal efficiencies and two KS p-values, a multi-class one the smallest
-of its per-node KS p-values."""
+of its per-node KS p-values; only bdt, rf and svm cap their training events."""
 LOWER_IS_BETTER = frozenset({"mu_up_expected"})
 """Selection metrics where the smallest value wins (an expected upper limit)."""
 
@@ -103,6 +112,8 @@ def format_value(key: str, value: Any) -> str:
         return "YES" if value else "no"
     if key.endswith("_seconds"):
         return f"{value:.1f}"
+    if key == "max_train_events":
+        return f"{int(value):,}"
     if key.startswith("ks_pvalue"):  # two digits; tiny ones need only their magnitude
         return f"{value:.0e}" if value < 1e-3 else f"{value:.2g}"
     if key.startswith("eff_s_at_eff_b"):
@@ -240,6 +251,7 @@ def model_summary(result: ModelResult) -> dict[str, Any]:
         "model_uri": result.model_uri,
         "run_id": result.run_id,
         "device": result.classifier.device_,
+        "max_train_events": max_train_events(result.classifier),
         **(result.folds.summary() if result.folds is not None else {}),
         **(result.tuning.summary() if result.tuning is not None else {}),
         **(result.physics.to_summary() if result.physics is not None else {}),
