@@ -131,6 +131,7 @@ def bundle_scores(
         config.split,
         use_event_id=config.event_id is not None,
         class_names=config.class_names,
+        category_names=[category.name for category in config.categories or []],
     )
     ensemble = kfold and not bundle.fold_columns and not bundle.routing_columns
     if ensemble and (not hasattr(bundle.classifier, "predict_proba_folds") or split.folds is None):
