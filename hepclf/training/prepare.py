@@ -91,15 +91,21 @@ class PreparedData:
         return int((self.w_fit < 0).sum() + (self.w_val < 0).sum())
 
 
-def prepare(config: PipelineConfig, table: FeatureTable) -> PreparedData:
-    """Split, fit the normaliser on training rows only, and derive training weights."""
-    split = split_table(
+def pipeline_split(config: PipelineConfig, table: FeatureTable) -> SplitIndices:
+    """The pipeline's split of ``table`` (training, ``hepclf result`` and a cluster's
+    partitioned table split alike: it needs labels, weights, ids and categories only)."""
+    return split_table(
         table,
         config.split,
         use_event_id=config.event_id is not None,
         class_names=config.class_names,
         category_names=[category.name for category in config.categories or []],
     )
+
+
+def prepare(config: PipelineConfig, table: FeatureTable) -> PreparedData:
+    """Split, fit the normaliser on training rows only, and derive training weights."""
+    split = pipeline_split(config, table)
     normalizer = Normalizer.fit(table.X, config.normalization, rows=split.train)
     fit_rows = weighted_rows(table, split.train, config)
     validation_rows = weighted_rows(table, split.validation, config)

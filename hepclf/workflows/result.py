@@ -40,7 +40,8 @@ from hepclf.progress import Progress
 from hepclf.tracking.registry import load_bundle
 from hepclf.tracking.result_runs import log_result_run, model_sources, recorded_split, run_of
 from hepclf.training.executor import Executor, InProcessExecutor
-from hepclf.training.split import split_differences, split_fingerprint, split_table
+from hepclf.training.prepare import pipeline_split
+from hepclf.training.split import split_differences, split_fingerprint
 
 if TYPE_CHECKING:
     from hepclf.cluster.client import ClusterSettings
@@ -126,13 +127,7 @@ def bundle_scores(
             f"model {bundle.name!r} has per-category models; give the pipeline YAML with "
             "the 'categories:' it was trained with"
         )
-    split = split_table(
-        table,
-        config.split,
-        use_event_id=config.event_id is not None,
-        class_names=config.class_names,
-        category_names=[category.name for category in config.categories or []],
-    )
+    split = pipeline_split(config, table)
     ensemble = kfold and not bundle.fold_columns and not bundle.routing_columns
     if ensemble and (not hasattr(bundle.classifier, "predict_proba_folds") or split.folds is None):
         raise ConfigError(
