@@ -469,3 +469,28 @@ def test_tune_runs_trials_side_by_side_on_the_workers(
     nested = tracking.search_runs([experiment], "tags.hepclf.kind = 'tuning-trial'")
     assert len(nested) == 4
     assert {r.data.metrics["cv_auc"] for r in nested} >= set(ours.trial_values)
+
+
+@pytest.mark.parametrize("command", ["tune", "result"])
+def test_tune_and_result_take_the_cluster_flags(
+    command: str, pipeline_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hepclf tune|result --scheduler` go to the cluster (an unreachable one is named);
+    --workers with --scheduler is refused."""
+    from typer.testing import CliRunner
+
+    from hepclf.cli import app
+    from hepclf.errors import ConfigError, HepclfError
+    from tests.conftest import free_port, tracking_uri
+
+    monkeypatch.setenv("HEPCLF_CONNECT_TIMEOUT_S", "1")
+    address = f"tcp://127.0.0.1:{free_port()}"
+    args = [command, "runs:/0", "--no-log", "--config"] if command == "result" else [command]
+    (tmp_path / "mlflow.db").touch()  # result --no-log reads a store it does not create
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args += [str(pipeline_file), "--table-dir", str(tmp_path), "--tracking-uri", store]
+    with tracking_uri(store):  # restored after: result points MLflow at the store
+        done = CliRunner().invoke(app, [*args, "--scheduler", address])
+        assert isinstance(done.exception, HepclfError) and address in str(done.exception)
+        done = CliRunner().invoke(app, [*args, "--scheduler", address, "--workers", "2"])
+        assert isinstance(done.exception, ConfigError) and "not both" in str(done.exception)
