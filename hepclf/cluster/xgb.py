@@ -30,27 +30,44 @@ LOST_WORKER_GRACE_S = 10.0
 POLL_S = 0.5
 
 
-def _block(plan: RowPlan, normalizer: Normalizer, weight: np.ndarray) -> np.ndarray:
+Part = tuple[str, int, np.ndarray, np.ndarray]
+"""One partition's share of a fit: its path, label, local rows and training weights."""
+
+
+def _block(part: Part, normalizer: Normalizer) -> np.ndarray:
     """One partition's rows as [features..., label, weight] (one task: co-located parts)."""
     from hepclf.ingest.partitions import read_features
 
-    X = normalizer.transform(read_features(plan.path, plan.rows))
-    return np.column_stack([X, np.full(len(X), plan.label, np.float32), weight]).astype(np.float32)
+    path, label, rows, weight = part
+    X = normalizer.transform(read_features(path, rows))
+    return np.column_stack([X, np.full(len(X), label, np.float32), weight]).astype(np.float32)
 
 
 def _dask_parts(
-    plans: list[RowPlan], normalizer: Normalizer, weights: list[np.ndarray], n_features: int
+    client: Any,
+    plans: list[RowPlan],
+    normalizer: Normalizer,
+    weights: list[np.ndarray],
+    n_features: int,
 ) -> tuple[Any, Any, Any]:
+    """Features, labels and weights of ``plans`` as Dask arrays of one block per partition.
+
+    The rows and weights are scattered to the workers once, so the task graph (built and
+    held in the client, and in a LocalCluster's scheduler, which runs in this process too)
+    carries only their keys: a fit and its refit reuse them."""
     import dask
     import dask.array as da
 
+    parts: list[Part] = [(p.path, p.label, p.rows, w) for p, w in zip(plans, weights, strict=True)]
+    shared = client.scatter(parts, hash=False)
+    [norm] = client.scatter([normalizer], broadcast=True, hash=False)
     blocks = [
         da.from_delayed(
-            dask.delayed(_block, pure=True)(plan, normalizer, w),
+            dask.delayed(_block, pure=True)(part, norm),
             shape=(len(plan.rows), n_features + 2),
             dtype=np.float32,
         )
-        for plan, w in zip(plans, weights, strict=True)
+        for plan, part in zip(plans, shared, strict=True)
     ]
     whole = da.concatenate(blocks, axis=0)
     return whole[:, :n_features], whole[:, n_features], whole[:, n_features + 1]
@@ -84,8 +101,8 @@ def fit_xgb_on_dask(
     hp = model.validated_params()
     classes = np.unique([p.label for p in fit])
     n_classes = len(classes)
-    X, y, w = _dask_parts(fit, normalizer, _mean_one(fit), n_features)
-    Xv, yv, wv = _dask_parts(validation, normalizer, _mean_one(validation), n_features)
+    X, y, w = _dask_parts(client, fit, normalizer, _mean_one(fit), n_features)
+    Xv, yv, wv = _dask_parts(client, validation, normalizer, _mean_one(validation), n_features)
     params = booster_params(hp, n_classes, model.seed)
     params.pop("nthread", None)  # a worker's own thread count
 
