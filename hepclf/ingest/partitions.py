@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hepclf.config import PipelineConfig
@@ -272,6 +273,12 @@ def write_manifest(folder: Path, partitions: list[Partition], info: dict[str, An
 def load_partitioned(folder: Path, config: PipelineConfig) -> PartitionedTable | None:
     """The table in ``folder`` (None when it is incomplete or unreadable): the per-event
     columns are read from the partitions, the features stay there."""
+    table = _load(folder, config)
+    pa.default_memory_pool().release_unused()  # Arrow's pool keeps what the columns held
+    return table
+
+
+def _load(folder: Path, config: PipelineConfig) -> PartitionedTable | None:
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         partitions = [
