@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pyhf
 
-from hepclf.config import ResultConfig
+from hepclf.config.result import ResultConfig
 from hepclf.physics import EvaluatedEvents, physics_result
 
 MODELS = {"linear": 1.0, "rf": 1.2, "bdt": 1.4, "svm": 1.5, "xgb": 1.7, "dnn": 1.8}

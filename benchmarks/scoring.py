@@ -30,7 +30,8 @@ import uproot
 
 from hepclf.bundle import ModelBundle
 from hepclf.cluster.client import dask_client
-from hepclf.config import NormalizationConfig, parse_pipeline
+from hepclf.config import parse_pipeline
+from hepclf.config.training import NormalizationConfig
 from hepclf.demo_data import BACKGROUND, SIGNAL, TREE, write_demo_data, write_process
 from hepclf.ingest.run import read_samples
 from hepclf.models import build_model

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hepclf._version import __version__
-from hepclf.config import FeatureConfig
+from hepclf.config.features import FeatureConfig
 from hepclf.errors import InputDataError
 from hepclf.events.categories import CategoryModel, is_category_model
 from hepclf.events.features import (

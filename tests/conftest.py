@@ -256,7 +256,8 @@ def registered_models(
     import numpy as np
 
     from hepclf.bundle import ModelBundle
-    from hepclf.config import NormalizationConfig, parse_pipeline
+    from hepclf.config import parse_pipeline
+    from hepclf.config.training import NormalizationConfig
     from hepclf.demo_data import write_demo_data
     from hepclf.ingest.run import read_samples
     from hepclf.models import build_model

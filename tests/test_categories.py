@@ -12,7 +12,8 @@ import uproot
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from hepclf.config import CategoryConfig, load_pipeline, parse_pipeline
+from hepclf.config import load_pipeline, parse_pipeline
+from hepclf.config.training import CategoryConfig
 from hepclf.errors import ConfigError
 from hepclf.events.categories import CategoryModel, assign
 from hepclf.training.categories import CategoryReport, category_scores

@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import KNeighborsClassifier
 
-from hepclf.config import SplitConfig
+from hepclf.config.training import SplitConfig
 from hepclf.ingest.table import FeatureTable
 from hepclf.models import build_model, load_model
 from hepclf.models.folds import RULE_EVENT_ID, RULE_RANDOM, FoldEnsemble
@@ -217,7 +217,8 @@ def test_kfold_pipeline_scores_training_files_exactly_out_of_fold(
 def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: Path) -> None:
     onnxruntime = pytest.importorskip("onnxruntime")
     from hepclf.bundle import ModelBundle
-    from hepclf.config import FeatureConfig, NormalizationConfig
+    from hepclf.config.features import FeatureConfig
+    from hepclf.config.training import NormalizationConfig
     from hepclf.deploy.onnx_export.export import export_onnx
     from hepclf.training.normalize import Normalizer
 
@@ -243,7 +244,8 @@ def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: 
 
 def test_service_columns_with_event_ids_score_each_event_out_of_fold() -> None:
     from hepclf.bundle import ModelBundle
-    from hepclf.config import FeatureConfig, NormalizationConfig
+    from hepclf.config.features import FeatureConfig
+    from hepclf.config.training import NormalizationConfig
     from hepclf.service.payloads import PayloadError, features_from_columns
     from hepclf.training.normalize import Normalizer
 
@@ -275,7 +277,8 @@ def test_onnx_export_of_a_multiclass_fold_ensemble_averages_probabilities(
 ) -> None:
     onnxruntime = pytest.importorskip("onnxruntime")
     from hepclf.bundle import ModelBundle
-    from hepclf.config import FeatureConfig, NormalizationConfig
+    from hepclf.config.features import FeatureConfig
+    from hepclf.config.training import NormalizationConfig
     from hepclf.deploy.onnx_export.export import export_onnx
     from hepclf.training.normalize import Normalizer
 
@@ -423,7 +426,8 @@ def test_multiclass_scoring_with_event_ids_reproduces_out_of_fold_exactly(tmp_pa
     import pandas as pd
 
     from hepclf.bundle import ModelBundle
-    from hepclf.config import FeatureConfig, NormalizationConfig
+    from hepclf.config.features import FeatureConfig
+    from hepclf.config.training import NormalizationConfig
     from hepclf.training.normalize import Normalizer
 
     X, y, w, ids = three_classes(1800, seed=13)

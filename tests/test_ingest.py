@@ -404,7 +404,8 @@ def test_scoring_reports_broken_files_the_same_way(kind: str, tmp_path: Path) ->
     from sklearn.linear_model import LogisticRegression
 
     from hepclf.bundle import ModelBundle
-    from hepclf.config import FeatureConfig, NormalizationConfig
+    from hepclf.config.features import FeatureConfig
+    from hepclf.config.training import NormalizationConfig
     from hepclf.scoring.file_job import ScoreSettings, score_file
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
     from hepclf.training.normalize import Normalizer

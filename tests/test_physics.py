@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from hepclf.physics import PhysicsResult
     from hepclf.workflows.result import RecomputedResult
 
-from hepclf.config import PipelineConfig, ResultConfig
+from hepclf.config import PipelineConfig
+from hepclf.config.result import ResultConfig
 from hepclf.errors import ConfigError, InputDataError
 from hepclf.physics import (
     EvaluatedEvents,

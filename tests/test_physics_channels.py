@@ -11,7 +11,8 @@ import pytest
 import yaml
 from scipy.stats import norm
 
-from hepclf.config import ResultConfig, parse_pipeline
+from hepclf.config import parse_pipeline
+from hepclf.config.result import ResultConfig
 from hepclf.ingest import FeatureTable
 from hepclf.physics import EvaluatedEvents, physics_result
 from hepclf.physics.channels import Routing

@@ -12,7 +12,7 @@ import optuna
 import pytest
 import yaml
 
-from hepclf.config import TuneConfig
+from hepclf.config.training import TuneConfig
 from hepclf.errors import ConfigError
 from hepclf.models import MODEL_TYPES, SEARCH_SPACES, check_model_params
 from hepclf.training.studies import storage_path_for
@@ -59,7 +59,7 @@ def test_objective_is_the_mean_held_out_fold_auc(tmp_path: Path) -> None:
 
 def test_tuning_never_reads_test_events(tmp_path: Path) -> None:
     """Corrupting every test event (features and labels) leaves every trial unchanged."""
-    from hepclf.config import SplitConfig
+    from hepclf.config.training import SplitConfig
     from hepclf.ingest.table import FeatureTable
     from hepclf.training.split import split_table
 

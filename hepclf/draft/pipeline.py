@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from hepclf.config import RESERVED_COLUMNS, parse_pipeline
+from hepclf.config import parse_pipeline
+from hepclf.config.features import RESERVED_COLUMNS
 from hepclf.draft.inspect import (
     BOOKKEEPING_BRANCHES,
     EVENT_ID_NAMES,

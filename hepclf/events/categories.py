@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from hepclf.config import CategoryConfig
+from hepclf.config.training import CategoryConfig
 from hepclf.errors import ConfigError
 from hepclf.events.expressions import parse
 from hepclf.events.selection import selection_mask

@@ -12,7 +12,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from hepclf.config import FeatureConfig
+from hepclf.config.features import FeatureConfig
 from hepclf.errors import InputDataError
 from hepclf.events.expressions import parse
 

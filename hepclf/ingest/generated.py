@@ -12,7 +12,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from hepclf.config import SampleConfig, StoredSumWeights
+from hepclf.config.samples import SampleConfig, StoredSumWeights
 from hepclf.errors import InputDataError
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree
 

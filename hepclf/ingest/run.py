@@ -16,7 +16,8 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from hepclf.config import PipelineConfig, SampleConfig
+from hepclf.config import PipelineConfig
+from hepclf.config.samples import SampleConfig
 from hepclf.errors import InputDataError
 from hepclf.events.categories import assign, category_branches, require_one_category
 from hepclf.events.features import (

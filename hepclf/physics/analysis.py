@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hepclf.config import ResultConfig
+from hepclf.config.result import ResultConfig
 from hepclf.errors import InputDataError
 from hepclf.evaluation.multiclass import metric_key
 from hepclf.physics.binning import choose_bins, low_background_bins

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hepclf.config import BinningConfig
+from hepclf.config.result import BinningConfig
 from hepclf.errors import InputDataError
 from hepclf.physics.templates import Templates, build_templates, check_templates
 from hepclf.physics.yields import EvaluatedEvents

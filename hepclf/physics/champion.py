@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from hepclf.bundle import ModelBundle
-from hepclf.config import PipelineConfig, ResultConfig
+from hepclf.config import PipelineConfig
+from hepclf.config.result import ResultConfig
 from hepclf.physics.analysis import PhysicsResult
 from hepclf.physics.channels import Routing, route
 from hepclf.physics.impact_plot import plot_impacts

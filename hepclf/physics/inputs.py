@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hepclf.bundle import ModelBundle
-from hepclf.config import FeatureConfig, PipelineConfig, SampleConfig, ShapeConfig
+from hepclf.config import PipelineConfig
+from hepclf.config.features import FeatureConfig
+from hepclf.config.result import ShapeConfig
+from hepclf.config.samples import SampleConfig
 from hepclf.errors import InputDataError
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.yields import Scored

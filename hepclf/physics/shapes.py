@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import chi2
 
-from hepclf.config import ShapeConfig
+from hepclf.config.result import ShapeConfig
 from hepclf.physics.templates import Templates, Variation
 
 NORM_TOLERANCE = 1e-4

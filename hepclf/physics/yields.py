@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hepclf.config import PipelineConfig, ResultConfig
+from hepclf.config import PipelineConfig
+from hepclf.config.result import ResultConfig
 from hepclf.errors import ConfigError, InputDataError
 from hepclf.training.weights import evaluated_fractions, expected_yields
 

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import uproot
 
 from hepclf._version import __version__
-from hepclf.config import branch_safe
+from hepclf.config.samples import branch_safe
 from hepclf.files import atomic_path, stale_partials
 from hepclf.scoring import FORMATS, Format
 

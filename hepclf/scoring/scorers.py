@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hepclf.bundle import SPEC_FILE, ModelBundle, find_bundle
-from hepclf.config import branch_safe
+from hepclf.config.samples import branch_safe
 from hepclf.errors import HepclfError
 from hepclf.tracking.store import point_at
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from hepclf.config import CategoryConfig, PipelineConfig
+from hepclf.config import PipelineConfig
+from hepclf.config.training import CategoryConfig
 from hepclf.errors import ConfigError
 from hepclf.events.categories import CategoryModel
 from hepclf.models import build_model

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from hepclf.config import SplitConfig
+from hepclf.config.training import SplitConfig
 from hepclf.errors import InputDataError
 from hepclf.ingest.table import FeatureTable
 from hepclf.models.folds import assign_folds

@@ -14,7 +14,9 @@ import pytest
 import uproot
 
 from hepclf.bundle import ModelBundle
-from hepclf.config import FeatureConfig, NormalizationConfig, parse_pipeline
+from hepclf.config import parse_pipeline
+from hepclf.config.features import FeatureConfig
+from hepclf.config.training import NormalizationConfig
 from hepclf.errors import InputDataError
 from hepclf.models import build_model
 from hepclf.models.folds import FoldEnsemble

@@ -18,7 +18,7 @@ import pytest
 import uproot
 
 from hepclf.bundle import ModelBundle
-from hepclf.config import FeatureConfig
+from hepclf.config.features import FeatureConfig
 from hepclf.scoring.file_job import ScoreSettings
 from hepclf.scoring.outputs import inspect_output
 from hepclf.scoring.runner import score_files

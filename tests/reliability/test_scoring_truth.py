@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from hepclf.bundle import ModelBundle
 from hepclf.cli import app
-from hepclf.config import FeatureConfig, NormalizationConfig
+from hepclf.config.features import FeatureConfig
+from hepclf.config.training import NormalizationConfig
 from hepclf.demo_data import write_demo_data
 from hepclf.events.features import compute_features
 from hepclf.models import build_model
