@@ -194,7 +194,7 @@ def test_two_class_export_keeps_the_single_score_output(standard: Prepared) -> N
 
 def test_mixed_precision_dnn_is_exported_in_float32(standard: Prepared, tmp_path: Path) -> None:
     """A bfloat16 network, as ``mixed_precision`` trains on a GPU (built here on the CPU)."""
-    from hepclf.models.dnn import build_network
+    from hepclf.models.dnn_network import build_network
 
     bundle = train_bundle(standard, "dnn", {"layers": [16], "epochs": 2, "ensemble": 2})
     clf = bundle.classifier

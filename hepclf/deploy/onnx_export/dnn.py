@@ -22,7 +22,9 @@ import onnx
 from onnx import TensorProto, helper
 
 from hepclf.deploy.onnx_export.graph import TARGET_OPSET, ClassifierGraph
-from hepclf.models.dnn import DNN, build_network, import_tensorflow
+from hepclf.models.dnn import DNN
+from hepclf.models.dnn_network import build_network
+from hepclf.models.dnn_tensorflow import import_tensorflow
 
 if TYPE_CHECKING:
     import keras
