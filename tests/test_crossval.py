@@ -158,7 +158,7 @@ def test_over_trained_bdt_is_still_flagged_out_of_fold() -> None:
 def test_fold_roc_plot_is_written(tmp_path: Path) -> None:
     from PIL import Image
 
-    from hepclf.evaluation.figures import plot_fold_roc
+    from hepclf.training.evaluation.figures import plot_fold_roc
 
     X, y, w, ids = events(1500, seed=9)
     ensemble = FoldEnsemble(build_model("linear", {}, seed=1), folds=3).fit(X, y, w, ids)
@@ -216,10 +216,10 @@ def test_kfold_pipeline_scores_training_files_exactly_out_of_fold(
 @pytest.mark.parametrize("name", ["xgb", "linear"])
 def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: Path) -> None:
     onnxruntime = pytest.importorskip("onnxruntime")
-    from hepclf.bundle import ModelBundle
     from hepclf.config.features import FeatureConfig
     from hepclf.config.training import NormalizationConfig
-    from hepclf.deploy.onnx_export.export import export_onnx
+    from hepclf.scoring.onnx_export.export import export_onnx
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.normalize import Normalizer
 
     X, y, w, ids = events(1500, seed=11)
@@ -243,10 +243,10 @@ def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: 
 
 
 def test_service_columns_with_event_ids_score_each_event_out_of_fold() -> None:
-    from hepclf.bundle import ModelBundle
     from hepclf.config.features import FeatureConfig
     from hepclf.config.training import NormalizationConfig
-    from hepclf.service.payloads import PayloadError, features_from_columns
+    from hepclf.scoring.service.payloads import PayloadError, features_from_columns
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.normalize import Normalizer
 
     X, y, w, ids = events(900, seed=4)
@@ -276,10 +276,10 @@ def test_onnx_export_of_a_multiclass_fold_ensemble_averages_probabilities(
     tmp_path: Path,
 ) -> None:
     onnxruntime = pytest.importorskip("onnxruntime")
-    from hepclf.bundle import ModelBundle
     from hepclf.config.features import FeatureConfig
     from hepclf.config.training import NormalizationConfig
-    from hepclf.deploy.onnx_export.export import export_onnx
+    from hepclf.scoring.onnx_export.export import export_onnx
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.normalize import Normalizer
 
     rng = np.random.default_rng(5)
@@ -317,8 +317,8 @@ def test_kfold_with_categories_routes_by_category_then_by_fold(
     import pandas as pd
 
     from hepclf.config import parse_pipeline
-    from hepclf.events.categories import CategoryModel
     from hepclf.ingest import ingest
+    from hepclf.ingest.events.categories import CategoryModel
     from hepclf.workflows.train import run_pipeline
     from tests.conftest import demo_pipeline_dict
 
@@ -425,9 +425,9 @@ def test_multiclass_out_of_fold_auc_matches_scikit_learn() -> None:
 def test_multiclass_scoring_with_event_ids_reproduces_out_of_fold_exactly(tmp_path: Path) -> None:
     import pandas as pd
 
-    from hepclf.bundle import ModelBundle
     from hepclf.config.features import FeatureConfig
     from hepclf.config.training import NormalizationConfig
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.normalize import Normalizer
 
     X, y, w, ids = three_classes(1800, seed=13)

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from hepclf.config.training import TuneConfig
-from hepclf.errors import ConfigError
 from hepclf.models import MODEL_TYPES, SEARCH_SPACES, check_model_params
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.studies import storage_path_for
 from hepclf.training.tuning import cross_validated_auc, training_events, tune_model
 

@@ -22,14 +22,14 @@ import numpy as np
 from hepclf.cluster.executor import DaskExecutor
 from hepclf.cluster.prepare import PartitionedData
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError
 from hepclf.models import Classifier, build_model
 from hepclf.models.folds import FoldEnsemble
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.normalize import Normalizer
 from hepclf.training.results import ModelResult
 
 if TYPE_CHECKING:
-    from hepclf.progress import Progress
+    from hepclf.runtime.progress import Progress
     from hepclf.training.crossval import FoldScores
 
 SCORE_RETRIES = 2

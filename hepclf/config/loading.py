@@ -9,8 +9,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from hepclf.config.pipeline import PipelineConfig
-from hepclf.errors import ConfigError
-from hepclf.files import close_matches
+from hepclf.runtime.errors import ConfigError
+from hepclf.runtime.files import close_matches
 
 
 def _format_location(loc: tuple[Any, ...]) -> str:

@@ -1,4 +1,5 @@
-"""The whole pipeline: every section together, and the checks that span sections."""
+"""The whole pipeline: every section together, and the checks that span sections (the
+classes, the categories, and the names ``result:`` gives to samples and classes)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from hepclf.config.base import StrictModel
 from hepclf.config.features import RESERVED_COLUMNS, FeatureConfig
-from hepclf.config.result import ResultConfig, check_result
+from hepclf.config.result import ResultConfig
 from hepclf.config.samples import DATA_LABEL, SampleConfig, branch_safe
 from hepclf.config.training import (
     CategoryConfig,
@@ -21,8 +22,9 @@ from hepclf.config.training import (
     SplitConfig,
     TuneConfig,
 )
-from hepclf.errors import InputDataError
-from hepclf.events.expressions import parse
+from hepclf.ingest.events.expressions import parse
+from hepclf.runtime.errors import InputDataError
+from hepclf.runtime.files import with_hints
 
 
 class PipelineConfig(StrictModel):
@@ -129,7 +131,7 @@ class PipelineConfig(StrictModel):
     @model_validator(mode="after")
     def _result_names_exist(self) -> PipelineConfig:
         if self.result is not None:
-            check_result(self, self.result)
+            _check_result(self, self.result)
         elif self.evaluation.select_metric in ("z0_expected", "mu_up_expected"):
             raise ValueError(
                 f"evaluation.select_metric {self.evaluation.select_metric!r} needs a 'result:' "
@@ -258,6 +260,56 @@ def _check_classes(config: PipelineConfig) -> None:
                     f"branch score_<model>_{branch_safe(label)} (characters other than letters, "
                     "digits and _ become _); rename one of them in the samples' 'label:'"
                 )
+
+
+def _check_result(config: PipelineConfig, result: ResultConfig) -> None:
+    """The names in ``result:`` exist in the pipeline, and what it asks for can be done."""
+    samples = [s.name for s in config.simulated_samples]
+    labels = list(dict.fromkeys(s.label for s in config.simulated_samples))
+    names = result.signal_names or []
+    unknown = [n for n in names if n not in samples + labels]
+    if unknown:
+        raise ValueError(
+            f"result.signal names {with_hints(unknown, samples + labels)}, which is neither "
+            f"a class {labels} nor a sample {samples}"
+        )
+    # mu scales what the discriminant was trained to find: samples of the signal class(es)
+    signal = config.signal_classes
+    wrong = [
+        s for s in config.samples if (s.name in names or s.label in names) and s.label not in signal
+    ]
+    if wrong:
+        shown = ", ".join(f"{s.name!r} (class {s.label!r})" for s in wrong)
+        allowed = [s.name for s in config.samples if s.label in signal]
+        raise ValueError(
+            f"result.signal scales {shown} by mu, but the models are trained to find the "
+            f"signal class(es) {signal}; name samples of those classes {allowed} or the "
+            "classes themselves, or change the pipeline's 'signal:'"
+        )
+    simulated = [s.name for s in config.simulated_samples]
+    unknown = [n for n in result.systematics.normsys if n not in simulated]
+    if unknown:
+        raise ValueError(f"result.systematics.normsys names {unknown}; samples are {simulated}")
+    for name, shape in result.systematics.shapes.items():
+        unknown = [n for n in shape.sample_names or [] if n not in simulated]
+        if unknown:
+            raise ValueError(
+                f"result.systematics.shapes.{name} names {with_hints(unknown, simulated)}; "
+                f"simulated samples are {simulated}"
+            )
+    split = result.channel_split
+    if "nodes" in split and not config.multiclass:
+        raise ValueError(
+            "result.channels 'nodes' needs a multi-class model (more than two classes); a "
+            "two-class model has one output: use 'single' or 'categories'"
+        )
+    if "categories" in split and not config.categories:
+        raise ValueError("result.channels 'categories' needs the pipeline's 'categories:'")
+    if result.unblind and not config.data_samples:
+        raise ValueError(
+            "result.unblind needs recorded data: a sample with 'label: data' (its files are "
+            "scored and binned as the observation)"
+        )
 
 
 def _check_categories(categories: list[CategoryConfig]) -> None:

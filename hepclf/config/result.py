@@ -1,21 +1,17 @@
-"""``result:``: the expected (or observed) physics result per model: binning, systematics,
-channels, and the checks that tie its names to the pipeline's samples and classes."""
+"""``result:``: the expected (or observed) physics result per model: binning, systematics
+and channels (its names are checked against the samples in :mod:`.pipeline`)."""
 
 from __future__ import annotations
 
 import re
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from hepclf.config.base import FiniteModel, StrictModel
-from hepclf.errors import InputDataError
-from hepclf.events.expressions import parse
-from hepclf.files import with_hints
-
-if TYPE_CHECKING:
-    from hepclf.config.pipeline import PipelineConfig
+from hepclf.ingest.events.expressions import parse
+from hepclf.runtime.errors import InputDataError
 
 
 class BinningConfig(FiniteModel):
@@ -183,53 +179,3 @@ class ResultConfig(FiniteModel):
         """What splits events into channels: {} (one channel), {'nodes'}, {'categories'}."""
         chosen = [self.channels] if isinstance(self.channels, str) else self.channels
         return frozenset(c for c in chosen if c != "single")
-
-
-def check_result(config: PipelineConfig, result: ResultConfig) -> None:
-    """The names in ``result:`` exist in the pipeline, and what it asks for can be done."""
-    samples = [s.name for s in config.simulated_samples]
-    labels = list(dict.fromkeys(s.label for s in config.simulated_samples))
-    names = result.signal_names or []
-    unknown = [n for n in names if n not in samples + labels]
-    if unknown:
-        raise ValueError(
-            f"result.signal names {with_hints(unknown, samples + labels)}, which is neither "
-            f"a class {labels} nor a sample {samples}"
-        )
-    # mu scales what the discriminant was trained to find: samples of the signal class(es)
-    signal = config.signal_classes
-    wrong = [
-        s for s in config.samples if (s.name in names or s.label in names) and s.label not in signal
-    ]
-    if wrong:
-        shown = ", ".join(f"{s.name!r} (class {s.label!r})" for s in wrong)
-        allowed = [s.name for s in config.samples if s.label in signal]
-        raise ValueError(
-            f"result.signal scales {shown} by mu, but the models are trained to find the "
-            f"signal class(es) {signal}; name samples of those classes {allowed} or the "
-            "classes themselves, or change the pipeline's 'signal:'"
-        )
-    simulated = [s.name for s in config.simulated_samples]
-    unknown = [n for n in result.systematics.normsys if n not in simulated]
-    if unknown:
-        raise ValueError(f"result.systematics.normsys names {unknown}; samples are {simulated}")
-    for name, shape in result.systematics.shapes.items():
-        unknown = [n for n in shape.sample_names or [] if n not in simulated]
-        if unknown:
-            raise ValueError(
-                f"result.systematics.shapes.{name} names {with_hints(unknown, simulated)}; "
-                f"simulated samples are {simulated}"
-            )
-    split = result.channel_split
-    if "nodes" in split and not config.multiclass:
-        raise ValueError(
-            "result.channels 'nodes' needs a multi-class model (more than two classes); a "
-            "two-class model has one output: use 'single' or 'categories'"
-        )
-    if "categories" in split and not config.categories:
-        raise ValueError("result.channels 'categories' needs the pipeline's 'categories:'")
-    if result.unblind and not config.data_samples:
-        raise ValueError(
-            "result.unblind needs recorded data: a sample with 'label: data' (its files are "
-            "scored and binned as the observation)"
-        )

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from hepclf.errors import ConfigError
+from hepclf.runtime.errors import ConfigError
 
 VERBOSE_ENV = "HEPCLF_VERBOSE"
 

@@ -16,10 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError
-from hepclf.evaluation import ClassifierReport, evaluate_classifier
-from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.models import MODEL_TYPES, Classifier, build_model
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.categories import (
     CategoryReport,
     category_scores,
@@ -27,6 +25,8 @@ from hepclf.training.categories import (
     fit_categories,
 )
 from hepclf.training.crossval import train_folds
+from hepclf.training.evaluation import ClassifierReport, evaluate_classifier
+from hepclf.training.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
 from hepclf.training.prepare import PreparedData
@@ -35,7 +35,7 @@ from hepclf.training.scores import model_scores, scores_of
 from hepclf.training.weights import evaluated_fractions, expected_yields
 
 if TYPE_CHECKING:
-    from hepclf.progress import Progress
+    from hepclf.runtime.progress import Progress
 
 
 def select_models(config: PipelineConfig, names: list[str] | None) -> dict[str, dict[str, Any]]:

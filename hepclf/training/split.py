@@ -22,9 +22,9 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from hepclf.config.training import SplitConfig
-from hepclf.errors import InputDataError
 from hepclf.ingest.table import FeatureTable
 from hepclf.models.folds import assign_folds
+from hepclf.runtime.errors import InputDataError
 from hepclf.training.weights import require_positive_class_weights
 
 if TYPE_CHECKING:

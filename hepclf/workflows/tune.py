@@ -10,9 +10,9 @@ from pathlib import Path
 
 from hepclf.config import PipelineConfig
 from hepclf.config.training import TuneConfig
-from hepclf.files import write_atomic
 from hepclf.ingest import ingest
-from hepclf.progress import Progress
+from hepclf.runtime.files import write_atomic
+from hepclf.runtime.progress import Progress
 from hepclf.tracking.logging import PipelineTracker
 from hepclf.tracking.tuning import log_tuning, mark_tuning_run, trial_run
 from hepclf.training.executor import Executor

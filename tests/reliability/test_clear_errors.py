@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hepclf.config.training import SplitConfig
-from hepclf.errors import ConfigError, InputDataError
 from hepclf.ingest.table import FeatureTable
+from hepclf.runtime.errors import ConfigError, InputDataError
 from hepclf.training.split import split_table
 from hepclf.training.tuning import tune_model
 

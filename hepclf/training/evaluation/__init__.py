@@ -1,0 +1,38 @@
+"""Classifier evaluation: HEP performance metrics (this package) and plots (``.plots``).
+
+The plots live in a submodule so that computing metrics does not import matplotlib.
+"""
+
+from hepclf.training.evaluation.cuts import BestCut, CutScan
+from hepclf.training.evaluation.metrics import (
+    ClassifierReport,
+    Measurement,
+    SamplePair,
+    accuracy,
+    evaluate_classifier,
+)
+from hepclf.training.evaluation.overtraining import KSResult, ks_test, separation
+from hepclf.training.evaluation.roc import RocCurve, roc_auc, roc_curve
+from hepclf.training.evaluation.significance import ams, asimov_significance, simple_significance
+from hepclf.training.evaluation.stats import effective_entries, weighted_correlation
+
+__all__ = [
+    "BestCut",
+    "ClassifierReport",
+    "CutScan",
+    "KSResult",
+    "Measurement",
+    "RocCurve",
+    "SamplePair",
+    "accuracy",
+    "ams",
+    "asimov_significance",
+    "effective_entries",
+    "evaluate_classifier",
+    "ks_test",
+    "roc_auc",
+    "roc_curve",
+    "separation",
+    "simple_significance",
+    "weighted_correlation",
+]
