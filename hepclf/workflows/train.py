@@ -5,7 +5,8 @@ One call trains every requested model of the zoo on the same prepared data, eval
 the way physicists judge classifiers (on test and training samples), draws the plots,
 writes ``metrics.json``/``summary.md`` and records everything in MLflow: one parent run per
 invocation, one nested run per model. Each step lives in its own module (``training``,
-``evaluation.figures``, ``physics``, ``report``, ``tracking``); this one only orders them.
+its ``evaluation.figures``, ``physics`` and ``report``, then ``tracking``); this one only
+orders them.
 
 Files are produced in a staging folder next to ``output`` and published with atomic renames
 only when everything succeeded, so a failed or interrupted run leaves earlier results intact.
