@@ -101,6 +101,19 @@ def split_table(
     return SplitIndices(np.sort(train), np.sort(validation), np.sort(test))
 
 
+def pipeline_split(config: PipelineConfig, table: FeatureTable) -> SplitIndices:
+    """The split ``config`` gives ``table``, errors naming its classes and categories: the
+    one that training used, so preparing on a cluster and ``hepclf result`` rebuild the
+    same rows."""
+    return split_table(
+        table,
+        config.split,
+        use_event_id=config.event_id is not None,
+        class_names=config.class_names,
+        category_names=[category.name for category in config.categories or []],
+    )
+
+
 def _require_both_classes(table: FeatureTable, rows: np.ndarray, part: str) -> None:
     present = set(np.unique(table.label[rows]).tolist())
     if present != set(np.unique(table.label).tolist()):

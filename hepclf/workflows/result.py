@@ -37,7 +37,7 @@ from hepclf.training.physics.step import (
     model_physics,
     write_model_physics,
 )
-from hepclf.training.split import split_differences, split_fingerprint, split_table
+from hepclf.training.split import pipeline_split, split_differences, split_fingerprint
 
 
 @dataclass
@@ -111,13 +111,7 @@ def bundle_scores(
             f"model {bundle.name!r} is a k-fold model but the pipeline splits with "
             f"{config.split.method!r}; give the pipeline YAML the model was trained with"
         )
-    split = split_table(
-        table,
-        config.split,
-        use_event_id=config.event_id is not None,
-        class_names=config.class_names,
-        category_names=[category.name for category in config.categories or []],
-    )
+    split = pipeline_split(config, table)
     rows = split.test
     frame = table.features_frame().iloc[rows]
     frame = frame.assign(**{column: table.event_id[rows] for column in bundle.fold_columns})
