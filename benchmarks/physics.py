@@ -23,7 +23,7 @@ import numpy as np
 import pyhf
 
 from hepclf.config.result import ResultConfig
-from hepclf.training.physics import EvaluatedEvents, physics_result
+from hepclf.physics import EvaluatedEvents, physics_result
 
 MODELS = {"linear": 1.0, "rf": 1.2, "bdt": 1.4, "svm": 1.5, "xgb": 1.7, "dnn": 1.8}
 """Toy 'models': the signal score is Beta(1 + 2 s, 2) and the background Beta(2, 1 + 2 s)."""
@@ -49,8 +49,8 @@ def multiclass(events: int, models: list[str]) -> None:
     from hepclf.config import parse_pipeline
     from hepclf.ingest import ingest
     from hepclf.ingest.demo_data import write_demo_data
+    from hepclf.physics.step import model_physics
     from hepclf.training.fit import train_model
-    from hepclf.training.physics.step import model_physics
     from hepclf.training.prepare import prepare
 
     repo = Path(__file__).resolve().parents[1]

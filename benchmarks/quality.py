@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bdt import higgs_like
 
+from hepclf.evaluation import evaluate_classifier
 from hepclf.models import build_model
-from hepclf.training.evaluation import evaluate_classifier
 
 HEPCLF = ("xgb", "bdt", "rf", "svm", "linear")
 ADABOOST_MAX = 50_000

@@ -20,11 +20,11 @@ from pathlib import Path
 import mlflow
 import numpy as np
 
+from hepclf.evaluation import figures, plots
+from hepclf.evaluation.feature_plots import plot_feature_distributions
 from hepclf.ingest import FeatureTable
 from hepclf.tracking.logging import TableDataset
 from hepclf.tracking.store import use_store
-from hepclf.training.evaluation import figures, plots
-from hepclf.training.evaluation.feature_plots import plot_feature_distributions
 
 
 def synthetic_table(n: int, seed: int = 1) -> FeatureTable:

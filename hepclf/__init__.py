@@ -44,8 +44,8 @@ _API = {
     "build_model": "hepclf.models",
     "load_model": "hepclf.models",
     "MODEL_TYPES": "hepclf.models",
-    "evaluate_classifier": "hepclf.training.evaluation",
-    "evaluate_multiclass": "hepclf.training.evaluation.multiclass",
+    "evaluate_classifier": "hepclf.evaluation",
+    "evaluate_multiclass": "hepclf.evaluation.multiclass",
     "CategoryModel": "hepclf.ingest.events.categories",
     "HepclfError": "hepclf.runtime.errors",
 }
@@ -76,6 +76,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from hepclf.config import PipelineConfig, load_pipeline, parse_pipeline
+    from hepclf.evaluation import evaluate_classifier
+    from hepclf.evaluation.multiclass import evaluate_multiclass
     from hepclf.ingest import FeatureTable, ingest
     from hepclf.ingest.events.categories import CategoryModel
     from hepclf.models import MODEL_TYPES, build_model, load_model
@@ -85,8 +87,6 @@ if TYPE_CHECKING:
     from hepclf.scoring.scorers import load_scoring_models
     from hepclf.tracking.registry import load_bundle
     from hepclf.training.bundle import ModelBundle
-    from hepclf.training.evaluation import evaluate_classifier
-    from hepclf.training.evaluation.multiclass import evaluate_multiclass
     from hepclf.training.results import ModelResult, PipelineResult
     from hepclf.workflows.train import run_pipeline
 

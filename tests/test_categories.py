@@ -239,11 +239,11 @@ def test_onnx_export_writes_one_file_per_category(toy_training, tmp_path: Path) 
 
 
 def test_multiclass_model_per_category(tmp_path: Path) -> None:
+    from hepclf.evaluation.multiclass import MulticlassReport
     from hepclf.ingest import ingest
     from hepclf.ingest.demo_data import write_demo_data
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
     from hepclf.training.bundle import ModelBundle
-    from hepclf.training.evaluation.multiclass import MulticlassReport
     from hepclf.training.fit import train_model
     from hepclf.training.prepare import prepare
     from hepclf.workflows.train import bundle_of

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hepclf.config import parse_pipeline
-from hepclf.training.evaluation import evaluate_classifier
+from hepclf.evaluation import evaluate_classifier
 from hepclf.training.report import select_champion
 from hepclf.training.results import ModelResult
 from tests.conftest import demo_pipeline_dict

@@ -158,7 +158,7 @@ def test_over_trained_bdt_is_still_flagged_out_of_fold() -> None:
 def test_fold_roc_plot_is_written(tmp_path: Path) -> None:
     from PIL import Image
 
-    from hepclf.training.evaluation.figures import plot_fold_roc
+    from hepclf.evaluation.figures import plot_fold_roc
 
     X, y, w, ids = events(1500, seed=9)
     ensemble = FoldEnsemble(build_model("linear", {}, seed=1), folds=3).fit(X, y, w, ids)

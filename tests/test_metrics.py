@@ -13,7 +13,7 @@ from scipy.stats import ks_2samp, kstwobign, norm
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.metrics import roc_curve as sklearn_roc_curve
 
-from hepclf.training.evaluation import (
+from hepclf.evaluation import (
     CutScan,
     RocCurve,
     accuracy,

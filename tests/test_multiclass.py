@@ -15,13 +15,13 @@ from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.metrics import roc_auc_score
 
 from hepclf.config import load_pipeline, parse_pipeline
-from hepclf.runtime.errors import ConfigError
-from hepclf.training.evaluation.multiclass import (
+from hepclf.evaluation.multiclass import (
     confusion_matrix,
     evaluate_multiclass,
     row_normalised,
 )
-from hepclf.training.evaluation.multiclass_plots import plot_multiclass
+from hepclf.evaluation.multiclass_plots import plot_multiclass
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.weights import training_weights
 from tests.conftest import REPO, TWO_CLASS_METRIC_KEYS
 

@@ -14,21 +14,21 @@ import pytest
 import uproot
 
 if TYPE_CHECKING:
-    from hepclf.training.physics import PhysicsResult
+    from hepclf.physics import PhysicsResult
     from hepclf.workflows.result import RecomputedResult
 
 from hepclf.config import PipelineConfig
 from hepclf.config.result import ResultConfig
-from hepclf.runtime.errors import ConfigError, InputDataError
-from hepclf.training.physics import (
+from hepclf.physics import (
     EvaluatedEvents,
     build_templates,
     evaluated_fractions,
     expected_yields,
     physics_result,
 )
-from hepclf.training.physics.binning import choose_bins
-from hepclf.training.physics.io import write_result
+from hepclf.physics.binning import choose_bins
+from hepclf.physics.io import write_result
+from hepclf.runtime.errors import ConfigError, InputDataError
 
 PYHF = Path(sys.executable).with_name("pyhf")
 NAMES = ["ttH", "ttbb", "ttlf"]
@@ -314,7 +314,7 @@ def test_multiclass_discriminant_is_the_summed_signal_probability() -> None:
 
     from hepclf.config import parse_pipeline
     from hepclf.ingest import FeatureTable
-    from hepclf.training.physics.step import discriminant, model_physics
+    from hepclf.physics.step import discriminant, model_physics
     from tests.conftest import REPO
 
     config = yaml.safe_load((REPO / "pipelines" / "multiclass.yaml").read_text())
@@ -416,7 +416,7 @@ def train_then_recompute(
 def test_result_leaves_the_users_pyhf_backend_alone() -> None:
     """hepclf fits with 64-bit NumPy, then gives a notebook its own backend back, also after
     an error inside the fits."""
-    from hepclf.training.physics.inference import numpy_backend
+    from hepclf.physics.inference import numpy_backend
 
     events = toy_events(n=20_000)
     config = ResultConfig(binning={"edges": [0.0, 0.5, 0.7, 1.0]})

@@ -14,10 +14,10 @@ from scipy.stats import norm
 from hepclf.config import parse_pipeline
 from hepclf.config.result import ResultConfig
 from hepclf.ingest import FeatureTable
-from hepclf.training.physics import EvaluatedEvents, physics_result
-from hepclf.training.physics.channels import Routing
-from hepclf.training.physics.step import model_physics
-from hepclf.training.physics.yields import VariedEvents
+from hepclf.physics import EvaluatedEvents, physics_result
+from hepclf.physics.channels import Routing
+from hepclf.physics.step import model_physics
+from hepclf.physics.yields import VariedEvents
 from tests.conftest import REPO
 
 CLASSES = ["ttH", "ttbb", "ttcc", "ttlf"]
@@ -239,8 +239,8 @@ def two_channel_result(config: ResultConfig) -> Any:
 
 
 def test_observed_on_asimov_data_reproduces_the_expected_results(tmp_path: Any) -> None:
-    from hepclf.training.physics.champion import fit_champion, set_observation
-    from hepclf.training.physics.inference import numpy_backend
+    from hepclf.physics.champion import fit_champion, set_observation
+    from hepclf.physics.inference import numpy_backend
 
     config = ResultConfig(
         binning={"bins": 3}, unblind=True, impacts=True, systematics={"normsys": {"ttbb": 0.05}}
@@ -302,8 +302,8 @@ def test_toys_agree_at_large_counts_and_show_the_bias_at_small_background() -> N
     toys). Where b = 0.2 the median background-only experiment sees no event; the exact
     counting limit is then mu s = ln 20, the asymptotic one is clearly lower (optimistic),
     and the toys' CLs there is above 5 % (7 % with this seed)."""
-    from hepclf.training.physics.inference import model_of, numpy_backend
-    from hepclf.training.physics.toys import _cls_band
+    from hepclf.physics.inference import model_of, numpy_backend
+    from hepclf.physics.toys import _cls_band
 
     median, limit = {}, {}
     for label, (s, b) in {"large": (30.0, 400.0), "small": (3.0, 0.2)}.items():

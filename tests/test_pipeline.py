@@ -14,9 +14,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from hepclf.config import parse_pipeline
+from hepclf.evaluation import evaluate_classifier
 from hepclf.ingest import ingest
 from hepclf.runtime.errors import ConfigError
-from hepclf.training.evaluation import evaluate_classifier
 from hepclf.training.report import select_champion
 from hepclf.training.results import ModelResult
 from hepclf.training.split import split_table

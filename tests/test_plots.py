@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from hepclf.training.evaluation import ks_test, plots, roc_curve
-from hepclf.training.evaluation.feature_plots import feature_edges, plot_feature_distributions
+from hepclf.evaluation import ks_test, plots, roc_curve
+from hepclf.evaluation.feature_plots import feature_edges, plot_feature_distributions
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAMES = ["m_jj", "pt_lead", "delta_eta", "n_jets"]
@@ -150,7 +150,7 @@ def test_feature_panel_counts_overflow_and_padding_apart() -> None:
     into the end bins: both are written in the panel as shares of each class."""
     from matplotlib.figure import Figure
 
-    from hepclf.training.evaluation.feature_plots import _panel
+    from hepclf.evaluation.feature_plots import _panel
 
     rng = np.random.default_rng(3)
     n = 20_000
@@ -182,7 +182,7 @@ def test_feature_panel_counts_overflow_and_padding_apart() -> None:
 
 
 def test_units_are_guessed_from_feature_names() -> None:
-    from hepclf.training.evaluation.feature_plots import feature_unit
+    from hepclf.evaluation.feature_plots import feature_unit
 
     for name in ("lep_pt", "jet_pt_0", "m_jj", "ht", "met", "jet_e_2", "mass_bb", "MET"):
         assert feature_unit(name) == "GeV", name

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 import mlflow
 from mlflow.exceptions import MlflowException
 
+from hepclf.physics.step import RESULTS_DIR, check_model_name
 from hepclf.runtime.errors import HepclfError
-from hepclf.training.physics.step import RESULTS_DIR, check_model_name
 from hepclf.training.split import SPLIT_TAG
 
 if TYPE_CHECKING:
     from hepclf.config import PipelineConfig
-    from hepclf.training.physics.analysis import PhysicsResult
+    from hepclf.physics.analysis import PhysicsResult
 
 _RUN_ID = re.compile(r"^(?:runs:/)?([0-9a-f]{32})/?$")
 

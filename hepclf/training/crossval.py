@@ -10,7 +10,7 @@ scored by the model whose fold it is (``event_id % folds``), so scoring the trai
 reproduces the out-of-fold scores exactly and gives unbiased friend-tree scores; an event
 without id (or folds assigned at random in training) gets the average of the fold models.
 With more than two classes the same holds for the (n, K) probabilities, evaluated with
-:mod:`hepclf.training.evaluation.multiclass` (macro one-vs-rest AUC out-of-fold and per fold).
+:mod:`hepclf.evaluation.multiclass` (macro one-vs-rest AUC out-of-fold and per fold).
 """
 
 from __future__ import annotations
@@ -22,21 +22,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hepclf.ingest.events.categories import CategoryModel
-from hepclf.models import build_model
-from hepclf.models.folds import RULE_EVENT_ID, FoldEnsemble
-from hepclf.models.rows import Rows
-from hepclf.runtime.errors import ConfigError
-from hepclf.training.categories import CategoryReport
-from hepclf.training.evaluation import (
+from hepclf.evaluation import (
     KSResult,
     RocCurve,
     evaluate_classifier,
     ks_test,
     roc_curve,
 )
-from hepclf.training.evaluation.folds import CrossValReport
-from hepclf.training.evaluation.multiclass import MulticlassReport, evaluate_multiclass
+from hepclf.evaluation.folds import CrossValReport
+from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
+from hepclf.ingest.events.categories import CategoryModel
+from hepclf.models import build_model
+from hepclf.models.folds import RULE_EVENT_ID, FoldEnsemble
+from hepclf.models.rows import Rows
+from hepclf.runtime.errors import ConfigError
+from hepclf.training.categories import CategoryReport
 from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
 from hepclf.training.prepare import PreparedData, weighted_rows

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hepclf.config import PipelineConfig
+from hepclf.evaluation import ClassifierReport, evaluate_classifier
+from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.models import MODEL_TYPES, Classifier, build_model
 from hepclf.runtime.errors import ConfigError
 from hepclf.training.categories import (
@@ -25,8 +27,6 @@ from hepclf.training.categories import (
     fit_categories,
 )
 from hepclf.training.crossval import train_folds
-from hepclf.training.evaluation import ClassifierReport, evaluate_classifier
-from hepclf.training.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
 from hepclf.training.prepare import PreparedData

@@ -20,10 +20,10 @@ import numpy as np
 import yaml
 
 if TYPE_CHECKING:
+    from hepclf.evaluation import ClassifierReport
+    from hepclf.evaluation.folds import CrossValReport
     from hepclf.models import Classifier
-    from hepclf.training.evaluation import ClassifierReport
-    from hepclf.training.evaluation.folds import CrossValReport
-    from hepclf.training.physics import PhysicsResult
+    from hepclf.physics import PhysicsResult
 
 
 @dataclass

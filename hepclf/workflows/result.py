@@ -21,6 +21,15 @@ import numpy as np
 
 from hepclf.config import PipelineConfig
 from hepclf.ingest import FeatureTable, ingest
+from hepclf.physics.analysis import PhysicsResult
+from hepclf.physics.champion import best_expected, champion_physics
+from hepclf.physics.inputs import PhysicsInputs
+from hepclf.physics.step import (
+    RESULTS_DIR,
+    check_model_name,
+    model_physics,
+    write_model_physics,
+)
 from hepclf.runtime.errors import ConfigError, HepclfError
 from hepclf.runtime.files import publish_outputs, staging_dir
 from hepclf.runtime.progress import Progress
@@ -28,15 +37,6 @@ from hepclf.tracking.registry import load_bundle
 from hepclf.tracking.result_runs import log_result_run, model_sources, recorded_split, run_of
 from hepclf.training.bundle import ModelBundle
 from hepclf.training.executor import Executor, InProcessExecutor
-from hepclf.training.physics.analysis import PhysicsResult
-from hepclf.training.physics.champion import best_expected, champion_physics
-from hepclf.training.physics.inputs import PhysicsInputs
-from hepclf.training.physics.step import (
-    RESULTS_DIR,
-    check_model_name,
-    model_physics,
-    write_model_physics,
-)
 from hepclf.training.split import pipeline_split, split_differences, split_fingerprint
 
 

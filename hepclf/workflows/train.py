@@ -23,8 +23,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hepclf.config import PipelineConfig
+from hepclf.evaluation import figures
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.models import MODEL_TYPES
+from hepclf.physics.inputs import PhysicsInputs
+from hepclf.physics.step import finish_champion, model_physics, write_model_physics
 from hepclf.runtime.errors import ConfigError
 from hepclf.runtime.files import publish_outputs, staging_dir
 from hepclf.runtime.interrupts import Deferred
@@ -33,11 +36,8 @@ from hepclf.tracking.logging import PipelineTracker
 from hepclf.tracking.pyfunc import input_example_for
 from hepclf.training.bundle import ModelBundle
 from hepclf.training.crossval import fold_event_id
-from hepclf.training.evaluation import figures
 from hepclf.training.executor import Executor
 from hepclf.training.fit import select_models, train_model
-from hepclf.training.physics.inputs import PhysicsInputs
-from hepclf.training.physics.step import finish_champion, model_physics, write_model_physics
 from hepclf.training.prepare import PreparedData, prepare
 from hepclf.training.report import select_champion, write_reports
 from hepclf.training.results import ModelResult, PipelineResult

@@ -8,8 +8,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import kstwo, kstwobign
 
-from hepclf.training.evaluation._inputs import as_scores, as_weights, labelled
-from hepclf.training.evaluation.stats import effective_entries
+from hepclf.evaluation._inputs import as_scores, as_weights, labelled
+from hepclf.evaluation.stats import effective_entries
 
 
 class KSResult(NamedTuple):

@@ -3,18 +3,18 @@
 The plots live in a submodule so that computing metrics does not import matplotlib.
 """
 
-from hepclf.training.evaluation.cuts import BestCut, CutScan
-from hepclf.training.evaluation.metrics import (
+from hepclf.evaluation.cuts import BestCut, CutScan
+from hepclf.evaluation.metrics import (
     ClassifierReport,
     Measurement,
     SamplePair,
     accuracy,
     evaluate_classifier,
 )
-from hepclf.training.evaluation.overtraining import KSResult, ks_test, separation
-from hepclf.training.evaluation.roc import RocCurve, roc_auc, roc_curve
-from hepclf.training.evaluation.significance import ams, asimov_significance, simple_significance
-from hepclf.training.evaluation.stats import effective_entries, weighted_correlation
+from hepclf.evaluation.overtraining import KSResult, ks_test, separation
+from hepclf.evaluation.roc import RocCurve, roc_auc, roc_curve
+from hepclf.evaluation.significance import ams, asimov_significance, simple_significance
+from hepclf.evaluation.stats import effective_entries, weighted_correlation
 
 __all__ = [
     "BestCut",

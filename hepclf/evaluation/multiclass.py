@@ -10,7 +10,7 @@ each node's output distribution by true class is what the final fit uses, so the
 signal and background yields per node are reported.
 
 Labels are class indices ``0..K-1``; weights are physical event weights, with the same
-sign conventions as :mod:`hepclf.training.evaluation.metrics`.
+sign conventions as :mod:`hepclf.evaluation.metrics`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hepclf.training.evaluation._inputs import as_weights
-from hepclf.training.evaluation.overtraining import KSResult, ks_test
-from hepclf.training.evaluation.roc import RocCurve, roc_curve
+from hepclf.evaluation._inputs import as_weights
+from hepclf.evaluation.overtraining import KSResult, ks_test
+from hepclf.evaluation.roc import RocCurve, roc_curve
 
 _NOT_IN_KEY = re.compile(r"[^A-Za-z0-9_.]")
 

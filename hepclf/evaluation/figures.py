@@ -1,6 +1,6 @@
 """Which plots a pipeline run draws, from its results: one home for every figure of a run.
 
-:mod:`hepclf.training.evaluation.plots` knows how to draw one plot; this module decides what a run
+:mod:`hepclf.evaluation.plots` knows how to draw one plot; this module decides what a run
 shows (input correlations and distributions, per-model overtraining, learning curves and
 feature importance, the ROC overlay) and where the files go. Everything returns paths, so
 reporting and tracking only pass files on.
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hepclf.training.evaluation import plots
-from hepclf.training.evaluation.feature_plots import plot_feature_distributions
-from hepclf.training.evaluation.folds import CrossValReport
-from hepclf.training.evaluation.multiclass import MulticlassReport
-from hepclf.training.evaluation.multiclass_plots import plot_multiclass
+from hepclf.evaluation import plots
+from hepclf.evaluation.feature_plots import plot_feature_distributions
+from hepclf.evaluation.folds import CrossValReport
+from hepclf.evaluation.multiclass import MulticlassReport
+from hepclf.evaluation.multiclass_plots import plot_multiclass
 
 if TYPE_CHECKING:
     from hepclf.training.results import ModelResult

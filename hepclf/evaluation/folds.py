@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from hepclf.training.evaluation.metrics import ClassifierReport
-from hepclf.training.evaluation.multiclass import MulticlassReport
-from hepclf.training.evaluation.overtraining import KSResult
-from hepclf.training.evaluation.roc import RocCurve
+from hepclf.evaluation.metrics import ClassifierReport
+from hepclf.evaluation.multiclass import MulticlassReport
+from hepclf.evaluation.overtraining import KSResult
+from hepclf.evaluation.roc import RocCurve
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Plots of a multi-class model: ROC per class, confusion matrix, node outputs, train vs test.
 
-Same conventions as :mod:`hepclf.training.evaluation.plots`: one PNG per call in mplhep's ROOT
+Same conventions as :mod:`hepclf.evaluation.plots`: one PNG per call in mplhep's ROOT
 style, built on an Agg canvas so no pyplot state is left behind, histograms filled with
 numpy.
 """
@@ -16,12 +16,12 @@ import numpy as np
 from matplotlib.ticker import NullLocator
 from numpy.typing import ArrayLike
 
-from hepclf.training.evaluation.multiclass import (
+from hepclf.evaluation.multiclass import (
     MulticlassReport,
     check_probabilities,
     row_normalised,
 )
-from hepclf.training.evaluation.plots import PathLike, styled_figure
+from hepclf.evaluation.plots import PathLike, styled_figure
 
 MAX_CURVE_POINTS = 4000
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hepclf.physics.yields import EvaluatedEvents, VariedEvents
 from hepclf.runtime.errors import InputDataError
-from hepclf.training.physics.yields import EvaluatedEvents, VariedEvents
 
 
 @dataclass(frozen=True, eq=False)

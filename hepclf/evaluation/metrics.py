@@ -21,11 +21,11 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hepclf.training.evaluation._inputs import labelled
-from hepclf.training.evaluation.cuts import BestCut, CutScan
-from hepclf.training.evaluation.overtraining import KSResult, ks_test, separation
-from hepclf.training.evaluation.roc import RocCurve
-from hepclf.training.evaluation.significance import ams, asimov_significance, simple_significance
+from hepclf.evaluation._inputs import labelled
+from hepclf.evaluation.cuts import BestCut, CutScan
+from hepclf.evaluation.overtraining import KSResult, ks_test, separation
+from hepclf.evaluation.roc import RocCurve
+from hepclf.evaluation.significance import ams, asimov_significance, simple_significance
 
 
 class SamplePair(NamedTuple):

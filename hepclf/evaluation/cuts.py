@@ -13,8 +13,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hepclf.training.evaluation._inputs import labelled
-from hepclf.training.evaluation.stats import effective_entries
+from hepclf.evaluation._inputs import labelled
+from hepclf.evaluation.stats import effective_entries
 
 
 class BestCut(NamedTuple):

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from hepclf.config.result import ShapeConfig
-from hepclf.training.physics.templates import Templates, Variation
+from hepclf.physics.templates import Templates, Variation
 
 NORM_TOLERANCE = 1e-4
 SMALLEST_RATIO = 1e-3

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hepclf.training.evaluation.cuts import CutScan
+from hepclf.evaluation.cuts import CutScan
 
 
 @dataclass(frozen=True, eq=False)

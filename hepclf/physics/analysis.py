@@ -13,21 +13,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hepclf.config.result import ResultConfig
-from hepclf.runtime.errors import InputDataError
-from hepclf.training.evaluation.multiclass import metric_key
-from hepclf.training.physics.binning import choose_bins, low_background_bins
-from hepclf.training.physics.channels import SINGLE
-from hepclf.training.physics.inference import (
+from hepclf.evaluation.multiclass import metric_key
+from hepclf.physics.binning import choose_bins, low_background_bins
+from hepclf.physics.channels import SINGLE
+from hepclf.physics.inference import (
     ExpectedLimit,
     expected_limit,
     expected_significance,
     model_of,
     numpy_backend,
 )
-from hepclf.training.physics.shapes import ShapeDecision
-from hepclf.training.physics.templates import Templates
-from hepclf.training.physics.workspace import build_channels
-from hepclf.training.physics.yields import EvaluatedEvents
+from hepclf.physics.shapes import ShapeDecision
+from hepclf.physics.templates import Templates
+from hepclf.physics.workspace import build_channels
+from hepclf.physics.yields import EvaluatedEvents
+from hepclf.runtime.errors import InputDataError
 
 
 @dataclass(frozen=True, eq=False)

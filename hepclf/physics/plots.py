@@ -15,8 +15,8 @@ from pathlib import Path
 import mplhep
 import numpy as np
 
-from hepclf.training.evaluation.plots import SIGNAL_COLOR, styled_figure
-from hepclf.training.physics.templates import Templates
+from hepclf.evaluation.plots import SIGNAL_COLOR, styled_figure
+from hepclf.physics.templates import Templates
 
 BACKGROUND_COLORS = ("#bd1f01", "#ffa90e", "#94a4a2", "#832db6", "#a96b59", "#e76300", "#b9ac70")
 SHAPE_COLORS = ("#3f90da", "#92dadd", "#717581", "#1845fb", "#c849a9")

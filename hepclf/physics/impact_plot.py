@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hepclf.training.evaluation.plots import styled_figure
+from hepclf.evaluation.plots import styled_figure
 
 MAX_PARAMETERS = 20
 

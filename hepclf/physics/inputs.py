@@ -20,9 +20,9 @@ from hepclf.config.features import FeatureConfig
 from hepclf.config.result import ShapeConfig
 from hepclf.config.samples import SampleConfig
 from hepclf.ingest import FeatureTable, ingest
+from hepclf.physics.yields import Scored
 from hepclf.runtime.errors import InputDataError
 from hepclf.training.bundle import ModelBundle
-from hepclf.training.physics.yields import Scored
 
 EXTRA_LABEL = "extra"
 

@@ -19,13 +19,11 @@ import numpy as np
 
 from hepclf.config import PipelineConfig
 from hepclf.ingest import FeatureTable
-from hepclf.runtime.errors import InputDataError
-from hepclf.training.bundle import ModelBundle
-from hepclf.training.physics.analysis import PhysicsResult, physics_result
-from hepclf.training.physics.channels import Routing, discriminant, route
-from hepclf.training.physics.inputs import PhysicsInputs
-from hepclf.training.physics.io import write_result
-from hepclf.training.physics.yields import (
+from hepclf.physics.analysis import PhysicsResult, physics_result
+from hepclf.physics.channels import Routing, discriminant, route
+from hepclf.physics.inputs import PhysicsInputs
+from hepclf.physics.io import write_result
+from hepclf.physics.yields import (
     EvaluatedEvents,
     VariedEvents,
     evaluated_fractions,
@@ -33,6 +31,8 @@ from hepclf.training.physics.yields import (
     require_evaluated_samples,
     signal_samples,
 )
+from hepclf.runtime.errors import InputDataError
+from hepclf.training.bundle import ModelBundle
 from hepclf.training.results import ModelResult
 
 __all__ = [
@@ -152,7 +152,7 @@ def finish_champion(
 ) -> None:
     """The champion's observed results, impacts and toys (as configured); its files are
     written again with them."""
-    from hepclf.training.physics.champion import champion_physics
+    from hepclf.physics.champion import champion_physics
 
     if result.physics is None:
         return

@@ -22,10 +22,10 @@ import hist
 import numpy as np
 import uproot
 
+from hepclf.physics.analysis import PhysicsResult
+from hepclf.physics.plots import plot_templates
+from hepclf.physics.templates import Templates
 from hepclf.runtime.files import atomic_path, write_atomic
-from hepclf.training.physics.analysis import PhysicsResult
-from hepclf.training.physics.plots import plot_templates
-from hepclf.training.physics.templates import Templates
 
 WORKSPACE = "workspace.json"
 OBSERVED_WORKSPACE = "workspace_observed.json"

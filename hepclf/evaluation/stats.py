@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hepclf.training.evaluation._inputs import as_weights
+from hepclf.evaluation._inputs import as_weights
 
 
 def effective_entries(weight: ArrayLike) -> float:

@@ -20,7 +20,7 @@ import numpy as np
 import pyhf
 from scipy.stats import norm
 
-from hepclf.training.physics.inference import (
+from hepclf.physics.inference import (
     BAND_KEYS,
     CL,
     ExpectedLimit,

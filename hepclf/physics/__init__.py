@@ -11,10 +11,10 @@ observed results on data, impacts and toys (:mod:`.champion`, :mod:`.toys`). :mo
 writes workspace.json, templates.root, the plots and result.json.
 """
 
-from hepclf.training.physics.analysis import PhysicsResult, physics_result
-from hepclf.training.physics.inference import ExpectedLimit, expected_limit, expected_significance
-from hepclf.training.physics.templates import Templates, build_templates
-from hepclf.training.physics.yields import (
+from hepclf.physics.analysis import PhysicsResult, physics_result
+from hepclf.physics.inference import ExpectedLimit, expected_limit, expected_significance
+from hepclf.physics.templates import Templates, build_templates
+from hepclf.physics.yields import (
     EvaluatedEvents,
     evaluated_fractions,
     events_for_result,

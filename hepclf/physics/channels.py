@@ -17,8 +17,8 @@ import numpy as np
 
 from hepclf.config import PipelineConfig
 from hepclf.config.samples import branch_safe
+from hepclf.physics.yields import Scored, VariedEvents
 from hepclf.runtime.errors import InputDataError
-from hepclf.training.physics.yields import Scored, VariedEvents
 
 SINGLE = "discriminant"
 

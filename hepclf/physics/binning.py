@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from hepclf.config.result import BinningConfig
+from hepclf.physics.templates import Templates, build_templates, check_templates
+from hepclf.physics.yields import EvaluatedEvents
 from hepclf.runtime.errors import InputDataError
-from hepclf.training.physics.templates import Templates, build_templates, check_templates
-from hepclf.training.physics.yields import EvaluatedEvents
 
 
 def outer_edges(score: np.ndarray) -> tuple[float, float]:

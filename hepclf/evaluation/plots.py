@@ -23,8 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 from numpy.typing import ArrayLike
 
-from hepclf.training.evaluation._inputs import as_weights
-from hepclf.training.evaluation.stats import weighted_correlation
+from hepclf.evaluation._inputs import as_weights
+from hepclf.evaluation.stats import weighted_correlation
 
 PathLike = str | os.PathLike[str]
 

@@ -19,8 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import NullLocator
 from numpy.typing import ArrayLike
 
-from hepclf.training.evaluation._inputs import as_weights
-from hepclf.training.evaluation.plots import (
+from hepclf.evaluation._inputs import as_weights
+from hepclf.evaluation.plots import (
     BACKGROUND_COLOR,
     SIGNAL_COLOR,
     PathLike,

@@ -23,16 +23,16 @@ import numpy as np
 
 from hepclf.config import PipelineConfig
 from hepclf.config.result import ResultConfig
+from hepclf.physics.analysis import PhysicsResult
+from hepclf.physics.channels import Routing, route
+from hepclf.physics.impact_plot import plot_impacts
+from hepclf.physics.inference import asimov_data, model_of, numpy_backend, observed_limit
+from hepclf.physics.inputs import PhysicsInputs
+from hepclf.physics.plots import plot_templates
+from hepclf.physics.templates import histogram
+from hepclf.physics.toys import toy_results
+from hepclf.physics.workspace import POI, with_observation
 from hepclf.training.bundle import ModelBundle
-from hepclf.training.physics.analysis import PhysicsResult
-from hepclf.training.physics.channels import Routing, route
-from hepclf.training.physics.impact_plot import plot_impacts
-from hepclf.training.physics.inference import asimov_data, model_of, numpy_backend, observed_limit
-from hepclf.training.physics.inputs import PhysicsInputs
-from hepclf.training.physics.plots import plot_templates
-from hepclf.training.physics.templates import histogram
-from hepclf.training.physics.toys import toy_results
-from hepclf.training.physics.workspace import POI, with_observation
 
 IMPACTS_PLOT = "impacts.png"
 

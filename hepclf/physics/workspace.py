@@ -21,8 +21,8 @@ import numpy as np
 import pyhf
 
 from hepclf.config.result import SystematicsConfig
-from hepclf.training.physics.shapes import ShapeDecision, shape_modifiers
-from hepclf.training.physics.templates import Templates
+from hepclf.physics.shapes import ShapeDecision, shape_modifiers
+from hepclf.physics.templates import Templates
 
 CHANNEL = "discriminant"
 POI = "mu"
