@@ -108,12 +108,13 @@ def check_against_pyhf(spec: dict, z0: float, limit: float) -> None:
     assert float(cls) == pytest.approx(0.05, abs=1e-3)
 
 
-def test_node_channels_equal_an_independent_pyhf_workspace() -> None:
+@pytest.fixture(scope="module")
+def node_result() -> tuple[Any, dict]:
+    """Per-node result of half the generated events, and the spec written here for them."""
     config = pipeline({"luminosity": 10.0, "channels": "nodes", "binning": {"edges": EDGES}})
     sample, proba = multiclass_events()
     rows = np.arange(0, sample.size, 2)  # half evaluated: yields count twice
     result = model_physics(config, table_of(sample), rows, proba[rows])
-    assert list(result.channels) == [f"node_{c}" for c in CLASSES]
     node = np.argmax(proba[rows], axis=1)
     fraction = np.bincount(sample[rows]) / np.bincount(sample)  # evaluated part per sample
     weight = weights(sample[rows]) * 10.0 / fraction[sample[rows]]
@@ -121,18 +122,69 @@ def test_node_channels_equal_an_independent_pyhf_workspace() -> None:
         f"node_{c}": (proba[rows][node == k, k], weight[node == k], sample[rows][node == k])
         for k, c in enumerate(CLASSES)
     }
-    spec = independent_spec(channels)
+    return result, independent_spec(channels)
+
+
+def alone(spec: dict, name: str) -> dict:
+    """The channel ``name`` of ``spec`` as a workspace of its own."""
+    return {
+        **spec,
+        "channels": [c for c in spec["channels"] if c["name"] == name],
+        "observations": [o for o in spec["observations"] if o["name"] == name],
+    }
+
+
+def pyhf_z0(spec: dict) -> float:
+    """Z0 from pyhf's q0 hypotest on the Asimov data for mu = 1."""
+    model = pyhf.Workspace(spec).model()
+    pars = np.asarray(model.config.suggested_init(), float)
+    pars[model.config.poi_index] = 1.0
+    p0 = pyhf.infer.hypotest(0.0, model.expected_data(pars), model, test_stat="q0")
+    return float(norm.isf(float(p0)))
+
+
+def test_node_channels_equal_an_independent_pyhf_workspace(node_result: tuple) -> None:
+    result, spec = node_result
+    assert list(result.channels) == [f"node_{c}" for c in CLASSES]
     for name, channel in result.channels.items():
-        alone = {
-            **spec,
-            "channels": [c for c in spec["channels"] if c["name"] == name],
-            "observations": [o for o in spec["observations"] if o["name"] == name],
-        }
-        check_against_pyhf(alone, channel.z0_expected, channel.mu_up_expected.median)
+        check_against_pyhf(alone(spec, name), channel.z0_expected, channel.mu_up_expected.median)
         assert result.mu_up_expected.median <= channel.mu_up_expected.median
         assert result.z0_expected >= channel.z0_expected
     check_against_pyhf(spec, result.z0_expected, result.mu_up_expected.median)
     assert result.to_flat_dict()["z0_expected_node_ttH"] == result.channels["node_ttH"].z0_expected
+
+
+def test_comparison_table_shows_every_channel_beside_the_combined_result(
+    node_result: tuple,
+) -> None:
+    """The per-node Z0/mu95 columns of the comparison table hold what pyhf gives for that
+    node alone; a model without channels shows '-'; a narrow terminal drops channels first."""
+    from rich.console import Console
+
+    from hepclf.cli.render import comparison_table
+    from hepclf.report import comparison
+
+    result, spec = node_result
+    metrics = {"nodes": result.to_flat_dict(), "plain": {"z0_expected": 1.0, "auc_test": 0.7}}
+    table = comparison(metrics, "nodes", "Model comparison")
+    titles = table.titles
+    assert titles[titles.index("mu95 exp") + 1 :][:4] == [f"node_{c} Z0/mu95" for c in CLASSES]
+    row = dict(zip(titles, table.rows[0], strict=True))
+    assert float(row["Z0 exp"]) == pytest.approx(pyhf_z0(spec), abs=0.006)
+    for name, channel in result.channels.items():
+        z0, mu = row[f"{name} Z0/mu95"].split("/")
+        assert float(z0) == pytest.approx(pyhf_z0(alone(spec, name)), abs=0.006)
+        assert float(mu) == pytest.approx(channel.mu_up_expected.median, rel=2e-3)
+    assert dict(zip(titles, table.rows[1], strict=True))["node_ttH Z0/mu95"] == "-/-"
+    for width in (80, 60):
+        console = Console(width=width, record=True)
+        console.print(comparison_table(table, width))
+        text = console.export_text()
+        assert max(map(len, text.splitlines())) <= width and "…" not in text
+        assert f"{result.channels['node_ttH'].z0_expected:.2f}" in text  # signal node stays
+        assert f"{result.mu_up_expected.median:.3g}" in text  # the combined limit stays
+    dropped = "left out at 60 columns: train s, node_ttlf Z0/mu95, node_ttcc Z0/mu95"
+    assert dropped in " ".join(text.split())
 
 
 def test_category_channels_and_categories_by_nodes() -> None:
