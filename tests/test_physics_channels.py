@@ -289,14 +289,34 @@ def two_channel_result(config: ResultConfig) -> Any:
     return physics_result(channels, config)
 
 
-def test_observed_on_asimov_data_reproduces_the_expected_results(tmp_path: Any) -> None:
-    from hepclf.physics.champion import fit_champion, set_observation
-    from hepclf.physics.inference import numpy_backend
+CHAMPION = ResultConfig(
+    binning={"bins": 3}, unblind=True, impacts=True, systematics={"normsys": {"ttbb": 0.05}}
+)
 
-    config = ResultConfig(
-        binning={"bins": 3}, unblind=True, impacts=True, systematics={"normsys": {"ttbb": 0.05}}
-    )
+
+@pytest.fixture(scope="module")
+def injected(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict, dict]:
+    """The champion's fits on data with the signal injected at mu = 1 (observed, impacts):
+    the result, the data per channel and the plots."""
+    from hepclf.physics.champion import fit_champion, set_observation
+
+    result = two_channel_result(CHAMPION)
+    observed = {
+        n: c.templates.background_yield + c.templates.signal_yield
+        for n, c in result.channels.items()
+    }
+    folder = tmp_path_factory.mktemp("champion")
+    files = fit_champion(result, set_observation(result, observed), CHAMPION, 1, folder, "m")
+    return result, observed, files
+
+
+def test_observed_on_asimov_data_reproduces_the_expected_results(
+    tmp_path: Any, injected: tuple
+) -> None:
+    from hepclf.physics.champion import fit_champion, set_observation
+
     # background-only Asimov data: observed limit = expected median, observed Z0 = 0
+    config = CHAMPION.model_copy(update={"impacts": False})
     result = two_channel_result(config)
     observed = {n: c.templates.background_yield for n, c in result.channels.items()}
     fit_champion(result, set_observation(result, observed), config, 1, tmp_path, "m")
@@ -305,34 +325,66 @@ def test_observed_on_asimov_data_reproduces_the_expected_results(tmp_path: Any) 
     assert numbers["z0"] == pytest.approx(0.0, abs=0.05)
     assert numbers["mu_hat"] == pytest.approx(0.0, abs=0.05)
     # signal injected at mu = 1: observed Z0 near the expected one (within 2 %)
-    injected = two_channel_result(config)
-    observed = {
-        n: c.templates.background_yield + c.templates.signal_yield
-        for n, c in injected.channels.items()
-    }
-    files = fit_champion(injected, set_observation(injected, observed), config, 1, tmp_path, "m")
+    injected, observed, files = injected
     numbers = injected.extra["observed"]
     assert numbers["z0"] == pytest.approx(injected.z0_expected, rel=0.02)
     assert numbers["mu_hat"] == pytest.approx(1.0, abs=0.02)
     post = injected.extra["postfit"]["high"]["samples"]
     np.testing.assert_allclose(np.add(post["ttH"], post["ttbb"]), observed["high"], rtol=0.02)
-    (impact,) = injected.extra["impacts"]  # MC statistics are not ranked
-    assert impact["parameter"] == "norm_ttbb"
-    import cabinetry  # its own ranking of the same fit: the same numbers
-
-    with numpy_backend():
-        model = pyhf.Workspace(injected.extra["observed_workspace"]).model()
-        data = pyhf.Workspace(injected.extra["observed_workspace"]).data(model)
-        ranking = cabinetry.fit.ranking(model, data, poi_name="mu")
-    k = ranking.labels.index("norm_ttbb")
-    np.testing.assert_allclose(
-        impact["postfit"], [ranking.postfit_down[k], ranking.postfit_up[k]], rtol=0.02
-    )
-    np.testing.assert_allclose(
-        impact["prefit"], [ranking.prefit_down[k], ranking.prefit_up[k]], rtol=0.02
-    )
-    assert files["impacts_plot"].read_bytes()[:4] == b"\x89PNG"
     assert {"postfit_low", "postfit_high"} <= set(files)
+
+
+def hand_ranking(spec: dict, prefit: dict[str, float]) -> dict[str, list[float]]:
+    """Impacts on mu by pyhf fits written here: each parameter fixed at its best fit
+    ± ``prefit[label]`` and ± its post-fit uncertainty, everything else refitted."""
+    backend, optimizer = pyhf.get_backend()
+    pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(tolerance=1e-3))
+    try:
+        model = pyhf.Workspace(spec).model()
+        data = pyhf.Workspace(spec).data(model)
+        fit = pyhf.infer.mle.fit(data, model, return_uncertainties=True)
+        best, sigma = fit[:, 0], fit[:, 1]
+        poi = model.config.poi_index
+        out = {}
+        for label, size in prefit.items():
+            i = model.config.par_names.index(label)
+            fixed = list(model.config.suggested_fixed())
+            fixed[i] = True
+            deltas = []
+            for width in (size, sigma[i]):
+                for sign in (-1.0, 1.0):
+                    init = list(model.config.suggested_init())
+                    init[i] = best[i] + sign * width
+                    refit = pyhf.infer.mle.fit(data, model, init_pars=init, fixed_params=fixed)
+                    deltas.append(float(refit[poi] - best[poi]))
+            out[label] = deltas
+        return out
+    finally:
+        pyhf.set_backend(backend, optimizer)
+
+
+def test_impacts_rank_mc_statistics_as_a_hand_pyhf_computation(injected: tuple) -> None:
+    """Every constrained parameter is ranked, the per-bin MC statistical ones too (their
+    pre-fit width: the bin's relative MC uncertainty, from the templates here), with the
+    impacts of fits done by hand with pyhf."""
+    result, _, files = injected
+    prefit = {"norm_ttbb": 1.0}
+    for name, channel in result.channels.items():
+        t = channel.templates
+        relative = np.sqrt(t.sumw2.sum(axis=0)) / t.sumw.sum(axis=0)
+        prefit |= {f"staterror_{name}[{j}]": float(r) for j, r in enumerate(relative)}
+    impacts = {r["parameter"]: r for r in result.extra["impacts"]}
+    assert set(impacts) == set(prefit)
+    hand = hand_ranking(result.extra["observed_workspace"], prefit)
+    scale = max(abs(v) for deltas in hand.values() for v in deltas)
+    for label, deltas in hand.items():
+        row = impacts[label]
+        assert row["prefit_uncertainty"] == pytest.approx(prefit[label], rel=1e-6)
+        ours = [*row["prefit"], *row["postfit"]]
+        np.testing.assert_allclose(ours, deltas, rtol=0.02, atol=0.002 * scale, err_msg=label)
+    ranked = [max(map(abs, r["postfit"])) for r in result.extra["impacts"]]
+    assert ranked == sorted(ranked, reverse=True)
+    assert files["impacts_plot"].read_bytes()[:4] == b"\x89PNG"
 
 
 def counting(signal: float, background: float) -> Any:
@@ -346,6 +398,33 @@ def counting(signal: float, background: float) -> Any:
         events,
         ResultConfig(binning={"edges": [0.0, 1.0], "min_background_yield": 0.0}, impacts=False),
     )
+
+
+def test_champion_fits_print_no_minuit_warnings_and_a_failed_fit_is_an_error(
+    tmp_path: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """MINUIT's harmless warnings at a boundary ('W VariableMetricBuilder No improvement in
+    line search' on this counting experiment, printed on stdout by cabinetry's fits) stay
+    off the terminal; a fit with no valid minimum still stops with the fit named."""
+    from hepclf.errors import InputDataError
+    from hepclf.physics.champion import fit_champion
+    from hepclf.physics.fits import best_fit
+    from hepclf.physics.inference import asimov_data, model_of, numpy_backend
+
+    result = counting(3.0, 0.2)
+    config = ResultConfig(binning={"edges": [0.0, 1.0]}, impacts=True)
+    capfd.readouterr()
+    fit_champion(result, result.workspace, config, 1, tmp_path, "m")
+    out, err = capfd.readouterr()
+    assert "MnPosDef" not in out + err and "VariableMetricBuilder" not in out + err
+    (impact,) = result.extra["impacts"]  # the one bin's MC statistics
+    assert impact["parameter"] == "staterror_discriminant[0]"
+    with numpy_backend():
+        model = model_of(result.workspace)
+        data = asimov_data(model, 1.0)
+        data[0] = np.nan
+        with pytest.raises(InputDataError, match="fit of m to the data failed"):
+            best_fit(model, data, "of m to the data")
 
 
 def test_toys_agree_at_large_counts_and_show_the_bias_at_small_background() -> None:
