@@ -257,6 +257,49 @@ def test_shifted_input_gives_histosys_that_moves_up_and_worsens_the_limit() -> N
     assert not decision.histosys
 
 
+def test_pruning_keeps_five_percent_of_pure_noise_and_every_real_shape() -> None:
+    """The pruning rule is a 5 % test: variations whose shape is MC noise alone (random
+    per-event weight factors around 1.2; an independent sample of the same distribution
+    with 10 % more yield as varied files) keep their histosys in about 5 % of 200
+    pseudo-samples (binomial ±3σ; before the noise was scaled with the normalisation they
+    kept it in 0 % and 3 % of 3000); a real slope of the factor with the score is kept, a
+    constant factor is a pure normsys of that size."""
+    from hepclf.config import ShapeConfig
+    from hepclf.physics.shapes import shape_modifiers
+    from hepclf.physics.templates import build_templates
+
+    rng = np.random.default_rng(1)
+    edges = np.linspace(0.0, 1.0, 6)
+    varied_files = ShapeConfig(inputs={"ttbb": {"up": {"files": ["up.root"]}}})
+    shapes = {"noise": ShapeConfig(up="f"), "files": varied_files, "slope": ShapeConfig(up="g")}
+    shapes["scale"] = ShapeConfig(up="h")
+    kept = dict.fromkeys(shapes, 0)
+    repeats, n = 200, 2000
+    for _ in range(repeats):
+        sample = rng.integers(0, 2, n)
+        score, weight = rng.beta(2, 3, n), rng.uniform(0.5, 1.5, n)
+        other = VariedEvents(rng.beta(2, 3, n // 2), 1.1 * rng.uniform(0.5, 1.5, n // 2))
+        factors = {
+            "noise": (1.2 + 0.2 * rng.normal(size=n), None),
+            "slope": (1.0 + 0.6 * (score - 0.4), None),
+            "scale": (np.full(n, 1.1), None),
+        }
+        events = EvaluatedEvents(
+            score, weight, sample, ["ttH", "ttbb"], ["ttH"], factors=factors,
+            varied={"files": {"ttbb": (other, None)}},
+        )  # fmt: skip
+        modifiers, decisions = shape_modifiers(build_templates(events, edges), shapes)
+        for d in decisions:
+            if d.sample == "ttbb":
+                kept[d.shape] += d.histosys
+    noise = np.sqrt(0.05 * 0.95 / repeats)
+    for shape in ("noise", "files"):
+        assert abs(kept[shape] / repeats - 0.05) < 3 * noise, (shape, kept[shape])
+    assert kept["slope"] == repeats and kept["scale"] == 0
+    (scale,) = [m for m in modifiers["ttbb"] if m["name"] == "scale"]
+    assert scale["data"] == pytest.approx({"hi": 1.1, "lo": 0.9})  # mirrored: 2 - 1.1
+
+
 def test_one_sided_weight_variation_is_mirrored() -> None:
     rng = np.random.default_rng(2)
     n = 20_000
