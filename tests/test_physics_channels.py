@@ -300,6 +300,28 @@ def test_pruning_keeps_five_percent_of_pure_noise_and_every_real_shape() -> None
     assert scale["data"] == pytest.approx({"hi": 1.1, "lo": 0.9})  # mirrored: 2 - 1.1
 
 
+@pytest.mark.parametrize("split", ["kfold", "random"])
+def test_varied_files_without_event_id_are_refused_naming_the_fix(split: str) -> None:
+    """Without event ids the copies of training events in varied files can be neither left
+    out nor scored by the fold model that did not see them: an error, before training."""
+    from hepclf.errors import ConfigError
+
+    raw = yaml.safe_load((REPO / "pipelines" / "multiclass.yaml").read_text())
+    raw["split"] = {"method": split}
+    assert parse_pipeline(raw).event_id == "event"  # as shipped
+    raw.pop("event_id")
+    with pytest.raises(ConfigError) as refused:
+        parse_pipeline(raw)
+    message = " ".join(str(refused.value).split())
+    assert (
+        "result.systematics.shapes ['jes']: varied files need the pipeline's 'event_id:" in message
+    )
+    assert "Add 'event_id:' and train again" in message
+    assert ("average of all fold models" in message) == (split == "kfold")
+    raw["result"]["systematics"]["shapes"] = {"btag": {"up": "1.1"}}  # weights: no files
+    assert parse_pipeline(raw).event_id is None
+
+
 def test_one_sided_weight_variation_is_mirrored() -> None:
     rng = np.random.default_rng(2)
     n = 20_000
