@@ -498,7 +498,7 @@ def test_toys_agree_at_large_counts_and_show_the_bias_at_small_background() -> N
     counting limit is then mu s = ln 20, the asymptotic one is clearly lower (optimistic),
     and the toys' CLs there is above 5 % (7 % with this seed)."""
     from hepclf.physics.inference import model_of, numpy_backend
-    from hepclf.physics.toys import _cls_band
+    from hepclf.physics.toys import cls_band
 
     median, limit = {}, {}
     for label, (s, b) in {"large": (30.0, 400.0), "small": (3.0, 0.2)}.items():
@@ -507,7 +507,7 @@ def test_toys_agree_at_large_counts_and_show_the_bias_at_small_background() -> N
         np.random.seed(4)
         with numpy_backend():
             model = model_of(asymptotic.workspace)
-            median[label] = _cls_band(model, limit[label], 400)[2]
+            median[label] = cls_band(model, limit[label], 400)[2]
     assert median["large"] == pytest.approx(0.05, abs=0.02)
     exact = np.log(20.0) / 3.0  # exp(-mu s) = 5 % for n = 0
     assert limit["small"] < 0.95 * exact
