@@ -548,7 +548,15 @@ def test_multiclass_demo_nodes_jes_and_data_end_to_end(tmp_path: Any) -> None:
         observed = file["node_ttH/data_obs"].values()
     summary = json.loads((folder / "result.json").read_text())
     np.testing.assert_allclose(observed, summary["channels"]["node_ttH"]["templates"]["observed"])
-    assert "jes" in [r["parameter"] for r in summary["impacts"]]
+    ranked = [r["parameter"] for r in summary["impacts"]]
+    assert "jes" in ranked and "staterror_node_ttH[0]" in ranked  # MC statistics ranked too
+    table = (tmp_path / "out" / "summary.md").read_text()
+    header, _, row = table[table.index("| model |") :].splitlines()[:3]
+    cells = dict(zip(header.strip("| ").split(" | "), row.strip("| ").split(" | "), strict=True))
+    node = entry["channels"]["node_ttbb"]
+    assert cells["node_ttbb Z0/mu95"] == (
+        f"{node['z0_expected']:.2f}/{node['mu_up_expected']['median']:.3g}"
+    )
     assert (folder / "impacts.png").is_file() and (folder / "postfit_node_ttH.png").is_file()
     assert run.results["linear"].physics.extra["observed"]["mu_hat"] == pytest.approx(
         summary["observed"]["mu_hat"]
