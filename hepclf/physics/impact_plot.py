@@ -23,7 +23,7 @@ def plot_impacts(impacts: list[dict[str, Any]], path: Path, title: str) -> Path:
     """Write the ranking of the ``MAX_PARAMETERS`` largest impacts as a PNG."""
     shown = impacts[:MAX_PARAMETERS][::-1]
     y = np.arange(len(shown))
-    with styled_figure(path, (10.0, 3.0 + 0.45 * max(len(shown), 1))) as fig:
+    with styled_figure(path, (10.0, 4.5 + 0.45 * max(len(shown), 1))) as fig:
         ax = fig.subplots()
         for key, style in (("prefit", {"fill": False}), ("postfit", {"alpha": 0.7})):
             down = [r[key][0] for r in shown]
@@ -43,7 +43,7 @@ def plot_impacts(impacts: list[dict[str, Any]], path: Path, title: str) -> Path:
             label="pull",
         )
         pulls.set_xlim(-2.5, 2.5)
-        pulls.set_xlabel("(θ̂ - θ0) / Δθ (pull)")
-        ax.legend(loc="lower right", fontsize="small")
+        pulls.set_xlabel(r"pull $(\hat{\theta} - \theta_0) / \Delta\theta$")
+        fig.legend(loc="outside lower center", ncols=4, fontsize="small")
         ax.set_title(title, pad=40)
     return path
