@@ -98,6 +98,7 @@ def prepare(config: PipelineConfig, table: FeatureTable) -> PreparedData:
         config.split,
         use_event_id=config.event_id is not None,
         class_names=config.class_names,
+        category_names=[category.name for category in config.categories or []],
     )
     normalizer = Normalizer.fit(table.X, config.normalization, rows=split.train)
     fit_rows = weighted_rows(table, split.train, config)

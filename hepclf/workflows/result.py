@@ -116,6 +116,7 @@ def bundle_scores(
         config.split,
         use_event_id=config.event_id is not None,
         class_names=config.class_names,
+        category_names=[category.name for category in config.categories or []],
     )
     rows = split.test
     frame = table.features_frame().iloc[rows]
