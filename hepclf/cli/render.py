@@ -32,11 +32,11 @@ def comparison_table(comparison: Comparison, width: int | None = None) -> Table:
     table = _comparison_table(comparison)
     if width is None or comparison.metrics is None or natural_width(table) <= width:
         return table
-    from hepclf.training.report import NARROW_DROP_ORDER, STACKED_COLUMNS
+    from hepclf.training.report import STACKED_COLUMNS, narrow_drop_order
     from hepclf.training.report import comparison as build
 
     left_out: list[str] = []
-    for drop in ("", *NARROW_DROP_ORDER):
+    for drop in ("", *narrow_drop_order(comparison.metrics)):
         if drop:
             left_out.append(drop)
         narrow = build(

@@ -297,6 +297,19 @@ def _check_result(config: PipelineConfig, result: ResultConfig) -> None:
                 f"result.systematics.shapes.{name} names {with_hints(unknown, simulated)}; "
                 f"simulated samples are {simulated}"
             )
+    varied = [name for name, shape in result.systematics.shapes.items() if shape.inputs]
+    if varied and config.event_id is None:
+        scored = (
+            "scored by the average of all fold models, also those trained on their nominal twins"
+            if config.split.method == "kfold"
+            else "counted even where their nominal twins were trained on"
+        )
+        raise ValueError(
+            f"result.systematics.shapes {varied}: varied files need the pipeline's 'event_id: "
+            "BRANCH' (each event's number, the same in the nominal and varied files, e.g. "
+            f"'event'); without it their events are {scored}, and the shape uncertainty "
+            "comes out wrong. Add 'event_id:' and train again"
+        )
     split = result.channel_split
     if "nodes" in split and not config.multiclass:
         raise ValueError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,9 @@ OPTIONAL_KEYS = frozenset(
 """Columns shown only when some model has them: the physics result needs ``result:``; a
 two-class model has signal efficiencies and two KS p-values, a multi-class one the smallest
 of its per-node KS p-values."""
+CHANNEL_Z0 = re.compile(r"z0_expected_((?:cat|node)_.+)")
+"""The flat key of one channel's own Z0 (channels are named ``node_<class>``,
+``cat_<category>`` or ``cat_<category>_node_<class>``, :mod:`hepclf.physics.channels`)."""
 LOWER_IS_BETTER = frozenset({"mu_up_expected"})
 """Selection metrics where the smallest value wins (an expected upper limit)."""
 
@@ -107,9 +111,9 @@ def format_value(key: str, value: Any) -> str:
         return f"{value:.0e}" if value < 1e-3 else f"{value:.2g}"
     if key.startswith("eff_s_at_eff_b"):
         return f"{value:.3f}"
-    if key == "z0_expected":
+    if key.startswith("z0_expected"):  # combined, per channel, from toys
         return f"{value:.2f}"
-    if key == "mu_up_expected":
+    if key.startswith("mu_up_expected"):
         return f"{value:.3g}"
     return f"{value:.4f}"
 
@@ -135,6 +139,33 @@ class Comparison:
         return ["model", *(c.header or c.title.replace(" ", "\n", 1) for c in self.columns)]
 
 
+def result_channels(metrics: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """The channels of the physics result whose own Z0 some model has, in order."""
+    found = (CHANNEL_Z0.fullmatch(key) for m in metrics.values() for key in m)
+    return list(dict.fromkeys(match.group(1) for match in found if match))
+
+
+def channel_columns(channels: list[str], stacked: bool = False) -> list[Column]:
+    """One column per channel of the physics result: its Z0 and median limit fitted alone
+    (the 'Z0 exp' and 'mu95 exp' columns are all channels fitted together)."""
+    return [
+        Column(
+            f"{channel} Z0/mu95",
+            (f"z0_expected_{channel}", f"mu_up_expected_{channel}"),
+            f"{channel}\nZ0\nmu95" if stacked else f"{channel}\nZ0/mu95",
+            stacked,
+        )
+        for channel in channels
+    ]
+
+
+def narrow_drop_order(metrics: Mapping[str, Mapping[str, float]]) -> tuple[str, ...]:
+    """:data:`NARROW_DROP_ORDER` with the per-channel columns (last first) after 'train s':
+    the combined result is the more telling one."""
+    channels = [c.title for c in channel_columns(result_channels(metrics))][::-1]
+    return (NARROW_DROP_ORDER[0], *channels, *NARROW_DROP_ORDER[1:])
+
+
 def comparison(
     metrics: Mapping[str, Mapping[str, float]],
     best: str | None,
@@ -144,12 +175,19 @@ def comparison(
 ) -> Comparison:
     """Rows for models given as {name: flat metrics}; the champion is marked with '*'.
 
-    ``columns``: :data:`COLUMNS` (one line per model) or :data:`STACKED_COLUMNS`;
+    ``columns``: :data:`COLUMNS` (one line per model) or :data:`STACKED_COLUMNS`; with
+    several channels in the physics result, one column per channel follows 'mu95 exp';
     ``leave_out``: titles of columns not to show.
     """
+    chosen: list[Column] = []
+    for column in columns:
+        chosen.append(column)
+        if column.keys[0] == "mu_up_expected":
+            stacked = columns is STACKED_COLUMNS
+            chosen += channel_columns(result_channels(metrics), stacked)
     shown = [
         c
-        for c in columns
+        for c in chosen
         if (c.keys[0] not in OPTIONAL_KEYS or any(c.keys[0] in m for m in metrics.values()))
         and c.title not in leave_out
     ]
@@ -288,6 +326,12 @@ def summary_markdown(result: PipelineResult) -> str:
         "importance, input correlations and distributions.",
         "",
     ]
+    if result_channels(table.metrics or {}):
+        lines[-1:-1] = [
+            "Z0 exp, mu95 exp: expected discovery significance and median 95 % CL limit on mu",
+            "with all channels of the physics result fitted together; '<channel> Z0/mu95': that",
+            "channel fitted alone (`results/<model>/result.json` holds the limit bands).",
+        ]
     return "\n".join(lines)
 
 
