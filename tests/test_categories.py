@@ -12,9 +12,10 @@ import uproot
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from hepclf.config import CategoryConfig, load_pipeline, parse_pipeline
-from hepclf.errors import ConfigError
-from hepclf.events.categories import CategoryModel, assign
+from hepclf.config import load_pipeline, parse_pipeline
+from hepclf.config.training import CategoryConfig
+from hepclf.ingest.events.categories import CategoryModel, assign
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.categories import CategoryReport, category_scores
 from tests.conftest import REPO, demo_pipeline_dict, shared_file
 
@@ -152,7 +153,7 @@ def test_scoring_routes_events_as_training_did(toy_training, tmp_path: Path) -> 
 
 
 def test_unrouted_events_get_nan_and_a_logged_count(toy_training, caplog) -> None:
-    from hepclf.bundle import ModelBundle
+    from hepclf.training.bundle import ModelBundle
 
     _, _, result, _, folder = toy_training
     bundle = ModelBundle.load(folder / "bundle")
@@ -163,7 +164,7 @@ def test_unrouted_events_get_nan_and_a_logged_count(toy_training, caplog) -> Non
     bundle.classifier = CategoryModel("linear", gap, result.classifier.models)
     events = _toy_events(shared_file("toy_sigbkg_categ_offset.root"))[0]
     X = bundle.features_from_branches(events, len(events["eta"]))
-    with caplog.at_level(logging.WARNING, logger="hepclf.events.categories"):
+    with caplog.at_level(logging.WARNING, logger="hepclf.ingest.events.categories"):
         scores = bundle.score_features(X)
     lost = (np.abs(events["eta"]) > 1.0) & (np.abs(events["eta"]) <= CUT)
     np.testing.assert_array_equal(np.isnan(scores), lost)
@@ -173,8 +174,8 @@ def test_unrouted_events_get_nan_and_a_logged_count(toy_training, caplog) -> Non
 def test_category_bundle_round_trip_and_pyfunc(toy_training, mlflow_server: str) -> None:
     import mlflow
 
-    from hepclf.bundle import ModelBundle
     from hepclf.tracking.pyfunc import log_bundle
+    from hepclf.training.bundle import ModelBundle
     from tests.conftest import tracking_uri
 
     _, data, result, _, folder = toy_training
@@ -196,8 +197,8 @@ def test_category_bundle_round_trip_and_pyfunc(toy_training, mlflow_server: str)
 
 
 def test_service_columns_need_the_routing_branch(toy_training) -> None:
-    from hepclf.bundle import ModelBundle
-    from hepclf.service.payloads import PayloadError, features_from_columns
+    from hepclf.scoring.service.payloads import PayloadError, features_from_columns
+    from hepclf.training.bundle import ModelBundle
 
     _, _, _, _, folder = toy_training
     bundle = ModelBundle.load(folder / "bundle")
@@ -216,8 +217,8 @@ def test_onnx_export_writes_one_file_per_category(toy_training, tmp_path: Path) 
 
     import onnx
 
-    from hepclf.bundle import ModelBundle
-    from hepclf.deploy.onnx_export.export import export_onnx_categories, onnx_scores
+    from hepclf.scoring.onnx_export.export import export_onnx_categories, onnx_scores
+    from hepclf.training.bundle import ModelBundle
 
     _, data, result, _, folder = toy_training
     bundle = ModelBundle.load(folder / "bundle")
@@ -238,11 +239,11 @@ def test_onnx_export_writes_one_file_per_category(toy_training, tmp_path: Path) 
 
 
 def test_multiclass_model_per_category(tmp_path: Path) -> None:
-    from hepclf.bundle import ModelBundle
-    from hepclf.demo_data import write_demo_data
     from hepclf.evaluation.multiclass import MulticlassReport
     from hepclf.ingest import ingest
+    from hepclf.ingest.demo_data import write_demo_data
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.fit import train_model
     from hepclf.training.prepare import prepare
     from hepclf.workflows.train import bundle_of

@@ -12,9 +12,9 @@ import optuna
 import pytest
 import yaml
 
-from hepclf.config import TuneConfig
-from hepclf.errors import ConfigError
+from hepclf.config.training import TuneConfig
 from hepclf.models import MODEL_TYPES, SEARCH_SPACES, check_model_params
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.studies import storage_path_for
 from hepclf.training.tuning import cross_validated_auc, training_events, tune_model
 
@@ -59,7 +59,7 @@ def test_objective_is_the_mean_held_out_fold_auc(tmp_path: Path) -> None:
 
 def test_tuning_never_reads_test_events(tmp_path: Path) -> None:
     """Corrupting every test event (features and labels) leaves every trial unchanged."""
-    from hepclf.config import SplitConfig
+    from hepclf.config.training import SplitConfig
     from hepclf.ingest.table import FeatureTable
     from hepclf.training.split import split_table
 
@@ -95,7 +95,7 @@ def test_tuning_never_reads_test_events(tmp_path: Path) -> None:
 def test_tuning_reads_rows_of_the_table_as_their_normalised_copy(tmp_path: Path) -> None:
     """Training events as rows of the table, normalised as they are read (no copy), give
     the study (fingerprint over several blocks) and trial values of their normalised copy."""
-    from hepclf.config import NormalizationConfig, SplitConfig
+    from hepclf.config.training import NormalizationConfig, SplitConfig
     from hepclf.ingest.table import FeatureTable
     from hepclf.models.rows import BLOCK_EVENTS, Rows
     from hepclf.training.normalize import Normalizer

@@ -44,7 +44,8 @@ def tune(
     (or with more --trials) to continue it. Each trial is a nested MLflow run.
     """
     from hepclf.cli.render import RichProgress
-    from hepclf.config import TuneConfig, load_pipeline
+    from hepclf.config import load_pipeline
+    from hepclf.config.training import TuneConfig
     from hepclf.workflows.tune import run_tuning
 
     config = load_pipeline(pipeline)

@@ -21,7 +21,7 @@ from hepclf.ingest.partitions import PartitionedTable, read_features
 from hepclf.training.normalize import Normalizer
 from hepclf.training.plan import FitRows
 from hepclf.training.prepare import weighted_rows
-from hepclf.training.split import SplitIndices, split_table
+from hepclf.training.split import SplitIndices, pipeline_split
 
 QUANTILES = np.linspace(0.0, 100.0, 401)
 """Per-partition quantiles that ``robust`` merges (0.25 % steps)."""
@@ -106,7 +106,7 @@ def prepare_on_cluster(
     config: PipelineConfig, table: PartitionedTable, executor: DaskExecutor
 ) -> PartitionedData:
     """The in-process split, the normaliser from partition statistics, the training weights."""
-    split = split_table(table, config.split, use_event_id=config.event_id is not None)  # type: ignore[arg-type]
+    split = pipeline_split(config, table)  # type: ignore[arg-type]
     normalizer = fit_normalizer(table, split.train, config, executor)
     fit_rows = weighted_rows(table, split.train, config)  # type: ignore[arg-type]
     validation_rows = weighted_rows(table, split.validation, config)  # type: ignore[arg-type]

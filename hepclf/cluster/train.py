@@ -14,24 +14,26 @@ in-process code.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from hepclf.cluster.executor import DaskExecutor
 from hepclf.cluster.prepare import PartitionedData
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError
 from hepclf.models import Classifier, build_model
 from hepclf.models.folds import FoldEnsemble
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.normalize import Normalizer
 from hepclf.training.results import ModelResult
 
 if TYPE_CHECKING:
-    from hepclf.progress import Progress
+    from hepclf.runtime.progress import Progress
     from hepclf.training.crossval import FoldScores
 
 SCORE_RETRIES = 2
+T = TypeVar("T")
 
 
 def _score_partition(
@@ -81,18 +83,32 @@ def _mark_fitted(model: Classifier, data: PartitionedData) -> None:
     model.device_ = "CPU"
 
 
+def _on_partitions(
+    executor: DaskExecutor,
+    function: Callable[[Any], T],
+    model: Any,
+    tasks: list[tuple[Any, ...]],
+    label: str,
+) -> list[T]:
+    """``function((*task, model))`` for every task (one a partition) on the workers; the
+    model is sent to every worker once, not with each task."""
+    [shared] = executor.client.scatter([model], broadcast=True, hash=False)
+    return executor.map(
+        function, [(*task, shared) for task in tasks], label=label, retries=SCORE_RETRIES
+    )
+
+
 def score_on_cluster(
     model: Classifier, data: PartitionedData, executor: DaskExecutor
 ) -> dict[str, np.ndarray]:
     """Scores of the train and test rows, computed partition by partition on the workers."""
-    [shared] = executor.client.scatter([model], broadcast=True, hash=False)
     train, test = data.rows_of("train"), data.rows_of("test")
     tasks = [
-        (p.path, tr, te, data.normalizer, shared)
+        (p.path, tr, te, data.normalizer)
         for p, tr, te in zip(data.table.partitions, train, test, strict=True)
         if len(tr) or len(te)
     ]
-    scored = executor.map(_score_partition, tasks, label="hepclf-score", retries=SCORE_RETRIES)
+    scored = _on_partitions(executor, _score_partition, model, tasks, "hepclf-score")
     return {
         "train": np.concatenate([s[0] for s in scored]),
         "test": np.concatenate([s[1] for s in scored]),
@@ -146,12 +162,7 @@ def train_folds_on_cluster(
 ) -> ModelResult:
     """k-fold on a cluster: the fold models are parallel tasks of the in-process plan (each
     on one worker, reading its rows from the partitions), scored partition by partition."""
-    from hepclf.training.crossval import (
-        FoldScores,
-        evaluate_fold_scores,
-        fit_ensemble,
-        out_of_fold_yields,
-    )
+    from hepclf.training.crossval import FoldScores, fit_ensemble, fold_result
 
     table, fold = data.table, data.split.folds
     assert fold is not None
@@ -160,16 +171,13 @@ def train_folds_on_cluster(
     ensemble = fit_ensemble(name, params, config, data, rows, progress, executor)  # type: ignore[arg-type]
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    [shared] = executor.client.scatter([ensemble], broadcast=True, hash=False)
     offsets = table.offsets
-    parts = executor.map(
-        _fold_scores_of_partition,
-        [
-            (p.path, fold[offsets[i] : offsets[i + 1]], data.normalizer, shared)
-            for i, p in enumerate(table.partitions)
-        ],
-        label="hepclf-score-folds",
-        retries=SCORE_RETRIES,
+    tasks = [
+        (p.path, fold[offsets[i] : offsets[i + 1]], data.normalizer)
+        for i, p in enumerate(table.partitions)
+    ]
+    parts = _on_partitions(
+        executor, _fold_scores_of_partition, ensemble, tasks, "hepclf-score-folds"
     )
     scores = FoldScores(
         fold,
@@ -177,15 +185,6 @@ def train_folds_on_cluster(
         [np.concatenate([p.in_fold[k] for p in parts]) for k in range(config.split.folds)],
     )
     predict_seconds = time.perf_counter() - start
-    folds = evaluate_fold_scores(
-        config, scores, table.label, out_of_fold_yields(config, table.weight)
-    )
-    return ModelResult(
-        name,
-        ensemble,
-        folds.report,
-        train_seconds,
-        {"train": scores.in_fold_per_event(), "test": scores.out_of_fold},
-        predict_seconds=predict_seconds,
-        folds=folds,
+    return fold_result(
+        name, ensemble, config, scores, table.label, table.weight, train_seconds, predict_seconds
     )

@@ -17,22 +17,23 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from hepclf.config import PipelineConfig, SampleConfig
-from hepclf.errors import InputDataError
-from hepclf.events.categories import assign, category_branches, require_one_category
-from hepclf.events.features import (
+from hepclf.config import PipelineConfig
+from hepclf.config.samples import SampleConfig
+from hepclf.ingest.events.categories import assign, category_branches, require_one_category
+from hepclf.ingest.events.features import (
     branches_of,
     compute_features,
     event_ids,
     feature_branches,
     nonfinite_counts,
 )
-from hepclf.events.selection import combine, per_event, selection_mask
-from hepclf.files import expand_files
+from hepclf.ingest.events.selection import combine, per_event, selection_mask
 from hepclf.ingest.generated import checked_sum, stored_sum_weights
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree, read_ahead
 from hepclf.ingest.table import FeatureTable
-from hepclf.progress import Advance, Progress, bar
+from hepclf.runtime.errors import InputDataError
+from hepclf.runtime.files import expand_files
+from hepclf.runtime.progress import Advance, Progress, bar
 
 
 @dataclass
@@ -301,7 +302,7 @@ def _nonfinite_rows(
 
 def read_samples(config: PipelineConfig, progress: Progress | None = None) -> FeatureTable:
     """Read every sample, apply selection, features, weights and the NaN policy; ``progress``
-    gets a bar of events per sample (see :func:`hepclf.progress.bar`)."""
+    gets a bar of events per sample (see :func:`hepclf.runtime.progress.bar`)."""
     start = time.perf_counter()
     plans = [_plan(config, sample) for sample in config.simulated_samples]
     certain = [plan.entries if plan.selection is None else 0 for plan in plans]

@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hepclf.errors import InputDataError
-from hepclf.files import atomic_path
+from hepclf.runtime.errors import InputDataError
+from hepclf.runtime.files import atomic_path
 
 METADATA_KEY = b"hepclf"
 DIGEST_ROWS = 65_536

@@ -2,7 +2,7 @@
 and combined (every event scored by its own category's model).
 
 The routing itself (which category an event is in) and the :class:`CategoryModel` that
-scoring uses live in :mod:`hepclf.events.categories`.
+scoring uses live in :mod:`hepclf.ingest.events.categories`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from hepclf.config import CategoryConfig, PipelineConfig
-from hepclf.errors import ConfigError
-from hepclf.events.categories import CategoryModel
+from hepclf.config import PipelineConfig
+from hepclf.config.training import CategoryConfig
+from hepclf.ingest.events.categories import CategoryModel
 from hepclf.models import build_model
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
 from hepclf.training.prepare import PreparedData, weighted_rows

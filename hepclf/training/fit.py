@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError
 from hepclf.evaluation import ClassifierReport, evaluate_classifier
 from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.models import MODEL_TYPES, Classifier, build_model
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.categories import (
     CategoryReport,
     category_scores,
@@ -35,7 +35,7 @@ from hepclf.training.scores import model_scores
 from hepclf.training.weights import evaluated_fractions, expected_yields
 
 if TYPE_CHECKING:
-    from hepclf.progress import Progress
+    from hepclf.runtime.progress import Progress
 
 
 def select_models(config: PipelineConfig, names: list[str] | None) -> dict[str, dict[str, Any]]:

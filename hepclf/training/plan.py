@@ -30,7 +30,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FitRows:
-    """The rows one fit reads: indices into the source and their training weights."""
+    """The rows one fit reads: indices into the source and their training weights.
+
+    Only the selection, not :class:`hepclf.models.rows.Rows`: those carry the feature array
+    and the normaliser a model reads in this process, while a task must stay small and
+    picklable, and the same selection is read from an in-memory table
+    (:meth:`TableSource.rows` binds it as ``Rows``) or from a cluster's partitions
+    (``hepclf.cluster.prepare.RowPlan``).
+    """
 
     rows: np.ndarray
     weight: np.ndarray | None = None

@@ -17,7 +17,7 @@ from hepclf.ingest import FeatureTable
 from hepclf.models.rows import Rows
 from hepclf.training.normalize import Normalizer
 from hepclf.training.plan import FitRows, TableSource
-from hepclf.training.split import SplitIndices, split_table
+from hepclf.training.split import SplitIndices, pipeline_split
 from hepclf.training.weights import training_weights
 
 
@@ -87,12 +87,7 @@ class PreparedData:
 
 def prepare(config: PipelineConfig, table: FeatureTable) -> PreparedData:
     """Split, fit the normaliser on training rows only, and derive training weights."""
-    split = split_table(
-        table,
-        config.split,
-        use_event_id=config.event_id is not None,
-        class_names=config.class_names,
-    )
+    split = pipeline_split(config, table)
     normalizer = Normalizer.fit(table.X, config.normalization, rows=split.train)
     fit_rows = weighted_rows(table, split.train, config)
     validation_rows = weighted_rows(table, split.validation, config)

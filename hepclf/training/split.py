@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from hepclf.config import SplitConfig
-from hepclf.errors import InputDataError
+from hepclf.config.training import SplitConfig
 from hepclf.ingest.table import FeatureTable
 from hepclf.models.folds import assign_folds
+from hepclf.runtime.errors import InputDataError
 from hepclf.training.weights import require_positive_class_weights
 
 if TYPE_CHECKING:
@@ -52,12 +52,13 @@ def split_table(
     *,
     use_event_id: bool = False,
     class_names: Sequence[str] = (),
+    category_names: Sequence[str] = (),
 ) -> SplitIndices:
     """Split the rows of ``table`` as ``config`` says.
 
     ``use_event_id`` (the pipeline names an ``event_id`` branch) makes ``kfold`` assign
     folds by ``event_id % folds``; the ``event_id`` method always uses the ids.
-    ``class_names`` name the labels in errors.
+    ``class_names`` and ``category_names`` name the labels and categories in errors.
     """
     rows = np.arange(len(table))
     if config.method == "kfold":
@@ -67,6 +68,17 @@ def split_table(
             _require_both_classes(table, rows[fold == k], f"fold {k}")
         names = list(class_names) or [str(c) for c in range(int(table.label.max()) + 1)]
         require_positive_class_weights(table.label, table.weight, fold, names, "split.folds")
+        if table.category is not None:  # each category's fold models are evaluated alone
+            for index, category in enumerate(category_names):
+                alone = table.category == index
+                require_positive_class_weights(
+                    table.label[alone],
+                    table.weight[alone],
+                    fold[alone],
+                    names,
+                    f"split.folds (category {category!r})",
+                    n_folds=config.folds,
+                )
         return SplitIndices(rows, rows[:0], rows, fold)
     if config.method == "random":
         fit_rows, test = train_test_split(
@@ -87,6 +99,19 @@ def split_table(
     else:
         train, validation = fit_rows, rows[:0]
     return SplitIndices(np.sort(train), np.sort(validation), np.sort(test))
+
+
+def pipeline_split(config: PipelineConfig, table: FeatureTable) -> SplitIndices:
+    """The split ``config`` gives ``table``, errors naming its classes and categories: the
+    one that training used, so preparing on a cluster and ``hepclf result`` rebuild the
+    same rows."""
+    return split_table(
+        table,
+        config.split,
+        use_event_id=config.event_id is not None,
+        class_names=config.class_names,
+        category_names=[category.name for category in config.categories or []],
+    )
 
 
 def _require_both_classes(table: FeatureTable, rows: np.ndarray, part: str) -> None:

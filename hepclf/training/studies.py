@@ -22,10 +22,10 @@ from urllib.parse import urlparse
 import numpy as np
 import optuna
 
-from hepclf.errors import ConfigError
 from hepclf.models import model_type
 from hepclf.models.registry import SEARCH_SPACES
 from hepclf.models.rows import Rows
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.results import TuningResult
 
 STORAGE_FILE = "hepclf_tuning.db"

@@ -24,14 +24,14 @@ import yaml
 from sklearn.model_selection import StratifiedKFold
 
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError
 from hepclf.evaluation import roc_auc
 from hepclf.evaluation.multiclass import one_vs_rest_rocs
 from hepclf.ingest.table import FeatureTable
 from hepclf.models import build_model
 from hepclf.models.registry import SEARCH_SPACES
 from hepclf.models.rows import Rows
-from hepclf.progress import Progress, bar
+from hepclf.runtime.errors import ConfigError
+from hepclf.runtime.progress import Progress, bar
 from hepclf.training.executor import Executor
 from hepclf.training.normalize import Normalizer
 from hepclf.training.plan import FitPlan, FitRows, FitTask, RowsSource, execute_plan

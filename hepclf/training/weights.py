@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from hepclf.errors import InputDataError
+from hepclf.runtime.errors import InputDataError
 
 
 def training_weights(
@@ -65,11 +65,13 @@ def require_positive_class_weights(
     fold: np.ndarray,
     class_names: Sequence[str],
     setting: str,
+    n_folds: int | None = None,
 ) -> None:
     """Every fold must give every class a positive total weight: its efficiencies, ROC and
     KS test are measured per class and are undefined otherwise (negative weights can sum
     below zero in a small fold). ``setting``: the YAML key that sets the folds."""
-    n_folds, n_classes = int(fold.max()) + 1, len(class_names)
+    n_folds = int(fold.max(initial=-1)) + 1 if n_folds is None else n_folds
+    n_classes = len(class_names)
     totals = np.zeros((n_folds, n_classes))
     np.add.at(totals, (fold, label), weight)
     bad = np.argwhere(~(totals > 0))
@@ -77,7 +79,8 @@ def require_positive_class_weights(
         k, c = (int(v) for v in bad[0])
         raise InputDataError(
             f"{setting}: fold {k} of {n_folds} gives class {class_names[c]!r} a total weight "
-            f"of {totals[k, c]:.4g} (negative weights; {len(bad)} fold/class pairs in all), so "
+            f"of {totals[k, c]:.4g} ({'negative weights' if totals[k, c] < 0 else 'no events'}; "
+            f"{len(bad)} fold/class pairs in all), so "
             f"its ROC and KS test are undefined; use fewer folds ({setting}) or more events "
             "(evaluation keeps the weights' signs whatever negative_weights says)"
         )

@@ -19,10 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError, HepclfError
-from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
 from hepclf.physics.champion import best_expected, champion_physics
@@ -33,11 +30,14 @@ from hepclf.physics.step import (
     model_physics,
     write_model_physics,
 )
-from hepclf.progress import Progress
+from hepclf.runtime.errors import ConfigError, HepclfError
+from hepclf.runtime.files import publish_outputs, staging_dir
+from hepclf.runtime.progress import Progress
 from hepclf.tracking.registry import load_bundle
 from hepclf.tracking.result_runs import log_result_run, model_sources, recorded_split, run_of
+from hepclf.training.bundle import ModelBundle
 from hepclf.training.executor import Executor, InProcessExecutor
-from hepclf.training.split import split_differences, split_fingerprint, split_table
+from hepclf.training.split import pipeline_split, split_differences, split_fingerprint
 
 
 @dataclass
@@ -111,12 +111,7 @@ def bundle_scores(
             f"model {bundle.name!r} is a k-fold model but the pipeline splits with "
             f"{config.split.method!r}; give the pipeline YAML the model was trained with"
         )
-    split = split_table(
-        table,
-        config.split,
-        use_event_id=config.event_id is not None,
-        class_names=config.class_names,
-    )
+    split = pipeline_split(config, table)
     rows = split.test
     frame = table.features_frame().iloc[rows]
     frame = frame.assign(**{column: table.event_id[rows] for column in bundle.fold_columns})

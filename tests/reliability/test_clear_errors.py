@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hepclf.config import SplitConfig
-from hepclf.errors import ConfigError, InputDataError
+from hepclf.config.training import SplitConfig
 from hepclf.ingest.table import FeatureTable
+from hepclf.runtime.errors import ConfigError, InputDataError
 from hepclf.training.split import split_table
 from hepclf.training.tuning import tune_model
 
@@ -31,6 +31,29 @@ def test_a_kfold_fold_with_a_negative_class_weight_is_an_error_naming_it() -> No
     config = SplitConfig(method="kfold", folds=5)
     with pytest.raises(InputDataError, match=r"split.folds: fold 0 of 5 gives class 'background'"):
         split_table(table, config, use_event_id=True, class_names=["background", "signal"])
+
+
+def test_a_kfold_fold_of_one_category_with_a_negative_class_weight_is_an_error() -> None:
+    """Each category's fold models are evaluated alone: fold 0 of category 'even' has a
+    negative background total although fold 0 of the whole sample has a positive one."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    label, event = np.arange(n) % 2, np.arange(n) // 2
+    weight = np.where((label == 0) & (event % 10 == 0), -0.5, 1.0)
+    X = (rng.normal(size=(n, 3)) + label[:, None]).astype(np.float32)
+    ids, category = event.astype(np.int64), (event % 2).astype(np.int16)
+    table = FeatureTable(
+        X, ["a", "b", "c"], label, weight, label, ["bkg", "sig"], ids, category=category
+    )
+    config = SplitConfig(method="kfold", folds=5)
+    names = {"use_event_id": True, "class_names": ["bkg", "sig"]}
+    split_table(table, config, **names)  # the whole sample's folds are fine
+    with pytest.raises(
+        InputDataError,
+        match=r"split.folds \(category 'even'\): fold 0 of 5 gives class 'bkg' a total weight "
+        r"of -50 \(negative weights",
+    ):
+        split_table(table, config, **names, category_names=["even", "odd"])
 
 
 def test_a_tuning_fold_with_a_negative_class_weight_is_an_error_naming_it(tmp_path) -> None:
@@ -88,7 +111,8 @@ def test_the_mlflow_store_as_tuning_storage_is_refused_unchanged(tmp_path) -> No
 def test_leading_beyond_its_maximum_is_refused_when_read(leading, tmp_path) -> None:
     """``leading: 1000000`` hung ingest (quadratic checks over a million columns) and
     ``1e8`` ended in a MemoryError; both are refused by the YAML's validation."""
-    from hepclf.config import MAX_LEADING, parse_pipeline
+    from hepclf.config import parse_pipeline
+    from hepclf.config.features import MAX_LEADING
     from tests.conftest import demo_pipeline_dict
 
     raw = demo_pipeline_dict(tmp_path)
