@@ -144,10 +144,10 @@ def test_scoring_routes_events_as_training_did(toy_training, tmp_path: Path) -> 
     assert outcome.status == "scored" and outcome.nan_scores == 0
     with uproot.open(out) as file:
         written = file["TreeS"]["score_linear"].array(library="np")
-    proba, category = category_scores(result.classifier, data, "test")
+    scores, category = category_scores(result.classifier, data, "test")
     signal = data.table.sample[data.split.test] == 0
     entries = data.table.event_id[data.split.test][signal]
-    np.testing.assert_allclose(written[entries], proba[signal, 1], rtol=1e-6)
+    np.testing.assert_allclose(written[entries], scores[signal], rtol=1e-6)
     eta = uproot.open(toy)["TreeS"]["eta"].array(library="np")
     np.testing.assert_array_equal(category[signal], (np.abs(eta[entries]) > CUT).astype(int))
 
@@ -184,8 +184,8 @@ def test_category_bundle_round_trip_and_pyfunc(toy_training, mlflow_server: str)
     events = _toy_events(shared_file("toy_sigbkg_categ_offset.root"))[1]
     frame = pd.DataFrame({k: events[k][:300] for k in ("var1", "var2", "var3", "var4", "eta")})
     expected = bundle.score_features(bundle.features_from_frame(frame))
-    proba, _ = category_scores(result.classifier, data, "test")
-    assert np.isfinite(expected).all() and np.isfinite(proba).all()
+    scores, _ = category_scores(result.classifier, data, "test")
+    assert np.isfinite(expected).all() and np.isfinite(scores).all()
     with tracking_uri(mlflow_server):
         mlflow.set_experiment("hepclf-category-tests")
         with mlflow.start_run():
@@ -227,7 +227,7 @@ def test_onnx_export_writes_one_file_per_category(toy_training, tmp_path: Path) 
         "central": "toy_central.onnx",
         "forward": "toy_forward.onnx",
     }
-    proba, category = category_scores(result.classifier, data, "test")
+    scores, category = category_scores(result.classifier, data, "test")
     X = data.table.X[data.split.test]
     for k, name in enumerate(["central", "forward"]):
         model = onnx.load(str(written[name].path))
@@ -235,7 +235,7 @@ def test_onnx_export_writes_one_file_per_category(toy_training, tmp_path: Path) 
         assert meta["category"] == name
         assert json.loads(meta["categories"])[k]["selection"] == meta["category_selection"]
         rows = category == k
-        np.testing.assert_allclose(onnx_scores(model, X[rows]), proba[rows, 1], atol=1e-5)
+        np.testing.assert_allclose(onnx_scores(model, X[rows]), scores[rows], atol=1e-5)
 
 
 def test_multiclass_model_per_category(tmp_path: Path) -> None:

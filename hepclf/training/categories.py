@@ -21,6 +21,7 @@ from hepclf.runtime.errors import ConfigError
 from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
 from hepclf.training.prepare import PreparedData, weighted_rows
+from hepclf.training.scores import model_scores
 
 
 def fit_categories(
@@ -65,10 +66,28 @@ def fit_categories(
 def category_scores(
     model: CategoryModel, data: PreparedData, part: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities of every event of 'train' or 'test' from its own category's model."""
-    rows = getattr(data.split, part)
-    category = data.table.category[rows]
-    return model.predict_proba(data.normalizer.transform(data.table.X[rows]), category), category
+    """Scores of every event of 'train' or 'test' from its own category's model, as
+    :func:`~hepclf.training.scores.model_scores` gives them (float32 signal score, (n, K)
+    probabilities for K > 2 classes), and each event's category.
+
+    Each category's model scores index rows of the table block by block, so no normalised
+    copy of the part is made (NaN where an event is in no category: ingest refuses those).
+    """
+    rows = data.rows(part)
+    assert data.table.category is not None, "the table was ingested without categories"
+    category = data.table.category[getattr(data.split, part)]
+    scores = np.full((len(rows), *_score_shape(model)), np.nan, dtype=np.float32)
+    for i, category_model in enumerate(model.models):
+        members = np.flatnonzero(category == i)
+        if len(members):
+            scores[members] = model_scores(category_model, rows.take(members))
+    return scores, category
+
+
+def _score_shape(model: CategoryModel) -> tuple[int, ...]:
+    """The shape of one event's score: () for two classes, (K,) otherwise."""
+    n_classes = len(model.classes_)
+    return () if n_classes == 2 else (n_classes,)
 
 
 @dataclass(frozen=True, eq=False)

@@ -31,7 +31,7 @@ from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
 from hepclf.training.prepare import PreparedData
 from hepclf.training.results import ModelResult
-from hepclf.training.scores import model_scores, scores_of
+from hepclf.training.scores import model_scores
 from hepclf.training.weights import evaluated_fractions, expected_yields
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def train_model(
         model: Any = fit_categories(name, params, config, data, executor)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        scores = {p: scores_of(category_scores(model, data, p)[0]) for p in ("train", "test")}
+        scores = {p: category_scores(model, data, p)[0] for p in ("train", "test")}
     else:
         model, train_seconds = fit_model(name, params, config, data, executor)
         start = time.perf_counter()

@@ -65,12 +65,6 @@ class PreparedData:
         assert self.validation_rows.weight is not None
         return self.validation_rows.weight
 
-    def part(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Normalised features (a copy), labels and physical weights of 'train' or 'test'."""
-        rows = self.rows(name)
-        assert rows.w is not None
-        return rows.array(), rows.y, rows.w
-
     def rows(self, name: str) -> Rows:
         """The rows of 'train' or 'test' with their labels and physical weights, normalised
         block by block as they are read (to score them without a normalised copy)."""

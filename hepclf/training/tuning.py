@@ -29,12 +29,14 @@ from hepclf.evaluation.multiclass import one_vs_rest_rocs
 from hepclf.ingest.table import FeatureTable
 from hepclf.models import build_model
 from hepclf.models.registry import SEARCH_SPACES
+from hepclf.models.rows import Rows
 from hepclf.runtime.errors import ConfigError
 from hepclf.runtime.progress import Progress, bar
 from hepclf.training.executor import Executor
 from hepclf.training.normalize import Normalizer
-from hepclf.training.plan import FitPlan, FitRows, FitTask, TableSource, execute_plan
+from hepclf.training.plan import FitPlan, FitRows, FitTask, RowsSource, execute_plan
 from hepclf.training.results import TuningResult
+from hepclf.training.scores import model_scores
 from hepclf.training.split import SplitIndices
 from hepclf.training.studies import (
     STORAGE_FILE,
@@ -53,6 +55,9 @@ TrialRecord = Callable[[list[float]], None]
 """Takes a finished trial's fold AUCs."""
 TrialLog = Callable[[str, int, dict[str, Any]], AbstractContextManager[TrialRecord]]
 """Opens the record of one trial (model, trial number, drawn parameters) for its duration."""
+Events = np.ndarray | Rows
+"""The events tuning may see: model inputs, or rows of the table normalised as they are read
+(``training_events``), so that no normalised copy of them is made."""
 
 
 def tuning_folds(
@@ -84,7 +89,7 @@ def tuning_folds(
 def cross_validated_auc(
     name: str,
     params: dict[str, Any],
-    X: np.ndarray,
+    X: Events,
     y: np.ndarray,
     sample_weight: np.ndarray | None,
     eval_weight: np.ndarray | None,
@@ -96,35 +101,42 @@ def cross_validated_auc(
     """AUC of each held-out fold for one parameter set; ``report(k, mean)`` after each fold.
 
     The folds are fitted one plan at a time, so that the pruner can stop a hopeless trial
-    after any fold.
+    after any fold. Fits and scores read the folds' rows of ``X`` block by block; the
+    held-out fold is scored as the pipeline scores its test events (float32).
     """
     estimator = build_model(name, params, seed=seed)
-    source = TableSource(X, y)
+    events = _as_rows(X, y)
+    source = RowsSource(events)
     aucs: list[float] = []
     for k in range(int(fold.max()) + 1):
         train, test = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
         w = None if sample_weight is None else sample_weight[train]
         task = FitTask(estimator, FitRows(train, w), name=f"{name} tuning fold {k + 1}")
         [fitted] = execute_plan(FitPlan(source, [task], label=f"tuning {name}"), executor)
-        proba = fitted.model.predict_proba(X[test])
-        aucs.append(_auc(y[test], proba, None if eval_weight is None else eval_weight[test]))
+        scores = model_scores(fitted.model, events.take(test))
+        aucs.append(_auc(y[test], scores, None if eval_weight is None else eval_weight[test]))
         if report is not None:
             report(k, float(np.mean(aucs)))
     return aucs
 
 
-def _auc(y: np.ndarray, proba: np.ndarray, weight: np.ndarray | None) -> float:
-    """The pipeline's ``auc_test`` measure: the signal AUC for two classes, the macro
-    one-vs-rest AUC for more."""
-    if proba.shape[1] == 2:
-        return roc_auc(y, proba[:, 1], weight)
-    rocs = one_vs_rest_rocs(y, proba, weight, proba.shape[1])
+def _as_rows(X: Events, y: np.ndarray) -> Rows:
+    """The events as rows (an array of model inputs is taken as it is)."""
+    return X if isinstance(X, Rows) else Rows.of(X, y)
+
+
+def _auc(y: np.ndarray, scores: np.ndarray, weight: np.ndarray | None) -> float:
+    """The pipeline's ``auc_test`` measure on ``model_scores``: the signal AUC for two
+    classes, the macro one-vs-rest AUC for more."""
+    if scores.ndim == 1:
+        return roc_auc(y, scores, weight)
+    rocs = one_vs_rest_rocs(y, scores, weight, scores.shape[1])
     return float(np.mean([roc.auc for roc in rocs]))
 
 
 def tune_model(
     name: str,
-    X: np.ndarray,
+    X: Events,
     y: np.ndarray,
     sample_weight: np.ndarray | None = None,
     eval_weight: np.ndarray | None = None,
@@ -224,22 +236,22 @@ def _trial_bar(
 
 def training_events(
     table: FeatureTable, split: SplitIndices, normalizer: Normalizer | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features, labels and physical weights of the events tuning may see.
+) -> tuple[Rows, np.ndarray, np.ndarray]:
+    """Features (rows of the table, normalised by ``normalizer`` as they are read: no
+    copy), labels and physical weights of the events tuning may see.
 
     Those are the training and validation parts (every event under k-fold), never the test
     part: a search that looked at test events would make the test AUC optimistic.
     """
     rows = np.sort(np.concatenate([split.train, split.validation]))
-    X = table.X[rows]
-    if normalizer is not None:
-        X = normalizer.transform(X)
-    return X, table.label[rows], table.weight[rows]
+    y, w = table.label[rows], table.weight[rows]
+    transform = None if normalizer is None else normalizer.transform
+    return Rows(table.X, rows, y, w, transform), y, w
 
 
 def tune_models(
     config: PipelineConfig,
-    X: np.ndarray,
+    X: Events,
     y: np.ndarray,
     weight: np.ndarray,
     *,
@@ -268,7 +280,8 @@ def tune_models(
     chosen = [n for n in tune.models or training if n in training]
     keep, sample_weight = training_weights(y, weight, config.class_balance, config.negative_weights)
     # trials train with the training weights and are judged, like auc_test, with physical ones
-    X, y, eval_weight = X[keep], y[keep], weight[keep]
+    X = X.take(keep) if isinstance(X, Rows) else X[keep]
+    y, eval_weight = y[keep], weight[keep]
     storage = tune.storage or storage_path_for(tracking_uri)
     data_key = data_fingerprint(X, y)
     seed = config.seed

@@ -140,7 +140,6 @@ def _run(
     staging = staging_dir(output)
     plots = staging / "plots"
     physics_inputs = PhysicsInputs(config, table, use_cache) if config.result else None
-    train_parts = data.labels_and_weights("train"), data.labels_and_weights("test")
     try:
         with Deferred() as commit, PipelineTracker(config, tracking_uri, experiment) as tracker:
             tracker.log_data(table, data.split)
@@ -184,9 +183,9 @@ def _run(
                             name, params, config, data, session.executor, progress
                         )
                     result.tuning = tuned.get(name)
-                    figures.model_plots(
-                        result, *train_parts, table.columns, plots, held_out=held_out
-                    )
+                    parts = data.labels_and_weights("train"), data.labels_and_weights("test")
+                    figures.model_plots(result, *parts, table.columns, plots, held_out=held_out)
+                    del parts  # read per model: not held beside the next one's evaluation
                     bundle = bundles[name] = bundle_of(result, config, data)
                     if config.result is not None:
                         add_physics(
