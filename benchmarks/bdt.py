@@ -287,7 +287,7 @@ def onnx_predictor(model):
     all graph optimisations, two threads; the graph outputs the float32 score."""
     import onnxruntime as ort
 
-    from hepclf.deploy.onnx_export.bdt import to_graph
+    from hepclf.scoring.onnx_export.bdt import to_graph
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2

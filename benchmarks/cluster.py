@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 def generate(folder: Path, events: int, files: int) -> Path:
     """``files`` ROOT files (half signal, half background) and a pipeline over them."""
-    from hepclf.demo_data import BACKGROUND, SIGNAL, write_process
+    from hepclf.ingest.demo_data import BACKGROUND, SIGNAL, write_process
 
     per_file = events // files
     for i in range(files):

@@ -1,6 +1,6 @@
 """Training throughput of hepclf's dnn against a bare Keras ``model.fit`` of the same network.
 
-Both train the default network (``hepclf.models.dnn.build_network``) on the same arrays with
+Both train the default network (``hepclf.models.dnn_network.build_network``) on the same arrays with
 the same batch size and validation set; the bare one is compiled and fitted with Keras's
 defaults. Early stopping is disabled so epoch counts match. Each fit is timed end to end
 for 1 and for 1 + ``--epochs`` epochs (best of ``--repeats``); the difference is the
@@ -24,7 +24,8 @@ import time
 import numpy as np
 
 from hepclf.models import build_model
-from hepclf.models.dnn import DNNParams, build_network, gpu_device
+from hepclf.models.dnn_network import DNNParams, build_network
+from hepclf.models.dnn_tensorflow import gpu_device
 
 
 def bare_keras_fit(X, y, w, X_val, y_val, w_val, hp: DNNParams, validate: bool) -> float:
@@ -70,7 +71,7 @@ def best_rate(n_events: int, run, repeats: int = 3) -> float:
 
 def prediction(n_events: int) -> None:
     """Print predict_proba, bare forward pass and Keras predict throughput."""
-    from hepclf.models.dnn import import_tensorflow
+    from hepclf.models.dnn_tensorflow import import_tensorflow
 
     tf = import_tensorflow()
     rng = np.random.default_rng(1)

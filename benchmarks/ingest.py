@@ -23,8 +23,8 @@ from pathlib import Path
 import uproot
 
 from hepclf.config import load_pipeline
-from hepclf.demo_data import write_demo_data
 from hepclf.ingest import cache, ingest
+from hepclf.ingest.demo_data import write_demo_data
 from hepclf.ingest.run import read_samples
 
 GOAL = 0.9

@@ -102,7 +102,11 @@ def measure(
         )
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
     metrics = json.loads((work / "out" / "metrics.json").read_text())
-    per_model = {name: m["train_seconds"] for name, m in metrics.items() if isinstance(m, dict)}
+    per_model = {
+        name: m["train_seconds"]
+        for name, m in metrics.items()
+        if isinstance(m, dict) and "train_seconds" in m  # models, not the run's other keys
+    }
     return {
         "peak_gb": peak_kb * 1024 / 1e9,
         "wall_s": wall,

@@ -27,10 +27,10 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from hepclf.config import load_pipeline, parse_pipeline
-from hepclf.demo_data import write_demo_data
 from hepclf.evaluation import roc_auc
 from hepclf.evaluation.multiclass import one_vs_rest_rocs
 from hepclf.ingest import ingest
+from hepclf.ingest.demo_data import write_demo_data
 from hepclf.training.fit import train_model
 from hepclf.training.prepare import PreparedData, prepare
 

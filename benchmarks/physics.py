@@ -12,6 +12,11 @@ Run: .venv/bin/python benchmarks/physics.py [--events 15000] [--seed 1]
 process), models trained once; prints per model Z0 and the expected limit of the summed
 signal probability in one channel against one channel per output node (CMS ttH(bb)),
 with the seconds of each physics result.
+
+``--toys N``: the toy-based CLs (N toys per hypothesis) at the asymptotic median limit of
+a one-bin counting experiment, with the toys' fits by scipy (what hepclf uses) and by
+MINUIT, where counts are large (s = 30, b = 400: should be 5 %) and at b = 0.2 (the
+asymptotic limit is optimistic there: above 5 %).
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ import time
 import numpy as np
 import pyhf
 
-from hepclf.config import ResultConfig
-from hepclf.physics import EvaluatedEvents, physics_result
+from hepclf.config.result import ResultConfig
+from hepclf.physics import EvaluatedEvents, PhysicsResult, physics_result
 
 MODELS = {"linear": 1.0, "rf": 1.2, "bdt": 1.4, "svm": 1.5, "xgb": 1.7, "dnn": 1.8}
 """Toy 'models': the signal score is Beta(1 + 2 s, 2) and the background Beta(2, 1 + 2 s)."""
@@ -47,8 +52,8 @@ def multiclass(events: int, models: list[str]) -> None:
     import yaml
 
     from hepclf.config import parse_pipeline
-    from hepclf.demo_data import write_demo_data
     from hepclf.ingest import ingest
+    from hepclf.ingest.demo_data import write_demo_data
     from hepclf.physics.step import model_physics
     from hepclf.training.fit import train_model
     from hepclf.training.prepare import prepare
@@ -90,13 +95,45 @@ def multiclass(events: int, models: list[str]) -> None:
             )
 
 
+def toys(n: int) -> None:
+    """Median toy CLs at the asymptotic limit, toys fitted with scipy and with MINUIT."""
+    from hepclf.physics.inference import model_of, numpy_backend
+    from hepclf.physics.toys import cls_band
+
+    def counting(signal: float, background: float) -> PhysicsResult:
+        k = 4000
+        sample = np.repeat([0, 1], k)
+        weight = np.where(sample == 0, signal / k, background / k)
+        events = EvaluatedEvents(np.full(2 * k, 0.9), weight, sample, ["ttH", "ttbar"], ["ttH"])
+        binning = {"edges": [0.0, 1.0], "min_background_yield": 0.0}
+        return physics_result(events, ResultConfig(binning=binning))
+
+    print(f"{'s':>4s} {'b':>5s} {'mu95 asym':>9s} {'fits':>6s} {'toy CLs':>7s} {'s':>5s}")
+    for signal, background in ((30.0, 400.0), (3.0, 0.2)):
+        result = counting(signal, background)
+        limit = result.mu_up_expected.median
+        for minuit in (False, True):
+            np.random.seed(4)
+            start = time.perf_counter()
+            with numpy_backend():
+                cls = cls_band(model_of(result.workspace), limit, n, minuit)[2]
+            print(
+                f"{signal:4g} {background:5g} {limit:9.4f} {'minuit' if minuit else 'scipy':>6s} "
+                f"{cls:7.3f} {time.perf_counter() - start:5.1f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=15_000, help="test events per process")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--multiclass", action="store_true", help="single vs per-node channels")
     parser.add_argument("--models", default="linear,xgb,dnn")
+    parser.add_argument("--toys", type=int, default=0, help="toy CLs: scipy vs MINUIT fits")
     args = parser.parse_args()
+    if args.toys:
+        toys(args.toys)
+        return
     if args.multiclass:
         multiclass(args.events, args.models.split(","))
         return

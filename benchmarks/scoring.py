@@ -28,10 +28,10 @@ import mlflow
 import numpy as np
 import uproot
 
-from hepclf.bundle import ModelBundle
 from hepclf.cluster.client import dask_client
-from hepclf.config import NormalizationConfig, parse_pipeline
-from hepclf.demo_data import BACKGROUND, SIGNAL, TREE, write_demo_data, write_process
+from hepclf.config import parse_pipeline
+from hepclf.config.training import NormalizationConfig
+from hepclf.ingest.demo_data import BACKGROUND, SIGNAL, TREE, write_demo_data, write_process
 from hepclf.ingest.run import read_samples
 from hepclf.models import build_model
 from hepclf.scoring import DEFAULT_STEP_SIZE
@@ -39,6 +39,7 @@ from hepclf.scoring.cluster import run_on_dask, warm_workers
 from hepclf.scoring.file_job import ScoreSettings
 from hepclf.scoring.runner import plan_outputs, score_files
 from hepclf.scoring.scorers import ModelSpec, ScoringModel, branch_for, load_scoring_models
+from hepclf.training.bundle import ModelBundle
 from hepclf.training.normalize import Normalizer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from hepclf.bundle import ModelBundle
 from hepclf.config import parse_pipeline
-from hepclf.demo_data import write_demo_data
+from hepclf.ingest.demo_data import write_demo_data
 from hepclf.ingest.run import read_samples
 from hepclf.models import build_model
+from hepclf.training.bundle import ModelBundle
 from hepclf.training.normalize import Normalizer
 
 GOAL_S = 5.0

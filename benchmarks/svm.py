@@ -87,7 +87,7 @@ def onnx_exact(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray) -> 
 
     import onnxruntime as ort
 
-    from hepclf.deploy.onnx_export.svm import to_graph
+    from hepclf.scoring.onnx_export.svm import to_graph
 
     model = build_model("svm", {"approximate": False}, seed=0).fit(X_train, y_train)
     graph = to_graph(model, X_train.shape[1])

@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from hepclf._version import __version__
+from hepclf.runtime.version import __version__
 
 _API = {
     "load_pipeline": "hepclf.config",
@@ -36,7 +36,7 @@ _API = {
     "run_pipeline": "hepclf.workflows.train",
     "PipelineResult": "hepclf.training.results",
     "ModelResult": "hepclf.training.results",
-    "ModelBundle": "hepclf.bundle",
+    "ModelBundle": "hepclf.training.bundle",
     "load_bundle": "hepclf.tracking.registry",
     "load_scoring_models": "hepclf.scoring.scorers",
     "score_files": "hepclf.scoring.runner",
@@ -46,8 +46,8 @@ _API = {
     "MODEL_TYPES": "hepclf.models",
     "evaluate_classifier": "hepclf.evaluation",
     "evaluate_multiclass": "hepclf.evaluation.multiclass",
-    "CategoryModel": "hepclf.events.categories",
-    "HepclfError": "hepclf.errors",
+    "CategoryModel": "hepclf.ingest.events.categories",
+    "HepclfError": "hepclf.runtime.errors",
 }
 
 __all__ = [
@@ -75,18 +75,18 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from hepclf.bundle import ModelBundle
     from hepclf.config import PipelineConfig, load_pipeline, parse_pipeline
-    from hepclf.errors import HepclfError
     from hepclf.evaluation import evaluate_classifier
     from hepclf.evaluation.multiclass import evaluate_multiclass
-    from hepclf.events.categories import CategoryModel
     from hepclf.ingest import FeatureTable, ingest
+    from hepclf.ingest.events.categories import CategoryModel
     from hepclf.models import MODEL_TYPES, build_model, load_model
+    from hepclf.runtime.errors import HepclfError
     from hepclf.scoring.file_job import ScoreSettings
     from hepclf.scoring.runner import score_files
     from hepclf.scoring.scorers import load_scoring_models
     from hepclf.tracking.registry import load_bundle
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.results import ModelResult, PipelineResult
     from hepclf.workflows.train import run_pipeline
 

@@ -37,7 +37,7 @@ def shared_file(name: str) -> Path:
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Small generated signal/background files, shared by the whole session."""
-    from hepclf.demo_data import write_demo_data
+    from hepclf.ingest.demo_data import write_demo_data
 
     out = tmp_path_factory.mktemp("demo") / "data"
     write_demo_data(out, events=4000, seed=3)
@@ -255,13 +255,14 @@ def registered_models(
     import mlflow
     import numpy as np
 
-    from hepclf.bundle import ModelBundle
-    from hepclf.config import NormalizationConfig, parse_pipeline
-    from hepclf.demo_data import write_demo_data
+    from hepclf.config import parse_pipeline
+    from hepclf.config.training import NormalizationConfig
+    from hepclf.ingest.demo_data import write_demo_data
     from hepclf.ingest.run import read_samples
     from hepclf.models import build_model
     from hepclf.tracking.pyfunc import log_bundle
     from hepclf.tracking.registry import register_model
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.normalize import Normalizer
 
     data = tmp_path_factory.mktemp("scoring") / "data"

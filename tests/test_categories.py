@@ -12,9 +12,10 @@ import uproot
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from hepclf.config import CategoryConfig, load_pipeline, parse_pipeline
-from hepclf.errors import ConfigError
-from hepclf.events.categories import CategoryModel, assign
+from hepclf.config import load_pipeline, parse_pipeline
+from hepclf.config.training import CategoryConfig
+from hepclf.ingest.events.categories import CategoryModel, assign
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.categories import CategoryReport, category_scores
 from tests.conftest import REPO, demo_pipeline_dict, shared_file
 
@@ -143,16 +144,16 @@ def test_scoring_routes_events_as_training_did(toy_training, tmp_path: Path) -> 
     assert outcome.status == "scored" and outcome.nan_scores == 0
     with uproot.open(out) as file:
         written = file["TreeS"]["score_linear"].array(library="np")
-    proba, category = category_scores(result.classifier, data, "test")
+    scores, category = category_scores(result.classifier, data, "test")
     signal = data.table.sample[data.split.test] == 0
     entries = data.table.event_id[data.split.test][signal]
-    np.testing.assert_allclose(written[entries], proba[signal, 1], rtol=1e-6)
+    np.testing.assert_allclose(written[entries], scores[signal], rtol=1e-6)
     eta = uproot.open(toy)["TreeS"]["eta"].array(library="np")
     np.testing.assert_array_equal(category[signal], (np.abs(eta[entries]) > CUT).astype(int))
 
 
 def test_unrouted_events_get_nan_and_a_logged_count(toy_training, caplog) -> None:
-    from hepclf.bundle import ModelBundle
+    from hepclf.training.bundle import ModelBundle
 
     _, _, result, _, folder = toy_training
     bundle = ModelBundle.load(folder / "bundle")
@@ -163,7 +164,7 @@ def test_unrouted_events_get_nan_and_a_logged_count(toy_training, caplog) -> Non
     bundle.classifier = CategoryModel("linear", gap, result.classifier.models)
     events = _toy_events(shared_file("toy_sigbkg_categ_offset.root"))[0]
     X = bundle.features_from_branches(events, len(events["eta"]))
-    with caplog.at_level(logging.WARNING, logger="hepclf.events.categories"):
+    with caplog.at_level(logging.WARNING, logger="hepclf.ingest.events.categories"):
         scores = bundle.score_features(X)
     lost = (np.abs(events["eta"]) > 1.0) & (np.abs(events["eta"]) <= CUT)
     np.testing.assert_array_equal(np.isnan(scores), lost)
@@ -173,8 +174,8 @@ def test_unrouted_events_get_nan_and_a_logged_count(toy_training, caplog) -> Non
 def test_category_bundle_round_trip_and_pyfunc(toy_training, mlflow_server: str) -> None:
     import mlflow
 
-    from hepclf.bundle import ModelBundle
     from hepclf.tracking.pyfunc import log_bundle
+    from hepclf.training.bundle import ModelBundle
     from tests.conftest import tracking_uri
 
     _, data, result, _, folder = toy_training
@@ -183,8 +184,8 @@ def test_category_bundle_round_trip_and_pyfunc(toy_training, mlflow_server: str)
     events = _toy_events(shared_file("toy_sigbkg_categ_offset.root"))[1]
     frame = pd.DataFrame({k: events[k][:300] for k in ("var1", "var2", "var3", "var4", "eta")})
     expected = bundle.score_features(bundle.features_from_frame(frame))
-    proba, _ = category_scores(result.classifier, data, "test")
-    assert np.isfinite(expected).all() and np.isfinite(proba).all()
+    scores, _ = category_scores(result.classifier, data, "test")
+    assert np.isfinite(expected).all() and np.isfinite(scores).all()
     with tracking_uri(mlflow_server):
         mlflow.set_experiment("hepclf-category-tests")
         with mlflow.start_run():
@@ -196,8 +197,8 @@ def test_category_bundle_round_trip_and_pyfunc(toy_training, mlflow_server: str)
 
 
 def test_service_columns_need_the_routing_branch(toy_training) -> None:
-    from hepclf.bundle import ModelBundle
-    from hepclf.service.payloads import PayloadError, features_from_columns
+    from hepclf.scoring.service.payloads import PayloadError, features_from_columns
+    from hepclf.training.bundle import ModelBundle
 
     _, _, _, _, folder = toy_training
     bundle = ModelBundle.load(folder / "bundle")
@@ -216,8 +217,8 @@ def test_onnx_export_writes_one_file_per_category(toy_training, tmp_path: Path) 
 
     import onnx
 
-    from hepclf.bundle import ModelBundle
-    from hepclf.deploy.onnx_export.export import export_onnx_categories, onnx_scores
+    from hepclf.scoring.onnx_export.export import export_onnx_categories, onnx_scores
+    from hepclf.training.bundle import ModelBundle
 
     _, data, result, _, folder = toy_training
     bundle = ModelBundle.load(folder / "bundle")
@@ -226,7 +227,7 @@ def test_onnx_export_writes_one_file_per_category(toy_training, tmp_path: Path) 
         "central": "toy_central.onnx",
         "forward": "toy_forward.onnx",
     }
-    proba, category = category_scores(result.classifier, data, "test")
+    scores, category = category_scores(result.classifier, data, "test")
     X = data.table.X[data.split.test]
     for k, name in enumerate(["central", "forward"]):
         model = onnx.load(str(written[name].path))
@@ -234,15 +235,15 @@ def test_onnx_export_writes_one_file_per_category(toy_training, tmp_path: Path) 
         assert meta["category"] == name
         assert json.loads(meta["categories"])[k]["selection"] == meta["category_selection"]
         rows = category == k
-        np.testing.assert_allclose(onnx_scores(model, X[rows]), proba[rows, 1], atol=1e-5)
+        np.testing.assert_allclose(onnx_scores(model, X[rows]), scores[rows], atol=1e-5)
 
 
 def test_multiclass_model_per_category(tmp_path: Path) -> None:
-    from hepclf.bundle import ModelBundle
-    from hepclf.demo_data import write_demo_data
     from hepclf.evaluation.multiclass import MulticlassReport
     from hepclf.ingest import ingest
+    from hepclf.ingest.demo_data import write_demo_data
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.fit import train_model
     from hepclf.training.prepare import prepare
     from hepclf.workflows.train import bundle_of

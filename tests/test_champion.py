@@ -11,7 +11,7 @@ import pytest
 
 from hepclf.config import parse_pipeline
 from hepclf.evaluation import evaluate_classifier
-from hepclf.report import select_champion
+from hepclf.training.report import select_champion
 from hepclf.training.results import ModelResult
 from tests.conftest import demo_pipeline_dict
 

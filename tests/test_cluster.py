@@ -29,7 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 def write_files(base: Path, n_dirs: int = 3, events: int = 1500) -> Path:
     """Several signal and background files (one pair per folder) and a pipeline over them."""
-    from hepclf.demo_data import write_demo_data
+    from hepclf.ingest.demo_data import write_demo_data
 
     for i in range(n_dirs):
         write_demo_data(base / f"d{i}", events=events, seed=20 + i)
@@ -110,7 +110,7 @@ def test_failing_files_are_named_and_nothing_is_left(
     from hepclf.cluster.executor import DaskExecutor
     from hepclf.cluster.ingest import ingest_on_cluster
     from hepclf.config import load_pipeline
-    from hepclf.errors import InputDataError
+    from hepclf.runtime.errors import InputDataError
 
     data = tmp_path / "data"
     data.mkdir()
@@ -226,7 +226,7 @@ def test_category_models_fit_side_by_side_and_equal_in_process(
     from hepclf.cluster.prepare import prepare_on_cluster
     from hepclf.cluster.train import train_on_cluster
     from hepclf.config import load_pipeline
-    from hepclf.events.categories import CategoryModel
+    from hepclf.ingest.events.categories import CategoryModel
     from hepclf.ingest.run import read_samples
     from hepclf.training.fit import train_model
     from hepclf.training.prepare import prepare
@@ -324,7 +324,7 @@ def test_killed_worker_during_ingest_is_retried(pipeline_file: Path, tmp_path: P
     from hepclf.cluster.executor import DaskExecutor
     from hepclf.config import load_pipeline
     from hepclf.ingest.run import read_samples
-    from hepclf.progress import Progress
+    from hepclf.runtime.progress import Progress
 
     config = load_pipeline(pipeline_file)
     killed = []
@@ -369,8 +369,8 @@ def test_killed_worker_during_xgb_fails_cleanly(
     import hepclf.cluster.xgb as cluster_xgb
     from hepclf.cluster.client import ClusterSettings
     from hepclf.config import load_pipeline
-    from hepclf.errors import HepclfError
-    from hepclf.progress import Progress
+    from hepclf.runtime.errors import HepclfError
+    from hepclf.runtime.progress import Progress
     from hepclf.workflows.train import run_pipeline
 
     monkeypatch.setattr(cluster_xgb, "LOST_WORKER_GRACE_S", 2.0)
@@ -412,7 +412,7 @@ def test_killed_worker_during_xgb_fails_cleanly(
 
 def test_unreachable_scheduler_names_the_address(monkeypatch: pytest.MonkeyPatch) -> None:
     import hepclf.cluster.client as cluster_client
-    from hepclf.errors import HepclfError
+    from hepclf.runtime.errors import HepclfError
     from tests.conftest import free_port
 
     monkeypatch.setattr(cluster_client, "CONNECT_TIMEOUT_S", 2)
@@ -480,7 +480,7 @@ def test_tune_and_result_take_the_cluster_flags(
     from typer.testing import CliRunner
 
     from hepclf.cli import app
-    from hepclf.errors import ConfigError, HepclfError
+    from hepclf.runtime.errors import ConfigError, HepclfError
     from tests.conftest import free_port, tracking_uri
 
     monkeypatch.setenv("HEPCLF_CONNECT_TIMEOUT_S", "1")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hepclf.config import load_pipeline, parse_pipeline
-from hepclf.errors import ConfigError
+from hepclf.runtime.errors import ConfigError
 from tests.conftest import REPO
 
 

@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import KNeighborsClassifier
 
-from hepclf.config import SplitConfig
+from hepclf.config.training import SplitConfig
 from hepclf.ingest.table import FeatureTable
 from hepclf.models import build_model, load_model
 from hepclf.models.folds import RULE_EVENT_ID, RULE_RANDOM, FoldEnsemble
@@ -216,9 +216,10 @@ def test_kfold_pipeline_scores_training_files_exactly_out_of_fold(
 @pytest.mark.parametrize("name", ["xgb", "linear"])
 def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: Path) -> None:
     onnxruntime = pytest.importorskip("onnxruntime")
-    from hepclf.bundle import ModelBundle
-    from hepclf.config import FeatureConfig, NormalizationConfig
-    from hepclf.deploy.onnx_export.export import export_onnx
+    from hepclf.config.features import FeatureConfig
+    from hepclf.config.training import NormalizationConfig
+    from hepclf.scoring.onnx_export.export import export_onnx
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.normalize import Normalizer
 
     X, y, w, ids = events(1500, seed=11)
@@ -242,9 +243,10 @@ def test_onnx_export_of_a_fold_ensemble_averages_the_folds(name: str, tmp_path: 
 
 
 def test_service_columns_with_event_ids_score_each_event_out_of_fold() -> None:
-    from hepclf.bundle import ModelBundle
-    from hepclf.config import FeatureConfig, NormalizationConfig
-    from hepclf.service.payloads import PayloadError, features_from_columns
+    from hepclf.config.features import FeatureConfig
+    from hepclf.config.training import NormalizationConfig
+    from hepclf.scoring.service.payloads import PayloadError, features_from_columns
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.normalize import Normalizer
 
     X, y, w, ids = events(900, seed=4)
@@ -274,9 +276,10 @@ def test_onnx_export_of_a_multiclass_fold_ensemble_averages_probabilities(
     tmp_path: Path,
 ) -> None:
     onnxruntime = pytest.importorskip("onnxruntime")
-    from hepclf.bundle import ModelBundle
-    from hepclf.config import FeatureConfig, NormalizationConfig
-    from hepclf.deploy.onnx_export.export import export_onnx
+    from hepclf.config.features import FeatureConfig
+    from hepclf.config.training import NormalizationConfig
+    from hepclf.scoring.onnx_export.export import export_onnx
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.normalize import Normalizer
 
     rng = np.random.default_rng(5)
@@ -314,8 +317,8 @@ def test_kfold_with_categories_routes_by_category_then_by_fold(
     import pandas as pd
 
     from hepclf.config import parse_pipeline
-    from hepclf.events.categories import CategoryModel
     from hepclf.ingest import ingest
+    from hepclf.ingest.events.categories import CategoryModel
     from hepclf.workflows.train import run_pipeline
     from tests.conftest import demo_pipeline_dict
 
@@ -422,8 +425,9 @@ def test_multiclass_out_of_fold_auc_matches_scikit_learn() -> None:
 def test_multiclass_scoring_with_event_ids_reproduces_out_of_fold_exactly(tmp_path: Path) -> None:
     import pandas as pd
 
-    from hepclf.bundle import ModelBundle
-    from hepclf.config import FeatureConfig, NormalizationConfig
+    from hepclf.config.features import FeatureConfig
+    from hepclf.config.training import NormalizationConfig
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.normalize import Normalizer
 
     X, y, w, ids = three_classes(1800, seed=13)

@@ -344,8 +344,8 @@ def assert_served_without_token(path: str) -> None:
     """The service really answers ``path`` with 200, and without the bearer token."""
     from fastapi.testclient import TestClient
 
-    from hepclf.service.app import create_app
-    from hepclf.service.settings import ServiceSettings
+    from hepclf.scoring.service.app import create_app
+    from hepclf.scoring.service.settings import ServiceSettings
 
     with TestClient(create_app(ServiceSettings(token="t" * 32))) as client:
         assert client.get(path).status_code == 200

@@ -8,8 +8,8 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from hepclf.errors import InputDataError
-from hepclf.events.expressions import parse
+from hepclf.ingest.events.expressions import parse
+from hepclf.runtime.errors import InputDataError
 
 ARRAYS = {
     "nJet": np.array([0, 2, 3]),

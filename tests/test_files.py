@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hepclf.errors import InputDataError
-from hepclf.files import (
+from hepclf.ingest.table import FeatureTable
+from hepclf.runtime.errors import InputDataError
+from hepclf.runtime.files import (
     atomic_path,
     expand_files,
     output_mode,
@@ -19,7 +20,6 @@ from hepclf.files import (
     with_hints,
     write_atomic,
 )
-from hepclf.ingest.table import FeatureTable
 
 
 @pytest.fixture()

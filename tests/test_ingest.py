@@ -12,9 +12,9 @@ import pytest
 import uproot
 
 from hepclf.config import parse_pipeline
-from hepclf.errors import InputDataError
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.ingest.run import read_samples
+from hepclf.runtime.errors import InputDataError
 from tests.conftest import demo_pipeline_dict, shared_file
 
 
@@ -403,10 +403,11 @@ def test_scoring_reports_broken_files_the_same_way(kind: str, tmp_path: Path) ->
     """The scoring reader fails the file with the same plain message (and writes nothing)."""
     from sklearn.linear_model import LogisticRegression
 
-    from hepclf.bundle import ModelBundle
-    from hepclf.config import FeatureConfig, NormalizationConfig
+    from hepclf.config.features import FeatureConfig
+    from hepclf.config.training import NormalizationConfig
     from hepclf.scoring.file_job import ScoreSettings, score_file
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.normalize import Normalizer
 
     path, message = bad_root_files(tmp_path)[kind]

@@ -20,9 +20,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
-from hepclf.errors import ConfigError
 from hepclf.models import MODEL_TYPES, build_model, compiled_trees, load_model
 from hepclf.models.bdt import BDT
+from hepclf.runtime.errors import ConfigError
 
 # small settings per model so the whole file runs in seconds
 FAST = {

@@ -297,7 +297,7 @@ def test_svm_onnx_graph_scores_in_blocks(n_events, three_classes):
     """The exported kernel runs block by block (bounded memory); padding must not leak."""
     import onnxruntime as ort
 
-    from hepclf.deploy.onnx_export.svm import BLOCK, to_graph
+    from hepclf.scoring.onnx_export.svm import BLOCK, to_graph
 
     (X, y), _ = three_classes
     X_many = np.tile(X, (2, 1))[:n_events]

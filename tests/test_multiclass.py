@@ -15,9 +15,13 @@ from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.metrics import roc_auc_score
 
 from hepclf.config import load_pipeline, parse_pipeline
-from hepclf.errors import ConfigError
-from hepclf.evaluation.multiclass import confusion_matrix, evaluate_multiclass, row_normalised
+from hepclf.evaluation.multiclass import (
+    confusion_matrix,
+    evaluate_multiclass,
+    row_normalised,
+)
 from hepclf.evaluation.multiclass_plots import plot_multiclass
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.weights import training_weights
 from tests.conftest import REPO, TWO_CLASS_METRIC_KEYS
 
@@ -174,7 +178,7 @@ def test_plots_are_written(tmp_path: Path) -> None:
 # -- demo data, training and outputs ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def multiclass_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from hepclf.demo_data import write_demo_data
+    from hepclf.ingest.demo_data import write_demo_data
 
     out = tmp_path_factory.mktemp("multiclass")
     write_demo_data(out, events=2500, seed=5, processes=PROCESSES)
@@ -196,7 +200,7 @@ def test_demo_processes_differ_in_flavour(multiclass_dir: Path) -> None:
 
 
 def test_unknown_demo_process_is_a_config_error(tmp_path: Path) -> None:
-    from hepclf.demo_data import write_demo_data
+    from hepclf.ingest.demo_data import write_demo_data
 
     with pytest.raises(ConfigError, match=r"unknown demo process\(es\) \['ttZ'\]"):
         write_demo_data(tmp_path, events=10, processes=["ttH", "ttZ"])
@@ -204,8 +208,8 @@ def test_unknown_demo_process_is_a_config_error(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def trained_bundle(multiclass_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    from hepclf.bundle import ModelBundle
     from hepclf.ingest import ingest
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.fit import fit_model
     from hepclf.training.prepare import prepare
 
@@ -221,7 +225,7 @@ def trained_bundle(multiclass_dir: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 def test_bundle_keeps_the_class_order(trained_bundle) -> None:
-    from hepclf.bundle import ModelBundle
+    from hepclf.training.bundle import ModelBundle
 
     _, data, folder = trained_bundle
     bundle = ModelBundle.load(folder)
@@ -235,10 +239,10 @@ def test_bundle_keeps_the_class_order(trained_bundle) -> None:
 def test_scoring_writes_per_class_branches_and_node(
     trained_bundle, multiclass_dir, tmp_path, fmt
 ) -> None:
-    from hepclf.bundle import ModelBundle
     from hepclf.scoring.file_job import ScoreSettings, score_file
     from hepclf.scoring.outputs import META_KEY
     from hepclf.scoring.scorers import load_scoring_models
+    from hepclf.training.bundle import ModelBundle
 
     _, _, folder = trained_bundle
     models = load_scoring_models([f"mc={folder}"])
@@ -270,8 +274,8 @@ def test_pyfunc_returns_one_column_per_class(trained_bundle, mlflow_server: str)
     import mlflow
     import pandas as pd
 
-    from hepclf.bundle import ModelBundle
     from hepclf.tracking.pyfunc import log_bundle
+    from hepclf.training.bundle import ModelBundle
     from tests.conftest import tracking_uri
 
     _, data, folder = trained_bundle
@@ -295,8 +299,8 @@ def test_onnx_export_gives_the_class_probabilities(trained_bundle, tmp_path: Pat
     pytest.importorskip("onnxruntime")
     import onnx
 
-    from hepclf.bundle import ModelBundle
-    from hepclf.deploy.onnx_export.export import export_onnx, onnx_scores
+    from hepclf.scoring.onnx_export.export import export_onnx, onnx_scores
+    from hepclf.training.bundle import ModelBundle
 
     _, data, folder = trained_bundle
     bundle = ModelBundle.load(folder)
@@ -317,9 +321,9 @@ def test_service_returns_per_class_probabilities(
 ) -> None:
     import mlflow
 
-    from hepclf.bundle import ModelBundle
     from hepclf.tracking.pyfunc import log_bundle
     from hepclf.tracking.registry import register_model
+    from hepclf.training.bundle import ModelBundle
     from tests.conftest import serve, tracking_uri
 
     _, _, folder = trained_bundle
@@ -346,9 +350,9 @@ def test_service_returns_per_class_probabilities(
 
 # -- the two-class path is unchanged ------------------------------------------------------
 def test_two_class_metrics_keys_and_branch_names_are_unchanged(demo_dir: Path) -> None:
-    from hepclf.bundle import ModelBundle
     from hepclf.ingest import ingest
     from hepclf.scoring.scorers import ModelSpec, ScoringModel
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.fit import train_model
     from hepclf.training.prepare import prepare
     from hepclf.workflows.train import bundle_of

@@ -9,8 +9,8 @@ import pytest
 import uproot
 
 from hepclf.config import parse_pipeline
-from hepclf.errors import ConfigError, InputDataError
 from hepclf.ingest import ingest
+from hepclf.runtime.errors import ConfigError, InputDataError
 from tests.conftest import demo_pipeline_dict
 
 XSEC = {"ttH": 2.0, "ttbar": 50.0}

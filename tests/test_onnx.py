@@ -18,12 +18,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig, parse_pipeline
-from hepclf.deploy.onnx_export.export import CONVERTERS, compare, export_onnx, write_atomic
-from hepclf.errors import HepclfError
 from hepclf.ingest import ingest
 from hepclf.models import MODEL_TYPES, build_model
+from hepclf.runtime.errors import HepclfError
+from hepclf.scoring.onnx_export.export import CONVERTERS, compare, export_onnx, write_atomic
+from hepclf.training.bundle import ModelBundle
 from hepclf.training.normalize import Normalizer
 from hepclf.workflows.train import prepare
 from tests.conftest import demo_pipeline_dict, tracking_uri
@@ -184,7 +184,7 @@ def test_multiclass_export_has_per_class_probabilities(
 
 
 def test_two_class_export_keeps_the_single_score_output(standard: Prepared) -> None:
-    from hepclf.deploy.onnx_export.export import build_onnx
+    from hepclf.scoring.onnx_export.export import build_onnx
 
     model, _ = build_onnx(train_bundle(standard, "bdt", {"n_trees": 10}))
     assert [o.name for o in model.graph.output] == ["score"]
@@ -194,7 +194,7 @@ def test_two_class_export_keeps_the_single_score_output(standard: Prepared) -> N
 
 def test_mixed_precision_dnn_is_exported_in_float32(standard: Prepared, tmp_path: Path) -> None:
     """A bfloat16 network, as ``mixed_precision`` trains on a GPU (built here on the CPU)."""
-    from hepclf.models.dnn import build_network
+    from hepclf.models.dnn_network import build_network
 
     bundle = train_bundle(standard, "dnn", {"layers": [16], "epochs": 2, "ensemble": 2})
     clf = bundle.classifier
@@ -278,7 +278,7 @@ def test_cli_export_from_folder_and_user_errors(standard: Prepared, tmp_path: Pa
 def test_disagreeing_graph_is_refused_and_nothing_written(
     standard: Prepared, tmp_path: Path
 ) -> None:
-    from hepclf.deploy.onnx_export.export import build_onnx
+    from hepclf.scoring.onnx_export.export import build_onnx
 
     bundle = train_bundle(standard, "linear")
     model, tolerance = build_onnx(bundle)

@@ -39,7 +39,7 @@ def test_a_saved_dnn_loaded_without_tensorflow_names_the_extra(tmp_path: Path) -
     model.save(tmp_path / "dnn")
     done = _without_tensorflow(
         tmp_path,
-        "from hepclf.errors import ConfigError\n"
+        "from hepclf.runtime.errors import ConfigError\n"
         "from hepclf.models import MODEL_TYPES, installed_models, load_model\n"
         "assert installed_models() == [m for m in MODEL_TYPES if m != 'dnn']\n"
         "try:\n"

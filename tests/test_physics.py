@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from hepclf.physics import PhysicsResult
     from hepclf.workflows.result import RecomputedResult
 
-from hepclf.config import PipelineConfig, ResultConfig
-from hepclf.errors import ConfigError, InputDataError
+from hepclf.config import PipelineConfig
+from hepclf.config.result import ResultConfig
 from hepclf.physics import (
     EvaluatedEvents,
     build_templates,
@@ -28,6 +28,7 @@ from hepclf.physics import (
 )
 from hepclf.physics.binning import choose_bins
 from hepclf.physics.io import write_result
+from hepclf.runtime.errors import ConfigError, InputDataError
 
 PYHF = Path(sys.executable).with_name("pyhf")
 NAMES = ["ttH", "ttbb", "ttlf"]

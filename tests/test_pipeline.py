@@ -14,10 +14,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from hepclf.config import parse_pipeline
-from hepclf.errors import ConfigError
 from hepclf.evaluation import evaluate_classifier
 from hepclf.ingest import ingest
-from hepclf.report import select_champion
+from hepclf.runtime.errors import ConfigError
+from hepclf.training.report import select_champion
 from hepclf.training.results import ModelResult
 from hepclf.training.split import split_table
 from tests.conftest import REPO, demo_pipeline_dict, write_pipeline
@@ -310,7 +310,7 @@ def test_comparison_table_fits_100_columns_with_every_column() -> None:
     from rich.console import Console
 
     from hepclf.cli.render import comparison_table
-    from hepclf.report import comparison
+    from hepclf.training.report import comparison
 
     metrics = {
         "auc_test": 0.7752,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import RobustScaler, StandardScaler
 
-from hepclf.config import NormalizationConfig, SplitConfig
+from hepclf.config.training import NormalizationConfig, SplitConfig
 from hepclf.ingest.table import FeatureTable
 from hepclf.training.normalize import Normalizer
 from hepclf.training.split import split_table

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
-from hepclf.events.features import compute_features
+from hepclf.ingest.events.features import compute_features
 from hepclf.scoring.file_job import ScoreSettings
 from hepclf.scoring.outputs import OutputMeta, atomic_output
 from hepclf.scoring.runner import RunSummary, score_files
@@ -241,7 +241,7 @@ def test_local_cluster_gives_the_same_outputs(
 def test_an_earlier_output_matched_as_input_is_refused(tmp_path: Path) -> None:
     """`data/*.root` on a rerun also matches `a_scores.root`: scoring it would replace it
     with the output of `a.root`, so the plan is refused, naming both."""
-    from hepclf.errors import InputDataError
+    from hepclf.runtime.errors import InputDataError
     from hepclf.scoring.runner import plan_outputs
 
     inputs = [str(tmp_path / "a.root"), str(tmp_path / "a_scores.root")]
@@ -253,8 +253,8 @@ def test_an_earlier_output_matched_as_input_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_selection_giving_one_value_for_all_events_is_refused() -> None:
-    from hepclf.errors import InputDataError
-    from hepclf.events.selection import selection_mask
+    from hepclf.ingest.events.selection import selection_mask
+    from hepclf.runtime.errors import InputDataError
 
     arrays = {"met": np.array([10.0, 50.0, 90.0])}
     with pytest.raises(InputDataError, match=r"gives 1 value\(s\) for 3 events"):

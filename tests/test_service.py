@@ -21,10 +21,10 @@ import pytest
 import uproot
 import uvicorn
 
-from hepclf.events.features import compute_features
+from hepclf.ingest.events.features import compute_features
 from hepclf.scoring.scorers import ScoringModel
-from hepclf.service.app import create_app
-from hepclf.service.settings import ServiceSettings
+from hepclf.scoring.service.app import create_app
+from hepclf.scoring.service.settings import ServiceSettings
 from hepclf.tracking.registry import load_bundle
 from tests.conftest import RegisteredModels, Server, free_port, serve, tracking_uri
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from hepclf.bundle import ModelBundle
 from hepclf.config import parse_pipeline
 from hepclf.ingest.run import read_samples
 from hepclf.models import build_model
+from hepclf.training.bundle import ModelBundle
 from hepclf.training.normalize import Normalizer
 from tests.conftest import demo_pipeline_dict
 

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from hepclf.cli.render import comparison_table
-from hepclf.report import comparison
+from hepclf.training.report import comparison
 
 HEPCLF = [sys.executable, "-m", "hepclf"]
 
@@ -133,7 +133,7 @@ def test_compare_defaults_to_the_experiment_of_the_latest_pipeline_run(tmp_path:
 
 
 def test_result_models_are_chosen_by_name_and_unknown_ones_named() -> None:
-    from hepclf.errors import HepclfError
+    from hepclf.runtime.errors import HepclfError
     from hepclf.workflows.result import chosen_sources
 
     sources = {"bdt": "models:/m-1", "linear": "models:/m-2", "xgb": "models:/m-3"}

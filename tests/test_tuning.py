@@ -12,9 +12,9 @@ import optuna
 import pytest
 import yaml
 
-from hepclf.config import TuneConfig
-from hepclf.errors import ConfigError
+from hepclf.config.training import TuneConfig
 from hepclf.models import MODEL_TYPES, SEARCH_SPACES, check_model_params
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.studies import storage_path_for
 from hepclf.training.tuning import training_events, tune_model
 from hepclf.training.tuning_cv import cross_validated_auc
@@ -60,7 +60,7 @@ def test_objective_is_the_mean_held_out_fold_auc(tmp_path: Path) -> None:
 
 def test_tuning_never_reads_test_events(tmp_path: Path) -> None:
     """Corrupting every test event (features and labels) leaves every trial unchanged."""
-    from hepclf.config import SplitConfig
+    from hepclf.config.training import SplitConfig
     from hepclf.ingest.table import FeatureTable
     from hepclf.training.split import split_table
 
@@ -91,6 +91,43 @@ def test_tuning_never_reads_test_events(tmp_path: Path) -> None:
     assert len(X_t) == len(table) - len(split.test)
     assert np.array_equal(np.sort(np.concatenate([split.train, split.validation])),
                           np.setdiff1d(np.arange(len(table)), split.test))  # fmt: skip
+
+
+def test_tuning_reads_rows_of_the_table_as_their_normalised_copy(tmp_path: Path) -> None:
+    """Training events as rows of the table, normalised as they are read (no copy), give
+    the study (fingerprint over several blocks) and trial values of their normalised copy."""
+    from hepclf.config.training import NormalizationConfig, SplitConfig
+    from hepclf.ingest.table import FeatureTable
+    from hepclf.models.rows import BLOCK_EVENTS, Rows
+    from hepclf.training.normalize import Normalizer
+    from hepclf.training.split import split_table
+    from hepclf.training.studies import data_fingerprint
+
+    def table_of(n: int) -> FeatureTable:
+        X, y = events(n, seed=5)
+        X = np.asfortranarray(X * 3.0 + 10.0)  # column-major, like an ingested table
+        return FeatureTable(
+            X, [f"x{i}" for i in range(5)], y, np.ones(n), np.zeros(n, int), ["s"], np.arange(n)
+        )
+
+    def normalised_copy(table: FeatureTable):
+        split = split_table(table, SplitConfig(test_fraction=0.3, seed=2))
+        normalizer = Normalizer.fit(table.X, NormalizationConfig(), rows=split.train)
+        rows, y, w = training_events(table, split, normalizer)
+        kept = np.sort(np.concatenate([split.train, split.validation]))
+        return rows, y, w, normalizer.transform(table.X[kept])
+
+    big = table_of(2 * BLOCK_EVENTS + 100)
+    rows, y, _, copy = normalised_copy(big)
+    assert isinstance(rows, Rows) and rows.X is big.X and len(rows) == len(copy)
+    assert data_fingerprint(rows, y) == data_fingerprint(copy, y)
+    assert data_fingerprint(rows.take(np.arange(1, len(rows))), y[1:]) != data_fingerprint(copy, y)
+    rows, y, w, copy = normalised_copy(table_of(2000))
+    settings = dict(base_params=TINY_XGB, folds=2, trials=2, seed=4, pruning=False)
+    on_rows = tune_model("xgb", rows, y, w, storage=tmp_path / "a.db", **settings)
+    on_copy = tune_model("xgb", copy, y, w, storage=tmp_path / "b.db", **settings)
+    assert on_rows.study_name == on_copy.study_name
+    assert on_rows.trial_values == on_copy.trial_values
 
 
 _CHILD = """

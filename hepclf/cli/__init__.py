@@ -20,7 +20,7 @@ from rich.markup import escape
 # Command modules, one per topic: importing one registers its commands on `app`.
 from hepclf.cli import data, deploy, init, result, score, serve, train, tune  # noqa: F401
 from hepclf.cli.app import app, err_console
-from hepclf.errors import HepclfError
+from hepclf.runtime.errors import HepclfError
 
 __all__ = ["app", "main"]
 

@@ -19,7 +19,7 @@ from hepclf.cli.app import (
     console,
     err_console,
 )
-from hepclf.errors import HepclfError
+from hepclf.runtime.errors import HepclfError
 
 
 @app.command("demo-data")
@@ -50,7 +50,7 @@ def demo_data(
     ] = False,
 ) -> None:
     """Write synthetic signal and background ROOT files (TTree 'Events')."""
-    from hepclf.demo_data import write_demo_data
+    from hepclf.ingest.demo_data import write_demo_data
 
     chosen = comma_list(processes)
     with console.status(f"writing {events:,} events per process to {out}"):

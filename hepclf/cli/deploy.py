@@ -1,4 +1,5 @@
-"""``hepclf tracking-server`` and ``hepclf export``: thin CLI layers over ``hepclf.deploy``.
+"""``hepclf tracking-server`` and ``hepclf export``: thin CLI layers over
+``hepclf.tracking.server`` and ``hepclf.scoring.onnx_export``.
 
 Heavy imports (MLflow, onnx, the converters, TensorFlow) stay inside the command bodies so
 ``hepclf --help`` stays fast.
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from hepclf.cli.app import MODEL_HELP, TrackingUriOption, app, console
-from hepclf.deploy.tracking_server import (
+from hepclf.tracking.server import (
     DEFAULT_ARTIFACTS,
     DEFAULT_DB,
     DEFAULT_HOST,
@@ -118,7 +119,7 @@ def export(
 
     A category model is written as one file per category, <out stem>_<category>.onnx,
     each with its category's selection in the metadata."""
-    from hepclf.deploy.onnx_export.export import export_onnx, export_onnx_categories
+    from hepclf.scoring.onnx_export.export import export_onnx, export_onnx_categories
     from hepclf.tracking.registry import load_bundle
     from hepclf.tracking.store import use_store_for
 

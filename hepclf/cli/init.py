@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from hepclf.cli.app import app, console
-from hepclf.errors import ConfigError
+from hepclf.runtime.errors import ConfigError
 
 FILES_HELP = (
     "FILE[:TREE], repeatable; quote a glob ('ntuples/ttbar_*.root') to make one sample of its "
@@ -39,8 +39,8 @@ def init(
     leading 4 objects; an event-number and a weight branch are proposed from their names.
     The draft trains as written: `hepclf train pipeline.yaml --output results`.
     """
-    from hepclf.draft.pipeline import DraftInput, draft_pipeline
-    from hepclf.files import write_atomic
+    from hepclf.runtime.files import write_atomic
+    from hepclf.workflows.init import DraftInput, draft_pipeline
 
     if output.exists() and not force:
         raise ConfigError(f"{output}: exists already; give another --output or add --force")

@@ -14,12 +14,12 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from hepclf.progress import Advance, FinishedModel, Progress
+from hepclf.runtime.progress import Advance, FinishedModel, Progress
 
 if TYPE_CHECKING:
     from hepclf.ingest.summary import Rows
-    from hepclf.report import Comparison
     from hepclf.tracking.compare import ExperimentRuns
+    from hepclf.training.report import Comparison
 
 
 def comparison_table(comparison: Comparison, width: int | None = None) -> Table:
@@ -32,12 +32,12 @@ def comparison_table(comparison: Comparison, width: int | None = None) -> Table:
     table = _comparison_table(comparison)
     if width is None or comparison.metrics is None or natural_width(table) <= width:
         return table
-    from hepclf.report import NARROW_DROP_ORDER, STACKED_COLUMNS
-    from hepclf.report import comparison as build
+    from hepclf.training.report import STACKED_COLUMNS, narrow_drop_order
+    from hepclf.training.report import comparison as build
 
     left_out: list[str] = []
     narrow = build(comparison.metrics, comparison.best, comparison.title, STACKED_COLUMNS)
-    for drop in ("", *NARROW_DROP_ORDER):
+    for drop in ("", *narrow_drop_order(comparison.metrics)):
         if drop:
             if drop not in narrow.titles:  # not shown (e.g. no model has that figure)
                 continue
@@ -109,7 +109,7 @@ def run_tables(found: ExperimentRuns, width: int | None = None) -> list[tuple[st
     The heading is a line of its own rather than the table's title, which Rich would wrap
     to the width of a narrow table.
     """
-    from hepclf.report import comparison
+    from hepclf.training.report import comparison
 
     tables = []
     for run in found.runs:

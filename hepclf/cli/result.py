@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -22,6 +22,9 @@ from hepclf.cli.app import (
     console,
     err_console,
 )
+
+if TYPE_CHECKING:
+    from hepclf.physics.inference import ExpectedLimit
 
 
 @app.command()
@@ -94,15 +97,14 @@ def result(
     for title in (*titles, "fit\ns"):  # two-line headers: fits 80 columns
         table.add_column(title, justify="left" if title == "model" else "right", no_wrap=True)
     for name, r in done.results.items():
-        band = r.mu_up_expected.band
+        bins = sum(c.templates.n_bins for c in r.channels.values()) or r.templates.n_bins
         table.add_row(
-            name,
-            str(r.templates.n_bins),
-            f"{r.z0_expected:.2f}",
-            f"{r.mu_up_expected.median:.3g}",
-            *(f"{band[k]:.3g}" for k in ("-2", "-1", "+1", "+2")),
-            f"{r.seconds:.1f}",
+            name, str(bins), *_figures(r.z0_expected, r.mu_up_expected), f"{r.seconds:.1f}"
         )
+        if len(r.channels) > 1:  # each channel fitted alone, below the combined fit
+            for channel, c in r.channels.items():
+                figures = _figures(c.z0_expected, c.mu_up_expected)
+                table.add_row(f" {channel}", str(c.templates.n_bins), *figures, "")
     console.print(table)
     where = f"MLflow run {done.run_id}" + (
         f" (from run {done.source_run_id})" if done.source_run_id else ""
@@ -112,3 +114,10 @@ def result(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _figures(z0: float, limit: ExpectedLimit | None) -> list[str]:
+    """Z0 and the limit band as the table shows them ('-': no limit in the POI range)."""
+    keys = ("median", "-2", "-1", "+1", "+2")
+    band = ["-"] * len(keys) if limit is None else [f"{limit.to_dict()[k]:.3g}" for k in keys]
+    return [f"{z0:.2f}", *band]

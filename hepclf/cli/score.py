@@ -19,7 +19,7 @@ from hepclf.cli.app import (
     app,
     comma_list,
 )
-from hepclf.errors import HepclfError
+from hepclf.runtime.errors import HepclfError
 from hepclf.scoring import DEFAULT_STEP_SIZE, FORMATS
 
 OutputFormat = StrEnum("OutputFormat", {fmt: fmt for fmt in FORMATS})

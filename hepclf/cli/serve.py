@@ -37,8 +37,8 @@ def serve(
     """Serve registered models over HTTP (OpenAPI docs at /docs)."""
     import uvicorn
 
-    from hepclf.service.app import create_app
-    from hepclf.service.settings import ServiceSettings, load_token
+    from hepclf.scoring.service.app import create_app
+    from hepclf.scoring.service.settings import ServiceSettings, load_token
     from hepclf.tracking.store import use_store
 
     console = Console(stderr=True)

@@ -50,7 +50,7 @@ def train(
     """
     from hepclf.cli.render import RichProgress, comparison_table
     from hepclf.config import load_pipeline
-    from hepclf.report import run_comparison
+    from hepclf.training.report import run_comparison
     from hepclf.workflows.train import run_pipeline
 
     cluster = cluster_settings(workers, scheduler, table_dir, worker_memory)

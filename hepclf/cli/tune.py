@@ -55,7 +55,8 @@ def tune(
     the study's storage: tune.storage on a shared folder or a database server).
     """
     from hepclf.cli.render import RichProgress
-    from hepclf.config import TuneConfig, load_pipeline
+    from hepclf.config import load_pipeline
+    from hepclf.config.training import TuneConfig
     from hepclf.workflows.tune import run_tuning
 
     cluster = cluster_settings(workers, scheduler, table_dir, worker_memory)

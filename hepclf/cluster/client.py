@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hepclf.errors import ConfigError, HepclfError
+from hepclf.runtime.errors import ConfigError, HepclfError
 
 CONNECT_TIMEOUT_S = 30.0
 """Seconds to keep trying a scheduler (``HEPCLF_CONNECT_TIMEOUT_S`` overrides)."""

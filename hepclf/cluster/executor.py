@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from hepclf.errors import HepclfError
+from hepclf.runtime.errors import HepclfError
 
 T = TypeVar("T")
 R = TypeVar("R")

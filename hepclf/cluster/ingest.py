@@ -20,7 +20,6 @@ import numpy as np
 
 from hepclf.cluster.executor import DaskExecutor
 from hepclf.config import PipelineConfig
-from hepclf.errors import InputDataError
 from hepclf.ingest.cache import cache_key
 from hepclf.ingest.generated import checked_sum, stored_sum_weights
 from hepclf.ingest.partitions import (
@@ -35,7 +34,8 @@ from hepclf.ingest.partitions import (
     write_manifest,
 )
 from hepclf.ingest.run import SampleSummary, check_classes, sample_files
-from hepclf.progress import Progress, bar
+from hepclf.runtime.errors import InputDataError
+from hepclf.runtime.progress import Progress, bar
 
 ENTRIES_PER_TASK = 2_000_000
 """A larger file is read by several tasks (entry ranges), so one file never bounds a
@@ -202,7 +202,7 @@ def _sample_summaries(
             generated_sum_weights=divisors.get(i),
         )
         if summary.entries and summary.selected + summary.dropped_nonfinite == 0:
-            from hepclf.events.selection import combine
+            from hepclf.ingest.events.selection import combine
 
             raise InputDataError(
                 f"sample {sample.name!r}: the selection "

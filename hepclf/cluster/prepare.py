@@ -20,12 +20,12 @@ from hepclf.config import PipelineConfig
 from hepclf.ingest.partitions import PartitionedTable, read_features
 from hepclf.training.normalize import Normalizer
 from hepclf.training.plan import FitRows
-from hepclf.training.prepare import pipeline_split, weighted_rows
-from hepclf.training.split import SplitIndices
+from hepclf.training.prepare import weighted_rows
+from hepclf.training.split import SplitIndices, pipeline_split
 
 if TYPE_CHECKING:
     from hepclf.cluster.client import ClusterSession
-    from hepclf.progress import Progress
+    from hepclf.runtime.progress import Progress
 
 QUANTILES = np.linspace(0.0, 100.0, 401)
 """Per-partition quantiles that ``robust`` merges (0.25 % steps)."""

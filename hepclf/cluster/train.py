@@ -17,17 +17,18 @@ in-process code.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from hepclf.cluster.executor import DaskExecutor
 from hepclf.cluster.prepare import PartitionedData
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError
 from hepclf.models import Classifier, build_model
 from hepclf.models.folds import FoldEnsemble
-from hepclf.progress import Progress
+from hepclf.runtime.errors import ConfigError
+from hepclf.runtime.progress import Progress
 from hepclf.training.normalize import Normalizer
 from hepclf.training.plan import FitPlan, FitTask, Fitted, execute_plan
 from hepclf.training.results import ModelResult
@@ -36,24 +37,26 @@ if TYPE_CHECKING:
     from hepclf.training.crossval import FoldScores
 
 SCORE_RETRIES = 2
+T = TypeVar("T")
 
 
 def _score_partition(
-    task: tuple[str, np.ndarray, np.ndarray, Normalizer, Any, np.ndarray | None],
+    task: tuple[str, np.ndarray, np.ndarray, Normalizer, np.ndarray | None, Any],
 ) -> tuple[np.ndarray, np.ndarray]:
     """On a worker: the model's scores of one partition's train and test rows (a category
     model scores each event with its own category's model: ``category`` per row)."""
     from hepclf.ingest.partitions import read_features
-    from hepclf.training.scores import model_scores, scores_of
+    from hepclf.training.categories import scores_by_category
+    from hepclf.training.scores import model_scores
 
-    path, train, test, normalizer, model, category = task
+    path, train, test, normalizer, category, model = task
     X = normalizer.transform(read_features(path))
     if category is None:
         return model_scores(model, X[train]), model_scores(model, X[test])
-    train_scores, test_scores = (
-        scores_of(model.predict_proba(X[rows], category[rows])) for rows in (train, test)
+    return (
+        scores_by_category(model, X[train], category[train]),
+        scores_by_category(model, X[test], category[test]),
     )
-    return train_scores, test_scores
 
 
 def whole_cluster_fit(name: str, params: dict[str, Any], config: PipelineConfig) -> bool:
@@ -128,11 +131,25 @@ def _mark_fitted(model: Classifier, data: PartitionedData) -> None:
     model.device_ = "CPU"
 
 
+def _on_partitions(
+    executor: DaskExecutor,
+    function: Callable[[Any], T],
+    model: Any,
+    tasks: list[tuple[Any, ...]],
+    label: str,
+) -> list[T]:
+    """``function((*task, model))`` for every task (one a partition) on the workers; the
+    model is sent to every worker once, not with each task."""
+    [shared] = executor.client.scatter([model], broadcast=True, hash=False)
+    return executor.map(
+        function, [(*task, shared) for task in tasks], label=label, retries=SCORE_RETRIES
+    )
+
+
 def score_on_cluster(
     model: Any, data: PartitionedData, executor: DaskExecutor
 ) -> dict[str, np.ndarray]:
     """Scores of the train and test rows, computed partition by partition on the workers."""
-    [shared] = executor.client.scatter([model], broadcast=True, hash=False)
     table = data.table
     train, test = data.rows_of("train"), data.rows_of("test")
     offsets = table.offsets
@@ -142,13 +159,12 @@ def score_on_cluster(
             tr,
             te,
             data.normalizer,
-            shared,
             None if table.category is None else table.category[offsets[i] : offsets[i + 1]],
         )
         for i, (p, tr, te) in enumerate(zip(table.partitions, train, test, strict=True))
         if len(tr) or len(te)
     ]
-    scored = executor.map(_score_partition, tasks, label="hepclf-score", retries=SCORE_RETRIES)
+    scored = _on_partitions(executor, _score_partition, model, tasks, "hepclf-score")
     return {
         "train": np.concatenate([s[0] for s in scored]),
         "test": np.concatenate([s[1] for s in scored]),
@@ -214,12 +230,7 @@ def train_folds_on_cluster(
 ) -> ModelResult:
     """k-fold on a cluster: the fold models are parallel tasks of the in-process plan (each
     on one worker, reading its rows from the partitions), scored partition by partition."""
-    from hepclf.training.crossval import (
-        FoldScores,
-        evaluate_fold_scores,
-        fit_ensemble,
-        out_of_fold_yields,
-    )
+    from hepclf.training.crossval import FoldScores, fit_ensemble, fold_result
 
     table, fold = data.table, data.split.folds
     assert fold is not None
@@ -228,16 +239,13 @@ def train_folds_on_cluster(
     ensemble = fit_ensemble(name, params, config, data, rows, progress, executor)  # type: ignore[arg-type]
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    [shared] = executor.client.scatter([ensemble], broadcast=True, hash=False)
     offsets = table.offsets
-    parts = executor.map(
-        _fold_scores_of_partition,
-        [
-            (p.path, fold[offsets[i] : offsets[i + 1]], data.normalizer, shared)
-            for i, p in enumerate(table.partitions)
-        ],
-        label="hepclf-score-folds",
-        retries=SCORE_RETRIES,
+    tasks = [
+        (p.path, fold[offsets[i] : offsets[i + 1]], data.normalizer)
+        for i, p in enumerate(table.partitions)
+    ]
+    parts = _on_partitions(
+        executor, _fold_scores_of_partition, ensemble, tasks, "hepclf-score-folds"
     )
     scores = FoldScores(
         fold,
@@ -245,15 +253,6 @@ def train_folds_on_cluster(
         [np.concatenate([p.in_fold[k] for p in parts]) for k in range(config.split.folds)],
     )
     predict_seconds = time.perf_counter() - start
-    folds = evaluate_fold_scores(
-        config, scores, table.label, out_of_fold_yields(config, table.weight)
-    )
-    return ModelResult(
-        name,
-        ensemble,
-        folds.report,
-        train_seconds,
-        {"train": scores.in_fold_per_event(), "test": scores.out_of_fold},
-        predict_seconds=predict_seconds,
-        folds=folds,
+    return fold_result(
+        name, ensemble, config, scores, table.label, table.weight, train_seconds, predict_seconds
     )

@@ -29,8 +29,8 @@ import optuna
 from hepclf.cluster.executor import DaskExecutor
 from hepclf.cluster.prepare import PartitionedData
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError
-from hepclf.progress import Progress
+from hepclf.runtime.errors import ConfigError
+from hepclf.runtime.progress import Progress
 from hepclf.training.results import TuningResult
 from hepclf.training.studies import fingerprint, open_study
 from hepclf.training.tuning import (

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from hepclf.cluster.prepare import RowPlan
-from hepclf.errors import HepclfError
 from hepclf.models.xgb import XGB, booster_params
+from hepclf.runtime.errors import HepclfError
 from hepclf.training.normalize import Normalizer
 
 LOST_WORKER_GRACE_S = 10.0

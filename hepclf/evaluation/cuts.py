@@ -46,27 +46,38 @@ class CutScan:
     def from_arrays(
         cls, y: ArrayLike, score: ArrayLike, weight: ArrayLike | None = None
     ) -> CutScan:
-        """Build the table; labels 0/1 (1 = signal), higher score = more signal-like."""
+        """Build the table; labels 0/1 (1 = signal), higher score = more signal-like.
+
+        Millions of events are scanned with a few arrays of their size alive at a time:
+        the sorted weights are summed in place, once per class.
+        """
         is_signal, s, w = labelled(y, score, weight)
         nonzero = w != 0
         if not nonzero.all():
             is_signal, s, w = is_signal[nonzero], s[nonzero], w[nonzero]
+        del nonzero
+        signal_neff = effective_entries(w[is_signal])
+        background_neff = effective_entries(w[~is_signal])
         order = np.argsort(s)[::-1]  # order within ties is irrelevant: sums are taken per value
-        s_sorted = s[order]
-        w_sorted = w[order]
-        w_signal = np.where(is_signal[order], w_sorted, 0.0)
-        w_background = w_sorted - w_signal
-        last_of_each_cut = np.append(np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1)
-        signal = np.cumsum(w_signal)[last_of_each_cut]
-        background = np.cumsum(w_background)[last_of_each_cut]
+        s = s[order]
+        signal_sorted, w_signal = is_signal[order], w[order]
+        del order, is_signal, w
+        last_of_each_cut = np.flatnonzero(np.append(s[1:] != s[:-1], True))
+        cuts = s[last_of_each_cut]
+        del s
+        w_background = np.where(signal_sorted, 0.0, w_signal)
+        background = np.cumsum(w_background, out=w_background)[last_of_each_cut]
+        del w_background
+        w_signal[~signal_sorted] = 0.0
+        signal = np.cumsum(w_signal, out=w_signal)[last_of_each_cut]
         return cls(
-            cuts=s_sorted[last_of_each_cut],
+            cuts=cuts,
             signal=signal,
             background=background,
             signal_total=float(signal[-1]),
             background_total=float(background[-1]),
-            signal_neff=effective_entries(w[is_signal]),
-            background_neff=effective_entries(w[~is_signal]),
+            signal_neff=signal_neff,
+            background_neff=background_neff,
         )
 
     def best(

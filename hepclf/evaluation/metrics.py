@@ -175,9 +175,17 @@ def evaluate_classifier(
         if not all(0.0 < p <= 1.0 for p in points):
             raise ValueError(f"{name} must lie in (0, 1], got {tuple(points)}")
     test_signal, test_score, test_weight = labelled(y_test, score_test, w_test)
-    train_signal, train_score, train_weight = labelled(y_train, score_train, w_train)
     test_scan = CutScan.from_arrays(test_signal, test_score, test_weight)
     roc_test = RocCurve.from_scan(test_scan)
+    scales = (signal_scale, background_scale)
+    best_cuts = {  # read off the test scan now, so that it is gone before the training one
+        "accuracy_best_test": test_scan.best_accuracy(),
+        "significance_best": test_scan.best(simple_significance, *scales),
+        "asimov_best": test_scan.best(asimov_significance, *scales),
+        "ams_best": test_scan.best(ams, *scales),
+    }
+    del test_scan
+    train_signal, train_score, train_weight = labelled(y_train, score_train, w_train)
     roc_train = RocCurve.from_scan(CutScan.from_arrays(train_signal, train_score, train_weight))
 
     eff_s_test = roc_test.eff_s_at(eff_b_points)
@@ -198,13 +206,11 @@ def evaluate_classifier(
         test_weight[~test_signal],
         ks_bins,
     )
-    scales = (signal_scale, background_scale)
     return ClassifierReport(
         roc_test=roc_test,
         roc_train=roc_train,
         accuracy_test=accuracy(test_signal, test_score, test_weight),
         accuracy_train=accuracy(train_signal, train_score, train_weight),
-        accuracy_best_test=test_scan.best_accuracy(),
         eff_s_at_eff_b={
             float(p): SamplePair(float(t), float(r))
             for p, t, r in zip(eff_b_points, eff_s_test, eff_s_train, strict=True)
@@ -217,9 +223,7 @@ def evaluate_classifier(
         ks_signal=ks_signal,
         ks_background=ks_background,
         ks_threshold=ks_threshold,
-        significance_best=test_scan.best(simple_significance, *scales),
-        asimov_best=test_scan.best(asimov_significance, *scales),
-        ams_best=test_scan.best(ams, *scales),
+        **best_cuts,
     )
 
 

@@ -16,7 +16,11 @@ import numpy as np
 from matplotlib.ticker import NullLocator
 from numpy.typing import ArrayLike
 
-from hepclf.evaluation.multiclass import MulticlassReport, check_probabilities, row_normalised
+from hepclf.evaluation.multiclass import (
+    MulticlassReport,
+    check_probabilities,
+    row_normalised,
+)
 from hepclf.evaluation.plots import PathLike, styled_figure
 
 MAX_CURVE_POINTS = 4000

@@ -30,9 +30,9 @@ class RocCurve:
     def from_scan(cls, scan: CutScan) -> RocCurve:
         """Normalise the cumulative sums of a cut scan by the class totals."""
         return cls(
-            eff_s=np.append(0.0, scan.signal / scan.signal_total),
-            eff_b=np.append(0.0, scan.background / scan.background_total),
-            thresholds=np.append(np.inf, scan.cuts),
+            eff_s=_after(0.0, scan.signal, scan.signal_total),
+            eff_b=_after(0.0, scan.background, scan.background_total),
+            thresholds=_after(np.inf, scan.cuts),
             signal_neff=scan.signal_neff,
             background_neff=scan.background_neff,
         )
@@ -95,6 +95,15 @@ def roc_curve(y: ArrayLike, score: ArrayLike, weight: ArrayLike | None = None) -
 def roc_auc(y: ArrayLike, score: ArrayLike, weight: ArrayLike | None = None) -> float:
     """Area under the ROC curve; equals ``sklearn.metrics.roc_auc_score`` with weights."""
     return roc_curve(y, score, weight).auc
+
+
+def _after(first: float, values: np.ndarray, divisor: float = 1.0) -> np.ndarray:
+    """``np.append(first, values / divisor)`` written into one new array (no temporary of
+    the scan's size)."""
+    out = np.empty(values.size + 1)
+    out[0] = first
+    np.divide(values, divisor, out=out[1:])
+    return out
 
 
 def _inverse(x: np.ndarray) -> np.ndarray:

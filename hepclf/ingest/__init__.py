@@ -1,4 +1,11 @@
-"""ROOT files in, one normalized-ready feature table out."""
+"""ROOT files in, one normalized-ready feature table out.
+
+:mod:`.reader` opens files and trees, :mod:`.events` turns branches into feature columns,
+cuts and categories, :mod:`.run` reads the samples into a :class:`FeatureTable`
+(:mod:`.table`), cached by content (:mod:`.cache`) or written as partitions for a cluster
+(:mod:`.partitions`). :mod:`.inspect` lists what a file offers (for ``hepclf init``) and
+:mod:`.demo_data` writes the demo's synthetic files.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hepclf.config import PipelineConfig
     from hepclf.ingest.table import FeatureTable
-    from hepclf.progress import Progress
+    from hepclf.runtime.progress import Progress
 
 __all__ = ["FeatureTable", "ingest"]
 
@@ -21,7 +28,7 @@ def ingest(
     progress: Progress | None = None,
 ) -> FeatureTable:
     """The pipeline's feature table, from the content-keyed cache when inputs are unchanged;
-    ``progress`` gets a bar of events per sample read (see :func:`hepclf.progress.bar`)."""
+    ``progress`` gets a bar of events per sample read (see :func:`hepclf.runtime.progress.bar`)."""
     # imported here: scoring imports hepclf.ingest.reader and needs no pandas
     from hepclf.ingest import cache
     from hepclf.ingest.run import read_samples

@@ -16,10 +16,10 @@ import os
 import threading
 from pathlib import Path
 
-from hepclf._version import __version__
 from hepclf.config import PipelineConfig
 from hepclf.ingest.run import sample_files
 from hepclf.ingest.table import FeatureTable
+from hepclf.runtime.version import __version__
 
 _log = logging.getLogger(__name__)
 _pending: dict[Path, threading.Thread] = {}

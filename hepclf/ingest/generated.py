@@ -12,9 +12,9 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from hepclf.config import SampleConfig, StoredSumWeights
-from hepclf.errors import InputDataError
+from hepclf.config.samples import SampleConfig, StoredSumWeights
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree
+from hepclf.runtime.errors import InputDataError
 
 
 def stored_sum_weights(sample: SampleConfig, files: list[str]) -> float | None:

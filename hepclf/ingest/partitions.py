@@ -22,14 +22,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hepclf.config import PipelineConfig
-from hepclf.errors import InputDataError
-from hepclf.events.categories import assign, require_one_category
-from hepclf.events.features import compute_features, event_ids, nonfinite_counts
-from hepclf.events.selection import selection_mask
-from hepclf.files import atomic_path
+from hepclf.ingest.events.categories import assign, require_one_category
+from hepclf.ingest.events.features import compute_features, event_ids, nonfinite_counts
+from hepclf.ingest.events.selection import selection_mask
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree
 from hepclf.ingest.run import event_weights, sample_needs, sample_weights
 from hepclf.ingest.table import FeatureTable
+from hepclf.runtime.errors import InputDataError
+from hepclf.runtime.files import atomic_path
 
 MANIFEST = "manifest.json"
 

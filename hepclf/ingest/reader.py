@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 import awkward as ak
 import uproot
 
-from hepclf.errors import InputDataError
-from hepclf.files import with_hints
+from hepclf.runtime.errors import InputDataError
+from hepclf.runtime.files import with_hints
 
 T = TypeVar("T")
 TREE_CLASSES = ("TTree", "ROOT::RNTuple", "ROOT::Experimental::RNTuple")

@@ -1,9 +1,10 @@
 """Ingest: every sample of a pipeline read in chunks into one feature table.
 
 All trees are opened and checked before anything is read, so a missing branch in the last
-file is reported at once. Every chunk's features are then written straight into one
-preallocated column-major table (no per-chunk or per-sample concatenation), while the next
-chunk is read and decompressed in a background thread.
+file is reported at once. Every chunk's features are then written into preallocated
+column buffers (no per-chunk or per-sample concatenation), moved into one column-major
+table at the end a column at a time, while the next chunk is read and decompressed in a
+background thread.
 """
 
 from __future__ import annotations
@@ -16,22 +17,23 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from hepclf.config import PipelineConfig, SampleConfig
-from hepclf.errors import InputDataError
-from hepclf.events.categories import assign, category_branches, require_one_category
-from hepclf.events.features import (
+from hepclf.config import PipelineConfig
+from hepclf.config.samples import SampleConfig
+from hepclf.ingest.events.categories import assign, category_branches, require_one_category
+from hepclf.ingest.events.features import (
     branches_of,
     compute_features,
     event_ids,
     feature_branches,
     nonfinite_counts,
 )
-from hepclf.events.selection import combine, per_event, selection_mask
-from hepclf.files import expand_files
+from hepclf.ingest.events.selection import combine, per_event, selection_mask
 from hepclf.ingest.generated import checked_sum, stored_sum_weights
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree, read_ahead
 from hepclf.ingest.table import FeatureTable
-from hepclf.progress import Advance, Progress, bar
+from hepclf.runtime.errors import InputDataError
+from hepclf.runtime.files import expand_files
+from hepclf.runtime.progress import Advance, Progress, bar
 
 
 @dataclass
@@ -69,15 +71,18 @@ class _SamplePlan:
 
 
 class _Table:
-    """One growing table for all samples: features column-major, weights, ids, categories.
+    """One growing table for all samples: feature columns, weights, ids, categories.
 
     Sized up front for every sample without a selection; a selection's share is estimated
     from the events it kept so far, so a tight cut does not reserve room for every entry
-    read, and a loose one grows the table once or twice rather than chunk by chunk.
+    read, and a loose one grows the table once or twice rather than chunk by chunk. Each
+    feature column has a buffer of its own, so growing the table, and moving it into the
+    final column-major array, copies one column at a time: the peak is the filled table
+    plus one column, not two tables (room never filled is never written, so never held).
     """
 
     def __init__(self, n_columns: int, capacity: int) -> None:
-        self.X = np.empty((n_columns, capacity), dtype=np.float32)
+        self.columns = [np.empty(capacity, dtype=np.float32) for _ in range(n_columns)]
         self.weight = np.empty(capacity, dtype=np.float64)
         self.event_id = np.empty(capacity, dtype=np.int64)
         self.category = np.empty(capacity, dtype=np.int16)
@@ -85,7 +90,7 @@ class _Table:
 
     @property
     def capacity(self) -> int:
-        return self.X.shape[1]
+        return len(self.weight)
 
     def rows(self, n: int, expected_more: int = 0) -> slice:
         """The next ``n`` free rows; ``expected_more`` rows are likely to follow."""
@@ -96,32 +101,42 @@ class _Table:
         self.filled = needed
         return rows
 
+    def put_features(self, rows: slice, values: np.ndarray) -> None:
+        """Store one chunk's features, ``values`` being (columns, events)."""
+        for column, value in zip(self.columns, values, strict=True):
+            column[rows] = value
+
     def _resize(self, capacity: int) -> None:
         n = self.filled
-        X = np.empty((self.X.shape[0], capacity), dtype=np.float32)
-        X[:, :n] = self.X[:, :n]
-        self.X = X
         for name in ("weight", "event_id", "category"):
-            old = getattr(self, name)
-            new = np.empty(capacity, dtype=old.dtype)
-            new[:n] = old[:n]
-            setattr(self, name, new)
+            setattr(self, name, _moved(getattr(self, name), n, capacity))
+        for j, column in enumerate(self.columns):
+            self.columns[j] = _moved(column, n, capacity)  # the old buffer goes here
 
     def trim(self) -> None:
-        """Give back the unused room (a copy only when more than a tenth is unused)."""
+        """Give back the unused room of weights, ids and categories (a copy only when more
+        than a tenth is unused); the feature columns are moved by :meth:`features`."""
         if self.capacity - self.filled > self.capacity // 10:
-            self._resize(self.filled)
+            for name in ("weight", "event_id", "category"):
+                setattr(self, name, _moved(getattr(self, name), self.filled, self.filled))
 
     def features(self) -> np.ndarray:
-        """The filled part as an (events, columns) array, moved together without a copy."""
-        n_columns, capacity = self.X.shape
+        """The filled part as one column-major (events, columns) array; each column buffer
+        is released as soon as it is copied, so the buffers end here."""
         n = self.filled
-        if n == capacity:
-            return self.X.T
-        flat = self.X.reshape(-1)
-        for c in range(1, n_columns):  # column c moves down to c * n (overlap is safe)
-            flat[c * n : (c + 1) * n] = flat[c * capacity : c * capacity + n]
-        return flat[: n_columns * n].reshape(n_columns, n).T
+        X = np.empty((len(self.columns), n), dtype=np.float32)
+        for j, column in enumerate(self.columns):
+            X[j] = column[:n]
+            self.columns[j] = np.empty(0, dtype=np.float32)
+            del column  # the buffer's last reference
+        return X.T
+
+
+def _moved(array: np.ndarray, filled: int, capacity: int) -> np.ndarray:
+    """A new array of ``capacity`` holding the first ``filled`` values of ``array``."""
+    new = np.empty(capacity, dtype=array.dtype)
+    new[:filled] = array[:filled]
+    return new
 
 
 def sample_files(config: PipelineConfig, sample: SampleConfig) -> list[str]:
@@ -227,7 +242,7 @@ def _fill(
             expected = (plan.entries - entries) * kept // max(entries, 1) + reserved_later
             rows = table.rows(n, expected)
             try:
-                compute_features(config.features, chunk, n, out=table.X[:, rows])
+                table.put_features(rows, compute_features(config.features, chunk, n).T)
                 table.weight[rows] = (
                     sample_weights(sample, chunk, n) if weight is None else weight
                 ) * sample.scale
@@ -265,7 +280,7 @@ def _nonfinite_rows(
     config: PipelineConfig, X: np.ndarray, summaries: Sequence[SampleSummary]
 ) -> np.ndarray | None:
     """Rows to keep under ``nan_policy: drop`` (None: all finite); an error under ``error``."""
-    if np.isfinite(X).all():
+    if all(np.isfinite(column).all() for column in X.T):  # a column at a time: no n x k mask
         return None
     keep = np.ones(len(X), dtype=bool)
     start = 0
@@ -287,7 +302,7 @@ def _nonfinite_rows(
 
 def read_samples(config: PipelineConfig, progress: Progress | None = None) -> FeatureTable:
     """Read every sample, apply selection, features, weights and the NaN policy; ``progress``
-    gets a bar of events per sample (see :func:`hepclf.progress.bar`)."""
+    gets a bar of events per sample (see :func:`hepclf.runtime.progress.bar`)."""
     start = time.perf_counter()
     plans = [_plan(config, sample) for sample in config.simulated_samples]
     certain = [plan.entries if plan.selection is None else 0 for plan in plans]

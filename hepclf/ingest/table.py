@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hepclf.errors import InputDataError
-from hepclf.files import atomic_path
+from hepclf.runtime.errors import InputDataError
+from hepclf.runtime.files import atomic_path
 
 METADATA_KEY = b"hepclf"
 DIGEST_ROWS = 65_536
@@ -87,17 +87,17 @@ class FeatureTable:
         """
         features = np.array(self.X.T, order="C") if copy else self.X.T
         arrays = [pa.array(column) for column in features]
-        arrays += [
-            pa.array(self.label.astype(np.int8)),
-            pa.array(self.weight.astype(np.float64)),
+        arrays += [  # a snapshot (copy) for a background writer, else shared where possible
+            pa.array(self.label.astype(np.int8, copy=copy)),
+            pa.array(self.weight.astype(np.float64, copy=copy)),
             pa.DictionaryArray.from_arrays(
                 pa.array(self.sample.astype(np.int32)), pa.array(self.sample_names)
             ),
-            pa.array(self.event_id.astype(np.int64)),
+            pa.array(self.event_id.astype(np.int64, copy=copy)),
         ]
         names = [*self.columns, "label", "weight", "sample", "event_id"]
         if self.category is not None:
-            arrays.append(pa.array(self.category.astype(np.int16)))
+            arrays.append(pa.array(self.category.astype(np.int16, copy=copy)))
             names.append("category")
         meta = {"columns": self.columns, "sample_names": self.sample_names, "info": self.info}
         return pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hepclf.errors import ConfigError
 from hepclf.models.base import Classifier, read_meta, validate_params
 from hepclf.models.folds import FOLD_ENSEMBLE, FoldEnsemble
 from hepclf.models.registry import MODEL_TYPES, MODELS, SEARCH_SPACES, ModelSpec
+from hepclf.runtime.errors import ConfigError
 
 
 def model_type(name: str) -> type[Classifier]:

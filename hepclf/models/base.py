@@ -22,9 +22,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hepclf.errors import ConfigError
-from hepclf.files import close_matches
 from hepclf.models.rows import Rows, capped
+from hepclf.runtime.errors import ConfigError
+from hepclf.runtime.files import close_matches
 
 META_FILE = "model.json"
 

@@ -1,15 +1,9 @@
 """TMVA-style AdaBoost boosted decision trees, vectorised with numpy; SAMME for K > 2 classes.
 
-Features are binned once into ``n_cuts + 1`` quantile bins (TMVA's nCuts grid; by default
-one cut per 10 training events up to 1000, uint16 above 254 cuts, as good as exact cuts);
-each tree
-level is then grown from one weighted ``np.bincount`` over (node, class, feature, bin), so
-a tree costs a few passes over the binned data instead of a sort per node.
-
-Trees are stored as complete binary trees of depth ``max_depth``: a node that does not
-split sends every event left (threshold +inf) and its empty sibling inherits its class.
-Predictions run through a branch-free loop over the same arrays, compiled by numba
-(:mod:`hepclf.models.compiled_trees`).
+The estimator: its parameters, the fitted forest as dense arrays, prediction and saving.
+Trees are grown in :mod:`hepclf.models.bdt_trees` from features binned once, and boosted in
+:mod:`hepclf.models.bdt_boosting`. Predictions run through a branch-free loop over the
+forest's arrays, compiled by numba (:mod:`hepclf.models.compiled_trees`).
 """
 
 from __future__ import annotations
@@ -19,20 +13,22 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from scipy.special import softmax
-from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hepclf.models import compiled_trees
 from hepclf.models.base import Classifier
+from hepclf.models.bdt_boosting import Monitor, boost, pruned_length, samme_proba
+from hepclf.models.bdt_trees import (
+    AUTO_CUTS,
+    EVENTS_PER_CUT,
+    BinnedSample,
+    Tree,
+    bin_features,
+    cut_count,
+    make_cuts,
+)
 from hepclf.models.derived import DerivedCache
 
-PRUNE_STEP = 10
-# n_cuts 'auto': a quantile cut per this many training events, within AUTO_CUTS; finer bins
-# resolve nothing a 0.2 % node could use, and on 5000 training events 500 cuts fitted 2.5x faster
-# than 1000 at the same AUC (docs/defaults-study.md)
-EVENTS_PER_CUT = 10
-AUTO_CUTS = (20, 1000)
 # fitted BDT -> the forest prepared for the kernel, tied to its alpha_
 _PREPARED: DerivedCache[compiled_trees.CompiledForest] = DerivedCache()
 
@@ -106,213 +102,6 @@ class BDTParams(BaseModel):
         return value
 
 
-def cut_count(n_cuts: int | str, events: int) -> int:
-    """The cuts per variable: as given, or 'auto' from the number of training events."""
-    if n_cuts != "auto":
-        return int(n_cuts)
-    return int(np.clip(events // EVENTS_PER_CUT, *AUTO_CUTS))
-
-
-def make_cuts(X: np.ndarray, w: np.ndarray, n_cuts: int) -> np.ndarray:
-    """Quantile cut points per feature (events of non-zero weight), padded with +inf."""
-    q = np.quantile(X[w > 0], np.arange(1, n_cuts + 1) / (n_cuts + 1), axis=0)
-    cuts = np.full((X.shape[1], n_cuts), np.inf, dtype=np.float32)
-    for f in range(X.shape[1]):
-        unique = np.unique(q[:, f].astype(np.float32))
-        cuts[f, : len(unique)] = unique
-    return cuts
-
-
-def bin_features(X: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    """Bin index per value: the number of cuts <= x, so ``bin > k`` iff ``x >= cuts[k]``."""
-    binned = np.empty(X.shape, dtype=np.uint8 if cuts.shape[1] < 255 else np.uint16)
-    for f in range(X.shape[1]):
-        binned[:, f] = np.searchsorted(cuts[f], X[:, f], side="right")
-    return binned
-
-
-def gini_index(parts: list[np.ndarray]) -> np.ndarray:
-    """Half the weighted Gini impurity W*(1 - sum p_k^2)/2 = sum_{i<j} w_i*w_j / W.
-
-    For two classes this is s*b/W, computed with exactly TMVA-style two-class arithmetic.
-    """
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    cross = np.zeros_like(total)
-    for i, part in enumerate(parts):
-        for other in parts[i + 1 :]:
-            cross = cross + part * other
-    return np.divide(cross, total, out=np.zeros_like(total), where=total > 0)
-
-
-def gini_gain(left: list[np.ndarray], right: list[np.ndarray]) -> np.ndarray:
-    """Gini separation gain of a split: parent impurity minus both daughters' (per class
-    weights in ``left``/``right``)."""
-    w_left, w_right = sum(left[1:], left[0]), sum(right[1:], right[0])
-    cross = np.zeros_like(w_left)
-    totals = [a + b for a, b in zip(left, right, strict=True)]
-    for i, part in enumerate(totals):
-        for other in totals[i + 1 :]:
-            cross = cross + part * other
-    parent = cross / (w_left + w_right)
-    return parent - gini_index(left) - gini_index(right)
-
-
-class Tree:
-    """One grown tree in complete-binary-tree layout (heap order for the inner nodes)."""
-
-    def __init__(self, depth: int, n_features: int) -> None:
-        self.depth = depth
-        self.feature = np.zeros(2**depth - 1, dtype=np.intp)
-        self.cut = np.full(2**depth - 1, np.iinfo(np.intp).max)  # bin index; max = all left
-        self.leaf = np.zeros(2**depth, dtype=np.int16)  # majority class index
-        self.gain = np.zeros(n_features)
-
-    def route(self, binned: np.ndarray) -> np.ndarray:
-        """Leaf index of each binned event."""
-        node = np.zeros(len(binned), dtype=np.intp)
-        rows = np.arange(len(binned))
-        for d in range(self.depth):
-            heap = 2**d - 1 + node
-            node = 2 * node + (binned[rows, self.feature[heap]] > self.cut[heap])
-        return node
-
-
-class BinnedSample:
-    """Training events binned once and shared by every tree of the forest.
-
-    ``class_bins`` is ``(y * F + f) * n_bins + bin`` per (event, feature), so one bincount
-    per tree level yields every node's class histograms for every feature at once.
-    """
-
-    def __init__(self, X: np.ndarray, y: np.ndarray, cuts: np.ndarray, n_classes: int) -> None:
-        n_features = X.shape[1]
-        self.y = y
-        self.n_classes = n_classes
-        self.n_bins = cuts.shape[1] + 1
-        self.binned = bin_features(X, cuts)
-        self.class_bins = y[:, None].astype(np.intp) * n_features + np.arange(n_features)
-        self.class_bins = self.class_bins * self.n_bins + self.binned
-
-
-def grow_tree(
-    sample: BinnedSample, w: np.ndarray, count: np.ndarray, depth: int, min_node_size: float
-) -> tuple[Tree, np.ndarray]:
-    """Grow one depth-limited Gini tree level by level; return it and each event's leaf.
-
-    As in TMVA, both daughters of a split must hold ``min_node_size`` events (a fraction of
-    the sample's event count below 1) and as much weight as that many average events: the
-    count keeps late boosting iterations from cutting out a few heavy events.
-    """
-    n, n_features = sample.binned.shape
-    tree = Tree(depth, n_features)
-    events = count.sum()
-    min_count = min_node_size if min_node_size >= 1 else min_node_size * events
-    min_weight = min_count * w.sum() / events  # as many events of average weight
-    rows = np.arange(n)
-    node = np.zeros(n, dtype=np.intp)
-    node_class = np.zeros(1, dtype=np.intp)
-    for d in range(depth):
-        class_w, node_class = _node_stats(node, sample, w, node_class, 2**d)
-        n_node = np.bincount(node, count, 2**d)
-        big = (sum(class_w[1:], class_w[0]) >= 2 * min_weight) & (n_node >= 2 * min_count)
-        active = np.flatnonzero(big & ((class_w > 0).sum(axis=0) >= 2))
-        if len(active):
-            hist, counts = _histograms(sample, w, count, node, active, 2**d)
-            _split_level(tree, d, active, hist, counts, min_weight, min_count)
-        heap = 2**d - 1 + node
-        node = 2 * node + (sample.binned[rows, tree.feature[heap]] > tree.cut[heap])
-    node_class = _node_stats(node, sample, w, node_class, 2**depth)[1]
-    tree.leaf[:] = node_class
-    return tree, node
-
-
-def _node_stats(
-    node: np.ndarray, sample: BinnedSample, w: np.ndarray, parent_class: np.ndarray, n_nodes: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weight per (class, node), and each node's majority class (empty: the parent's)."""
-    k = sample.n_classes
-    class_w = np.bincount(sample.y * n_nodes + node, w, k * n_nodes).reshape(k, n_nodes)
-    inherited = parent_class[np.arange(n_nodes) // 2]
-    filled = sum(class_w[1:], class_w[0]) > 0
-    return class_w, np.where(filled, np.argmax(class_w, axis=0), inherited)
-
-
-def _histograms(
-    sample: BinnedSample,
-    w: np.ndarray,
-    count: np.ndarray,
-    node: np.ndarray,
-    active: np.ndarray,
-    n_nodes: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weight (node, class, feature, bin) and count (node, feature, bin) histograms."""
-    n_features = sample.binned.shape[1]
-    shape = (len(active) + 1, sample.n_classes, n_features, sample.n_bins)
-    stride = sample.n_classes * n_features * sample.n_bins
-    compact = np.full(n_nodes, len(active))  # inactive nodes fill a discarded extra slot
-    compact[active] = np.arange(len(active))
-    index = (sample.class_bins + (compact[node] * stride)[:, None]).ravel()
-    hist = np.bincount(index, np.repeat(w, n_features), shape[0] * stride).reshape(shape)
-    counts = np.bincount(index, np.repeat(count, n_features), shape[0] * stride).reshape(shape)
-    return hist[:-1], counts[:-1].sum(axis=1)
-
-
-def _split_level(
-    tree: Tree,
-    d: int,
-    active: np.ndarray,
-    hist: np.ndarray,
-    counts: np.ndarray,
-    min_weight: float,
-    min_count: float,
-) -> None:
-    """Store the best allowed Gini cut of every active node of level ``d`` in ``tree``."""
-    n_active, n_classes, n_features, n_bins = hist.shape
-    cum = np.cumsum(hist, axis=-1)
-    left = [cum[:, k, :, :-1] for k in range(n_classes)]
-    right = [cum[:, k, :, -1:] - left[k] for k in range(n_classes)]
-    count_cum = np.cumsum(counts, axis=-1)
-    count_left = count_cum[..., :-1]
-    count_right = count_cum[..., -1:] - count_left
-    parent = cum[:, :, 0, -1].sum(axis=1)
-    tiny = 1e-12 * parent[:, None, None]  # guards the subtraction's rounding for empty sides
-    w_left, w_right = sum(left[1:], left[0]), sum(right[1:], right[0])
-    allowed = (w_left >= np.maximum(min_weight, tiny)) & (w_right >= np.maximum(min_weight, tiny))
-    allowed &= (count_left >= min_count) & (count_right >= min_count)
-    gain = np.where(allowed, gini_gain(left, right), -np.inf)
-    gain = gain.reshape(n_active, -1)
-    # the first of the cuts whose gain ties with the best up to rounding: a sum rounded in
-    # another order (say, with zero-weight events) must not pick another cut
-    top = gain.max(axis=1, keepdims=True)
-    best = np.argmax(gain >= top - 1e-9 * np.abs(top), axis=1)
-    best_gain = gain[np.arange(n_active), best]
-    split = best_gain > 1e-12 * parent
-    feature, cut = np.divmod(best[split], n_bins - 1)
-    heap = 2**d - 1 + active[split]
-    tree.feature[heap] = feature
-    tree.cut[heap] = cut
-    tree.gain += np.bincount(feature, best_gain[split], n_features)
-
-
-def samme_proba(votes: np.ndarray, alpha_sum: float) -> np.ndarray:
-    """scikit-learn's SAMME probabilities from the alpha-weighted class votes (n, K).
-
-    The decision of class k is sum(alpha * (1 if h = k else -1/(K-1))) / sum(alpha); the
-    probabilities are softmax(decision / (K-1)).
-    """
-    k = votes.shape[1]
-    decision = (k * votes / alpha_sum - 1) / (k - 1)
-    return softmax(decision / (k - 1), axis=1)
-
-
-def macro_auc(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> float:
-    """Mean over classes of the weighted one-vs-rest AUC (scikit-learn's 'ovr' macro)."""
-    aucs = [roc_auc_score(y == k, proba[:, k], sample_weight=w) for k in range(proba.shape[1])]
-    return float(np.mean(aucs))
-
-
 class BDT(Classifier):
     """Discrete AdaBoost as TMVA does it: majority-class leaves, alpha = beta*ln((1-err)/err).
 
@@ -327,7 +116,8 @@ class BDT(Classifier):
     2**max_depth), the class index voted by each leaf, ``alpha_`` (n_trees,), plus
     ``feature_importances_`` and ``history_``: per tree the weighted error of that tree
     (``tree_error``) and of the ensemble so far on the training (``train_error``) and
-    validation (``val_error``) sets, and ``val_auc`` every ``PRUNE_STEP`` trees when pruning.
+    validation (``val_error``) sets, and ``val_auc`` every ``PRUNE_STEP`` trees when pruning
+    (:mod:`hepclf.models.bdt_boosting`).
     A deliberately over-trained configuration (train AUC ~1, KS p-value ~0):
     ``max_depth=8, min_node_size=0`` (add ``n_trees=100`` to fit in seconds).
     """
@@ -376,82 +166,29 @@ class BDT(Classifier):
         w: np.ndarray,
         val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     ) -> None:
-        n, k = len(X), len(self.classes_)
-        counted = (w > 0).astype(np.float64)  # zero-weight events do not count as events
-        total = counted.sum()
-        cuts = make_cuts(X, w, cut_count(hp.n_cuts, int(total)))
+        k = len(self.classes_)
+        cuts = make_cuts(X, w, cut_count(hp.n_cuts, int((w > 0).sum())))
         sample = BinnedSample(X, y, cuts, k)
-        monitors = [_Monitor("train", sample.binned, y, w, k)]
+        monitors = [Monitor("train", sample.binned, y, w, k)]
         if val is not None:
-            monitors.append(_Monitor("val", bin_features(val[0], cuts), val[1], val[2], k))
-        self.history_ = {"tree_error": [], **{f"{m.label}_error": [] for m in monitors}}
-
-        rng = np.random.default_rng(self.seed)
-        # mean 1 over the counted events, kept so by the boosting (zero-weight events do
-        # not change the scale)
-        boost_w = w * (total / w.sum())
-        trees: list[Tree] = []
-        alphas: list[float] = []
-        for _ in range(hp.n_trees):
-            count = (
-                counted * rng.poisson(hp.bagged_sample_fraction, n) if hp.use_bagging else counted
-            )
-            tree, leaf = grow_tree(sample, boost_w * count, count, hp.max_depth, hp.min_node_size)
-            miss = tree.leaf[leaf] != y
-            err = boost_w[miss].sum() / boost_w.sum()
-            if err >= 1 - 1 / k:  # no better than chance on the full sample: useless tree
-                if hp.use_bagging:  # another resample may do better (TMVA gives alpha=0)
-                    continue
-                break
-            alpha = hp.beta * (np.log((1 - err) / max(err, 1e-10)) + np.log(k - 1))
-            trees.append(tree)
-            alphas.append(alpha)
-            self.history_["tree_error"].append(float(err))
-            for monitor in monitors:
-                self.history_[f"{monitor.label}_error"].append(monitor.add(tree, alpha))
-            if err == 0:  # perfectly separated: every further tree would be this one
-                break
-            boost_w[miss] *= np.exp(alpha)
-            boost_w *= total / boost_w.sum()
-        if not trees:
-            raise ValueError("the BDT found no cut that separates the classes")
+            monitors.append(Monitor("val", bin_features(val[0], cuts), val[1], val[2], k))
+        trees, alphas, self.history_ = boost(
+            sample,
+            w,
+            monitors,
+            np.random.default_rng(self.seed),
+            n_trees=hp.n_trees,
+            max_depth=hp.max_depth,
+            beta=hp.beta,
+            min_node_size=hp.min_node_size,
+            use_bagging=hp.use_bagging,
+            bagged_sample_fraction=hp.bagged_sample_fraction,
+        )
         if hp.prune_on_validation and len(monitors) > 1:
-            keep = self._pruned_length(monitors[1], trees, alphas, hp.prune_tolerance)
+            keep, aucs = pruned_length(monitors[1], trees, alphas, hp.prune_tolerance)
+            self.history_["val_auc"] = aucs
             trees, alphas = trees[:keep], alphas[:keep]
         self._store(trees, np.array(alphas), cuts)
-
-    def _pruned_length(
-        self, validation: _Monitor, trees: list[Tree], alphas: list[float], tolerance: float
-    ) -> int:
-        """Shortest forest whose validation AUC is within tolerance of the best prefix.
-
-        Boosting keeps lowering the training error long after the validation AUC has
-        levelled off; the extra trees only fit fluctuations of the training sample, which
-        the train-vs-test KS test then flags. Checked every ``PRUNE_STEP`` trees; with more
-        than two classes on the macro one-vs-rest AUC of the SAMME probabilities.
-        """
-        k = validation.n_classes
-        vote = np.zeros(len(validation.y)) if k == 2 else np.zeros((len(validation.y), k))
-        rows = np.arange(len(validation.y))
-        lengths, aucs = [], []
-        alpha_sum = 0.0
-        for i, (tree, alpha) in enumerate(zip(trees, alphas, strict=True), start=1):
-            leaf = tree.leaf[tree.route(validation.binned)]
-            alpha_sum += alpha
-            if k == 2:
-                vote += alpha * (2 * leaf - 1)
-            else:
-                vote[rows, leaf] += alpha
-            if i % PRUNE_STEP == 0 or i == len(trees):
-                lengths.append(i)
-                if k == 2:
-                    aucs.append(roc_auc_score(validation.y, vote, sample_weight=validation.w))
-                else:
-                    proba = samme_proba(vote, alpha_sum)
-                    aucs.append(macro_auc(validation.y, proba, validation.w))
-        self.history_["val_auc"] = [float(a) for a in aucs]
-        best = max(aucs)
-        return next(n for n, a in zip(lengths, aucs, strict=True) if a >= best - tolerance)
 
     def _store(self, trees: list[Tree], alphas: np.ndarray, cuts: np.ndarray) -> None:
         """Keep the forest as dense arrays with float thresholds (binning is not needed later)."""
@@ -562,29 +299,3 @@ class BDT(Classifier):
                     miss[:, t] = np.argmax(votes, axis=1) != yc
             wrong += wc @ miss
         return wrong / w.sum()
-
-
-class _Monitor:
-    """Running ensemble vote on one sample, for the learning curves in ``history_``."""
-
-    def __init__(
-        self, label: str, binned: np.ndarray, y: np.ndarray, w: np.ndarray, n_classes: int
-    ) -> None:
-        self.label = label
-        self.binned = binned
-        self.y = y
-        self.w = w
-        self.n_classes = n_classes
-        self.rows = np.arange(len(y))
-        self.vote = np.zeros(len(y)) if n_classes == 2 else np.zeros((len(y), n_classes))
-
-    def add(self, tree: Tree, alpha: float) -> float:
-        """Add one tree's vote; return the ensemble's weighted misclassification rate."""
-        leaf = tree.leaf[tree.route(self.binned)]
-        if self.n_classes == 2:
-            self.vote += alpha * (2 * leaf - 1)
-            wrong = (self.vote > 0) != (self.y == 1)
-        else:
-            self.vote[self.rows, leaf] += alpha
-            wrong = np.argmax(self.vote, axis=1) != self.y
-        return float(self.w[wrong].sum() / self.w.sum())

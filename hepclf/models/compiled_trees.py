@@ -3,8 +3,8 @@
 Why not a tree library: walking 850 depth-3 trees with numpy fancy indexing runs at ~20k
 events per CPU second. The maintained evaluators were measured beside this kernel on the
 default forest (``benchmarks/bdt.py`` prints the table on every run; per CPU second relative
-to this kernel on an idle machine: tl2cgen's compiled library 0.3x, xgboost's predictor
-0.17x, ONNX Runtime's TreeEnsembleRegressor 0.11x). They compile or walk every cut as an
+to this kernel, measured at load 12 on 2 cores: tl2cgen's compiled library 0.31x, xgboost's
+predictor 0.22x, ONNX Runtime's TreeEnsembleRegressor 0.07x). They compile or walk every cut as an
 if/else, and with AdaBoost's ~50/50 cuts the CPU mispredicts about every other branch.
 
 Two kernels, chosen by depth:

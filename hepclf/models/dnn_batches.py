@@ -25,7 +25,7 @@ def epoch_batches(
 ) -> Any:
     """A ``tf.data.Dataset`` of (inputs, per-tower targets, weights) batches, reshuffled
     every epoch (seeded: the k-th epoch's order is the same in every run). ``tf`` is the
-    module the caller imported quietly (``hepclf.models.dnn.import_tensorflow``)."""
+    module the caller imported quietly (``hepclf.models.dnn_tensorflow.import_tensorflow``)."""
     rng = np.random.default_rng(seed)
     assert train.w is not None
     weights = train.w.astype(np.float32)

@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from hepclf.errors import ConfigError
+from hepclf.runtime.errors import ConfigError
 
 
 def assign_folds(

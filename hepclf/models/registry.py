@@ -46,7 +46,7 @@ class ModelSpec:
         return self.cls.name
 
 
-_ONNX = "hepclf.deploy.onnx_export"
+_ONNX = "hepclf.scoring.onnx_export"
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec

@@ -26,7 +26,14 @@ Transform = Callable[[np.ndarray], np.ndarray]
 @dataclass(frozen=True, eq=False)
 class Rows:
     """Rows ``index`` of the raw features ``X`` (all rows when None), their labels ``y`` and
-    weights ``w``; ``transform`` (the fitted normaliser) maps a raw block to model inputs."""
+    weights ``w``; ``transform`` (the fitted normaliser) maps a raw block to model inputs.
+
+    What a model reads, bound to the feature array itself. A fit task names its rows with
+    :class:`hepclf.training.plan.FitRows` instead (indices and training weights only), so
+    that the task stays small and picklable and its rows may live in this process or in a
+    cluster's partitions; the task's source binds them to its features as ``Rows`` when the
+    task runs (:meth:`hepclf.training.plan.TableSource.rows`).
+    """
 
     X: np.ndarray
     index: np.ndarray | None

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hepclf.config import ResultConfig
-from hepclf.errors import InputDataError
+from hepclf.config.result import ResultConfig
 from hepclf.evaluation.multiclass import metric_key
 from hepclf.physics.binning import choose_bins, low_background_bins
 from hepclf.physics.channels import SINGLE
@@ -28,6 +27,7 @@ from hepclf.physics.shapes import ShapeDecision
 from hepclf.physics.templates import Templates
 from hepclf.physics.workspace import build_channels
 from hepclf.physics.yields import EvaluatedEvents
+from hepclf.runtime.errors import InputDataError
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hepclf.config import BinningConfig
-from hepclf.errors import InputDataError
+from hepclf.config.result import BinningConfig
 from hepclf.physics.templates import Templates, build_templates, check_templates
 from hepclf.physics.yields import EvaluatedEvents
+from hepclf.runtime.errors import InputDataError
 
 
 def outer_edges(score: np.ndarray) -> tuple[float, float]:

@@ -2,13 +2,12 @@
 
 Models are compared and the champion chosen on *expected* results; data are looked at
 afterwards, for the champion alone (``result: {unblind: true}``), so the choice cannot be
-tuned on the data's fluctuations. The fits use cabinetry (on pyhf, with iminuit for the
-parameter uncertainties): observed Z0, the maximum-likelihood fit with its
-post-fit yields, and the ranking of nuisance parameters by their impact on mu (each one
-fixed at its best-fit value ± its pre-fit and post-fit uncertainty, everything else
-refitted). Blinded, the impacts are computed on the Asimov data for mu = 1 (the expected
-impacts). The observed CLs limit is pyhf's (:func:`.inference.observed_limit`). ``toys``
-adds pseudo-experiment Z0 and limit (:mod:`.toys`).
+tuned on the data's fluctuations. The fits (:mod:`.fits`, pyhf with MINUIT): observed Z0,
+the maximum-likelihood fit with its post-fit yields (cabinetry's prediction), and the
+ranking of every constrained nuisance parameter, MC statistical ones included, by its
+impact on mu. Blinded, the impacts are computed on the Asimov data for mu = 1 (the
+expected impacts). The observed CLs limit is pyhf's (:func:`.inference.observed_limit`).
+``toys`` adds pseudo-experiment Z0 and limit (:mod:`.toys`).
 """
 
 from __future__ import annotations
@@ -21,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from hepclf.bundle import ModelBundle
-from hepclf.config import PipelineConfig, ResultConfig
+from hepclf.config import PipelineConfig
+from hepclf.config.result import ResultConfig
 from hepclf.physics.analysis import PhysicsResult
 from hepclf.physics.channels import Routing, route
+from hepclf.physics.fits import best_fit, ranking, significance
 from hepclf.physics.impact_plot import plot_impacts
 from hepclf.physics.inference import asimov_data, model_of, numpy_backend, observed_limit
 from hepclf.physics.inputs import PhysicsInputs
@@ -32,6 +32,7 @@ from hepclf.physics.plots import plot_templates
 from hepclf.physics.templates import histogram
 from hepclf.physics.toys import toy_results
 from hepclf.physics.workspace import POI, with_observation
+from hepclf.training.bundle import ModelBundle
 
 IMPACTS_PLOT = "impacts.png"
 
@@ -73,29 +74,33 @@ def fit_champion(
     model: str,
 ) -> dict[str, Path]:
     """The fits on ``spec`` (with data when ``result.unblind``); returns the plots."""
-    import cabinetry
-
     files: dict[str, Path] = {}
     with numpy_backend():
         pdf = model_of(spec)
         data = np.asarray(_data_of(spec, pdf)) if result.unblind else asimov_data(pdf, 1.0)
+        fit = None
         if result.unblind:
-            significance = cabinetry.fit.significance(pdf, data)
+            z0, p0 = significance(pdf, data)
             limit = observed_limit(pdf, data, physics.mu_up_expected.median)
-            fit = cabinetry.fit.fit(pdf, data)
+            fit = best_fit(pdf, data, f"of {model} to the data")
             mu = fit.labels.index(POI)
             physics.extra["observed"] = {
-                "z0": float(significance.observed_significance),
-                "p0": float(significance.observed_p_value),
+                "z0": z0,
+                "p0": p0,
                 "mu_up": limit,
                 "mu_hat": float(fit.bestfit[mu]),
                 "mu_hat_uncertainty": float(fit.uncertainty[mu]),
             }
-            physics.extra["postfit"] = _postfit(cabinetry, pdf, fit)
+            physics.extra["postfit"] = _postfit(pdf, fit)
             files |= _postfit_plots(physics, folder, model)
         if result.impacts:
-            fit = fit if result.unblind else cabinetry.fit.fit(pdf, data)
-            physics.extra["impacts"] = impacts(cabinetry, pdf, data, fit)
+            fit = fit or best_fit(pdf, data, f"of {model} to the Asimov data for mu = 1")
+            physics.extra["impacts"], failed = ranking(pdf, data, fit)
+            if failed:
+                physics.warnings.append(
+                    f"impacts: the refits with {', '.join(failed)} fixed found no valid "
+                    "minimum; their impacts (marked valid: false) are approximate"
+                )
             path = folder / IMPACTS_PLOT
             folder.mkdir(parents=True, exist_ok=True)
             plot_impacts(physics.extra["impacts"], path, f"{model}: impacts on μ")
@@ -137,8 +142,10 @@ def set_observation(physics: PhysicsResult, observed: Mapping[str, np.ndarray]) 
     return spec
 
 
-def _postfit(cabinetry: Any, pdf: Any, fit: Any) -> dict[str, Any]:
+def _postfit(pdf: Any, fit: Any) -> dict[str, Any]:
     """Post-fit yields per channel and sample, and the total's uncertainty per bin."""
+    import cabinetry
+
     prediction = cabinetry.model_utils.prediction(pdf, fit_results=fit)
     out = {}
     for c, channel in enumerate(pdf.config.channels):
@@ -175,40 +182,3 @@ def _postfit_plots(physics: PhysicsResult, folder: Path, model: str) -> dict[str
         )
         files[f"postfit_{name}"] = path
     return files
-
-
-def impacts(cabinetry: Any, pdf: Any, data: np.ndarray, fit: Any) -> list[dict[str, Any]]:
-    """Pulls and impacts on mu of the nuisance parameters, largest post-fit impact first.
-
-    cabinetry's ``ranking`` method (each parameter fixed at its best fit ± its pre-fit and
-    post-fit uncertainty, everything else refitted), run for the systematic parameters;
-    the per-bin MC statistical (``staterror``) parameters are left out: with a few dozen
-    bins they would cost four fits each and are not what an analysis ranks.
-    """
-    prefit = cabinetry.model_utils.prefit_uncertainties(pdf)
-    fixed = list(pdf.config.suggested_fixed())
-    poi = fit.labels.index(POI)
-    rows = []
-    for i, label in enumerate(fit.labels):
-        if i == poi or fixed[i] or label.startswith("staterror_"):
-            continue
-        shifts = {}
-        for kind, sigma in (("prefit", float(prefit[i])), ("postfit", float(fit.uncertainty[i]))):
-            shifted = []
-            for sign in (-1.0, 1.0):
-                init = np.array(fit.bestfit, dtype=np.float64)
-                init[i] += sign * sigma
-                fix = fixed.copy()
-                fix[i] = True
-                refit = cabinetry.fit.fit(pdf, data, init_pars=init.tolist(), fix_pars=fix)
-                shifted.append(float(refit.bestfit[poi] - fit.bestfit[poi]))
-            shifts[kind] = shifted
-        rows.append(
-            {
-                "parameter": label,
-                "pull": float(fit.bestfit[i]),
-                "constraint": float(fit.uncertainty[i]),
-                **shifts,
-            }
-        )
-    return sorted(rows, key=lambda r: -max(abs(v) for v in r["postfit"]))

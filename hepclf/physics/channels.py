@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hepclf.config import PipelineConfig, branch_safe
-from hepclf.errors import InputDataError
+from hepclf.config import PipelineConfig
+from hepclf.config.samples import branch_safe
 from hepclf.physics.yields import Scored, VariedEvents
+from hepclf.runtime.errors import InputDataError
 
 SINGLE = "discriminant"
 

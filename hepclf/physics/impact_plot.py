@@ -2,8 +2,9 @@
 
 Bars (bottom axis): the change of mu when a parameter is fixed at its best-fit value ±
 its post-fit uncertainty (filled) and ± its pre-fit one (open). Points (top axis): the
-pull (best-fit value, nominal 0 for Gaussian-constrained parameters, 1 for staterror)
-with its post-fit uncertainty as error bar.
+pull (θ̂ - θ0)/Δθ with its post-fit uncertainty σ̂/Δθ as error bar, in units of the
+pre-fit uncertainty Δθ (θ0 = 0, Δθ = 1 for Gaussian-constrained parameters; θ0 = 1 and
+Δθ the bin's relative MC uncertainty for the staterror ones), so both read alike.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def plot_impacts(impacts: list[dict[str, Any]], path: Path, title: str) -> Path:
     """Write the ranking of the ``MAX_PARAMETERS`` largest impacts as a PNG."""
     shown = impacts[:MAX_PARAMETERS][::-1]
     y = np.arange(len(shown))
-    with styled_figure(path, (10.0, 2.0 + 0.45 * max(len(shown), 1))) as fig:
+    with styled_figure(path, (10.0, 4.5 + 0.45 * max(len(shown), 1))) as fig:
         ax = fig.subplots()
         for key, style in (("prefit", {"fill": False}), ("postfit", {"alpha": 0.7})):
             down = [r[key][0] for r in shown]
@@ -34,15 +35,15 @@ def plot_impacts(impacts: list[dict[str, Any]], path: Path, title: str) -> Path:
         ax.axvline(0.0, color="black", linewidth=0.8)
         pulls = ax.twiny()
         pulls.errorbar(
-            [r["pull"] for r in shown],
+            [(r["pull"] - r["nominal"]) / r["prefit_uncertainty"] for r in shown],
             y,
-            xerr=[r["constraint"] for r in shown],
+            xerr=[r["constraint"] / r["prefit_uncertainty"] for r in shown],
             fmt="o",
             color="black",
             label="pull",
         )
         pulls.set_xlim(-2.5, 2.5)
-        pulls.set_xlabel("θ̂ (pull)")
-        ax.legend(loc="lower right", fontsize="small")
+        pulls.set_xlabel(r"pull $(\hat{\theta} - \theta_0) / \Delta\theta$")
+        fig.legend(loc="outside lower center", ncols=4, fontsize="small")
         ax.set_title(title, pad=40)
     return path

@@ -24,7 +24,7 @@ import pyhf
 from scipy.optimize import brentq
 from scipy.stats import norm
 
-from hepclf.errors import InputDataError
+from hepclf.runtime.errors import InputDataError
 
 CL = 0.95
 BAND_KEYS = ("-2", "-1", "median", "+1", "+2")

@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hepclf.bundle import ModelBundle
-from hepclf.config import FeatureConfig, PipelineConfig, SampleConfig, ShapeConfig
-from hepclf.errors import InputDataError
+from hepclf.config import PipelineConfig
+from hepclf.config.features import FeatureConfig
+from hepclf.config.result import ShapeConfig
+from hepclf.config.samples import SampleConfig
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.yields import Scored
+from hepclf.runtime.errors import InputDataError
+from hepclf.training.bundle import ModelBundle
 
 EXTRA_LABEL = "extra"
 

@@ -7,7 +7,7 @@ data once unblinded); with several channels each channel is a directory
 (``shapes * * templates.root $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC``), with one
 channel everything is at the top (``$PROCESS $PROCESS_$SYSTEMATIC``).
 
-Each file is written under a temporary name and renamed when complete (``hepclf.files``),
+Each file is written under a temporary name and renamed when complete (``hepclf.runtime.files``),
 so an interrupted run never leaves a truncated workspace next to an earlier good one.
 """
 
@@ -22,10 +22,10 @@ import hist
 import numpy as np
 import uproot
 
-from hepclf.files import atomic_path, write_atomic
 from hepclf.physics.analysis import PhysicsResult
 from hepclf.physics.plots import plot_templates
 from hepclf.physics.templates import Templates
+from hepclf.runtime.files import atomic_path, write_atomic
 
 WORKSPACE = "workspace.json"
 OBSERVED_WORKSPACE = "workspace_observed.json"

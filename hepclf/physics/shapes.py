@@ -10,9 +10,11 @@ Rules (documented in the README):
   (mirrored around the nominal).
 - Pruning: the shape part is dropped (the normalisation part kept) when neither the up nor
   the down shape differs from the nominal by more than MC statistics allow: a chi2 of the
-  normalised difference against its MC variance with (bins - 1) degrees of freedom, p-value
-  above ``prune_pvalue``. A single-bin channel has no shape part. A normalisation part
-  within 1e-4 of 1 on both sides is dropped too.
+  difference of the varied template scaled to the nominal yield against its MC variance
+  (:class:`.templates.Variation`), (bins - 1) degrees of freedom, p-value above
+  ``prune_pvalue``: a 5 % test, so pure MC noise keeps its shape part 5 % of the time.
+  A single-bin channel has no shape part. A normalisation part within 1e-4 of 1 on both
+  sides is dropped too.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import chi2
 
-from hepclf.config import ShapeConfig
+from hepclf.config.result import ShapeConfig
 from hepclf.physics.templates import Templates, Variation
 
 NORM_TOLERANCE = 1e-4

@@ -17,9 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
-from hepclf.errors import InputDataError
 from hepclf.ingest import FeatureTable
 from hepclf.physics.analysis import PhysicsResult, physics_result
 from hepclf.physics.channels import Routing, discriminant, route
@@ -33,6 +31,8 @@ from hepclf.physics.yields import (
     require_evaluated_samples,
     signal_samples,
 )
+from hepclf.runtime.errors import InputDataError
+from hepclf.training.bundle import ModelBundle
 from hepclf.training.results import ModelResult
 
 __all__ = [

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hepclf.errors import InputDataError
 from hepclf.physics.yields import EvaluatedEvents, VariedEvents
+from hepclf.runtime.errors import InputDataError
 
 
 @dataclass(frozen=True, eq=False)
 class Variation:
     """One sample's yields per bin under one shape uncertainty, up and down, with the MC
-    statistical variance of (varied - nominal) per bin: what tells a real shape from noise.
+    statistical variance per bin of (varied scaled to the nominal yield - nominal): what
+    tells a real shape from noise (the pruning rule, :mod:`.shapes`, compares the shapes).
     ``mirrored``: no down variation was given; it is the up one mirrored around nominal."""
 
     up: np.ndarray
@@ -153,16 +154,20 @@ def build_templates(events: EvaluatedEvents, edges: np.ndarray) -> Templates:
         return counts.reshape(n_samples, n_bins).astype(np.float64)
 
     sumw, sumw2 = per_cell(w), per_cell(w * w)
+    totals = sumw.sum(axis=1)
+
+    def noise(factor: np.ndarray, varied: np.ndarray) -> np.ndarray:
+        # varied and nominal yields come from the same events: with the varied yield scaled
+        # to the nominal one (ratio N/V per sample), the noise is Σ(w (f N/V - 1))²
+        ratio = _ratio(totals, varied.sum(axis=1))
+        return per_cell((w * (factor * ratio[events.sample[inside]] - 1.0)) ** 2)
+
     variations: dict[str, dict[str, Variation]] = {}
     for shape, (up, down) in events.factors.items():
         f_up = up[inside]
         f_down = 2.0 - f_up if down is None else down[inside]
         up_yield, down_yield = per_cell(w * f_up), per_cell(w * f_down)
-        # varied and nominal yields come from the same events: the noise is Σ(w (f - 1))²
-        up_noise, down_noise = (
-            per_cell((w * (f_up - 1.0)) ** 2),
-            per_cell((w * (f_down - 1.0)) ** 2),
-        )
+        up_noise, down_noise = noise(f_up, up_yield), noise(f_down, down_yield)
         varied = np.unique(events.sample[inside][(f_up != 1.0) | (f_down != 1.0)])
         variations[shape] = {
             events.sample_names[k]: Variation(
@@ -206,13 +211,22 @@ def _input_variation(
     nominal_sumw2: np.ndarray,
 ) -> Variation:
     """Yields of alternative inputs; their noise adds the nominal's and the varied MC's
-    variances (independent samples: the conservative choice for pruning)."""
+    variances, the latter scaled as the varied yield is to the nominal one (N/V)²
+    (independent samples: the conservative choice for pruning)."""
+    total = np.array([nominal.sum()])
     up_yield, up_sumw2 = histogram(up, edges)
+    up_noise = _ratio(total, np.array([up_yield.sum()]))[0] ** 2 * up_sumw2 + nominal_sumw2
     if down is None:
-        noise = up_sumw2 + nominal_sumw2
-        return Variation(up_yield, 2.0 * nominal - up_yield, noise, noise, mirrored=True)
+        return Variation(up_yield, 2.0 * nominal - up_yield, up_noise, up_noise, mirrored=True)
     down_yield, down_sumw2 = histogram(down, edges)
-    return Variation(up_yield, down_yield, up_sumw2 + nominal_sumw2, down_sumw2 + nominal_sumw2)
+    down_noise = _ratio(total, np.array([down_yield.sum()]))[0] ** 2 * down_sumw2 + nominal_sumw2
+    return Variation(up_yield, down_yield, up_noise, down_noise)
+
+
+def _ratio(nominal: np.ndarray, varied: np.ndarray) -> np.ndarray:
+    """N/V per sample (1 where either is not positive: no shape to compare there)."""
+    ok = (nominal > 0) & (varied > 0)
+    return np.divide(nominal, varied, out=np.ones_like(nominal, dtype=np.float64), where=ok)
 
 
 def check_templates(templates: Templates) -> None:

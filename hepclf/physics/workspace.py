@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyhf
 
-from hepclf.config import SystematicsConfig
+from hepclf.config.result import SystematicsConfig
 from hepclf.physics.shapes import ShapeDecision, shape_modifiers
 from hepclf.physics.templates import Templates
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hepclf.config import PipelineConfig, ResultConfig
-from hepclf.errors import ConfigError, InputDataError
+from hepclf.config import PipelineConfig
+from hepclf.config.result import ResultConfig
+from hepclf.runtime.errors import ConfigError, InputDataError
 from hepclf.training.weights import evaluated_fractions, expected_yields
 
 __all__ = [

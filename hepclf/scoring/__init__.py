@@ -5,8 +5,9 @@ branches (the feature specification and normaliser travel with the model) and it
 are written, one entry per input entry and in the same order, to ``<stem>_scores.root``
 (a TTree with the input's tree name) or ``<stem>_scores.parquet``; an input with several
 trees gets ``<stem>_<tree>_scores.root`` (or ``.parquet``) per scored tree. Entry points:
-:func:`hepclf.scoring.runner.score_files` and the ``hepclf score`` command. Nothing heavy
-is imported here, so that ``hepclf --help`` stays fast.
+:func:`hepclf.scoring.runner.score_files` and the ``hepclf score`` command. The same models
+are scored over HTTP by :mod:`.service` and exported to ONNX by :mod:`.onnx_export`. Nothing
+heavy is imported here, so that ``hepclf --help`` stays fast.
 """
 
 from typing import Literal, get_args

@@ -15,9 +15,9 @@ from typing import Literal
 import awkward as ak
 import numpy as np
 
-from hepclf.errors import InputDataError
-from hepclf.events.features import branches_of, compute_features, describe_nonfinite
-from hepclf.events.selection import selection_mask
+from hepclf.ingest.events.features import branches_of, compute_features, describe_nonfinite
+from hepclf.ingest.events.selection import selection_mask
+from hepclf.runtime.errors import InputDataError
 from hepclf.scoring.outputs import Columns
 from hepclf.scoring.scorers import ScoringModel
 

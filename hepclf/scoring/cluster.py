@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hepclf.errors import HepclfError
+from hepclf.runtime.errors import HepclfError
 from hepclf.scoring.file_job import FileResult, ScoreSettings, score_file
 from hepclf.scoring.scorers import ModelSpec, models_from_specs
 

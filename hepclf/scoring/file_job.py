@@ -16,11 +16,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from hepclf.errors import HepclfError, InputDataError
-from hepclf.events.expressions import parse
-from hepclf.events.features import branches_of
-from hepclf.files import with_hints
+from hepclf.ingest.events.expressions import parse
+from hepclf.ingest.events.features import branches_of
 from hepclf.ingest.reader import branch_names, iterate_chunks, open_tree
+from hepclf.runtime.errors import HepclfError, InputDataError
+from hepclf.runtime.files import with_hints
 from hepclf.scoring import DEFAULT_STEP_SIZE, Format
 from hepclf.scoring.chunks import ChunkPlan, NonFinite, empty_columns, score_chunk
 from hepclf.scoring.outputs import (

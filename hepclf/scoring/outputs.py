@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import uproot
 
-from hepclf._version import __version__
-from hepclf.config import branch_safe
-from hepclf.files import atomic_path, stale_partials
+from hepclf.config.samples import branch_safe
+from hepclf.runtime.files import atomic_path, stale_partials
+from hepclf.runtime.version import __version__
 from hepclf.scoring import FORMATS, Format
 
 META_KEY = "hepclf_scores"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import uproot
 
-from hepclf.errors import InputDataError
-from hepclf.files import expand_files
 from hepclf.ingest.reader import tree_names
-from hepclf.progress import Advance, Progress, bar
+from hepclf.runtime.errors import InputDataError
+from hepclf.runtime.files import expand_files
+from hepclf.runtime.progress import Advance, Progress, bar
 from hepclf.scoring.file_job import FileResult, ScoreSettings, score_file
 from hepclf.scoring.outputs import output_path, written_for_tree
 from hepclf.scoring.scorers import ScoringModel
@@ -22,7 +22,7 @@ from hepclf.tracking.store import current_tracking_uri
 
 @dataclass
 class ScoreProgress:
-    """Advances the listener's files and events bars (:func:`hepclf.progress.bar`).
+    """Advances the listener's files and events bars (:func:`hepclf.runtime.progress.bar`).
 
     In process every chunk advances the events bar; from Dask workers only finished files
     are heard of, so a file's events are added when it completes. Either way each file's
@@ -152,7 +152,7 @@ def score_files(
     progress: Progress | None = None,
 ) -> RunSummary:
     """Score every input into its own output, in process (``workers=1``) or on Dask;
-    ``progress`` hears of files and events done (see :func:`hepclf.progress.bar`)."""
+    ``progress`` hears of files and events done (see :func:`hepclf.runtime.progress.bar`)."""
     plan = plan_outputs(inputs, settings)
     total = sum(_entries(path, settings.tree) for path, _ in plan)
     start = time.perf_counter()

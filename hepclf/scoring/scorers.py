@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hepclf.bundle import SPEC_FILE, ModelBundle, find_bundle
-from hepclf.config import branch_safe
-from hepclf.errors import HepclfError
+from hepclf.config.samples import branch_safe
+from hepclf.runtime.errors import HepclfError
 from hepclf.tracking.store import point_at
+from hepclf.training.bundle import SPEC_FILE, ModelBundle, find_bundle
 
 _LABELLED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
 _ALIAS_URI = re.compile(r"^models:/([^/@]+)@([^/@]+)$")

@@ -1,1 +1,2 @@
-"""MLflow integration: the hepclf pyfunc flavor, run logging and the model registry."""
+"""MLflow integration: the hepclf pyfunc flavor, run logging, the model registry, and the
+``mlflow server`` command line of a shared tracking server (:mod:`.server`)."""

@@ -12,7 +12,7 @@ from datetime import datetime
 import mlflow
 from mlflow.entities import Experiment
 
-from hepclf.errors import HepclfError
+from hepclf.runtime.errors import HepclfError
 from hepclf.tracking.store import use_store
 
 

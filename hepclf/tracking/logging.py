@@ -29,9 +29,9 @@ from hepclf.tracking.store import resolve_tracking_uri, use_store
 from hepclf.training.split import SPLIT_TAG, split_fingerprint
 
 if TYPE_CHECKING:
-    from hepclf.bundle import ModelBundle
     from hepclf.config import PipelineConfig
     from hepclf.ingest import FeatureTable
+    from hepclf.training.bundle import ModelBundle
     from hepclf.training.results import ModelResult, PipelineResult
     from hepclf.training.split import SplitIndices
 

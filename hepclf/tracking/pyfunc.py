@@ -19,8 +19,8 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-from hepclf.bundle import ModelBundle
 from hepclf.models.registry import MODELS
+from hepclf.training.bundle import ModelBundle
 
 ARTIFACT_KEY = "bundle"
 PACKAGE_DIR = Path(__file__).parents[1]

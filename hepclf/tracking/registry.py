@@ -9,8 +9,8 @@ from typing import Any
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from hepclf.bundle import SPEC_FILE, ModelBundle, find_bundle
-from hepclf.errors import HepclfError
+from hepclf.runtime.errors import HepclfError
+from hepclf.training.bundle import SPEC_FILE, ModelBundle, find_bundle
 
 CHAMPION_ALIAS = "champion"
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from hepclf.errors import HepclfError
 from hepclf.physics.step import RESULTS_DIR, check_model_name
+from hepclf.runtime.errors import HepclfError
 from hepclf.training.split import SPLIT_TAG
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from hepclf.errors import HepclfError
-from hepclf.interrupts import deferred
+from hepclf.runtime.errors import HepclfError
+from hepclf.runtime.interrupts import deferred
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 LOCK_TIMEOUT_S = 300.0

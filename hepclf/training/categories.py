@@ -2,7 +2,7 @@
 and combined (every event scored by its own category's model).
 
 The routing itself (which category an event is in) and the :class:`CategoryModel` that
-scoring uses live in :mod:`hepclf.events.categories`.
+scoring uses live in :mod:`hepclf.ingest.events.categories`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from hepclf.config import CategoryConfig, PipelineConfig
-from hepclf.errors import ConfigError
-from hepclf.events.categories import CategoryModel
+from hepclf.config import PipelineConfig
+from hepclf.config.training import CategoryConfig
+from hepclf.ingest.events.categories import CategoryModel
 from hepclf.models import build_model
+from hepclf.models.rows import Rows
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
 from hepclf.training.prepare import PreparedData, weighted_rows
+from hepclf.training.scores import model_scores
 
 
 def fit_categories(
@@ -64,10 +67,36 @@ def fit_categories(
 def category_scores(
     model: CategoryModel, data: PreparedData, part: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities of every event of 'train' or 'test' from its own category's model."""
-    rows = getattr(data.split, part)
-    category = data.table.category[rows]
-    return model.predict_proba(data.normalizer.transform(data.table.X[rows]), category), category
+    """Scores of every event of 'train' or 'test' from its own category's model, as
+    :func:`~hepclf.training.scores.model_scores` gives them (float32 signal score, (n, K)
+    probabilities for K > 2 classes), and each event's category.
+
+    Each category's model scores index rows of the table block by block, so no normalised
+    copy of the part is made (NaN where an event is in no category: ingest refuses those).
+    """
+    assert data.table.category is not None, "the table was ingested without categories"
+    category = data.table.category[getattr(data.split, part)]
+    return scores_by_category(model, data.rows(part), category), category
+
+
+def scores_by_category(
+    model: CategoryModel, rows: Rows | np.ndarray, category: np.ndarray
+) -> np.ndarray:
+    """Each event's score from its own category's model (``category``: one per row of
+    ``rows``, index rows of the table or, on a cluster's worker, model inputs)."""
+    scores = np.full((len(rows), *_score_shape(model)), np.nan, dtype=np.float32)
+    for i, category_model in enumerate(model.models):
+        members = np.flatnonzero(category == i)
+        if len(members):
+            part = rows.take(members) if isinstance(rows, Rows) else rows[members]
+            scores[members] = model_scores(category_model, part)
+    return scores
+
+
+def _score_shape(model: CategoryModel) -> tuple[int, ...]:
+    """The shape of one event's score: () for two classes, (K,) otherwise."""
+    n_classes = len(model.classes_)
+    return () if n_classes == 2 else (n_classes,)
 
 
 @dataclass(frozen=True, eq=False)

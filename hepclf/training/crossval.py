@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hepclf.errors import ConfigError
 from hepclf.evaluation import (
     KSResult,
     RocCurve,
@@ -32,10 +31,11 @@ from hepclf.evaluation import (
 )
 from hepclf.evaluation.folds import CrossValReport
 from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
-from hepclf.events.categories import CategoryModel
+from hepclf.ingest.events.categories import CategoryModel
 from hepclf.models import build_model
 from hepclf.models.folds import RULE_EVENT_ID, FoldEnsemble
 from hepclf.models.rows import Rows
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.categories import CategoryReport
 from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
@@ -44,7 +44,7 @@ from hepclf.training.results import ModelResult
 
 if TYPE_CHECKING:
     from hepclf.config import PipelineConfig
-    from hepclf.progress import Progress
+    from hepclf.runtime.progress import Progress
 
 
 @dataclass
@@ -217,17 +217,8 @@ def train_folds(
     start = time.perf_counter()
     scores = fold_scores(ensemble, X, fold)
     predict_seconds = time.perf_counter() - start
-    folds = evaluate_fold_scores(
-        config, scores, table.label, out_of_fold_yields(config, table.weight)
-    )
-    return ModelResult(
-        name,
-        ensemble,
-        folds.report,
-        train_seconds,
-        {"train": scores.in_fold_per_event(), "test": scores.out_of_fold},
-        predict_seconds=predict_seconds,
-        folds=folds,
+    return fold_result(
+        name, ensemble, config, scores, table.label, table.weight, train_seconds, predict_seconds
     )
 
 
@@ -264,6 +255,30 @@ def fit_ensemble(
         for task, result in zip(tasks, fitted, strict=True):
             progress.note(f"  {task.name}: {result.seconds:.1f} s")
     return ensemble.set_fold_models([f.model for f in fitted], kept_fold, rule)
+
+
+def fold_result(
+    name: str,
+    model: Any,
+    config: PipelineConfig,
+    scores: FoldScores,
+    y: np.ndarray,
+    weight: np.ndarray,
+    train_seconds: float,
+    predict_seconds: float,
+) -> ModelResult:
+    """A fold ensemble's result (in process or on a cluster): judged on its out-of-fold
+    scores, its in-fold scores standing for the training scores of the plots."""
+    folds = evaluate_fold_scores(config, scores, y, out_of_fold_yields(config, weight))
+    return ModelResult(
+        name,
+        model,
+        folds.report,
+        train_seconds,
+        {"train": scores.in_fold_per_event(), "test": scores.out_of_fold},
+        predict_seconds=predict_seconds,
+        folds=folds,
+    )
 
 
 def evaluate_fold_scores(
@@ -321,8 +336,9 @@ def _category_folds(
     ]
     scores = _combined_scores(parts, members, fold)
     predict_seconds = time.perf_counter() - start
-    folds = evaluate_fold_scores(
-        config, scores, table.label, out_of_fold_yields(config, table.weight)
+    model = CategoryModel(name, list(categories), ensembles)
+    result = fold_result(
+        name, model, config, scores, table.label, table.weight, train_seconds, predict_seconds
     )
     per_category = {}
     for category, rows, part in zip(categories, members, parts, strict=True):
@@ -335,15 +351,7 @@ def _category_folds(
                 f"category {category.name!r} ({category.selection!r}) cannot be evaluated "
                 f"out-of-fold on its {len(rows)} events: {err}"
             ) from None
-    return ModelResult(
-        name,
-        CategoryModel(name, list(categories), ensembles),
-        CategoryReport(folds.report, per_category),
-        train_seconds,
-        {"train": scores.in_fold_per_event(), "test": scores.out_of_fold},
-        predict_seconds=predict_seconds,
-        folds=folds,
-    )
+    return replace(result, report=CategoryReport(result.report, per_category))
 
 
 def _combined_scores(

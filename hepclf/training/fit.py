@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError
 from hepclf.evaluation import ClassifierReport, evaluate_classifier
 from hepclf.evaluation.multiclass import MulticlassReport, evaluate_multiclass
 from hepclf.models import MODEL_TYPES, Classifier, build_model
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.categories import (
     CategoryReport,
     category_scores,
@@ -31,11 +31,11 @@ from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
 from hepclf.training.prepare import PreparedData
 from hepclf.training.results import ModelResult
-from hepclf.training.scores import model_scores, scores_of
+from hepclf.training.scores import model_scores
 from hepclf.training.weights import evaluated_fractions, expected_yields
 
 if TYPE_CHECKING:
-    from hepclf.progress import Progress
+    from hepclf.runtime.progress import Progress
 
 
 def select_models(config: PipelineConfig, names: list[str] | None) -> dict[str, dict[str, Any]]:
@@ -143,7 +143,7 @@ def train_model(
         model: Any = fit_categories(name, params, config, data, executor)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        scores = {p: scores_of(category_scores(model, data, p)[0]) for p in ("train", "test")}
+        scores = {p: category_scores(model, data, p)[0] for p in ("train", "test")}
     else:
         model, train_seconds = fit_model(name, params, config, data, executor)
         start = time.perf_counter()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-from hepclf.config import NormalizationConfig
+from hepclf.config.training import NormalizationConfig
 
 
 @dataclass

@@ -5,7 +5,8 @@ A :class:`FitTask` says which estimator (an unfitted prototype: its class and pa
 which rows (indices into the table, with their training weights) and which rows stop it
 early. The rows are read from the plan's :class:`FitSource` when the task runs, so a task
 stays small and picklable whatever the table's size, and an executor may run it anywhere;
-:class:`TableSource` reads in-memory arrays, a cluster's source reads its partitions.
+:class:`TableSource` reads in-memory arrays, :class:`RowsSource` positions in a set of rows
+(tuning's training events), a cluster's source reads its partitions.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FitRows:
-    """The rows one fit reads: indices into the source and their training weights."""
+    """The rows one fit reads: indices into the source and their training weights.
+
+    Only the selection, not :class:`hepclf.models.rows.Rows`: those carry the feature array
+    and the normaliser a model reads in this process, while a task must stay small and
+    picklable, and the same selection is read from an in-memory table
+    (:meth:`TableSource.rows` binds it as ``Rows``) or from a cluster's partitions
+    (``hepclf.cluster.prepare.RowPlan``).
+    """
 
     rows: np.ndarray
     weight: np.ndarray | None = None
@@ -98,6 +106,24 @@ class TableSource:
         """The rows as a zoo model reads them: normalised block by block, never whole."""
         transform = None if self.normalizer is None else self.normalizer.transform
         return Rows(self.X, part.rows, self.y[part.rows], part.weight, transform)
+
+
+@dataclass(frozen=True)
+class RowsSource:
+    """Rows of one set of events, a task's rows being positions in them: tuning's training
+    events, which index the table and are normalised as they are read (or an array of
+    model inputs). A task reads only its own rows, block by block; nothing is copied whole.
+    """
+
+    events: Rows
+
+    def rows(self, part: FitRows) -> Rows:
+        taken = self.events.take(part.rows)
+        return taken.with_labels(taken.y, part.weight)
+
+    def arrays(self, part: FitRows) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        rows = self.rows(part)
+        return rows.array(), rows.y, rows.w
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from hepclf.ingest import FeatureTable
 from hepclf.models.rows import Rows
 from hepclf.training.normalize import Normalizer
 from hepclf.training.plan import FitRows, TableSource
-from hepclf.training.split import SplitIndices, split_table
+from hepclf.training.split import SplitIndices, pipeline_split
 from hepclf.training.weights import training_weights
 
 
@@ -65,12 +65,6 @@ class PreparedData:
         assert self.validation_rows.weight is not None
         return self.validation_rows.weight
 
-    def part(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Normalised features (a copy), labels and physical weights of 'train' or 'test'."""
-        rows = self.rows(name)
-        assert rows.w is not None
-        return rows.array(), rows.y, rows.w
-
     def rows(self, name: str) -> Rows:
         """The rows of 'train' or 'test' with their labels and physical weights, normalised
         block by block as they are read (to score them without a normalised copy)."""
@@ -89,18 +83,6 @@ class PreparedData:
     def negative_weights(self) -> int:
         """Training and validation events with negative weight (``negative_weights: keep``)."""
         return int((self.w_fit < 0).sum() + (self.w_val < 0).sum())
-
-
-def pipeline_split(config: PipelineConfig, table: FeatureTable) -> SplitIndices:
-    """The pipeline's split of ``table`` (training, ``hepclf result`` and a cluster's
-    partitioned table split alike: it needs labels, weights, ids and categories only)."""
-    return split_table(
-        table,
-        config.split,
-        use_event_id=config.event_id is not None,
-        class_names=config.class_names,
-        category_names=[category.name for category in config.categories or []],
-    )
 
 
 def prepare(config: PipelineConfig, table: FeatureTable) -> PreparedData:

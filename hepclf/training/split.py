@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from hepclf.config import SplitConfig
-from hepclf.errors import InputDataError
+from hepclf.config.training import SplitConfig
 from hepclf.ingest.table import FeatureTable
 from hepclf.models.folds import assign_folds
+from hepclf.runtime.errors import InputDataError
 from hepclf.training.weights import require_positive_class_weights
 
 if TYPE_CHECKING:
@@ -99,6 +99,19 @@ def split_table(
     else:
         train, validation = fit_rows, rows[:0]
     return SplitIndices(np.sort(train), np.sort(validation), np.sort(test))
+
+
+def pipeline_split(config: PipelineConfig, table: FeatureTable) -> SplitIndices:
+    """The split ``config`` gives ``table``, errors naming its classes and categories: the
+    one that training used, so preparing on a cluster and ``hepclf result`` rebuild the
+    same rows."""
+    return split_table(
+        table,
+        config.split,
+        use_event_id=config.event_id is not None,
+        class_names=config.class_names,
+        category_names=[category.name for category in config.categories or []],
+    )
 
 
 def _require_both_classes(table: FeatureTable, rows: np.ndarray, part: str) -> None:

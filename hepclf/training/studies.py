@@ -22,9 +22,10 @@ from urllib.parse import urlparse
 import numpy as np
 import optuna
 
-from hepclf.errors import ConfigError
 from hepclf.models import model_type
 from hepclf.models.registry import SEARCH_SPACES
+from hepclf.models.rows import Rows
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.results import TuningResult
 
 STORAGE_FILE = "hepclf_tuning.db"
@@ -58,10 +59,18 @@ def study_key(base: dict[str, Any], folds: int, seed: int, data_key: str) -> str
     return fingerprint(base, folds, FOLD_RULE, seed, data_key)
 
 
-def data_fingerprint(X: np.ndarray, y: np.ndarray) -> str:
-    """Hash of the training events, so a study is resumed only on the same events."""
+def data_fingerprint(X: np.ndarray | Rows, y: np.ndarray) -> str:
+    """Hash of the training events, so a study is resumed only on the same events.
+
+    Rows are hashed block by block: the same bytes, so the same study, as their float32
+    model inputs copied whole.
+    """
     digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(X).tobytes())
+    if isinstance(X, Rows):
+        for _, block in X.blocks():
+            digest.update(block.tobytes())
+    else:
+        digest.update(np.ascontiguousarray(X).tobytes())
     digest.update(np.ascontiguousarray(y).tobytes())
     return digest.hexdigest()[:10]
 

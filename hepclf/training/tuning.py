@@ -25,13 +25,14 @@ import optuna
 import yaml
 
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError
 from hepclf.ingest.table import FeatureTable
 from hepclf.models.registry import SEARCH_SPACES
-from hepclf.progress import Progress, bar
+from hepclf.models.rows import Rows
+from hepclf.runtime.errors import ConfigError
+from hepclf.runtime.progress import Progress, bar
 from hepclf.training.executor import Executor
 from hepclf.training.normalize import Normalizer
-from hepclf.training.plan import FitSource, TableSource
+from hepclf.training.plan import FitSource, RowsSource
 from hepclf.training.results import TuningResult
 from hepclf.training.split import SplitIndices
 from hepclf.training.studies import (
@@ -45,7 +46,7 @@ from hepclf.training.studies import (
     study_key,
     study_result,
 )
-from hepclf.training.tuning_cv import TuningEvents, fold_aucs, tuning_folds
+from hepclf.training.tuning_cv import Events, TuningEvents, as_rows, fold_aucs, tuning_folds
 from hepclf.training.weights import require_positive_class_weights, training_weights
 
 TrialRecord = Callable[[list[float]], None]
@@ -121,7 +122,7 @@ def optimize_here(executor: Executor | None = None) -> TrialRunner:
 
 def tune_model(
     name: str,
-    X: np.ndarray,
+    X: Events,
     y: np.ndarray,
     sample_weight: np.ndarray | None = None,
     eval_weight: np.ndarray | None = None,
@@ -152,7 +153,7 @@ def tune_model(
     study_name = study_name or f"{name}-{study_key(base, folds, seed, data_fingerprint(X, y))}"
     return tune_events(
         name,
-        TableSource(X, y),
+        RowsSource(as_rows(X, y)),
         np.arange(len(y)),
         y,
         sample_weight,
@@ -247,22 +248,22 @@ def _trial_bar(
 
 def training_events(
     table: FeatureTable, split: SplitIndices, normalizer: Normalizer | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features, labels and physical weights of the events tuning may see.
+) -> tuple[Rows, np.ndarray, np.ndarray]:
+    """Features (rows of the table, normalised by ``normalizer`` as they are read: no
+    copy), labels and physical weights of the events tuning may see.
 
     Those are the training and validation parts (every event under k-fold), never the test
     part: a search that looked at test events would make the test AUC optimistic.
     """
     rows = np.sort(np.concatenate([split.train, split.validation]))
-    X = table.X[rows]
-    if normalizer is not None:
-        X = normalizer.transform(X)
-    return X, table.label[rows], table.weight[rows]
+    y, w = table.label[rows], table.weight[rows]
+    transform = None if normalizer is None else normalizer.transform
+    return Rows(table.X, rows, y, w, transform), y, w
 
 
 def tune_models(
     config: PipelineConfig,
-    X: np.ndarray,
+    X: Events,
     y: np.ndarray,
     weight: np.ndarray,
     *,
@@ -278,13 +279,14 @@ def tune_models(
     final fit sees them, with their physical weights; the models train with the pipeline's
     class balance and negative-weight policy, as in the final fit.
     """
+    events = as_rows(X, y)
     return tune_rows(
         config,
-        TableSource(X, y),
+        RowsSource(events),
         np.arange(len(y)),
         y,
         weight,
-        lambda keep: data_fingerprint(X[keep], y[keep]),
+        lambda keep: data_fingerprint(events.take(keep), y[keep]),
         models=models,
         tracking_uri=tracking_uri,
         progress=progress,

@@ -15,12 +15,18 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from hepclf.errors import ConfigError
 from hepclf.evaluation import roc_auc
 from hepclf.evaluation.multiclass import one_vs_rest_rocs
 from hepclf.models import build_model
+from hepclf.models.rows import Rows
+from hepclf.runtime.errors import ConfigError
 from hepclf.training.executor import Executor
-from hepclf.training.plan import FitPlan, FitRows, FitSource, FitTask, TableSource, execute_plan
+from hepclf.training.plan import FitPlan, FitRows, FitSource, FitTask, RowsSource, execute_plan
+from hepclf.training.scores import model_scores
+
+Events = np.ndarray | Rows
+"""The events tuning may see: model inputs, or rows of the table normalised as they are read
+(``training_events``), so that no normalised copy of them is made."""
 
 
 def tuning_folds(
@@ -65,22 +71,28 @@ class TuningEvents:
     fold: np.ndarray
 
     @classmethod
-    def of_arrays(
+    def of(
         cls,
-        X: np.ndarray,
+        X: Events,
         y: np.ndarray,
         sample_weight: np.ndarray | None,
         eval_weight: np.ndarray | None,
         fold: np.ndarray,
     ) -> TuningEvents:
-        """Events held in memory as arrays."""
-        return cls(TableSource(X, y), np.arange(len(y)), y, sample_weight, eval_weight, fold)
+        """Events held in this process (model inputs, or rows of the table)."""
+        source = RowsSource(as_rows(X, y))
+        return cls(source, np.arange(len(y)), y, sample_weight, eval_weight, fold)
+
+
+def as_rows(X: Events, y: np.ndarray) -> Rows:
+    """The events as rows (an array of model inputs is taken as it is)."""
+    return X if isinstance(X, Rows) else Rows.of(X, y)
 
 
 def cross_validated_auc(
     name: str,
     params: dict[str, Any],
-    X: np.ndarray,
+    X: Events,
     y: np.ndarray,
     sample_weight: np.ndarray | None,
     eval_weight: np.ndarray | None,
@@ -90,7 +102,7 @@ def cross_validated_auc(
     executor: Executor | None = None,
 ) -> list[float]:
     """AUC of each held-out fold for one parameter set; ``report(k, mean)`` after each fold."""
-    events = TuningEvents.of_arrays(X, y, sample_weight, eval_weight, fold)
+    events = TuningEvents.of(X, y, sample_weight, eval_weight, fold)
     return fold_aucs(name, params, events, seed, report, executor)
 
 
@@ -105,10 +117,13 @@ def fold_aucs(
     """AUC of each held-out tuning fold of ``events``; ``report(k, mean)`` after each fold.
 
     The folds are fitted one plan at a time, so that the pruner can stop a hopeless trial
-    after any fold.
+    after any fold. Fits and scores read the folds' rows block by block where the source
+    offers rows (in process); the held-out fold is scored as the pipeline scores its test
+    events (float32).
     """
     estimator = build_model(name, params, seed=seed)
     fold, sample_weight, eval_weight = events.fold, events.sample_weight, events.eval_weight
+    rows_of = getattr(events.source, "rows", None)
     aucs: list[float] = []
     for k in range(int(fold.max()) + 1):
         train, test = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
@@ -117,19 +132,21 @@ def fold_aucs(
         task = FitTask(estimator, fit, name=f"{name} tuning fold {k + 1}")
         plan = FitPlan(events.source, [task], label=f"tuning {name}")
         [fitted] = execute_plan(plan, executor)
-        X_test = events.source.arrays(FitRows(events.rows[test]))[0]
-        proba = fitted.model.predict_proba(X_test)
-        y_test = events.y[test]
-        aucs.append(_auc(y_test, proba, None if eval_weight is None else eval_weight[test]))
+        held_out = FitRows(events.rows[test])
+        inputs = rows_of(held_out) if rows_of else events.source.arrays(held_out)[0]
+        scores = model_scores(fitted.model, inputs)
+        aucs.append(
+            _auc(events.y[test], scores, None if eval_weight is None else eval_weight[test])
+        )
         if report is not None:
             report(k, float(np.mean(aucs)))
     return aucs
 
 
-def _auc(y: np.ndarray, proba: np.ndarray, weight: np.ndarray | None) -> float:
-    """The pipeline's ``auc_test`` measure: the signal AUC for two classes, the macro
-    one-vs-rest AUC for more."""
-    if proba.shape[1] == 2:
-        return roc_auc(y, proba[:, 1], weight)
-    rocs = one_vs_rest_rocs(y, proba, weight, proba.shape[1])
+def _auc(y: np.ndarray, scores: np.ndarray, weight: np.ndarray | None) -> float:
+    """The pipeline's ``auc_test`` measure on ``model_scores``: the signal AUC for two
+    classes, the macro one-vs-rest AUC for more."""
+    if scores.ndim == 1:
+        return roc_auc(y, scores, weight)
+    rocs = one_vs_rest_rocs(y, scores, weight, scores.shape[1])
     return float(np.mean([roc.auc for roc in rocs]))

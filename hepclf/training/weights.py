@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from hepclf.errors import InputDataError
+from hepclf.runtime.errors import InputDataError
 
 
 def training_weights(

@@ -22,10 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
-from hepclf.errors import ConfigError, HepclfError
-from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import FeatureTable, ingest
 from hepclf.physics.analysis import PhysicsResult
 from hepclf.physics.champion import best_expected, champion_physics
@@ -36,12 +33,14 @@ from hepclf.physics.step import (
     model_physics,
     write_model_physics,
 )
-from hepclf.progress import Progress
+from hepclf.runtime.errors import ConfigError, HepclfError
+from hepclf.runtime.files import publish_outputs, staging_dir
+from hepclf.runtime.progress import Progress
 from hepclf.tracking.registry import load_bundle
 from hepclf.tracking.result_runs import log_result_run, model_sources, recorded_split, run_of
+from hepclf.training.bundle import ModelBundle
 from hepclf.training.executor import Executor, InProcessExecutor
-from hepclf.training.prepare import pipeline_split
-from hepclf.training.split import split_differences, split_fingerprint
+from hepclf.training.split import pipeline_split, split_differences, split_fingerprint
 
 if TYPE_CHECKING:
     from hepclf.cluster.client import ClusterSettings

@@ -5,7 +5,8 @@ One call trains every requested model of the zoo on the same prepared data, eval
 the way physicists judge classifiers (on test and training samples), draws the plots,
 writes ``metrics.json``/``summary.md`` and records everything in MLflow: one parent run per
 invocation, one nested run per model. Each step lives in its own module (``training``,
-``evaluation.figures``, ``physics``, ``report``, ``tracking``); this one only orders them.
+its ``evaluation.figures``, ``physics`` and ``report``, then ``tracking``); this one only
+orders them.
 
 Files are produced in a staging folder next to ``output`` and published with atomic renames
 only when everything succeeded, so a failed or interrupted run leaves earlier results intact.
@@ -21,23 +22,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hepclf.bundle import ModelBundle
 from hepclf.config import PipelineConfig
 from hepclf.evaluation import figures
-from hepclf.files import publish_outputs, staging_dir
 from hepclf.ingest import FeatureTable, ingest
-from hepclf.interrupts import Deferred
 from hepclf.models import MODEL_TYPES
 from hepclf.physics.inputs import PhysicsInputs
 from hepclf.physics.step import finish_champion, model_physics, write_model_physics
-from hepclf.progress import Progress
-from hepclf.report import select_champion, write_reports
+from hepclf.runtime.files import publish_outputs, staging_dir
+from hepclf.runtime.interrupts import Deferred
+from hepclf.runtime.progress import Progress
 from hepclf.tracking.logging import PipelineTracker
 from hepclf.tracking.pyfunc import input_example_for
+from hepclf.training.bundle import ModelBundle
 from hepclf.training.crossval import fold_event_id
 from hepclf.training.executor import Executor
 from hepclf.training.fit import select_models, train_model
 from hepclf.training.prepare import PreparedData, prepare
+from hepclf.training.report import select_champion, write_reports
 from hepclf.training.results import ModelResult, PipelineResult
 from hepclf.training.tuning import tuned_yaml
 from hepclf.training.weights import negative_weights_note
@@ -129,7 +130,6 @@ def _run(
     staging = staging_dir(output)
     plots = staging / "plots"
     physics_inputs = PhysicsInputs(config, table, use_cache) if config.result else None
-    train_parts = data.labels_and_weights("train"), data.labels_and_weights("test")
     try:
         with Deferred() as commit, PipelineTracker(config, tracking_uri, experiment) as tracker:
             tracker.log_data(table, data.split)
@@ -189,9 +189,9 @@ def _run(
                             side_by_side.get(name),
                         )
                     result.tuning = tuned.get(name)
-                    figures.model_plots(
-                        result, *train_parts, table.columns, plots, held_out=held_out
-                    )
+                    parts = data.labels_and_weights("train"), data.labels_and_weights("test")
+                    figures.model_plots(result, *parts, table.columns, plots, held_out=held_out)
+                    del parts  # read per model: not held beside the next one's evaluation
                     bundle = bundles[name] = bundle_of(result, config, data)
                     if config.result is not None:
                         add_physics(

@@ -10,10 +10,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hepclf.config import PipelineConfig, TuneConfig
-from hepclf.files import write_atomic
+from hepclf.config import PipelineConfig
+from hepclf.config.training import TuneConfig
 from hepclf.ingest import ingest
-from hepclf.progress import Progress
+from hepclf.runtime.files import write_atomic
+from hepclf.runtime.progress import Progress
 from hepclf.tracking.logging import PipelineTracker
 from hepclf.tracking.tuning import log_tuning, mark_tuning_run, trial_run
 from hepclf.training.executor import Executor
@@ -91,9 +92,10 @@ def run_tuning(
 
     One MLflow run (tag ``hepclf.kind=tuning``) holds a nested run per trial, the best CV
     AUC per model and ``tuned_params.yaml``, which is also written to ``output``. Without
-    a ``tune:`` block the defaults of :class:`~hepclf.config.TuneConfig` apply. ``executor``
-    runs the trials' fits (in this process by default); ``cluster`` (``--workers`` or
-    ``--scheduler``) ingests on the workers and runs the trials there, side by side.
+    a ``tune:`` block the defaults of :class:`~hepclf.config.training.TuneConfig` apply.
+    ``executor`` runs the trials' fits (in this process by default); ``cluster``
+    (``--workers`` or ``--scheduler``) ingests on the workers and runs the trials there,
+    side by side.
     """
     progress = progress or Progress()
     if config.tune is None:

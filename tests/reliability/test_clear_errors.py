@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hepclf.config import SplitConfig
-from hepclf.errors import ConfigError, InputDataError
+from hepclf.config.training import SplitConfig
 from hepclf.ingest.table import FeatureTable
+from hepclf.runtime.errors import ConfigError, InputDataError
 from hepclf.training.split import split_table
 from hepclf.training.tuning import tune_model
 
@@ -111,7 +111,8 @@ def test_the_mlflow_store_as_tuning_storage_is_refused_unchanged(tmp_path) -> No
 def test_leading_beyond_its_maximum_is_refused_when_read(leading, tmp_path) -> None:
     """``leading: 1000000`` hung ingest (quadratic checks over a million columns) and
     ``1e8`` ended in a MemoryError; both are refused by the YAML's validation."""
-    from hepclf.config import MAX_LEADING, parse_pipeline
+    from hepclf.config import parse_pipeline
+    from hepclf.config.features import MAX_LEADING
     from tests.conftest import demo_pipeline_dict
 
     raw = demo_pipeline_dict(tmp_path)

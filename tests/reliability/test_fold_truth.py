@@ -13,12 +13,14 @@ import pandas as pd
 import pytest
 import uproot
 
-from hepclf.bundle import ModelBundle
-from hepclf.config import FeatureConfig, NormalizationConfig, parse_pipeline
-from hepclf.errors import InputDataError
+from hepclf.config import parse_pipeline
+from hepclf.config.features import FeatureConfig
+from hepclf.config.training import NormalizationConfig
 from hepclf.models import build_model
 from hepclf.models.folds import FoldEnsemble
-from hepclf.service.payloads import PayloadError, features_from_columns
+from hepclf.runtime.errors import InputDataError
+from hepclf.scoring.service.payloads import PayloadError, features_from_columns
+from hepclf.training.bundle import ModelBundle
 from hepclf.training.normalize import Normalizer
 from tests.conftest import demo_pipeline_dict, tracking_uri
 
@@ -69,8 +71,8 @@ def test_nan_event_ids_are_refused_in_scoring_as_in_training() -> None:
 def test_ingest_refuses_nan_event_ids_naming_the_branch_and_entries(
     tmp_path: Path, cache_dir: Path
 ) -> None:
-    from hepclf.demo_data import write_demo_data
     from hepclf.ingest import ingest
+    from hepclf.ingest.demo_data import write_demo_data
 
     write_demo_data(tmp_path, events=400, seed=2)
     arrays = uproot.open(tmp_path / "signal.root")["Events"].arrays()

@@ -17,7 +17,7 @@ import pytest
 import uproot
 
 from hepclf.scoring.outputs import inspect_output
-from hepclf.service.jobs import CHECKED_INPUTS
+from hepclf.scoring.service.jobs import CHECKED_INPUTS
 from hepclf.tracking.registry import load_bundle
 from tests.conftest import RegisteredModels, Server, tracking_uri
 from tests.reliability.conftest import health_seconds, running_server, write_without_jets

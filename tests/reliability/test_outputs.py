@@ -17,12 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
-from hepclf.bundle import ModelBundle
-from hepclf.config import FeatureConfig
+from hepclf.config.features import FeatureConfig
 from hepclf.scoring.file_job import ScoreSettings
 from hepclf.scoring.outputs import inspect_output
 from hepclf.scoring.runner import score_files
 from hepclf.scoring.scorers import ModelSpec, ScoringModel, load_scoring_models
+from hepclf.training.bundle import ModelBundle
 from tests.conftest import RegisteredModels, tracking_uri
 from tests.reliability.conftest import write_without_jets
 
@@ -260,7 +260,7 @@ def test_the_pyfunc_names_non_finite_features_when_scoring(
 
 
 def test_an_unbounded_selection_is_refused_before_any_file_is_read(tmp_path: Path) -> None:
-    from hepclf.errors import InputDataError
+    from hepclf.runtime.errors import InputDataError
 
     with pytest.raises(InputDataError, match="beyond 64-bit integers"):
         ScoreSettings(out_dir=tmp_path, selection="lep_pt > 9**9**8")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import uproot
 
-from hepclf.demo_data import write_demo_data
+from hepclf.ingest.demo_data import write_demo_data
 from tests.conftest import demo_pipeline_dict, write_pipeline
 from tests.test_cli import run
 

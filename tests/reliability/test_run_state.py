@@ -18,7 +18,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from hepclf.interrupts import deferred
+from hepclf.runtime.interrupts import deferred
 from hepclf.tracking.compare import recent_runs
 from hepclf.tracking.logging import end_status
 from hepclf.tracking.store import use_store

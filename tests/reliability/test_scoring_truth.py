@@ -9,13 +9,14 @@ import pytest
 import uproot
 from typer.testing import CliRunner
 
-from hepclf.bundle import ModelBundle
 from hepclf.cli import app
-from hepclf.config import FeatureConfig, NormalizationConfig
-from hepclf.demo_data import write_demo_data
-from hepclf.events.features import compute_features
+from hepclf.config.features import FeatureConfig
+from hepclf.config.training import NormalizationConfig
+from hepclf.ingest.demo_data import write_demo_data
+from hepclf.ingest.events.features import compute_features
 from hepclf.models import build_model
 from hepclf.models.folds import FoldEnsemble
+from hepclf.training.bundle import ModelBundle
 from hepclf.training.normalize import Normalizer
 
 FEATURES = [FeatureConfig(name=n, branch=n) for n in ("lep_pt", "met", "nJet")]

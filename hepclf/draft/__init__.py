@@ -1,1 +1,0 @@
-"""Drafting a pipeline from ROOT files (``hepclf init``)."""
