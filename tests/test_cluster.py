@@ -432,7 +432,8 @@ def test_tune_runs_trials_side_by_side_on_the_workers(
     from dask.distributed import get_task_stream
 
     from hepclf.cluster.client import ClusterSettings
-    from hepclf.config import TuneConfig, load_pipeline
+    from hepclf.config import load_pipeline
+    from hepclf.config.training import TuneConfig
     from hepclf.ingest.run import read_samples
     from hepclf.training.prepare import prepare
     from hepclf.training.tuning import training_events, tune_models
