@@ -416,7 +416,7 @@ def test_pipeline_writes_multiclass_metrics_and_plots(
 def test_tuning_objective_is_the_macro_auc_for_several_classes() -> None:
     from hepclf.models import build_model
     from hepclf.training.split import assign_folds
-    from hepclf.training.tuning import cross_validated_auc
+    from hepclf.training.tuning_cv import cross_validated_auc
 
     rng = np.random.default_rng(8)
     y = rng.integers(0, 3, 1500)

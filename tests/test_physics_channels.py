@@ -163,7 +163,7 @@ def test_comparison_table_shows_every_channel_beside_the_combined_result(
     from rich.console import Console
 
     from hepclf.cli.render import comparison_table
-    from hepclf.report import comparison
+    from hepclf.training.report import comparison
 
     result, spec = node_result
     metrics = {"nodes": result.to_flat_dict(), "plain": {"z0_expected": 1.0, "auc_test": 0.7}}
@@ -305,7 +305,7 @@ def test_pruning_keeps_five_percent_of_pure_noise_and_every_real_shape() -> None
 def test_varied_files_without_event_id_are_refused_naming_the_fix(split: str) -> None:
     """Without event ids the copies of training events in varied files can be neither left
     out nor scored by the fold model that did not see them: an error, before training."""
-    from hepclf.errors import ConfigError
+    from hepclf.runtime.errors import ConfigError
 
     raw = yaml.safe_load((REPO / "pipelines" / "multiclass.yaml").read_text())
     raw["split"] = {"method": split}
@@ -472,10 +472,10 @@ def test_champion_fits_print_no_minuit_warnings_and_a_failed_fit_is_an_error(
     """MINUIT's harmless warnings at a boundary ('W VariableMetricBuilder No improvement in
     line search' on this counting experiment, printed on stdout by cabinetry's fits) stay
     off the terminal; a fit with no valid minimum still stops with the fit named."""
-    from hepclf.errors import InputDataError
     from hepclf.physics.champion import fit_champion
     from hepclf.physics.fits import best_fit
     from hepclf.physics.inference import asimov_data, model_of, numpy_backend
+    from hepclf.runtime.errors import InputDataError
 
     result = counting(3.0, 0.2)
     config = ResultConfig(binning={"edges": [0.0, 1.0]}, impacts=True)

@@ -145,3 +145,27 @@ def test_result_models_are_chosen_by_name_and_unknown_ones_named() -> None:
         chosen_sources(sources, ["svm"], "runs:/abc")
     with pytest.raises(HepclfError, match="is a single model"):
         chosen_sources({"": "models:/x@champion"}, ["bdt"], "models:/x@champion")
+
+
+def test_max_train_events_is_shown_for_the_models_that_cap_their_events() -> None:
+    """bdt, rf and svm train on at most max_train_events (also inside fold ensembles): the
+    summary table shows that count; models without a cap show '-'; a narrow terminal leaves
+    the column out first."""
+    from hepclf.models import build_model
+    from hepclf.models.folds import FoldEnsemble
+    from hepclf.training.results import max_train_events
+
+    assert max_train_events(build_model("svm", {"max_train_events": 5000}, seed=1)) == 5000
+    bdt = build_model("bdt", {"max_train_events": 300_000}, seed=1)
+    assert max_train_events(FoldEnsemble(bdt, folds=2, seed=1)) == 300_000
+    assert max_train_events(build_model("xgb", {}, seed=1)) is None
+    capped = {"linear": METRICS, "svm": {**METRICS, "max_train_events": 20_000.0}}
+    table = comparison(capped, "linear", "Model comparison")
+    console = Console(width=200, record=True)
+    console.print(comparison_table(table, 200))
+    lines = console.export_text().splitlines()
+    assert next(line for line in lines if line.startswith("svm")).split()[-1] == "20,000"
+    assert next(line for line in lines if line.startswith("linear")).split()[-1] == "-"
+    narrow = Console(width=56, record=True)
+    narrow.print(comparison_table(table, 56))
+    assert "left out at 56 columns: max train events, train s" in narrow.export_text()

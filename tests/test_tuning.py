@@ -16,7 +16,8 @@ from hepclf.config.training import TuneConfig
 from hepclf.models import MODEL_TYPES, SEARCH_SPACES, check_model_params
 from hepclf.runtime.errors import ConfigError
 from hepclf.training.studies import storage_path_for
-from hepclf.training.tuning import cross_validated_auc, training_events, tune_model
+from hepclf.training.tuning import training_events, tune_model
+from hepclf.training.tuning_cv import cross_validated_auc
 
 TINY_XGB = {"n_estimators": 30, "n_jobs": 1, "early_stopping_rounds": 5}
 

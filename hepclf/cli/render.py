@@ -36,8 +36,11 @@ def comparison_table(comparison: Comparison, width: int | None = None) -> Table:
     from hepclf.training.report import comparison as build
 
     left_out: list[str] = []
+    narrow = build(comparison.metrics, comparison.best, comparison.title, STACKED_COLUMNS)
     for drop in ("", *narrow_drop_order(comparison.metrics)):
         if drop:
+            if drop not in narrow.titles:  # not shown (e.g. no model has that figure)
+                continue
             left_out.append(drop)
         narrow = build(
             comparison.metrics, comparison.best, comparison.title, STACKED_COLUMNS, tuple(left_out)

@@ -11,8 +11,13 @@ from rich.table import Table
 
 from hepclf.cli.app import (
     CacheOption,
+    SchedulerOption,
+    TableDirOption,
     TrackingUriOption,
+    WorkerMemoryOption,
+    WorkersOption,
     app,
+    cluster_settings,
     comma_list,
     console,
     err_console,
@@ -50,18 +55,24 @@ def result(
         str | None,
         typer.Option(help="Comma-separated models of the pipeline run (default: all)."),
     ] = None,
+    workers: WorkersOption = 1,
+    scheduler: SchedulerOption = None,
+    table_dir: TableDirOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Expected discovery significance and limit on mu (pyhf) of trained models.
 
     Change the binning or the systematics in the pipeline's 'result:' block and rerun:
     the events are read and split again exactly as in training and scored with the logged
-    models, so nothing is retrained.
+    models, so nothing is retrained. With --workers N or --scheduler, the events are read
+    and scored on Dask workers; the fits run here.
     """
     from hepclf.cli.render import RichProgress
     from hepclf.config import load_pipeline
     from hepclf.tracking.store import use_store
     from hepclf.workflows.result import recompute_results
 
+    cluster = cluster_settings(workers, scheduler, table_dir, worker_memory)
     pipeline = load_pipeline(config)
     use_store(tracking_uri, create=log)
     done = recompute_results(
@@ -72,6 +83,7 @@ def result(
         use_cache=cache,
         progress=RichProgress(console, err_console),
         models=comma_list(models),
+        cluster=cluster,
     )
     table = Table(
         title=f"Expected result ({done.seconds:.1f} s)",

@@ -11,8 +11,13 @@ import typer
 from hepclf.cli.app import (
     CacheOption,
     ExperimentOption,
+    SchedulerOption,
+    TableDirOption,
     TrackingUriOption,
+    WorkerMemoryOption,
+    WorkersOption,
     app,
+    cluster_settings,
     comma_list,
     console,
     err_console,
@@ -37,17 +42,24 @@ def tune(
     tracking_uri: TrackingUriOption = None,
     experiment: ExperimentOption = None,
     cache: CacheOption = True,
+    workers: WorkersOption = 1,
+    scheduler: SchedulerOption = None,
+    table_dir: TableDirOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Search each model's parameters by cross-validated AUC on the training events only.
 
     The study is stored in hepclf_tuning.db beside the tracking store: run the command again
-    (or with more --trials) to continue it. Each trial is a nested MLflow run.
+    (or with more --trials) to continue it. Each trial is a nested MLflow run. With
+    --workers N or --scheduler, trials run side by side on Dask workers (each must reach
+    the study's storage: tune.storage on a shared folder or a database server).
     """
     from hepclf.cli.render import RichProgress
     from hepclf.config import load_pipeline
     from hepclf.config.training import TuneConfig
     from hepclf.workflows.tune import run_tuning
 
+    cluster = cluster_settings(workers, scheduler, table_dir, worker_memory)
     config = load_pipeline(pipeline)
     settings = (config.tune or TuneConfig()).model_dump()
     if timeout_s is not None:
@@ -66,6 +78,7 @@ def tune(
         output=output,
         use_cache=cache,
         progress=RichProgress(console, err_console),
+        cluster=cluster,
     )
     improved = [name for name, r in results.items() if r.improved]  # each told above
     written = f"best parameters of {', '.join(improved)}" if improved else "no tuned parameters"

@@ -10,7 +10,7 @@ itself; a task that keeps killing workers ends as ``KilledWorker``, named here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from hepclf.runtime.errors import HepclfError
@@ -36,7 +36,6 @@ class DaskExecutor:
     ) -> list[R]:
         """``function(task)`` for every task, in task order; ``on_done(i, result)`` as each ends."""
         from dask.distributed import as_completed
-        from distributed import KilledWorker
 
         futures = [
             self.client.submit(function, task, retries=retries, pure=False, key=_key(label, i))
@@ -47,20 +46,70 @@ class DaskExecutor:
         try:
             for future in as_completed(futures):
                 i = index[future.key]
-                try:
-                    results[i] = future.result()
-                except KilledWorker as err:
-                    raise HepclfError(
-                        f"{label or 'a task'} (task {i}) was running on Dask workers that died "
-                        f"each time ({err}); a worker probably ran out of memory: give workers "
-                        "more memory or lower step_size"
-                    ) from None
+                results[i] = _result(future, label, i)
                 if on_done is not None:
                     on_done(i, results[i])
         except BaseException:
             self.client.cancel(futures)
             raise
         return results
+
+    def as_ready(
+        self,
+        function: Callable[[T], R],
+        tasks: Iterable[T],
+        *,
+        parallel: int,
+        label: str = "",
+        retries: int = 0,
+    ) -> Iterator[R]:
+        """``function(task)`` results as each task ends, at most ``parallel`` running.
+
+        The next task is taken from ``tasks`` only when a running one has ended and its
+        result was handed on, so a task may depend on the results before it (an Optuna
+        study's next trial on the trials told so far). Tasks still running when the
+        caller stops iterating are cancelled.
+        """
+        from dask.distributed import as_completed
+
+        pending = iter(tasks)
+        running = as_completed()
+        submitted: list[Any] = []
+        index: dict[str, int] = {}
+
+        def submit() -> None:
+            for task in pending:  # at most one
+                i = len(submitted)
+                future = self.client.submit(
+                    function, task, retries=retries, pure=False, key=_key(label, i)
+                )
+                submitted.append(future)
+                index[future.key] = i
+                running.add(future)
+                return
+
+        try:
+            for _ in range(max(1, parallel)):
+                submit()
+            for future in running:
+                yield _result(future, label, index[future.key])
+                submit()
+        finally:
+            self.client.cancel([f for f in submitted if not f.done()])
+
+
+def _result(future: Any, label: str, i: int) -> Any:
+    """A finished task's result; a task that killed its workers each time is named."""
+    from distributed import KilledWorker
+
+    try:
+        return future.result()
+    except KilledWorker as err:
+        raise HepclfError(
+            f"{label or 'a task'} (task {i}) was running on Dask workers that died "
+            f"each time ({err}); a worker probably ran out of memory: give workers "
+            "more memory or lower step_size"
+        ) from None
 
 
 def _key(label: str, i: int) -> str:

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ import numpy as np
 from hepclf.cluster.executor import DaskExecutor
 from hepclf.config import PipelineConfig
 from hepclf.ingest.cache import cache_key
-from hepclf.ingest.generated import stored_sum_weights
+from hepclf.ingest.generated import checked_sum, stored_sum_weights
 from hepclf.ingest.partitions import (
     Partition,
     PartitionedTable,
@@ -34,7 +34,7 @@ from hepclf.ingest.partitions import (
     write_manifest,
 )
 from hepclf.ingest.run import SampleSummary, check_classes, sample_files
-from hepclf.runtime.errors import ConfigError, InputDataError
+from hepclf.runtime.errors import InputDataError
 from hepclf.runtime.progress import Progress, bar
 
 ENTRIES_PER_TASK = 2_000_000
@@ -67,19 +67,7 @@ def ingest_on_cluster(
     start = time.perf_counter()
     tasks = _tasks(config, executor, folder)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
-    tasks = [
-        PartTask(
-            t.config,
-            t.sample,
-            t.path,
-            t.start,
-            t.stop,
-            t.first_id,
-            str(staging / t.output),
-            t.sum_weights,
-        )
-        for t in tasks
-    ]
+    tasks = [replace(t, output=str(staging / t.output)) for t in tasks]
     try:
         total = sum(t.stop - t.start for t in tasks)
         with bar(progress, "ingest on the cluster", total) as advance:
@@ -91,10 +79,18 @@ def ingest_on_cluster(
                 on_done=lambda i, s: advance(s.entries),
             )
         _raise_failures([s.error for s in summaries if s.error])
-        samples = _sample_summaries(config, summaries, {t.sample: t.sum_weights for t in tasks})
+        divisors = {t.sample: t.sum_weights for t in tasks}
+        gathered = _gathered_sums(config, summaries)  # sum_weights: all_events
+        samples = _sample_summaries(config, summaries, {**divisors, **gathered})
         check_classes(samples, config.class_names)
         partitions = [
-            Partition(Path(s.output).name, s.rows, s.sample, _label(config, s.sample))
+            Partition(
+                Path(s.output).name,
+                s.rows,
+                s.sample,
+                _label(config, s.sample),
+                gathered.get(s.sample),
+            )
             for s in summaries
             if s.output is not None
         ]
@@ -141,7 +137,17 @@ def _tasks(config: PipelineConfig, executor: DaskExecutor, folder: Path) -> list
             name = f"part-{sample:03d}-{len(tasks):06d}.parquet"
             offset = first_id.get(sample, 0)
             tasks.append(
-                PartTask(config, sample, path, start, stop, offset + start, name, divisors[sample])
+                PartTask(
+                    config,
+                    sample,
+                    path,
+                    start,
+                    stop,
+                    offset + start,
+                    name,
+                    divisors[sample],
+                    config.samples[sample].sum_weights == "all_events",
+                )
             )
         first_id[sample] = first_id.get(sample, 0) + entries
     return tasks
@@ -149,16 +155,25 @@ def _tasks(config: PipelineConfig, executor: DaskExecutor, folder: Path) -> list
 
 def _sum_weights(config: PipelineConfig, sample: int) -> float | None:
     """The sample's generated sum of weights, read on the client (a number or a small stored
-    branch), which every task of the sample divides its weights by, as in process."""
+    branch), which every task of the sample divides its weights by, as in process; None for
+    ``all_events`` (summed by the tasks, divided when the table is loaded) or unset."""
     spec = config.samples[sample]
-    if spec.sum_weights == "all_events":
-        raise ConfigError(
-            f"sample {spec.name!r}: 'sum_weights: all_events' needs every entry of the sample "
-            "before any task can divide by it, which ingest on a cluster does not do yet; give "
-            "the number or the stored branch ({tree: Runs, branch: genEventSumw}), or run "
-            "without --workers/--scheduler"
-        )
     return stored_sum_weights(spec, sample_files(config, spec))
+
+
+def _gathered_sums(config: PipelineConfig, parts: list[PartSummary]) -> dict[int, float]:
+    """``sum_weights: all_events``: each such sample's Σ weight over every entry, added up
+    from the tasks' chunk sums in the in-process reading order (the same additions)."""
+    gathered = {}
+    for i, sample in enumerate(config.samples):
+        if sample.sum_weights == "all_events":
+            total = 0.0
+            for part in parts:
+                if part.sample == i:
+                    for chunk_sum in part.generated:
+                        total += chunk_sum
+            gathered[i] = checked_sum(sample, total)
+    return gathered
 
 
 def _raise_failures(errors: list[str]) -> None:
@@ -174,13 +189,14 @@ def _sample_summaries(
     samples = []
     for i, sample in enumerate(config.samples):
         mine = [p for p in parts if p.sample == i]
+        all_events = sample.sum_weights == "all_events"  # weights divided when loaded
         summary = SampleSummary(
             sample.name,
             sample.label,
             len({p.path for p in mine}),
             sum(p.entries for p in mine),
             sum(p.selected for p in mine),
-            sum(p.sum_weights for p in mine),
+            sum(p.sum_weights for p in mine) / (divisors.get(i) if all_events else 1.0),
             sum(p.negative_weights for p in mine),
             sum(p.dropped_nonfinite for p in mine),
             generated_sum_weights=divisors.get(i),

@@ -11,7 +11,7 @@ not exactly the in-process median and quartiles).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,10 @@ from hepclf.training.normalize import Normalizer
 from hepclf.training.plan import FitRows
 from hepclf.training.prepare import weighted_rows
 from hepclf.training.split import SplitIndices, pipeline_split
+
+if TYPE_CHECKING:
+    from hepclf.cluster.client import ClusterSession
+    from hepclf.runtime.progress import Progress
 
 QUANTILES = np.linspace(0.0, 100.0, 401)
 """Per-partition quantiles that ``robust`` merges (0.25 % steps)."""
@@ -100,6 +104,22 @@ class PartitionedData:
     def negative_weights(self) -> int:
         """Training and validation events with negative weight (they train as |w|)."""
         return sum(int((p.weight < 0).sum()) for p in (*self.fit, *self.validation))
+
+
+def ingest_and_prepare(
+    config: PipelineConfig,
+    session: ClusterSession,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+) -> PartitionedData:
+    """The pipeline's table ingested on the session's workers (or reused), split and
+    normalised: what training, tuning and results start from on a cluster."""
+    from hepclf.cluster.ingest import ingest_on_cluster
+
+    table = ingest_on_cluster(
+        config, session.executor, session.table_dir, use_cache=use_cache, progress=progress
+    )
+    return prepare_on_cluster(config, table, session.executor)
 
 
 def prepare_on_cluster(

@@ -4,7 +4,10 @@
 - ``linear`` (Fisher): exact, from per-partition sums (:mod:`hepclf.cluster.fisher`);
 - every other model (``dnn``, ``bdt``, ``rf``, ``svm``, logistic ``linear``): one task on
   one worker reads the training rows from the partitions and runs the model's own fit,
-  with its own subsampling (``max_train_events``) and seeds, so it equals the in-process fit.
+  with its own subsampling (``max_train_events``) and seeds, so it equals the in-process
+  fit; the zoo's such fits are one plan of parallel tasks (:func:`fit_zoo_on_cluster`);
+- ``categories:``: the categories' fits are parallel tasks of the in-process plan, each
+  reading its category's rows, and every event is scored by its own category's model.
 
 Scores for evaluation are computed partition by partition on the workers; the client gets
 only the scores, and computes every metric from them, its labels and its weights, with the
@@ -25,11 +28,12 @@ from hepclf.config import PipelineConfig
 from hepclf.models import Classifier, build_model
 from hepclf.models.folds import FoldEnsemble
 from hepclf.runtime.errors import ConfigError
+from hepclf.runtime.progress import Progress
 from hepclf.training.normalize import Normalizer
+from hepclf.training.plan import FitPlan, FitTask, Fitted, execute_plan
 from hepclf.training.results import ModelResult
 
 if TYPE_CHECKING:
-    from hepclf.runtime.progress import Progress
     from hepclf.training.crossval import FoldScores
 
 SCORE_RETRIES = 2
@@ -37,15 +41,59 @@ T = TypeVar("T")
 
 
 def _score_partition(
-    task: tuple[str, np.ndarray, np.ndarray, Normalizer, Classifier],
+    task: tuple[str, np.ndarray, np.ndarray, Normalizer, np.ndarray | None, Any],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """On a worker: the model's scores of one partition's train and test rows."""
+    """On a worker: the model's scores of one partition's train and test rows (a category
+    model scores each event with its own category's model: ``category`` per row)."""
     from hepclf.ingest.partitions import read_features
+    from hepclf.training.categories import scores_by_category
     from hepclf.training.scores import model_scores
 
-    path, train, test, normalizer, model = task
+    path, train, test, normalizer, category, model = task
     X = normalizer.transform(read_features(path))
-    return model_scores(model, X[train]), model_scores(model, X[test])
+    if category is None:
+        return model_scores(model, X[train]), model_scores(model, X[test])
+    return (
+        scores_by_category(model, X[train], category[train]),
+        scores_by_category(model, X[test], category[test]),
+    )
+
+
+def whole_cluster_fit(name: str, params: dict[str, Any], config: PipelineConfig) -> bool:
+    """Whether a model's fit uses every worker itself (xgboost.dask, Fisher from partition
+    sums) rather than being one task of a plan."""
+    if name == "xgb":
+        return True
+    return (
+        name == "linear"
+        and build_model(name, params, seed=config.seed).get_params()["method"] == "fisher"
+    )
+
+
+def fit_zoo_on_cluster(
+    models: dict[str, dict[str, Any]],
+    config: PipelineConfig,
+    data: PartitionedData,
+    executor: DaskExecutor,
+    progress: Progress | None = None,
+) -> dict[str, Fitted]:
+    """The fits of the zoo that are one task each, as one plan of parallel tasks (each on
+    a worker, reading its rows from the partitions), as the in-process ``fit_model`` plans
+    them. xgb and Fisher are left out (they use the whole cluster), and so are k-fold and
+    categories, whose fits are parallel tasks of their own plans."""
+    if data.split.folds is not None or config.categories:
+        return {}
+    single = {n: p for n, p in models.items() if not whole_cluster_fit(n, p, config)}
+    tasks = [
+        FitTask(build_model(n, p, seed=config.seed), data.fit_rows, data.validation_rows, n)
+        for n, p in single.items()
+    ]
+    if not tasks:
+        return {}
+    plan = FitPlan(data.source, tasks, label="hepclf-fit-zoo")  # type: ignore[arg-type]
+    with (progress or Progress()).step(f"fitting {', '.join(single)} side by side ..."):
+        fitted = execute_plan(plan, executor)  # type: ignore[arg-type]
+    return dict(zip(single, fitted, strict=True))
 
 
 def fit_on_cluster(
@@ -99,13 +147,21 @@ def _on_partitions(
 
 
 def score_on_cluster(
-    model: Classifier, data: PartitionedData, executor: DaskExecutor
+    model: Any, data: PartitionedData, executor: DaskExecutor
 ) -> dict[str, np.ndarray]:
     """Scores of the train and test rows, computed partition by partition on the workers."""
+    table = data.table
     train, test = data.rows_of("train"), data.rows_of("test")
+    offsets = table.offsets
     tasks = [
-        (p.path, tr, te, data.normalizer)
-        for p, tr, te in zip(data.table.partitions, train, test, strict=True)
+        (
+            p.path,
+            tr,
+            te,
+            data.normalizer,
+            None if table.category is None else table.category[offsets[i] : offsets[i + 1]],
+        )
+        for i, (p, tr, te) in enumerate(zip(table.partitions, train, test, strict=True))
         if len(tr) or len(te)
     ]
     scored = _on_partitions(executor, _score_partition, model, tasks, "hepclf-score")
@@ -122,18 +178,30 @@ def train_on_cluster(
     data: PartitionedData,
     executor: DaskExecutor,
     progress: Progress | None = None,
+    fitted: Fitted | None = None,
 ) -> ModelResult:
-    """Fit, score on the workers and evaluate one model: the cluster's ``train_model``."""
+    """Fit, score on the workers and evaluate one model: the cluster's ``train_model``.
+
+    ``fitted``: the model already fitted (by :func:`fit_zoo_on_cluster`, side by side with
+    the zoo's other one-task fits)."""
+    from hepclf.training.categories import fit_categories
     from hepclf.training.fit import evaluate_scores
 
-    if config.categories:
-        raise ConfigError(
-            "categories are not trained on a cluster yet: run `hepclf train` without "
-            "--workers/--scheduler for this pipeline"
-        )
     if data.split.folds is not None:
+        if config.categories:
+            raise ConfigError(
+                "k-fold with categories is not trained on a cluster yet: run `hepclf train` "
+                "without --workers/--scheduler for this pipeline, or use split.method: random"
+            )
         return train_folds_on_cluster(name, params, config, data, executor, progress)
-    model, train_seconds = fit_on_cluster(name, params, config, data, executor)
+    if fitted is not None:
+        model, train_seconds = fitted.model, fitted.seconds
+    elif config.categories:  # the categories' fits: parallel tasks of the in-process plan
+        start = time.perf_counter()
+        model = fit_categories(name, params, config, data, executor)  # type: ignore[arg-type]
+        train_seconds = time.perf_counter() - start
+    else:
+        model, train_seconds = fit_on_cluster(name, params, config, data, executor)
     start = time.perf_counter()
     scores = score_on_cluster(model, data, executor)
     predict_seconds = time.perf_counter() - start

@@ -2,7 +2,9 @@
 
 Each partition's training rows are read and normalised on a worker (a Dask array block),
 weighted and labelled as the in-process fit weights them, and xgboost.dask trains with
-the same parameters, early stopping on the validation part and pruning rule. The booster
+the same parameters, early stopping on the validation part and pruning rule, then (with
+``refit: true``, the default) trains again on fit and validation rows with the rounds
+found, scaled to the larger sample, as the in-process fit does. The booster
 it returns is an ordinary ``xgboost.Booster``: the logged model, ONNX export and scoring
 do not change.
 
@@ -28,27 +30,44 @@ LOST_WORKER_GRACE_S = 10.0
 POLL_S = 0.5
 
 
-def _block(plan: RowPlan, normalizer: Normalizer, weight: np.ndarray) -> np.ndarray:
+Part = tuple[str, int, np.ndarray, np.ndarray]
+"""One partition's share of a fit: its path, label, local rows and training weights."""
+
+
+def _block(part: Part, normalizer: Normalizer) -> np.ndarray:
     """One partition's rows as [features..., label, weight] (one task: co-located parts)."""
     from hepclf.ingest.partitions import read_features
 
-    X = normalizer.transform(read_features(plan.path, plan.rows))
-    return np.column_stack([X, np.full(len(X), plan.label, np.float32), weight]).astype(np.float32)
+    path, label, rows, weight = part
+    X = normalizer.transform(read_features(path, rows))
+    return np.column_stack([X, np.full(len(X), label, np.float32), weight]).astype(np.float32)
 
 
 def _dask_parts(
-    plans: list[RowPlan], normalizer: Normalizer, weights: list[np.ndarray], n_features: int
+    client: Any,
+    plans: list[RowPlan],
+    normalizer: Normalizer,
+    weights: list[np.ndarray],
+    n_features: int,
 ) -> tuple[Any, Any, Any]:
+    """Features, labels and weights of ``plans`` as Dask arrays of one block per partition.
+
+    The rows and weights are scattered to the workers once, so the task graph (built and
+    held in the client, and in a LocalCluster's scheduler, which runs in this process too)
+    carries only their keys: a fit and its refit reuse them."""
     import dask
     import dask.array as da
 
+    parts: list[Part] = [(p.path, p.label, p.rows, w) for p, w in zip(plans, weights, strict=True)]
+    shared = client.scatter(parts, hash=False)
+    [norm] = client.scatter([normalizer], broadcast=True, hash=False)
     blocks = [
         da.from_delayed(
-            dask.delayed(_block, pure=True)(plan, normalizer, w),
+            dask.delayed(_block, pure=True)(part, norm),
             shape=(len(plan.rows), n_features + 2),
             dtype=np.float32,
         )
-        for plan, w in zip(plans, weights, strict=True)
+        for plan, part in zip(plans, shared, strict=True)
     ]
     whole = da.concatenate(blocks, axis=0)
     return whole[:, :n_features], whole[:, n_features], whole[:, n_features + 1]
@@ -71,6 +90,7 @@ def fit_xgb_on_dask(
 ) -> None:
     """Train ``model`` with xgboost.dask on the partitions' fit rows, stopping early on
     the validation rows; raises :class:`HepclfError` when a worker is lost meanwhile."""
+    import dask.array as da
     import xgboost.dask as dxgb
 
     if not validation:
@@ -81,8 +101,8 @@ def fit_xgb_on_dask(
     hp = model.validated_params()
     classes = np.unique([p.label for p in fit])
     n_classes = len(classes)
-    X, y, w = _dask_parts(fit, normalizer, _mean_one(fit), n_features)
-    Xv, yv, wv = _dask_parts(validation, normalizer, _mean_one(validation), n_features)
+    X, y, w = _dask_parts(client, fit, normalizer, _mean_one(fit), n_features)
+    Xv, yv, wv = _dask_parts(client, validation, normalizer, _mean_one(validation), n_features)
     params = booster_params(hp, n_classes, model.seed)
     params.pop("nthread", None)  # a worker's own thread count
 
@@ -105,6 +125,20 @@ def fit_xgb_on_dask(
     model.history_ = {}
     model.device_ = "CPU"
     model.set_booster(output["booster"], output["history"], n_features, hp)
+    if not hp.refit:
+        return
+    # the in-process rule: train again on fit + validation events with the rounds found
+    n_fit, n_validation = (sum(len(p.rows) for p in part) for part in (fit, validation))
+    rounds = model.refit_rounds(n_fit, n_validation)
+    everything = [da.concatenate(parts) for parts in zip((X, y, w), (Xv, yv, wv), strict=True)]
+
+    def refit() -> dict[str, Any]:
+        dall = dxgb.DaskQuantileDMatrix(
+            client, everything[0], everything[1], weight=everything[2], max_bin=hp.max_bin
+        )
+        return dxgb.train(client, params, dall, num_boost_round=rounds, verbose_eval=False)
+
+    model.set_refit(_watched(client, refit)["booster"], rounds, n_features)
 
 
 def _workers(client: Any) -> set[str]:

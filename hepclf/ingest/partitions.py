@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hepclf.config import PipelineConfig
@@ -25,7 +26,7 @@ from hepclf.ingest.events.categories import assign, require_one_category
 from hepclf.ingest.events.features import compute_features, event_ids, nonfinite_counts
 from hepclf.ingest.events.selection import selection_mask
 from hepclf.ingest.reader import check_branches, iterate_chunks, open_tree
-from hepclf.ingest.run import event_weights, sample_needs
+from hepclf.ingest.run import event_weights, sample_needs, sample_weights
 from hepclf.ingest.table import FeatureTable
 from hepclf.runtime.errors import InputDataError
 from hepclf.runtime.files import atomic_path
@@ -48,6 +49,9 @@ class PartTask:
     output: str
     sum_weights: float | None = None
     """The sample's generated sum of weights that every weight is divided by (None: none)."""
+    sum_all_events: bool = False
+    """``sum_weights: all_events``: the task sums the weight of every entry it reads (before
+    any selection) and leaves the division to the client, which alone sees the whole sample."""
 
 
 @dataclass
@@ -64,6 +68,8 @@ class PartSummary:
     dropped_nonfinite: int = 0
     output: str | None = None
     error: str | None = None
+    generated: list[float] = field(default_factory=list)
+    """With ``sum_all_events``: Σ weight of every entry of each chunk read, in order."""
 
 
 def probe_file(task: tuple[PipelineConfig, int, str]) -> tuple[str, int] | str:
@@ -116,6 +122,11 @@ def _read(task: PartTask, where: str, summary: PartSummary) -> FeatureTable:
         n = len(chunk)
         in_file = np.arange(task.start + read, task.start + read + n, dtype=np.int64)
         read += n
+        if task.sum_all_events:  # every entry, before the selection (as in process)
+            try:
+                summary.generated.append(float(sample_weights(sample, chunk, n).sum()))
+            except InputDataError as err:
+                raise InputDataError(f"{where}: {err}") from None
         if selection is not None:
             mask = selection_mask(selection, chunk, n)
             chunk, in_file = chunk[mask], in_file[mask]
@@ -174,12 +185,17 @@ def _apply_nan_policy(config: PipelineConfig, table: FeatureTable, where: str) -
 
 @dataclass
 class Partition:
-    """One partition file and its place in the table."""
+    """One partition file and its place in the table.
+
+    ``divide_by``: the sample's generated sum of weights when the partition holds its
+    weights undivided (``sum_weights: all_events``, known only once every task has read);
+    the table divides them when it is loaded."""
 
     path: str
     rows: int
     sample: int
     label: int
+    divide_by: float | None = None
 
 
 @dataclass
@@ -257,10 +273,22 @@ def write_manifest(folder: Path, partitions: list[Partition], info: dict[str, An
 def load_partitioned(folder: Path, config: PipelineConfig) -> PartitionedTable | None:
     """The table in ``folder`` (None when it is incomplete or unreadable): the per-event
     columns are read from the partitions, the features stay there."""
+    table = _load(folder, config)
+    pa.default_memory_pool().release_unused()  # Arrow's pool keeps what the columns held
+    return table
+
+
+def _load(folder: Path, config: PipelineConfig) -> PartitionedTable | None:
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         partitions = [
-            Partition(str(folder / Path(p["path"]).name), p["rows"], p["sample"], p["label"])
+            Partition(
+                str(folder / Path(p["path"]).name),
+                p["rows"],
+                p["sample"],
+                p["label"],
+                p.get("divide_by"),
+            )
             for p in manifest["partitions"]
         ]
         wanted = ["weight", "event_id"] + (["category"] if config.categories else [])
@@ -278,7 +306,8 @@ def load_partitioned(folder: Path, config: PipelineConfig) -> PartitionedTable |
         partitions=partitions,
         columns=config.feature_columns,
         label=np.repeat(np.array([p.label for p in partitions], np.int8), rows),
-        weight=column("weight", np.float64),
+        weight=column("weight", np.float64)
+        / np.repeat(np.array([p.divide_by or 1.0 for p in partitions], np.float64), rows),
         sample=np.repeat(np.array([p.sample for p in partitions], np.int16), rows),
         sample_names=[s.name for s in config.samples],
         event_id=column("event_id", np.int64),

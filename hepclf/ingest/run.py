@@ -153,7 +153,7 @@ def sample_files(config: PipelineConfig, sample: SampleConfig) -> list[str]:
     return expand_files([config.resolve(p) for p in sample.files], no_match)
 
 
-def _weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
+def sample_weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
     """The sample's ``weight`` per event, before ``scale`` and ``sum_weights``."""
     if sample.weight is None:
         return np.ones(n, dtype=np.float64)
@@ -167,7 +167,7 @@ def _weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
 def event_weights(sample: SampleConfig, chunk: ak.Array, n: int) -> np.ndarray:
     """Each event's weight times the sample's ``scale``, before the division by
     ``sum_weights`` (which needs the whole sample: the caller divides)."""
-    return _weights(sample, chunk, n) * sample.scale
+    return sample_weights(sample, chunk, n) * sample.scale
 
 
 def sample_needs(config: PipelineConfig, sample: SampleConfig) -> tuple[set[str], str | None]:
@@ -222,7 +222,7 @@ def _fill(
             entries += n_read
             n = n_read
             try:
-                weight = _weights(sample, chunk, n_read) if sum_all_events else None
+                weight = sample_weights(sample, chunk, n_read) if sum_all_events else None
             except InputDataError as err:
                 raise InputDataError(f"{where}: {err}") from None
             if weight is not None:
@@ -244,7 +244,7 @@ def _fill(
             try:
                 table.put_features(rows, compute_features(config.features, chunk, n).T)
                 table.weight[rows] = (
-                    _weights(sample, chunk, n) if weight is None else weight
+                    sample_weights(sample, chunk, n) if weight is None else weight
                 ) * sample.scale
                 if config.categories:
                     table.category[rows] = assign(config.categories, chunk, n)

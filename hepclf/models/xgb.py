@@ -143,12 +143,23 @@ class XGB(Classifier):
         self.set_booster(booster, curves, train.n_features, hp)
         if hp.refit:
             del booster, dtrain, dval
-            rounds = refit_rounds(self.booster_.best_iteration + 1, len(train), len(val))
+            rounds = self.refit_rounds(len(train), len(val))
             everything = xgboost.QuantileDMatrix(RowBlocks([train, val]), max_bin=hp.max_bin)
-            self.booster_ = xgboost.train(params, everything, num_boost_round=rounds)
-            self.booster_.set_attr(best_iteration=str(rounds - 1))
-            self.history_["refit_rounds"] = [float(rounds)]
-            self._set_importances(train.n_features)
+            refitted = xgboost.train(params, everything, num_boost_round=rounds)
+            self.set_refit(refitted, rounds, train.n_features)
+
+    def refit_rounds(self, n_fit: int, n_validation: int) -> int:
+        """Rounds of the refit on fit and validation events: those kept after early
+        stopping and pruning, scaled to the larger sample (``refit: true``)."""
+        return refit_rounds(self.booster_.best_iteration + 1, n_fit, n_validation)
+
+    def set_refit(self, booster: xgboost.Booster, rounds: int, n_features: int) -> None:
+        """Adopt the booster refitted on fit and validation events with ``rounds`` rounds
+        (here or by ``xgboost.dask``); the learning curves stay those of the first fit."""
+        booster.set_attr(best_iteration=str(rounds - 1))
+        self.booster_ = booster
+        self.history_["refit_rounds"] = [float(rounds)]
+        self._set_importances(n_features)
 
     def set_booster(
         self,

@@ -78,7 +78,7 @@ def weight_factors(
         )
         rows = np.flatnonzero(table.sample == k)
         n = len(config.feature_columns)
-        if len(read) != rows.size or not np.array_equal(read.X[:, :n], table.X[rows]):
+        if len(read) != rows.size or not np.array_equal(read.X[:, :n], table.features(rows)):
             raise InputDataError(
                 f"sample {sample.name!r}: the weight variations {mine} are not finite for "
                 f"{abs(rows.size - len(read))} or more selected events; an 'up'/'down' "

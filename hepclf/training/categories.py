@@ -17,6 +17,7 @@ from hepclf.config import PipelineConfig
 from hepclf.config.training import CategoryConfig
 from hepclf.ingest.events.categories import CategoryModel
 from hepclf.models import build_model
+from hepclf.models.rows import Rows
 from hepclf.runtime.errors import ConfigError
 from hepclf.training.executor import Executor
 from hepclf.training.plan import FitPlan, FitTask, execute_plan
@@ -73,15 +74,23 @@ def category_scores(
     Each category's model scores index rows of the table block by block, so no normalised
     copy of the part is made (NaN where an event is in no category: ingest refuses those).
     """
-    rows = data.rows(part)
     assert data.table.category is not None, "the table was ingested without categories"
     category = data.table.category[getattr(data.split, part)]
+    return scores_by_category(model, data.rows(part), category), category
+
+
+def scores_by_category(
+    model: CategoryModel, rows: Rows | np.ndarray, category: np.ndarray
+) -> np.ndarray:
+    """Each event's score from its own category's model (``category``: one per row of
+    ``rows``, index rows of the table or, on a cluster's worker, model inputs)."""
     scores = np.full((len(rows), *_score_shape(model)), np.nan, dtype=np.float32)
     for i, category_model in enumerate(model.models):
         members = np.flatnonzero(category == i)
         if len(members):
-            scores[members] = model_scores(category_model, rows.take(members))
-    return scores, category
+            part = rows.take(members) if isinstance(rows, Rows) else rows[members]
+            scores[members] = model_scores(category_model, part)
+    return scores
 
 
 def _score_shape(model: CategoryModel) -> tuple[int, ...]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hepclf.runtime.errors import ConfigError
-from hepclf.training.results import ModelResult, PipelineResult, Selection
+from hepclf.training.results import ModelResult, PipelineResult, Selection, max_train_events
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("mu95 exp", ("mu_up_expected",)),
     Column("overtrained", ("overtrained",), "over-\ntrained"),
     Column("train s", ("train_seconds",)),
+    Column("max train events", ("max_train_events",), "max train\nevents"),
 )
 """The comparison columns (flat metric keys, as logged to MLflow)."""
 STACKED_COLUMNS: tuple[Column, ...] = (
@@ -74,9 +75,16 @@ STACKED_COLUMNS: tuple[Column, ...] = (
     *(c for c in COLUMNS if c.keys[0] in ("ks_pvalue_min", "z0_expected", "mu_up_expected")),
     Column("overtrained", ("overtrained",), "over-\ntrained"),
     Column("train s", ("train_seconds",), "train\ns"),
+    Column("max train events", ("max_train_events",), "max\ntrain\nevents"),
 )
 """The same figures for a narrow terminal: each test/train pair one above the other."""
-NARROW_DROP_ORDER = ("train s", "mu95 exp", "effS@B=0.01 test/train", "KS p sig/bkg")
+NARROW_DROP_ORDER = (
+    "max train events",
+    "train s",
+    "mu95 exp",
+    "effS@B=0.01 test/train",
+    "KS p sig/bkg",
+)
 """Columns a terminal too narrow for the stacked table leaves out, first to last."""
 OPTIONAL_KEYS = frozenset(
     {
@@ -87,11 +95,12 @@ OPTIONAL_KEYS = frozenset(
         "ks_pvalue_signal",
         "ks_pvalue_background",
         "ks_pvalue_min",
+        "max_train_events",
     }
 )
 """Columns shown only when some model has them: the physics result needs ``result:``; a
 two-class model has signal efficiencies and two KS p-values, a multi-class one the smallest
-of its per-node KS p-values."""
+of its per-node KS p-values; only bdt, rf and svm cap their training events."""
 CHANNEL_Z0 = re.compile(r"z0_expected_((?:cat|node)_.+)")
 """The flat key of one channel's own Z0 (channels are named ``node_<class>``,
 ``cat_<category>`` or ``cat_<category>_node_<class>``, :mod:`hepclf.physics.channels`)."""
@@ -107,6 +116,8 @@ def format_value(key: str, value: Any) -> str:
         return "YES" if value else "no"
     if key.endswith("_seconds"):
         return f"{value:.1f}"
+    if key == "max_train_events":
+        return f"{int(value):,}"
     if key.startswith("ks_pvalue"):  # two digits; tiny ones need only their magnitude
         return f"{value:.0e}" if value < 1e-3 else f"{value:.2g}"
     if key.startswith("eff_s_at_eff_b"):
@@ -163,7 +174,8 @@ def narrow_drop_order(metrics: Mapping[str, Mapping[str, float]]) -> tuple[str, 
     """:data:`NARROW_DROP_ORDER` with the per-channel columns (last first) after 'train s':
     the combined result is the more telling one."""
     channels = [c.title for c in channel_columns(result_channels(metrics))][::-1]
-    return (NARROW_DROP_ORDER[0], *channels, *NARROW_DROP_ORDER[1:])
+    after = NARROW_DROP_ORDER.index("train s") + 1
+    return (*NARROW_DROP_ORDER[:after], *channels, *NARROW_DROP_ORDER[after:])
 
 
 def comparison(
@@ -278,6 +290,7 @@ def model_summary(result: ModelResult) -> dict[str, Any]:
         "model_uri": result.model_uri,
         "run_id": result.run_id,
         "device": result.classifier.device_,
+        "max_train_events": max_train_events(result.classifier),
         **(result.folds.summary() if result.folds is not None else {}),
         **(result.tuning.summary() if result.tuning is not None else {}),
         **(result.physics.to_summary() if result.physics is not None else {}),

@@ -64,6 +64,9 @@ class ModelResult:
             "train_seconds": float(self.train_seconds),
             "predict_seconds": float(self.predict_seconds),
         }
+        cap = max_train_events(self.classifier)
+        if cap is not None:
+            flat["max_train_events"] = float(cap)
         if self.folds is not None:
             flat |= self.folds.fold_metrics()
         if self.tuning is not None:
@@ -71,6 +74,18 @@ class ModelResult:
         if self.physics is not None:
             flat |= self.physics.to_flat_dict()
         return flat
+
+
+def max_train_events(classifier: Any) -> int | None:
+    """The model's cap on training events (bdt, rf, svm train on a stratified subsample of
+    at most that many), also of the fold or category models it is made of; None: no cap."""
+    for member in getattr(classifier, "models", [classifier]):  # a category model's
+        get_params = getattr(member, "get_params", None)
+        params = get_params(deep=True) if get_params is not None else {}
+        for key, value in params.items():
+            if key.split("__")[-1] == "max_train_events" and value is not None:
+                return int(value)
+    return None
 
 
 @dataclass

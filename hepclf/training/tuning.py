@@ -1,12 +1,13 @@
 """Budgeted hyperparameter search with Optuna, on training events only.
 
 Each trial draws parameters from the model's search space (:mod:`hepclf.models.registry`),
-trains one model per fold of the training events (folds stratified by class, so a rare
-class is in every fold) and scores the held-out fold: the objective is the cross-validated
-AUC, so the test part of the pipeline is never read (the caller hands in training events
-only). After each fold the running mean is reported, so the median pruner stops hopeless
-trials early. Studies live in SQLite and resume (:mod:`.studies`); a ``trial_log`` from the
-caller records each trial (the command's nested MLflow runs).
+trains one model per fold of the training events and scores the held-out fold: the
+objective is the cross-validated AUC (:mod:`.tuning_cv`), so the test part of the pipeline
+is never read (the caller hands in training events only). After each fold the running mean
+is reported, so the median pruner stops hopeless trials early. Studies live in SQLite and
+resume (:mod:`.studies`); a ``trial_log`` from the caller records each trial (the
+command's nested MLflow runs). A :data:`TrialRunner` runs the trials: one after the other
+here, or as parallel tasks on a cluster.
 """
 
 from __future__ import annotations
@@ -15,28 +16,24 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 import yaml
-from sklearn.model_selection import StratifiedKFold
 
 from hepclf.config import PipelineConfig
-from hepclf.evaluation import roc_auc
-from hepclf.evaluation.multiclass import one_vs_rest_rocs
 from hepclf.ingest.table import FeatureTable
-from hepclf.models import build_model
 from hepclf.models.registry import SEARCH_SPACES
 from hepclf.models.rows import Rows
 from hepclf.runtime.errors import ConfigError
 from hepclf.runtime.progress import Progress, bar
 from hepclf.training.executor import Executor
 from hepclf.training.normalize import Normalizer
-from hepclf.training.plan import FitPlan, FitRows, FitTask, RowsSource, execute_plan
+from hepclf.training.plan import FitSource, RowsSource
 from hepclf.training.results import TuningResult
-from hepclf.training.scores import model_scores
 from hepclf.training.split import SplitIndices
 from hepclf.training.studies import (
     STORAGE_FILE,
@@ -49,89 +46,78 @@ from hepclf.training.studies import (
     study_key,
     study_result,
 )
+from hepclf.training.tuning_cv import Events, TuningEvents, as_rows, fold_aucs, tuning_folds
 from hepclf.training.weights import require_positive_class_weights, training_weights
 
 TrialRecord = Callable[[list[float]], None]
 """Takes a finished trial's fold AUCs."""
 TrialLog = Callable[[str, int, dict[str, Any]], AbstractContextManager[TrialRecord]]
 """Opens the record of one trial (model, trial number, drawn parameters) for its duration."""
-Events = np.ndarray | Rows
-"""The events tuning may see: model inputs, or rows of the table normalised as they are read
-(``training_events``), so that no normalised copy of them is made."""
 
 
-def tuning_folds(
-    y: np.ndarray, folds: int, seed: int, classes: Sequence[str] | None = None
-) -> np.ndarray:
-    """The tuning fold of every event: seeded and stratified by class, so every fold holds
-    every class (a random assignment can leave a rare class out of a fold's training)."""
-    labels = np.unique(y) if classes is None else range(len(classes))
-    counts = np.bincount(y, minlength=len(labels))
-    for label in labels:
-        name, count = int(label) if classes is None else classes[label], int(counts[label])
-        if count < folds:
-            fix = (
-                f"lower tune.folds to {count}"
-                if count >= 2
-                else f"add events of class {name!r} (tuning needs two per class)"
-            )
-            raise ConfigError(
-                f"tuning: class {name!r} has {count} training event(s), fewer than tune.folds "
-                f"({folds}), so a tuning fold would lack it; {fix}"
-            )
-    fold = np.empty(len(y), dtype=np.int64)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for k, (_, held_out) in enumerate(splitter.split(np.zeros((len(y), 1)), y)):
-        fold[held_out] = k
-    return fold
+@dataclass(frozen=True)
+class TrialSpec:
+    """One model's search as a process running its trials needs it (small and picklable:
+    the events are a source and row numbers)."""
+
+    name: str
+    base: dict[str, Any]
+    events: TuningEvents
+    seed: int
+    storage: str
+    study_name: str
+    pruning: bool
 
 
-def cross_validated_auc(
-    name: str,
-    params: dict[str, Any],
-    X: Events,
-    y: np.ndarray,
-    sample_weight: np.ndarray | None,
-    eval_weight: np.ndarray | None,
-    fold: np.ndarray,
-    seed: int,
-    report: Callable[[int, float], None] | None = None,
-    executor: Executor | None = None,
-) -> list[float]:
-    """AUC of each held-out fold for one parameter set; ``report(k, mean)`` after each fold.
-
-    The folds are fitted one plan at a time, so that the pruner can stop a hopeless trial
-    after any fold. Fits and scores read the folds' rows of ``X`` block by block; the
-    held-out fold is scored as the pipeline scores its test events (float32).
-    """
-    estimator = build_model(name, params, seed=seed)
-    events = _as_rows(X, y)
-    source = RowsSource(events)
-    aucs: list[float] = []
-    for k in range(int(fold.max()) + 1):
-        train, test = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        w = None if sample_weight is None else sample_weight[train]
-        task = FitTask(estimator, FitRows(train, w), name=f"{name} tuning fold {k + 1}")
-        [fitted] = execute_plan(FitPlan(source, [task], label=f"tuning {name}"), executor)
-        scores = model_scores(fitted.model, events.take(test))
-        aucs.append(_auc(y[test], scores, None if eval_weight is None else eval_weight[test]))
-        if report is not None:
-            report(k, float(np.mean(aucs)))
-    return aucs
+TrialRunner = Callable[
+    [TrialSpec, optuna.Study, "int | None", "float | None", Callable[..., None], "TrialLog | None"],
+    None,
+]
+"""Runs up to ``n_trials`` trials of a study within ``timeout_s`` (None: no bound), calling
+``callback(study, trial)`` after each and recording them with ``trial_log``: in this
+process (:func:`optimize_here`) or as parallel tasks on a cluster (:mod:`hepclf.cluster.tune`)."""
 
 
-def _as_rows(X: Events, y: np.ndarray) -> Rows:
-    """The events as rows (an array of model inputs is taken as it is)."""
-    return X if isinstance(X, Rows) else Rows.of(X, y)
+def trial_objective(
+    spec: TrialSpec, trial_log: TrialLog | None = None, executor: Executor | None = None
+) -> Callable[[optuna.Trial], float]:
+    """Optuna's objective for ``spec``: draw, cross-validate (pruned after any fold), record."""
+
+    def objective(trial: optuna.Trial) -> float:
+        drawn = SEARCH_SPACES[spec.name](trial)
+        params = {**spec.base, **drawn}
+
+        def report(k: int, mean: float) -> None:
+            trial.report(mean, k)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        with (trial_log or _no_log)(spec.name, trial.number, drawn) as log:
+            aucs = fold_aucs(spec.name, params, spec.events, spec.seed, report, executor)
+            log(aucs)
+        trial.set_user_attr("params", drawn)
+        return float(np.mean(aucs))
+
+    return objective
 
 
-def _auc(y: np.ndarray, scores: np.ndarray, weight: np.ndarray | None) -> float:
-    """The pipeline's ``auc_test`` measure on ``model_scores``: the signal AUC for two
-    classes, the macro one-vs-rest AUC for more."""
-    if scores.ndim == 1:
-        return roc_auc(y, scores, weight)
-    rocs = one_vs_rest_rocs(y, scores, weight, scores.shape[1])
-    return float(np.mean([roc.auc for roc in rocs]))
+def optimize_here(executor: Executor | None = None) -> TrialRunner:
+    """Trials one after the other in this process (their fits through ``executor``)."""
+
+    def run(
+        spec: TrialSpec,
+        study: optuna.Study,
+        n_trials: int | None,
+        timeout_s: float | None,
+        callback: Callable[..., None],
+        trial_log: TrialLog | None,
+    ) -> None:
+        objective = trial_objective(spec, trial_log, executor)
+        study.optimize(
+            objective, n_trials=n_trials, timeout=timeout_s, callbacks=[callback], catch=()
+        )
+
+    return run
 
 
 def tune_model(
@@ -163,45 +149,71 @@ def tune_model(
     the trials; ``trial_log`` records each trial (MLflow's nested runs, from the caller);
     ``executor`` runs the fits.
     """
+    base = dict(base_params or {})
+    study_name = study_name or f"{name}-{study_key(base, folds, seed, data_fingerprint(X, y))}"
+    return tune_events(
+        name,
+        RowsSource(as_rows(X, y)),
+        np.arange(len(y)),
+        y,
+        sample_weight,
+        eval_weight,
+        base_params=base,
+        folds=folds,
+        seed=seed,
+        timeout_s=timeout_s,
+        trials=trials,
+        storage=storage,
+        study_name=study_name,
+        pruning=pruning,
+        classes=classes,
+        progress=progress,
+        trial_log=trial_log,
+        runner=optimize_here(executor),
+    )
+
+
+def tune_events(
+    name: str,
+    source: FitSource,
+    rows: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    eval_weight: np.ndarray | None,
+    *,
+    base_params: dict[str, Any],
+    folds: int,
+    seed: int,
+    timeout_s: float | None,
+    trials: int | None,
+    storage: Path | str,
+    study_name: str,
+    pruning: bool,
+    classes: Sequence[str] | None,
+    progress: Progress | None,
+    trial_log: TrialLog | None,
+    runner: TrialRunner,
+) -> TuningResult:
+    """:func:`tune_model` on ``rows`` of a fit source, its trials run by ``runner``."""
     if name not in SEARCH_SPACES:
         raise ConfigError(
             f"tune.models: {name!r} has no search space; tunable: {sorted(SEARCH_SPACES)}"
         )
-    base = dict(base_params or {})
     fold = tuning_folds(y, folds, seed, classes)
     if eval_weight is not None:
         names = list(classes or [str(c) for c in range(int(y.max()) + 1)])
         require_positive_class_weights(y, eval_weight, fold, names, "tune.folds")
-    study_name = study_name or f"{name}-{study_key(base, folds, seed, data_fingerprint(X, y))}"
     url = storage_url(storage)
     study = open_study(url, study_name, seed, pruning)
-
-    def objective(trial: optuna.Trial) -> float:
-        drawn = SEARCH_SPACES[name](trial)
-        params = {**base, **drawn}
-
-        def report(k: int, mean: float) -> None:
-            trial.report(mean, k)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-
-        with (trial_log or _no_log)(name, trial.number, drawn) as log:
-            aucs = cross_validated_auc(
-                name, params, X, y, sample_weight, eval_weight, fold, seed, report, executor
-            )
-            log(aucs)
-        trial.set_user_attr("params", drawn)
-        return float(np.mean(aucs))
-
+    events = TuningEvents(source, rows, y, sample_weight, eval_weight, fold)
+    spec = TrialSpec(name, dict(base_params), events, seed, url, study_name, pruning)
     if not study.get_trials(deepcopy=False):
-        enqueue_current(study, name, base)
+        enqueue_current(study, name, spec.base)
     done = counted_trials(study)
     remaining = None if trials is None else max(0, trials - done)
     if remaining != 0:  # zero: a resumed study that already has its trials
         with _trial_bar(progress, name, trials, timeout_s, done) as callback:
-            study.optimize(
-                objective, n_trials=remaining, timeout=timeout_s, callbacks=[callback], catch=()
-            )
+            runner(spec, study, remaining, timeout_s, callback, trial_log)
     return study_result(name, study, url)
 
 
@@ -267,6 +279,38 @@ def tune_models(
     final fit sees them, with their physical weights; the models train with the pipeline's
     class balance and negative-weight policy, as in the final fit.
     """
+    events = as_rows(X, y)
+    return tune_rows(
+        config,
+        RowsSource(events),
+        np.arange(len(y)),
+        y,
+        weight,
+        lambda keep: data_fingerprint(events.take(keep), y[keep]),
+        models=models,
+        tracking_uri=tracking_uri,
+        progress=progress,
+        trial_log=trial_log,
+        runner=optimize_here(executor),
+    )
+
+
+def tune_rows(
+    config: PipelineConfig,
+    source: FitSource,
+    rows: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray,
+    data_key: Callable[[np.ndarray], str],
+    *,
+    models: list[str] | None = None,
+    tracking_uri: str | None = None,
+    progress: Progress | None = None,
+    trial_log: TrialLog | None = None,
+    runner: TrialRunner,
+) -> dict[str, TuningResult]:
+    """:func:`tune_models` on ``rows`` of a fit source (labels ``y``, physical weights);
+    ``data_key(kept)`` names the events the trials train on (kept: positions into rows)."""
     tune = config.tune
     if tune is None:
         raise ConfigError("the pipeline has no 'tune:' block; add e.g. 'tune: {timeout_s: 300}'")
@@ -280,17 +324,17 @@ def tune_models(
     chosen = [n for n in tune.models or training if n in training]
     keep, sample_weight = training_weights(y, weight, config.class_balance, config.negative_weights)
     # trials train with the training weights and are judged, like auc_test, with physical ones
-    X = X.take(keep) if isinstance(X, Rows) else X[keep]
-    y, eval_weight = y[keep], weight[keep]
+    rows, y, eval_weight = rows[keep], y[keep], weight[keep]
     storage = tune.storage or storage_path_for(tracking_uri)
-    data_key = data_fingerprint(X, y)
+    key = data_key(keep)
     seed = config.seed
     results = {}
     for name in chosen:
         base = dict(config.models.get(name) or {})
-        results[name] = tune_model(
+        results[name] = tune_events(
             name,
-            X,
+            source,
+            rows,
             y,
             sample_weight,
             eval_weight,
@@ -300,12 +344,12 @@ def tune_models(
             timeout_s=tune.timeout_s,
             trials=tune.trials,
             storage=storage,
-            study_name=f"{config.name}.{name}.{study_key(base, tune.folds, seed, data_key)}",
+            study_name=f"{config.name}.{name}.{study_key(base, tune.folds, seed, key)}",
             pruning=tune.pruning,
             classes=config.class_names,
             progress=progress,
             trial_log=trial_log,
-            executor=executor,
+            runner=runner,
         )
     return results
 

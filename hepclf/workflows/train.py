@@ -28,7 +28,6 @@ from hepclf.ingest import FeatureTable, ingest
 from hepclf.models import MODEL_TYPES
 from hepclf.physics.inputs import PhysicsInputs
 from hepclf.physics.step import finish_champion, model_physics, write_model_physics
-from hepclf.runtime.errors import ConfigError
 from hepclf.runtime.files import publish_outputs, staging_dir
 from hepclf.runtime.interrupts import Deferred
 from hepclf.runtime.progress import Progress
@@ -117,19 +116,10 @@ def _run(
         table = ingest(config, use_cache=use_cache, progress=progress)
         data = prepare(config, table)
     else:
-        from hepclf.cluster.ingest import ingest_on_cluster
-        from hepclf.cluster.prepare import prepare_on_cluster
-        from hepclf.cluster.train import train_on_cluster
+        from hepclf.cluster.prepare import ingest_and_prepare
 
-        if config.tune is not None:
-            raise ConfigError(
-                "tuning (`tune:`) does not run on a cluster yet: run without "
-                "--workers/--scheduler, or remove the tune: block"
-            )
-        table = ingest_on_cluster(
-            config, session.executor, session.table_dir, use_cache=use_cache, progress=progress
-        )
-        data = prepare_on_cluster(config, table, session.executor)
+        data = ingest_and_prepare(config, session, use_cache, progress)  # type: ignore[assignment]
+        table = data.table
     progress.note(
         f"{config.name}: {len(table):,} events, {len(table.columns)} features; "
         f"train {len(data.split.train):,} / validation {len(data.split.validation):,} / "
@@ -168,19 +158,35 @@ def _run(
                     table.weight[test_rows],
                 )
             tuned = tune_pipeline(
-                config, data, list(chosen), tracker.tracking_uri, progress, executor
+                config,
+                data,
+                list(chosen),
+                tracker.tracking_uri,
+                progress,
+                executor if session is None else session.executor,  # type: ignore[arg-type]
             )
             for tuned_name, tuning in tuned.items():  # the final fit uses the best parameters
                 chosen[tuned_name] = {**chosen[tuned_name], **tuning.best_params}
             results: dict[str, ModelResult] = {}
             bundles = {}
+            side_by_side = {}  # on a cluster: the one-task fits of the zoo, in parallel
+            if session is not None:
+                from hepclf.cluster.train import fit_zoo_on_cluster, train_on_cluster
+
+                side_by_side = fit_zoo_on_cluster(chosen, config, data, session.executor, progress)  # type: ignore[arg-type]
             for name, params in chosen.items():
                 with progress.step(f"training {name} ..."):
                     if session is None:
                         result = train_model(name, params, config, data, progress, executor)
                     else:
                         result = train_on_cluster(
-                            name, params, config, data, session.executor, progress
+                            name,
+                            params,
+                            config,
+                            data,  # type: ignore[arg-type]
+                            session.executor,
+                            progress,
+                            side_by_side.get(name),
                         )
                     result.tuning = tuned.get(name)
                     parts = data.labels_and_weights("train"), data.labels_and_weights("test")
