@@ -289,3 +289,21 @@ def registered_models(
     return RegisteredModels(
         mlflow_server, data, "scoring-test-xgb", "scoring-test-linear", uris["xgb"], uris["linear"]
     )
+
+
+WIDEST_METRICS = {
+    "auc_test": 0.7752,
+    "auc_train": 0.7904,
+    "eff_s_at_eff_b_0.01_test": 0.129,
+    "eff_s_at_eff_b_0.01_train": 0.181,
+    "eff_s_at_eff_b_0.1_test": 0.449,
+    "eff_s_at_eff_b_0.1_train": 0.485,
+    "ks_pvalue_signal": 2.9e-15,
+    "ks_pvalue_background": 0.0036,
+    "overtrained": 1.0,
+    "train_seconds": 1234.4,
+    "z0_expected": 2.345,
+    "mu_up_expected": 0.1234,
+}
+"""One model's metrics at their widest (tiny KS p-values, physics columns, a long
+training): the comparison table's worst case."""

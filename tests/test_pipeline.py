@@ -20,7 +20,7 @@ from hepclf.runtime.errors import ConfigError
 from hepclf.training.report import select_champion
 from hepclf.training.results import ModelResult
 from hepclf.training.split import split_table
-from tests.conftest import REPO, demo_pipeline_dict, write_pipeline
+from tests.conftest import REPO, WIDEST_METRICS, demo_pipeline_dict, write_pipeline
 
 FAST_MODELS = {"linear": {}, "bdt": {"n_trees": 40}}
 
@@ -312,22 +312,10 @@ def test_comparison_table_fits_100_columns_with_every_column() -> None:
     from hepclf.cli.render import comparison_table
     from hepclf.training.report import comparison
 
-    metrics = {
-        "auc_test": 0.7752,
-        "auc_train": 0.7904,
-        "eff_s_at_eff_b_0.01_test": 0.129,
-        "eff_s_at_eff_b_0.01_train": 0.181,
-        "eff_s_at_eff_b_0.1_test": 0.449,
-        "eff_s_at_eff_b_0.1_train": 0.485,
-        "ks_pvalue_signal": 2.9e-15,
-        "ks_pvalue_background": 0.0036,
-        "overtrained": 1.0,
-        "train_seconds": 1234.4,
-        "z0_expected": 2.345,
-        "mu_up_expected": 0.1234,
-    }
     names = ["linear", "bdt", "xgb", "dnn", "rf", "svm"]
-    table = comparison({n: metrics for n in names}, "linear", "Model comparison (best: linear)")
+    table = comparison(
+        {n: WIDEST_METRICS for n in names}, "linear", "Model comparison (best: linear)"
+    )
     console = Console(width=100, record=True)
     console.print(comparison_table(table))
     text = console.export_text()

@@ -13,23 +13,9 @@ from rich.console import Console
 
 from hepclf.cli.render import comparison_table
 from hepclf.training.report import comparison
+from tests.conftest import WIDEST_METRICS
 
 HEPCLF = [sys.executable, "-m", "hepclf"]
-
-METRICS = {
-    "auc_test": 0.7752,
-    "auc_train": 0.7904,
-    "eff_s_at_eff_b_0.01_test": 0.129,
-    "eff_s_at_eff_b_0.01_train": 0.181,
-    "eff_s_at_eff_b_0.1_test": 0.449,
-    "eff_s_at_eff_b_0.1_train": 0.485,
-    "ks_pvalue_signal": 2.9e-15,
-    "ks_pvalue_background": 0.0036,
-    "overtrained": 1.0,
-    "train_seconds": 1234.4,
-    "z0_expected": 2.345,
-    "mu_up_expected": 0.1234,
-}
 
 
 def piped(*args: str, columns: int | None) -> subprocess.CompletedProcess:
@@ -74,7 +60,7 @@ def test_columns_is_followed_when_piped() -> None:
 
 
 def rendered(table_width: int, names: list[str], best: str) -> list[str]:
-    table = comparison({n: METRICS for n in names}, best, "Model comparison")
+    table = comparison({n: WIDEST_METRICS for n in names}, best, "Model comparison")
     console = Console(width=table_width, record=True)
     console.print(comparison_table(table, table_width))
     return console.export_text().splitlines()
@@ -118,7 +104,7 @@ def test_compare_defaults_to_the_experiment_of_the_latest_pipeline_run(tmp_path:
         with mlflow.start_run(tags={"hepclf.kind": "pipeline", "hepclf.best_model": "bdt"}):
             for name in ("bdt", "linear"):
                 with mlflow.start_run(nested=True, tags={"hepclf.model": name}):
-                    mlflow.log_metrics({**METRICS, "auc_test": auc, "overtrained": 0.0})
+                    mlflow.log_metrics({**WIDEST_METRICS, "auc_test": auc, "overtrained": 0.0})
         time.sleep(0.05)
     mlflow.set_experiment("created-last")
     with mlflow.start_run(tags={"hepclf.kind": "result"}):
@@ -159,7 +145,7 @@ def test_max_train_events_is_shown_for_the_models_that_cap_their_events() -> Non
     bdt = build_model("bdt", {"max_train_events": 300_000}, seed=1)
     assert max_train_events(FoldEnsemble(bdt, folds=2, seed=1)) == 300_000
     assert max_train_events(build_model("xgb", {}, seed=1)) is None
-    capped = {"linear": METRICS, "svm": {**METRICS, "max_train_events": 20_000.0}}
+    capped = {"linear": WIDEST_METRICS, "svm": {**WIDEST_METRICS, "max_train_events": 20_000.0}}
     table = comparison(capped, "linear", "Model comparison")
     console = Console(width=200, record=True)
     console.print(comparison_table(table, 200))
